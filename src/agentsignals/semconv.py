@@ -1,0 +1,471 @@
+"""Semantic-convention constants for agentsignals.
+
+GENERATED from semconv/*.yaml by semconv/generate.py: do not edit by hand.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+SCHEMA_URL: Final = "https://agentsignals.dev/schemas/0.1.0"
+"""Schema URL of this version of the agentsignals convention."""
+
+# ---- attributes
+AGENT_SIGNALS_ATTEMPT_EXIT_REASON: Final = "agent_signals.attempt.exit_reason"
+"""Why the attempt ended. Set explicitly, or inferred from the exception that ended it."""
+
+AGENT_SIGNALS_ATTEMPT_FINAL_FAILURE_MODE: Final = "agent_signals.attempt.final_failure_mode"
+"""The harness's label for why the attempt failed, if it did."""
+
+AGENT_SIGNALS_ATTEMPT_ID: Final = "agent_signals.attempt.id"
+"""Identifier of the attempt; on every span inside it."""
+
+AGENT_SIGNALS_ATTEMPT_INDEX: Final = "agent_signals.attempt.index"
+"""Zero-based index of the attempt within its trial (0 is the first attempt; >0 are retries)."""
+
+AGENT_SIGNALS_ATTEMPT_LOCALIZATION_MODE: Final = "agent_signals.attempt.localization_mode"
+"""The harness controller's classification of how the attempt localized the problem."""
+
+AGENT_SIGNALS_ATTEMPT_RECOVERY_MODE: Final = "agent_signals.attempt.recovery_mode"
+"""How the harness recovered into this attempt (for retries), as the controller labels it."""
+
+AGENT_SIGNALS_ATTEMPT_TIMED_OUT: Final = "agent_signals.attempt.timed_out"
+"""Whether the attempt hit its time limit."""
+
+AGENT_SIGNALS_CONTENT_KEY: Final = "agent_signals.content.key"
+"""On an agent_signals.content event, the attribute key the value would have had on the span."""
+
+AGENT_SIGNALS_CONTENT_REDACTIONS: Final = "agent_signals.content.redactions"
+"""Number of secrets redacted from captured values on this span."""
+
+AGENT_SIGNALS_CONTENT_TRUNCATED_KEYS: Final = "agent_signals.content.truncated.keys"
+"""Keys of captured values that were truncated or omitted to fit the byte budget."""
+
+AGENT_SIGNALS_CONTENT_TRUNCATED_ORIGINAL_BYTES: Final = (
+    "agent_signals.content.truncated.original_bytes"
+)
+"""Original sizes in bytes of the truncated values, parallel to the keys."""
+
+AGENT_SIGNALS_CONTENT_TRUNCATED_SHA256: Final = "agent_signals.content.truncated.sha256"
+"""SHA-256 (hex) of the original truncated values, parallel to the keys."""
+
+AGENT_SIGNALS_CONTENT_VALUE: Final = "agent_signals.content.value"
+"""On an agent_signals.content event, the captured (budgeted, redacted) value."""
+
+AGENT_SIGNALS_SPAN_TYPE: Final = "agent_signals.span.type"
+"""Which of the four agentsignals span types this span is."""
+
+AGENT_SIGNALS_TASK_ID: Final = "agent_signals.task.id"
+"""The task the trial works on (for SWE-bench, the instance id)."""
+
+AGENT_SIGNALS_TOOL_CALL_FINGERPRINT: Final = "agent_signals.tool.call.fingerprint"
+"""
+Short hash of the tool name and its canonical arguments; equal fingerprints mean identical calls
+(the stuck-loop signal) without recording the arguments themselves.
+"""
+
+AGENT_SIGNALS_TOOL_CATEGORY: Final = "agent_signals.tool.category"
+"""What kind of work the tool call does; inferred from the tool name unless given."""
+
+AGENT_SIGNALS_TOOL_CHANGED_FILES: Final = "agent_signals.tool.changed_files"
+"""Files whose content changed during the call, measured on the workspace."""
+
+AGENT_SIGNALS_TOOL_EDIT_MODE: Final = "agent_signals.tool.edit_mode"
+"""How the call changed files, when it changed any."""
+
+AGENT_SIGNALS_TOOL_FILES: Final = "agent_signals.tool.files"
+"""Files the call targets as the agent stated them (paths from the arguments)."""
+
+AGENT_SIGNALS_TOOL_LINES_ADDED: Final = "agent_signals.tool.lines_added"
+"""Lines added by the call, measured on the workspace."""
+
+AGENT_SIGNALS_TOOL_LINES_REMOVED: Final = "agent_signals.tool.lines_removed"
+"""Lines removed by the call, measured on the workspace."""
+
+AGENT_SIGNALS_TOOL_OUTPUT_BYTES: Final = "agent_signals.tool.output.bytes"
+"""Size in bytes of the tool's result as the agent received it; recorded without content."""
+
+AGENT_SIGNALS_TOOL_TIMED_OUT: Final = "agent_signals.tool.timed_out"
+"""Whether the tool call hit a time limit."""
+
+AGENT_SIGNALS_TREATMENT_AGENT_TYPE: Final = "agent_signals.treatment.agent_type"
+"""Agent scaffold used for the attempt."""
+
+AGENT_SIGNALS_TREATMENT_ATTEMPT1_TOOL_CAP: Final = "agent_signals.treatment.attempt1_tool_cap"
+"""Maximum tool calls allowed for the first attempt."""
+
+AGENT_SIGNALS_TREATMENT_CONCURRENCY: Final = "agent_signals.treatment.concurrency"
+"""Number of attempts the harness ran in parallel."""
+
+AGENT_SIGNALS_TREATMENT_DATASET: Final = "agent_signals.treatment.dataset"
+"""Dataset and version the task comes from."""
+
+AGENT_SIGNALS_TREATMENT_MODEL_ID: Final = "agent_signals.treatment.model_id"
+"""Exact model identifier used for the attempt (full string, not just the provider)."""
+
+AGENT_SIGNALS_TREATMENT_RETRY_TOOL_CAP: Final = "agent_signals.treatment.retry_tool_cap"
+"""Maximum tool calls allowed for retry attempts."""
+
+AGENT_SIGNALS_TREATMENT_TIMEOUT_S: Final = "agent_signals.treatment.timeout_s"
+"""Time limit for the attempt, in seconds."""
+
+AGENT_SIGNALS_TRIAL_ATTEMPT_COUNT: Final = "agent_signals.trial.attempt_count"
+"""Number of attempts the trial started, set when the trial ends."""
+
+AGENT_SIGNALS_TRIAL_ID: Final = "agent_signals.trial.id"
+"""Identifier of the trial; on every span inside it so processors group without the span tree."""
+
+AGENT_SIGNALS_TURN_INDEX: Final = "agent_signals.turn.index"
+"""
+Zero-based index of the turn within its attempt. On tool spans it is the turn that requested the
+call, whether the tool ran inside the turn block or after it.
+"""
+
+AGENT_SIGNALS_TURN_PHASE: Final = "agent_signals.turn.phase"
+"""The phase the agent declared (or a planner labelled) for this turn."""
+
+AGENT_SIGNALS_TURN_REASONING_CHARS: Final = "agent_signals.turn.reasoning.chars"
+"""Length in characters of the turn's reasoning text; recorded without content."""
+
+AGENT_SIGNALS_TURN_REASONING_PRESENT: Final = "agent_signals.turn.reasoning.present"
+"""
+Whether the model produced reasoning (thinking) content in this turn; recorded without content.
+"""
+
+AGENT_SIGNALS_USAGE_COST_USD: Final = "agent_signals.usage.cost_usd"
+"""
+Cost in US dollars of the span's model usage (a turn's own call; roll-ups on attempts and trials).
+Kept apart from per-call gen_ai.usage.* so roll-ups are never mistaken for calls.
+"""
+
+ERROR_TYPE: Final = "error.type"
+"""Describes a class of error the operation ended with (exception type name or code)."""
+
+EXCEPTION_ESCAPED: Final = "exception.escaped"
+"""Deprecated by OpenTelemetry; may still be set by the Python SDK's record_exception."""
+
+EXCEPTION_MESSAGE: Final = "exception.message"
+"""The exception message."""
+
+EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
+"""The stack trace as a string in the natural representation for the language."""
+
+EXCEPTION_TYPE: Final = "exception.type"
+"""The type of the exception (its fully-qualified class name)."""
+
+GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
+"""Human-readable name of the agent."""
+
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+"""A real conversation or session id from the agent; never synthesized."""
+
+GEN_AI_EVALUATION_EXPLANATION: Final = "gen_ai.evaluation.explanation"
+"""Free-form explanation of the evaluation."""
+
+GEN_AI_EVALUATION_NAME: Final = "gen_ai.evaluation.name"
+"""The name of the evaluation metric."""
+
+GEN_AI_EVALUATION_SCORE_LABEL: Final = "gen_ai.evaluation.score.label"
+"""Low-cardinality label of the evaluation score."""
+
+GEN_AI_EVALUATION_SCORE_VALUE: Final = "gen_ai.evaluation.score.value"
+"""The numeric evaluation score."""
+
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+"""The chat history provided to the model, JSON-encoded on spans. Opt-in (content)."""
+
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+"""The name of the GenAI operation being performed."""
+
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+"""Messages returned by the model, JSON-encoded on spans. Opt-in (content)."""
+
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+"""The GenAI provider as identified by the instrumentation (open enum)."""
+
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+"""The name of the model a request is being made to."""
+
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+"""Reasons the model stopped generating, one per choice."""
+
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+"""The name of the model that generated the response."""
+
+GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
+"""Arguments passed to the tool call, JSON-encoded on spans. Opt-in (content)."""
+
+GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+"""The tool call identifier assigned by the model."""
+
+GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
+"""The result returned by the tool call. Opt-in (content)."""
+
+GEN_AI_TOOL_DESCRIPTION: Final = "gen_ai.tool.description"
+"""The tool description."""
+
+GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
+"""Name of the tool utilized by the agent."""
+
+GEN_AI_TOOL_TYPE: Final = "gen_ai.tool.type"
+"""Type of the tool (function, extension, datastore)."""
+
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+"""Input tokens served from the provider's cache (a subset of input tokens)."""
+
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
+"""Input tokens written to the provider's cache (a subset of input tokens)."""
+
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+"""Input tokens, including cached tokens."""
+
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+"""Output tokens, including reasoning tokens."""
+
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+"""Output tokens spent on reasoning (a subset of output tokens)."""
+
+PROCESS_COMMAND_LINE: Final = "process.command_line"
+"""The full command line run by a shell tool. Opt-in (content)."""
+
+PROCESS_EXIT_CODE: Final = "process.exit.code"
+"""The exit code of the process."""
+
+# ---- enums
+
+
+class AttemptExitReason(StrEnum):
+    """Values of `agent_signals.attempt.exit_reason`."""
+
+    SUBMITTED = "submitted"
+    """The agent submitted a result."""
+    MAX_TURNS = "max_turns"
+    """The turn or tool-call cap was reached."""
+    COST_LIMIT = "cost_limit"
+    """The cost limit was reached."""
+    CONTEXT_OVERFLOW = "context_overflow"
+    """The model context window overflowed."""
+    TIMEOUT = "timeout"
+    """The attempt hit its time limit."""
+    ERROR = "error"
+    """The attempt ended with an error."""
+    INTERRUPTED = "interrupted"
+    """The attempt was interrupted or cancelled."""
+    USER_STOPPED = "user_stopped"
+    """A user stopped the attempt."""
+
+
+class SpanType(StrEnum):
+    """Values of `agent_signals.span.type`."""
+
+    TRIAL = "trial"
+    """One task given to the agent; holds one or more attempts."""
+    ATTEMPT = "attempt"
+    """One uninterrupted agent run within a trial."""
+    TURN = "turn"
+    """One model call and the tool calls it requests."""
+    TOOL = "tool"
+    """One tool call."""
+
+
+class ToolCategory(StrEnum):
+    """Values of `agent_signals.tool.category`."""
+
+    READ = "read"
+    """Reads a file or a part of one."""
+    SEARCH = "search"
+    """Searches the codebase (grep"""
+    EDIT = "edit"
+    """Edits"""
+    SHELL = "shell"
+    """Runs a shell command not otherwise classified."""
+    TEST = "test"
+    """Runs tests."""
+    SUBMIT = "submit"
+    """Submits the result and ends the attempt."""
+    OTHER = "other"
+    """Anything else."""
+
+
+class ToolEditMode(StrEnum):
+    """Values of `agent_signals.tool.edit_mode`."""
+
+    DIRECT = "direct"
+    """Files changed through an edit tool."""
+    SHELL_MEDIATED = "shell_mediated"
+    """Files changed through a shell or other non-edit tool (sed -i, heredoc, python -c)."""
+
+
+class TurnPhase(StrEnum):
+    """Values of `agent_signals.turn.phase`."""
+
+    EXPLORE = "explore"
+    """Reading and searching to understand the task."""
+    LOCALIZE = "localize"
+    """Narrowing down where the change belongs."""
+    IMPLEMENT = "implement"
+    """Making the change."""
+    VERIFY = "verify"
+    """Checking the change (tests"""
+
+
+class GenAiOperationName(StrEnum):
+    """Values of `gen_ai.operation.name`."""
+
+    CHAT = "chat"
+    """Chat completion inference call."""
+    INVOKE_AGENT = "invoke_agent"
+    """Invocation of an agent."""
+    EXECUTE_TOOL = "execute_tool"
+    """Execution of a tool."""
+    INVOKE_WORKFLOW = "invoke_workflow"
+    """Invocation of a workflow of agents."""
+    TEXT_COMPLETION = "text_completion"
+    """Text completion inference call."""
+    GENERATE_CONTENT = "generate_content"
+    """Multimodal content generation call."""
+
+
+# ---- span types and events
+
+SPAN_TRIAL: Final = "agent_signals.trial"
+SPAN_ATTEMPT: Final = "agent_signals.attempt"
+SPAN_TURN: Final = "agent_signals.turn"
+SPAN_TOOL: Final = "agent_signals.tool"
+EVENT_AGENT_SIGNALS_CONTENT: Final = "agent_signals.content"
+EVENT_GEN_AI_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
+EVENT_EXCEPTION: Final = "exception"
+EVENT_GEN_AI_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
+
+ATTRIBUTE_TYPES: Final[dict[str, str]] = {
+    "agent_signals.attempt.exit_reason": "string",
+    "agent_signals.attempt.final_failure_mode": "string",
+    "agent_signals.attempt.id": "string",
+    "agent_signals.attempt.index": "int",
+    "agent_signals.attempt.localization_mode": "string",
+    "agent_signals.attempt.recovery_mode": "string",
+    "agent_signals.attempt.timed_out": "boolean",
+    "agent_signals.content.key": "string",
+    "agent_signals.content.redactions": "int",
+    "agent_signals.content.truncated.keys": "string[]",
+    "agent_signals.content.truncated.original_bytes": "int[]",
+    "agent_signals.content.truncated.sha256": "string[]",
+    "agent_signals.content.value": "string",
+    "agent_signals.span.type": "string",
+    "agent_signals.task.id": "string",
+    "agent_signals.tool.call.fingerprint": "string",
+    "agent_signals.tool.category": "string",
+    "agent_signals.tool.changed_files": "string[]",
+    "agent_signals.tool.edit_mode": "string",
+    "agent_signals.tool.files": "string[]",
+    "agent_signals.tool.lines_added": "int",
+    "agent_signals.tool.lines_removed": "int",
+    "agent_signals.tool.output.bytes": "int",
+    "agent_signals.tool.timed_out": "boolean",
+    "agent_signals.treatment.agent_type": "string",
+    "agent_signals.treatment.attempt1_tool_cap": "int",
+    "agent_signals.treatment.concurrency": "int",
+    "agent_signals.treatment.dataset": "string",
+    "agent_signals.treatment.model_id": "string",
+    "agent_signals.treatment.retry_tool_cap": "int",
+    "agent_signals.treatment.timeout_s": "double",
+    "agent_signals.trial.attempt_count": "int",
+    "agent_signals.trial.id": "string",
+    "agent_signals.turn.index": "int",
+    "agent_signals.turn.phase": "string",
+    "agent_signals.turn.reasoning.chars": "int",
+    "agent_signals.turn.reasoning.present": "boolean",
+    "agent_signals.usage.cost_usd": "double",
+    "error.type": "string",
+    "exception.escaped": "boolean",
+    "exception.message": "string",
+    "exception.stacktrace": "string",
+    "exception.type": "string",
+    "gen_ai.agent.name": "string",
+    "gen_ai.conversation.id": "string",
+    "gen_ai.evaluation.explanation": "string",
+    "gen_ai.evaluation.name": "string",
+    "gen_ai.evaluation.score.label": "string",
+    "gen_ai.evaluation.score.value": "double",
+    "gen_ai.input.messages": "string",
+    "gen_ai.operation.name": "string",
+    "gen_ai.output.messages": "string",
+    "gen_ai.provider.name": "string",
+    "gen_ai.request.model": "string",
+    "gen_ai.response.finish_reasons": "string[]",
+    "gen_ai.response.model": "string",
+    "gen_ai.tool.call.arguments": "string",
+    "gen_ai.tool.call.id": "string",
+    "gen_ai.tool.call.result": "string",
+    "gen_ai.tool.description": "string",
+    "gen_ai.tool.name": "string",
+    "gen_ai.tool.type": "string",
+    "gen_ai.usage.cache_read.input_tokens": "int",
+    "gen_ai.usage.cache_write.input_tokens": "int",
+    "gen_ai.usage.input_tokens": "int",
+    "gen_ai.usage.output_tokens": "int",
+    "gen_ai.usage.reasoning.output_tokens": "int",
+    "process.command_line": "string",
+    "process.exit.code": "int",
+}
+"""Declared type of every attribute in the registry (ours and the referenced ones)."""
+
+ENUM_VALUES: Final[dict[str, frozenset[str]]] = {
+    "agent_signals.attempt.exit_reason": frozenset(
+        [
+            "context_overflow",
+            "cost_limit",
+            "error",
+            "interrupted",
+            "max_turns",
+            "submitted",
+            "timeout",
+            "user_stopped",
+        ]
+    ),
+    "agent_signals.span.type": frozenset(
+        [
+            "attempt",
+            "tool",
+            "trial",
+            "turn",
+        ]
+    ),
+    "agent_signals.tool.category": frozenset(
+        [
+            "edit",
+            "other",
+            "read",
+            "search",
+            "shell",
+            "submit",
+            "test",
+        ]
+    ),
+    "agent_signals.tool.edit_mode": frozenset(
+        [
+            "direct",
+            "shell_mediated",
+        ]
+    ),
+    "agent_signals.turn.phase": frozenset(
+        [
+            "explore",
+            "implement",
+            "localize",
+            "verify",
+        ]
+    ),
+    "gen_ai.operation.name": frozenset(
+        [
+            "chat",
+            "execute_tool",
+            "generate_content",
+            "invoke_agent",
+            "invoke_workflow",
+            "text_completion",
+        ]
+    ),
+}
+"""Allowed values of every enum attribute (open enums of GenAI included as declared)."""
