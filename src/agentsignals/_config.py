@@ -1,0 +1,390 @@
+"""`configure()`, `force_flush()`, `shutdown()`: wiring spans to exporters, the OpenTelemetry way.
+
+One idempotent call. It honours the standard OTEL_* variables, adds our processors to a
+TracerProvider the host already installed instead of replacing it, and otherwise installs one.
+The SDK, exporters and pydantic are imported here, on first `configure()`, never on
+`import agentsignals`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from agentsignals._instrument import runtime
+from agentsignals._instrument.runtime import RUNTIME, Settings, internal_error, logger
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from agentsignals._settings import Config
+
+# Environment variables of our own (the standard OTEL_* ones are read where OTel reads them).
+OUTPUT_DIR_ENV = "AGENTSIGNALS_OUTPUT_DIR"
+CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+DEFAULT_OUTPUT_DIR = "agentsignals-output"
+
+_lock = threading.RLock()
+_active: _Active | None = None
+
+
+class _Active:
+    """What the last successful configure() installed."""
+
+    def __init__(
+        self, config: Config, provider: Any, pipeline: Pipeline, owns_provider: bool
+    ) -> None:
+        self.config = config
+        self.provider = provider
+        self.pipeline = pipeline
+        self.owns_provider = owns_provider
+
+
+def _make_pipeline_class() -> type:
+    from opentelemetry import context as otel_context
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    from agentsignals._instrument.spans import current_scope
+
+    class _Pipeline(SpanProcessor):  # type: ignore[misc]
+        """Our one processor on the provider: stamps identity on other instrumentors' spans
+        and fans out to our export processors, which configure() can swap later."""
+
+        def __init__(self) -> None:
+            self.processors: tuple[SpanProcessor, ...] = ()
+
+        def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+            try:
+                scope_info = span.instrumentation_scope
+                if scope_info is None or scope_info.name != "agentsignals":
+                    ctx = (
+                        parent_context if parent_context is not None else otel_context.get_current()
+                    )
+                    identity = current_scope(ctx).identity_for_tool()
+                    if identity:
+                        span.set_attributes(identity)
+            except Exception:
+                internal_error("could not stamp identity on a span")
+            for processor in self.processors:
+                try:
+                    processor.on_start(span, parent_context=parent_context)
+                except Exception:
+                    internal_error("a span processor failed on start")
+
+        def on_end(self, span: ReadableSpan) -> None:
+            for processor in self.processors:
+                try:
+                    processor.on_end(span)
+                except Exception:
+                    internal_error("a span processor failed on end")
+
+        def shutdown(self) -> None:
+            processors, self.processors = self.processors, ()
+            for processor in processors:
+                try:
+                    processor.shutdown()
+                except Exception:
+                    internal_error("a span processor failed to shut down")
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            ok = True
+            for processor in self.processors:
+                try:
+                    ok = bool(processor.force_flush(timeout_millis)) and ok
+                except Exception:
+                    internal_error("a span processor failed to flush")
+                    ok = False
+            return ok
+
+    return _Pipeline
+
+
+Pipeline = Any  # the class is built lazily so the SDK is not imported with agentsignals
+_pipeline_class: type | None = None
+
+
+def new_pipeline() -> Pipeline:
+    global _pipeline_class
+    if _pipeline_class is None:
+        _pipeline_class = _make_pipeline_class()
+    return _pipeline_class()
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def capture_mode(explicit: bool | None) -> tuple[bool, bool, bool]:
+    """(capture, to_span, to_events) from the argument and the GenAI capture variable."""
+    raw = os.environ.get(CAPTURE_ENV, "").strip()
+    mode = raw.upper()
+    env_modes = {
+        "SPAN_ONLY": (True, True, False),
+        "EVENT_ONLY": (True, False, True),
+        "SPAN_AND_EVENT": (True, True, True),
+        "TRUE": (True, True, False),
+        "1": (True, True, False),
+        "NO_CONTENT": (False, True, False),
+        "FALSE": (False, True, False),
+        "0": (False, True, False),
+        "": (False, True, False),
+    }
+    from_env = env_modes.get(mode)
+    if from_env is None:
+        logger.warning("agentsignals: ignoring unknown %s=%r", CAPTURE_ENV, raw)
+        from_env = (False, True, False)
+    if explicit is None:
+        return from_env
+    if not explicit:
+        return (False, True, False)
+    return (True, from_env[1], from_env[2]) if from_env[0] else (True, True, False)
+
+
+def configure(
+    *,
+    service_name: str | None = None,
+    exporters: str | SpanExporter | Sequence[str | SpanExporter] | None = None,
+    output_dir: str | os.PathLike[str] | None = None,
+    endpoint: str | None = None,
+    protocol: Literal["grpc", "http/protobuf"] | None = None,
+    headers: Mapping[str, str] | None = None,
+    capture_content: bool | None = None,
+    max_value_bytes: int = 16 * 1024,
+    max_span_bytes: int = 64 * 1024,
+    redact: Callable[[str, str], str | None] | None = None,
+    propagate_to_subprocesses: bool = False,
+    tracer_provider: TracerProvider | None = None,
+    batch: bool = True,
+) -> Config:
+    """Send agentsignals spans somewhere. Safe to call more than once.
+
+    With no arguments and no OTEL_* variables, spans land as OTLP/JSON lines in
+    `./agentsignals-output/traces/` (the embedded default). Setting OTEL_EXPORTER_OTLP_ENDPOINT
+    (or `endpoint=`) sends them over OTLP instead; OTEL_TRACES_EXPORTER picks exporters by name
+    (`otlp`, `console`, `file`, `none`). OTEL_SDK_DISABLED=true turns everything off.
+
+    Args:
+        service_name: `service.name` of the resource when we install the provider.
+        exporters: exporter names (`file`, `otlp`, `console`, `none`) or SpanExporter objects.
+        output_dir: root folder of the embedded store (default `./agentsignals-output`, or
+            AGENTSIGNALS_OUTPUT_DIR).
+        endpoint, protocol, headers: OTLP settings; default to the OTEL_EXPORTER_OTLP_* ones.
+        capture_content: record tool arguments/results, reasoning and messages (off by default;
+            also OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT).
+        max_value_bytes, max_span_bytes: byte budget for captured values.
+        redact: hook `(key, text) -> text | None` run on captured values after the built-in
+            secret patterns; None drops the value.
+        propagate_to_subprocesses: put TRACEPARENT/TRACESTATE/BAGGAGE into every subprocess.
+        tracer_provider: use this SDK provider instead of the global one.
+        batch: export in a background thread (BatchSpanProcessor); False exports inline.
+
+    Returns:
+        The resolved configuration. Invalid arguments raise ValueError here, at set-up; invalid
+        OTEL_* values are logged and ignored.
+    """
+    from agentsignals._settings import Config
+
+    global _active
+    config = Config.resolve(
+        service_name=service_name,
+        exporters=exporters,
+        output_dir=output_dir,
+        endpoint=endpoint,
+        protocol=protocol,
+        headers=headers,
+        capture_content=capture_content,
+        max_value_bytes=max_value_bytes,
+        max_span_bytes=max_span_bytes,
+        redact=redact,
+        propagate_to_subprocesses=propagate_to_subprocesses,
+        tracer_provider=tracer_provider,
+        batch=batch,
+    )
+    with _lock:
+        if _active is not None and _active.config == config:
+            return _active.config
+        try:
+            _apply(config)
+        except Exception:
+            internal_error("configure failed; spans will not be exported")
+    return config
+
+
+def _apply(config: Config) -> None:
+    global _active
+    capture, to_span, to_events = config.capture
+    RUNTIME.settings = Settings(
+        capture_content=capture,
+        capture_to_span=to_span,
+        capture_to_events=to_events,
+        max_value_bytes=config.max_value_bytes,
+        max_span_bytes=config.max_span_bytes,
+        redact=config.redact,
+    )
+    from agentsignals._instrument import propagation
+
+    if config.propagate_to_subprocesses:
+        propagation.patch_subprocess()
+    else:
+        propagation.unpatch_subprocess()
+
+    if not config.enabled:
+        _deactivate()
+        runtime.reset_tracer()
+        return
+
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+
+    provider: Any = config.tracer_provider
+    owns = False
+    if provider is None:
+        provider = trace.get_tracer_provider()
+        if not isinstance(provider, SdkTracerProvider):
+            if _active is not None and _active.owns_provider:
+                provider = _active.provider
+                owns = True
+            elif type(provider).__name__ in ("ProxyTracerProvider", "NoOpTracerProvider"):
+                provider = _new_provider(config)
+                trace.set_tracer_provider(provider)
+                owns = trace.get_tracer_provider() is provider
+            else:
+                logger.warning(
+                    "agentsignals: the installed TracerProvider %s is not an SDK provider; "
+                    "spans go to it, but agentsignals cannot add its exporters",
+                    type(provider).__name__,
+                )
+        elif _active is not None and _active.provider is provider:
+            owns = _active.owns_provider
+
+    pipeline = getattr(provider, "_agentsignals_pipeline", None)
+    if pipeline is None and isinstance(provider, SdkTracerProvider):
+        pipeline = new_pipeline()
+        provider.add_span_processor(pipeline)
+        provider._agentsignals_pipeline = pipeline
+    if _active is not None and _active.pipeline is not pipeline:
+        _deactivate()
+    if pipeline is not None:
+        old = pipeline.processors
+        pipeline.processors = tuple(_processors(config))
+        for processor in old:
+            try:
+                processor.shutdown()
+            except Exception:
+                internal_error("could not shut down a replaced processor")
+    RUNTIME.tracer = provider.get_tracer("agentsignals", runtime.VERSION, schema_url=_schema_url())
+    _active = _Active(config, provider, pipeline, owns)
+
+    from agentsignals._export.file import install_exit_flush
+
+    install_exit_flush(force_flush)
+
+
+def _schema_url() -> str:
+    from agentsignals import semconv
+
+    return semconv.SCHEMA_URL
+
+
+def _new_provider(config: Config) -> Any:
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+
+    attributes = {"service.name": config.service_name} if config.service_name else {}
+    return SdkTracerProvider(resource=Resource.create(attributes))
+
+
+def _processors(config: Config) -> list[SpanProcessor]:
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+    processors: list[SpanProcessor] = []
+    for exporter in _exporters(config):
+        processors.append(
+            BatchSpanProcessor(exporter) if config.batch else SimpleSpanProcessor(exporter)
+        )
+    return processors
+
+
+def _exporters(config: Config) -> list[SpanExporter]:
+    result: list[SpanExporter] = []
+    for item in config.exporters:
+        if not isinstance(item, str):
+            result.append(item)
+        elif item == "file":
+            from agentsignals._export.file import FileSpanExporter
+
+            result.append(FileSpanExporter(Path(config.output_dir) / "traces"))
+        elif item == "console":
+            from agentsignals._export.console import ConsoleSpanExporter
+
+            result.append(ConsoleSpanExporter())
+        elif item == "otlp":
+            result.append(_otlp_exporter(config))
+    return result
+
+
+def _otlp_exporter(config: Config) -> SpanExporter:
+    kwargs: dict[str, Any] = {}
+    if config.headers is not None:
+        kwargs["headers"] = dict(config.headers)
+    if config.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
+
+        if config.endpoint:
+            kwargs["endpoint"] = config.endpoint
+        return Grpc(**kwargs)  # type: ignore[no-any-return]
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
+
+    if config.endpoint:
+        endpoint = config.endpoint.rstrip("/")
+        kwargs["endpoint"] = (
+            endpoint if endpoint.endswith("/v1/traces") else endpoint + "/v1/traces"
+        )
+    return Http(**kwargs)  # type: ignore[no-any-return]
+
+
+def _deactivate() -> None:
+    global _active
+    if _active is None:
+        return
+    active, _active = _active, None
+    if active.pipeline is not None:
+        active.pipeline.shutdown()
+    if active.owns_provider:
+        # A provider we installed stays global (OTel forbids replacing it); its processors are
+        # gone, so later spans go nowhere until configure() runs again.
+        pass
+
+
+def force_flush(timeout_millis: int = 30_000) -> bool:
+    """Export every finished span now; True when all exporters confirmed."""
+    with _lock:
+        active = _active
+    if active is None or active.pipeline is None:
+        return True
+    try:
+        return bool(active.pipeline.force_flush(timeout_millis))
+    except Exception:
+        internal_error("force_flush failed")
+        return False
+
+
+def shutdown() -> None:
+    """Flush and stop our exporters. configure() may be called again afterwards."""
+    with _lock:
+        try:
+            force_flush()
+            _deactivate()
+            runtime.reset_tracer()
+        except Exception:
+            internal_error("shutdown failed")
+
+
+def active_config() -> Config | None:
+    """The configuration in force, if configure() ran."""
+    return _active.config if _active is not None else None

@@ -1,0 +1,1 @@
+"""Instrumentation: spans inside the agent process."""

@@ -1,0 +1,819 @@
+"""The trial › attempt › turn › tool context managers and the handles they yield.
+
+Each handle owns one OTel span. Identity (trial id, attempt id and index, turn index) travels in
+the OTel context next to the span, so it follows the span into threads, tasks and subprocesses
+and can be stamped onto other instrumentors' spans. Every method is safe: an internal failure is
+logged and swallowed, the user's exceptions pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import subprocess
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
+
+from agentsignals import semconv as sc
+from agentsignals._instrument import capture
+from agentsignals._instrument.runtime import RUNTIME, error_type, internal_error
+from agentsignals._instrument.tools import category_for
+
+if TYPE_CHECKING:
+    from agentsignals._instrument.workspace import WorkspaceTracker
+
+_SCOPE_KEY = otel_context.create_key("agent_signals.scope")
+_TOOL_KEY = otel_context.create_key("agent_signals.tool")
+_INTERNAL = SpanKind.INTERNAL
+_OK_STATUS = Status(StatusCode.OK)
+
+AttributeValue = str | bool | int | float | Sequence[str] | Sequence[bool] | Sequence[int]
+
+
+class TrialState:
+    """Mutable per-trial bookkeeping shared by the trial's attempts."""
+
+    __slots__ = ("attempts_started", "handle", "task_id", "trial_id")
+
+    def __init__(self, trial_id: str, task_id: str, handle: TrialHandle | None = None) -> None:
+        self.trial_id = trial_id
+        self.task_id = task_id
+        self.attempts_started = itertools.count()
+        self.handle = handle
+
+
+class AttemptState:
+    """Mutable per-attempt bookkeeping: turn numbering and the workspace tracker."""
+
+    __slots__ = ("attempt_id", "current_turn", "handle", "index", "next_turn", "workspace")
+
+    def __init__(self, attempt_id: str, index: int, handle: AttemptHandle | None = None) -> None:
+        self.attempt_id = attempt_id
+        self.index = index
+        self.next_turn = itertools.count()
+        # The last turn started: tools run after a turn block still belong to it.
+        self.current_turn: int | None = None
+        self.workspace: WorkspaceTracker | None = None
+        self.handle = handle
+
+
+class Scope:
+    """Immutable identity of the innermost trial/attempt/turn, stored in the OTel context."""
+
+    __slots__ = ("attempt", "identity", "trial", "turn", "turn_index")
+
+    def __init__(
+        self,
+        trial: TrialState | None,
+        attempt: AttemptState | None,
+        turn_index: int | None,
+        turn: TurnHandle | None = None,
+    ) -> None:
+        self.trial = trial
+        self.attempt = attempt
+        self.turn_index = turn_index
+        self.turn = turn
+        identity: dict[str, AttributeValue] = {}
+        if trial is not None:
+            identity[sc.AGENT_SIGNALS_TRIAL_ID] = trial.trial_id
+        if attempt is not None:
+            identity[sc.AGENT_SIGNALS_ATTEMPT_ID] = attempt.attempt_id
+            identity[sc.AGENT_SIGNALS_ATTEMPT_INDEX] = attempt.index
+        if turn_index is not None:
+            identity[sc.AGENT_SIGNALS_TURN_INDEX] = turn_index
+        self.identity = identity
+
+    def identity_for_tool(self) -> dict[str, AttributeValue]:
+        """Identity for a tool span: the enclosing turn, or the attempt's latest turn."""
+        if self.turn_index is None and self.attempt is not None:
+            turn = self.attempt.current_turn
+            if turn is not None:
+                return {**self.identity, sc.AGENT_SIGNALS_TURN_INDEX: turn}
+        return self.identity
+
+
+EMPTY_SCOPE = Scope(None, None, None)
+
+
+def current_scope(ctx: otel_context.Context | None = None) -> Scope:
+    value = otel_context.get_value(_SCOPE_KEY, ctx)
+    return value if isinstance(value, Scope) else EMPTY_SCOPE
+
+
+def context_with_scope(
+    scope: Scope, ctx: otel_context.Context | None = None
+) -> otel_context.Context:
+    return otel_context.set_value(_SCOPE_KEY, scope, ctx)
+
+
+def current_tool_handle() -> ToolHandle | None:
+    value = otel_context.get_value(_TOOL_KEY)
+    return value if isinstance(value, ToolHandle) else None
+
+
+# The parent process's context (TRACEPARENT / TRACESTATE / BAGGAGE), loaded once on first use.
+_env_parent: otel_context.Context | None = None
+_env_parent_loaded = False
+
+
+def set_env_parent(ctx: otel_context.Context | None) -> None:
+    global _env_parent, _env_parent_loaded
+    _env_parent = ctx
+    _env_parent_loaded = True
+
+
+def parent_context() -> otel_context.Context:
+    """Where new spans start: the current context, else the parent process's (TRACEPARENT)."""
+    ctx = otel_context.get_current()
+    if trace.get_current_span(ctx) is not INVALID_SPAN:
+        return ctx
+    if not _env_parent_loaded:
+        from agentsignals._instrument.propagation import context_from_environ
+
+        set_env_parent(context_from_environ())
+    return _env_parent if _env_parent is not None else ctx
+
+
+# ----------------------------------------------------------------------------------- handles
+
+
+class _SpanHandle:
+    """Owns one span from `__enter__` to `__exit__`; the base of the four handles."""
+
+    __slots__ = ("_content", "_entered", "_span", "_token")
+    _span_type: ClassVar[str]
+
+    def __init__(self) -> None:
+        self._span: trace.Span = INVALID_SPAN
+        self._token: object | None = None
+        self._content: capture.SpanContent | None = None
+        self._entered = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def _start(
+        self,
+        name: str,
+        attributes: dict[str, AttributeValue],
+        parent: otel_context.Context,
+        scope: Scope | None,
+        tool: ToolHandle | None = None,
+    ) -> None:
+        clock = RUNTIME.clock
+        span = RUNTIME.tracer.start_span(
+            name,
+            context=parent,
+            kind=_INTERNAL,
+            attributes=attributes,
+            start_time=clock() if clock is not None else None,
+        )
+        self._span = span
+        ctx = trace.set_span_in_context(span, parent)
+        if scope is not None:
+            ctx = otel_context.set_value(_SCOPE_KEY, scope, ctx)
+        if tool is not None:
+            ctx = otel_context.set_value(_TOOL_KEY, tool, ctx)
+        self._token = otel_context.attach(ctx)
+
+    def _finish(self, exc: BaseException | None) -> None:
+        span = self._span
+        try:
+            if exc is not None and not isinstance(exc, GeneratorExit):
+                self._record_exception(exc)
+            self._before_end(exc)
+            if self._content is not None:
+                self._content.flush(span)
+        except Exception:
+            internal_error(f"could not finish {self._span_type} span")
+        token = self._token
+        self._token = None
+        if token is not None:
+            try:
+                otel_context.detach(token)  # type: ignore[arg-type]
+            except Exception:
+                internal_error("could not detach context")
+        try:
+            clock = RUNTIME.clock
+            span.end(end_time=clock() if clock is not None else None)
+        except Exception:
+            internal_error(f"could not end {self._span_type} span")
+
+    def _record_exception(self, exc: BaseException) -> None:
+        span = self._span
+        if not span.is_recording():
+            return
+        span.set_attribute(sc.ERROR_TYPE, error_type(exc))
+        span.record_exception(exc, escaped=True)
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:512]))
+
+    def _before_end(self, exc: BaseException | None) -> None:
+        """Subclass hook: final attributes before the span ends."""
+
+    def __enter__(self) -> Any:
+        self._entered = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._entered:
+            self._entered = False
+            self._finish(exc)
+        # Returning None never swallows the user's exception.
+
+    # -- recording -----------------------------------------------------------------------
+    @property
+    def span(self) -> trace.Span:
+        """The underlying OpenTelemetry span (a non-recording span when disabled)."""
+        return self._span
+
+    def set_attribute(self, key: str, value: AttributeValue) -> None:
+        """Set any attribute on the span (declare new keys in the semconv registry)."""
+        try:
+            self._span.set_attribute(key, value)
+        except Exception:
+            internal_error(f"could not set attribute {key}")
+
+    def _capture(self, key: str, value: Any) -> None:
+        if not RUNTIME.settings.capture_content or not self._span.is_recording():
+            return
+        if self._content is None:
+            self._content = capture.SpanContent()
+        capture.record_content(self._span, self._content, key, value)
+
+    def _set(self, attributes: Mapping[str, AttributeValue | None]) -> None:
+        try:
+            span = self._span
+            if span.is_recording():
+                span.set_attributes({k: v for k, v in attributes.items() if v is not None})
+        except Exception:
+            internal_error(f"could not record on {self._span_type} span")
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class TrialHandle(_SpanHandle):
+    """A trial: one task given to the agent, holding one or more attempts."""
+
+    __slots__ = ("_attrs", "_state", "id", "task_id")
+    _span_type = "trial"
+
+    def __init__(
+        self,
+        task_id: str,
+        *,
+        trial_id: str | None = None,
+        dataset: str | None = None,
+        attributes: Mapping[str, AttributeValue] | None = None,
+    ) -> None:
+        super().__init__()
+        self.task_id = str(task_id)
+        self.id = trial_id or _new_id()
+        self._state = TrialState(self.id, self.task_id, self)
+        try:
+            attrs: dict[str, AttributeValue] = {
+                sc.AGENT_SIGNALS_SPAN_TYPE: sc.SpanType.TRIAL.value,
+                sc.AGENT_SIGNALS_TRIAL_ID: self.id,
+                sc.AGENT_SIGNALS_TASK_ID: self.task_id,
+            }
+            if dataset is not None:
+                attrs[sc.AGENT_SIGNALS_TREATMENT_DATASET] = dataset
+            if attributes:
+                attrs.update(attributes)
+            self._attrs = attrs
+        except Exception:
+            internal_error("could not prepare trial span")
+            self._attrs = {}
+
+    def __enter__(self) -> TrialHandle:
+        self._entered = True
+        try:
+            self._start(
+                f"trial {self.task_id}",
+                self._attrs,
+                parent_context(),
+                Scope(self._state, None, None),
+            )
+        except Exception:
+            internal_error("could not start trial span")
+        return self
+
+    def _before_end(self, exc: BaseException | None) -> None:
+        # itertools.count has no peek: the next value is the number of attempts started.
+        started = next(self._state.attempts_started)
+        self._state.attempts_started = itertools.count(started)
+        if self._span.is_recording():
+            self._span.set_attribute(sc.AGENT_SIGNALS_TRIAL_ATTEMPT_COUNT, started)
+
+
+class AttemptHandle(_SpanHandle):
+    """An attempt: one uninterrupted agent run within a trial, with its treatment variables."""
+
+    __slots__ = ("_attrs", "_exit_reason", "_state", "_timed_out", "_workspace_path", "id", "index")
+    _span_type = "attempt"
+
+    def __init__(
+        self,
+        index: int | None = None,
+        *,
+        agent_type: str | None = None,
+        model_id: str | None = None,
+        dataset: str | None = None,
+        attempt1_tool_cap: int | None = None,
+        retry_tool_cap: int | None = None,
+        concurrency: int | None = None,
+        timeout_s: float | None = None,
+        agent_name: str | None = None,
+        provider: str | None = None,
+        conversation_id: str | None = None,
+        workspace: str | None = None,
+        attempt_id: str | None = None,
+        attributes: Mapping[str, AttributeValue] | None = None,
+    ) -> None:
+        super().__init__()
+        self.id = attempt_id or _new_id()
+        self.index = index if index is not None else -1  # resolved against the trial on enter
+        self._exit_reason: str | None = None
+        self._timed_out: bool | None = None
+        self._workspace_path = workspace
+        self._state = AttemptState(self.id, 0, self)
+        try:
+            attrs: dict[str, AttributeValue | None] = {
+                sc.GEN_AI_OPERATION_NAME: sc.GenAiOperationName.INVOKE_AGENT.value,
+                sc.AGENT_SIGNALS_SPAN_TYPE: sc.SpanType.ATTEMPT.value,
+                sc.GEN_AI_AGENT_NAME: agent_name,
+                sc.GEN_AI_PROVIDER_NAME: provider,
+                sc.GEN_AI_REQUEST_MODEL: model_id,
+                sc.GEN_AI_CONVERSATION_ID: conversation_id,
+                sc.AGENT_SIGNALS_TREATMENT_AGENT_TYPE: agent_type,
+                sc.AGENT_SIGNALS_TREATMENT_MODEL_ID: model_id,
+                sc.AGENT_SIGNALS_TREATMENT_DATASET: dataset,
+                sc.AGENT_SIGNALS_TREATMENT_ATTEMPT1_TOOL_CAP: attempt1_tool_cap,
+                sc.AGENT_SIGNALS_TREATMENT_RETRY_TOOL_CAP: retry_tool_cap,
+                sc.AGENT_SIGNALS_TREATMENT_CONCURRENCY: concurrency,
+                sc.AGENT_SIGNALS_TREATMENT_TIMEOUT_S: (
+                    float(timeout_s) if timeout_s is not None else None
+                ),
+            }
+            self._attrs: dict[str, AttributeValue] = {
+                k: v for k, v in attrs.items() if v is not None
+            }
+            if attributes:
+                self._attrs.update(attributes)
+        except Exception:
+            internal_error("could not prepare attempt span")
+            self._attrs = {}
+
+    def __enter__(self) -> AttemptHandle:
+        self._entered = True
+        try:
+            parent = parent_context()
+            outer = current_scope(parent)
+            trial = outer.trial
+            if self.index < 0:
+                self.index = next(trial.attempts_started) if trial is not None else 0
+            elif trial is not None:
+                # An explicit index still counts as a started attempt of the trial.
+                next(trial.attempts_started)
+            self._state.index = self.index
+            attrs = self._attrs
+            attrs[sc.AGENT_SIGNALS_ATTEMPT_ID] = self.id
+            attrs[sc.AGENT_SIGNALS_ATTEMPT_INDEX] = self.index
+            if trial is not None:
+                attrs[sc.AGENT_SIGNALS_TRIAL_ID] = trial.trial_id
+                attrs[sc.AGENT_SIGNALS_TASK_ID] = trial.task_id
+            name = attrs.get(sc.GEN_AI_AGENT_NAME)
+            self._start(
+                f"invoke_agent {name}" if name else "invoke_agent",
+                attrs,
+                parent,
+                Scope(trial, self._state, None),
+            )
+            if self._workspace_path is not None:
+                self._start_workspace(self._workspace_path)
+        except Exception:
+            internal_error("could not start attempt span")
+        return self
+
+    def _start_workspace(self, path: str) -> None:
+        from agentsignals._instrument.workspace import WorkspaceTracker
+
+        tracker = WorkspaceTracker(path)
+        tracker.start()
+        self._state.workspace = tracker
+
+    @property
+    def trial_id(self) -> str | None:
+        """The id of the enclosing trial, if any."""
+        scope = current_scope()
+        return scope.trial.trial_id if scope.trial is not None else None
+
+    def set_exit_reason(self, reason: str) -> None:
+        """Why the attempt ended: submitted, max_turns, cost_limit, timeout, error, ..."""
+        self._exit_reason = str(reason)
+        if reason == sc.AttemptExitReason.TIMEOUT:
+            self._timed_out = True
+
+    def mark_timed_out(self) -> None:
+        """The attempt hit its time limit."""
+        self._timed_out = True
+        if self._exit_reason is None:
+            self._exit_reason = sc.AttemptExitReason.TIMEOUT.value
+
+    def set_treatment(
+        self,
+        *,
+        agent_type: str | None = None,
+        model_id: str | None = None,
+        dataset: str | None = None,
+        attempt1_tool_cap: int | None = None,
+        retry_tool_cap: int | None = None,
+        concurrency: int | None = None,
+        timeout_s: float | None = None,
+    ) -> None:
+        """Record treatment variables known only after the attempt started."""
+        self._set(
+            {
+                sc.AGENT_SIGNALS_TREATMENT_AGENT_TYPE: agent_type,
+                sc.AGENT_SIGNALS_TREATMENT_MODEL_ID: model_id,
+                sc.AGENT_SIGNALS_TREATMENT_DATASET: dataset,
+                sc.AGENT_SIGNALS_TREATMENT_ATTEMPT1_TOOL_CAP: attempt1_tool_cap,
+                sc.AGENT_SIGNALS_TREATMENT_RETRY_TOOL_CAP: retry_tool_cap,
+                sc.AGENT_SIGNALS_TREATMENT_CONCURRENCY: concurrency,
+                sc.AGENT_SIGNALS_TREATMENT_TIMEOUT_S: (
+                    float(timeout_s) if timeout_s is not None else None
+                ),
+            }
+        )
+
+    def set_modes(
+        self,
+        *,
+        localization_mode: str | None = None,
+        recovery_mode: str | None = None,
+        final_failure_mode: str | None = None,
+    ) -> None:
+        """The harness controller's labels for this attempt."""
+        self._set(
+            {
+                sc.AGENT_SIGNALS_ATTEMPT_LOCALIZATION_MODE: localization_mode,
+                sc.AGENT_SIGNALS_ATTEMPT_RECOVERY_MODE: recovery_mode,
+                sc.AGENT_SIGNALS_ATTEMPT_FINAL_FAILURE_MODE: final_failure_mode,
+            }
+        )
+
+    def _before_end(self, exc: BaseException | None) -> None:
+        reason = self._exit_reason
+        if reason is None and exc is not None:
+            if isinstance(exc, TimeoutError):
+                reason = sc.AttemptExitReason.TIMEOUT.value
+                self._timed_out = True
+            elif isinstance(exc, KeyboardInterrupt | asyncio.CancelledError | GeneratorExit):
+                reason = sc.AttemptExitReason.INTERRUPTED.value
+            else:
+                reason = sc.AttemptExitReason.ERROR.value
+        self._set(
+            {
+                sc.AGENT_SIGNALS_ATTEMPT_EXIT_REASON: reason,
+                sc.AGENT_SIGNALS_ATTEMPT_TIMED_OUT: self._timed_out,
+            }
+        )
+        tracker = self._state.workspace
+        if tracker is not None:
+            self._state.workspace = None
+            tracker.close()
+
+
+class TurnHandle(_SpanHandle):
+    """A turn: one model call and the tool calls it requests."""
+
+    __slots__ = ("_attrs", "index")
+    _span_type = "turn"
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        provider: str | None = None,
+        phase: str | None = None,
+        attributes: Mapping[str, AttributeValue] | None = None,
+    ) -> None:
+        super().__init__()
+        self.index = -1
+        attrs: dict[str, AttributeValue] = {sc.AGENT_SIGNALS_SPAN_TYPE: sc.SpanType.TURN.value}
+        if model is not None:
+            attrs[sc.GEN_AI_REQUEST_MODEL] = model
+        if provider is not None:
+            attrs[sc.GEN_AI_PROVIDER_NAME] = provider
+        if phase is not None:
+            attrs[sc.AGENT_SIGNALS_TURN_PHASE] = str(phase)
+        if attributes:
+            attrs.update(attributes)
+        self._attrs = attrs
+
+    def __enter__(self) -> TurnHandle:
+        self._entered = True
+        try:
+            parent = parent_context()
+            outer = current_scope(parent)
+            attempt = outer.attempt
+            if attempt is not None:
+                self.index = next(attempt.next_turn)
+                attempt.current_turn = self.index
+            else:
+                self.index = 0
+            scope = Scope(outer.trial, attempt, self.index, self)
+            self._attrs.update(scope.identity)
+            self._attrs[sc.AGENT_SIGNALS_TURN_INDEX] = self.index
+            self._start(f"turn {self.index}", self._attrs, parent, scope)
+        except Exception:
+            internal_error("could not start turn span")
+        return self
+
+    def record_usage(
+        self,
+        *,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cache_read_tokens: int | None = None,
+        cache_write_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
+    ) -> None:
+        """Token usage of this turn's model call (input includes cached tokens, per GenAI)."""
+        self._set(
+            {
+                sc.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
+                sc.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
+                sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: cache_read_tokens,
+                sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: cache_write_tokens,
+                sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: reasoning_tokens,
+            }
+        )
+
+    def record_cost(self, usd: float) -> None:
+        """Cost of this turn's model call in US dollars."""
+        self._set({sc.AGENT_SIGNALS_USAGE_COST_USD: float(usd)})
+
+    def record_model(
+        self,
+        *,
+        request: str | None = None,
+        response: str | None = None,
+        provider: str | None = None,
+        finish_reasons: Sequence[str] | None = None,
+    ) -> None:
+        """Model names and finish reasons of this turn's call."""
+        self._set(
+            {
+                sc.GEN_AI_REQUEST_MODEL: request,
+                sc.GEN_AI_RESPONSE_MODEL: response,
+                sc.GEN_AI_PROVIDER_NAME: provider,
+                sc.GEN_AI_RESPONSE_FINISH_REASONS: (
+                    [str(r) for r in finish_reasons] if finish_reasons is not None else None
+                ),
+            }
+        )
+
+    def set_phase(self, phase: str) -> None:
+        """The phase of this turn: explore, localize, implement or verify."""
+        self._set({sc.AGENT_SIGNALS_TURN_PHASE: str(phase)})
+
+    def record_reasoning(self, text: str) -> None:
+        """The model's reasoning (thinking) text: its presence and length always, the text
+        itself only with content capture on."""
+        try:
+            text = text if isinstance(text, str) else capture.to_text(text)
+            self._set(
+                {
+                    sc.AGENT_SIGNALS_TURN_REASONING_PRESENT: bool(text),
+                    sc.AGENT_SIGNALS_TURN_REASONING_CHARS: len(text),
+                }
+            )
+            if text:
+                self._capture(
+                    sc.GEN_AI_OUTPUT_MESSAGES,
+                    [{"role": "assistant", "parts": [{"type": "reasoning", "content": text}]}],
+                )
+        except Exception:
+            internal_error("could not record reasoning")
+
+    def record_messages(self, *, input: Any = None, output: Any = None) -> None:
+        """Chat messages in the GenAI JSON shape (`[{"role", "parts": [...]}]`); capture only."""
+        if input is not None:
+            self._capture(sc.GEN_AI_INPUT_MESSAGES, input)
+        if output is not None:
+            self._capture(sc.GEN_AI_OUTPUT_MESSAGES, output)
+
+
+class ToolHandle(_SpanHandle):
+    """A tool call: its category, arguments, result, exit code and error."""
+
+    __slots__ = ("_arguments", "_attrs", "_exit_failed", "_scope", "_span_name", "category", "name")
+    _span_type = "tool"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        category: str | None = None,
+        call_id: str | None = None,
+        arguments: Any = None,
+        files: Iterable[str] | None = None,
+        tool_type: str | None = None,
+        attributes: Mapping[str, AttributeValue] | None = None,
+    ) -> None:
+        super().__init__()
+        self.name = str(name)
+        self._span_name = f"execute_tool {self.name}"
+        self._exit_failed = False
+        self._scope: Scope = EMPTY_SCOPE
+        self._arguments = arguments
+        try:
+            args_map = arguments if isinstance(arguments, Mapping) else None
+            self.category = (
+                str(category) if category is not None else category_for(self.name, args_map).value
+            )
+            attrs: dict[str, AttributeValue] = {
+                sc.GEN_AI_OPERATION_NAME: sc.GenAiOperationName.EXECUTE_TOOL.value,
+                sc.GEN_AI_TOOL_NAME: self.name,
+                sc.AGENT_SIGNALS_SPAN_TYPE: sc.SpanType.TOOL.value,
+                sc.AGENT_SIGNALS_TOOL_CATEGORY: self.category,
+            }
+            if call_id is not None:
+                attrs[sc.GEN_AI_TOOL_CALL_ID] = str(call_id)
+            if tool_type is not None:
+                attrs[sc.GEN_AI_TOOL_TYPE] = tool_type
+            if files is not None:
+                attrs[sc.AGENT_SIGNALS_TOOL_FILES] = [str(f) for f in files]
+            if arguments is not None and RUNTIME.settings.fingerprint_tools:
+                attrs[sc.AGENT_SIGNALS_TOOL_CALL_FINGERPRINT] = capture.fingerprint(
+                    self.name, (), arguments if isinstance(arguments, dict) else {"": arguments}
+                )
+            if attributes:
+                attrs.update(attributes)
+            self._attrs = attrs
+        except Exception:
+            internal_error("could not prepare tool span")
+            self.category = sc.ToolCategory.OTHER.value
+            self._attrs = {}
+
+    @classmethod
+    def _prepared(
+        cls,
+        name: str,
+        span_name: str,
+        attributes: dict[str, AttributeValue],
+        arguments: Any,
+    ) -> ToolHandle:
+        """A handle whose attributes were computed already (the decorators' fast path)."""
+        self = cls.__new__(cls)
+        self._span = INVALID_SPAN
+        self._token = None
+        self._content = None
+        self._entered = False
+        self.name = name
+        self._span_name = span_name
+        self.category = str(attributes.get(sc.AGENT_SIGNALS_TOOL_CATEGORY, "other"))
+        self._attrs = attributes
+        self._arguments = arguments
+        self._exit_failed = False
+        self._scope = EMPTY_SCOPE
+        return self
+
+    def __enter__(self) -> ToolHandle:
+        self._entered = True
+        try:
+            parent = parent_context()
+            scope = current_scope(parent)
+            self._scope = scope
+            identity = scope.identity_for_tool()
+            if identity:
+                self._attrs.update(identity)
+            self._start(self._span_name, self._attrs, parent, None, tool=self)
+            if self._arguments is not None:
+                self._capture_arguments(self._arguments)
+        except Exception:
+            internal_error("could not start tool span")
+        return self
+
+    def _capture_arguments(self, arguments: Any) -> None:
+        if not RUNTIME.settings.capture_content:
+            return
+        self._capture(sc.GEN_AI_TOOL_CALL_ARGUMENTS, arguments)
+        if self.category in ("shell", "test") and isinstance(arguments, Mapping):
+            command = arguments.get("command") or arguments.get("cmd")
+            if command is not None:
+                self._capture(sc.PROCESS_COMMAND_LINE, command)
+
+    def record_arguments(self, arguments: Any) -> None:
+        """Arguments of the call: a fingerprint always, the values only with content capture."""
+        try:
+            if RUNTIME.settings.fingerprint_tools:
+                self._set(
+                    {
+                        sc.AGENT_SIGNALS_TOOL_CALL_FINGERPRINT: capture.fingerprint(
+                            self.name,
+                            (),
+                            arguments if isinstance(arguments, dict) else {"": arguments},
+                        )
+                    }
+                )
+            self._capture_arguments(arguments)
+        except Exception:
+            internal_error("could not record tool arguments")
+
+    def record_result(self, result: Any, *, exit_code: int | None = None) -> None:
+        """The tool's result as the agent received it: size always, content with capture."""
+        try:
+            if isinstance(result, subprocess.CompletedProcess):
+                if exit_code is None:
+                    exit_code = result.returncode
+                result = result.stdout
+            if isinstance(result, str):
+                self._set(
+                    {sc.AGENT_SIGNALS_TOOL_OUTPUT_BYTES: len(result.encode("utf-8", "replace"))}
+                )
+            elif isinstance(result, bytes | bytearray):
+                self._set({sc.AGENT_SIGNALS_TOOL_OUTPUT_BYTES: len(result)})
+            if result is not None:
+                self._capture(sc.GEN_AI_TOOL_CALL_RESULT, result)
+            if exit_code is not None:
+                self.set_exit_code(exit_code)
+        except Exception:
+            internal_error("could not record tool result")
+
+    def set_exit_code(self, code: int, *, failed: bool | None = None) -> None:
+        """Exit code of the process the tool ran; non-zero marks the call failed unless
+        `failed=False` (grep's 1 for "no match", say)."""
+        try:
+            code = int(code)
+            self._set({sc.PROCESS_EXIT_CODE: code})
+            if failed if failed is not None else code != 0:
+                self._exit_failed = True
+                self._set({sc.ERROR_TYPE: f"exit_code_{code}"})
+        except Exception:
+            internal_error("could not record exit code")
+
+    def set_error(self, error: str | BaseException, message: str | None = None) -> None:
+        """A failure the tool returned rather than raised; marks the span ERROR."""
+        try:
+            if isinstance(error, BaseException):
+                self._record_exception(error)
+                return
+            self._set({sc.ERROR_TYPE: str(error)})
+            if self._span.is_recording():
+                self._span.set_status(Status(StatusCode.ERROR, message or str(error)))
+        except Exception:
+            internal_error("could not record tool error")
+
+    def set_files(self, files: Iterable[str]) -> None:
+        """Files the call targets (paths from its arguments)."""
+        self._set({sc.AGENT_SIGNALS_TOOL_FILES: [str(f) for f in files]})
+
+    def set_category(self, category: str) -> None:
+        """Override the inferred category."""
+        self.category = str(category)
+        self._set({sc.AGENT_SIGNALS_TOOL_CATEGORY: self.category})
+
+    def mark_timed_out(self) -> None:
+        """The call hit a time limit."""
+        self._set({sc.AGENT_SIGNALS_TOOL_TIMED_OUT: True})
+
+    def _before_end(self, exc: BaseException | None) -> None:
+        span = self._span
+        if not span.is_recording():
+            return
+        if self._exit_failed and exc is None:
+            span.set_status(Status(StatusCode.ERROR, "non-zero exit code"))
+        attempt = self._scope.attempt
+        if attempt is not None and attempt.workspace is not None:
+            self._record_workspace(attempt.workspace)
+
+    def _record_workspace(self, tracker: WorkspaceTracker) -> None:
+        changes = tracker.checkpoint()
+        span = self._span
+        span.set_attribute(sc.AGENT_SIGNALS_TOOL_CHANGED_FILES, [c.path for c in changes])
+        if not changes:
+            return
+        mode = (
+            sc.ToolEditMode.DIRECT
+            if self.category == sc.ToolCategory.EDIT
+            else sc.ToolEditMode.SHELL_MEDIATED
+        )
+        span.set_attributes(
+            {
+                sc.AGENT_SIGNALS_TOOL_EDIT_MODE: mode.value,
+                sc.AGENT_SIGNALS_TOOL_LINES_ADDED: sum(c.lines_added for c in changes),
+                sc.AGENT_SIGNALS_TOOL_LINES_REMOVED: sum(c.lines_removed for c in changes),
+            }
+        )

@@ -1,0 +1,159 @@
+"""Tool category inference from tool names (and, for shell tools, the command they run).
+
+Agents name the same kind of tool in many ways (bash, Bash, execute_bash, run_command, ...).
+Processors need one vocabulary: the `agent_signals.tool.category` enum.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from agentsignals.semconv import ToolCategory
+
+_BY_NAME: dict[str, ToolCategory] = {}
+
+
+def _register(category: ToolCategory, *names: str) -> None:
+    for name in names:
+        _BY_NAME[_normalise(name)] = category
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[\s\-.]+", "_", name.strip()).lower()
+
+
+_register(
+    ToolCategory.SHELL,
+    "bash", "shell", "sh", "zsh", "terminal", "run", "exec", "execute", "cmd", "command",
+    "execute_bash", "execute_command", "run_command", "run_shell", "run_shell_command",
+    "shell_command", "bash_command", "run_terminal_cmd", "execute_ipython_cell", "python",
+    "ipython", "local_shell", "container_exec",
+)  # fmt: skip
+_register(
+    ToolCategory.READ,
+    "read", "read_file", "readfile", "view", "view_file", "open", "open_file", "cat", "get_file",
+    "read_many_files", "file_read", "notebookread", "fetch_file", "show_file",
+)  # fmt: skip
+_register(
+    ToolCategory.SEARCH,
+    "grep", "glob", "find", "search", "search_codebase", "search_code", "search_dir",
+    "search_file", "find_file", "find_files", "rg", "ripgrep", "codebase_search", "list_files",
+    "list_dir", "list_directory", "ls", "grep_search", "file_search", "semantic_search",
+    "websearch", "web_search", "find_symbol", "goto_definition", "find_references",
+)  # fmt: skip
+_register(
+    ToolCategory.EDIT,
+    "edit", "edit_file", "write", "write_file", "create", "create_file", "multiedit",
+    "multi_edit", "notebookedit", "apply_patch", "apply_diff", "patch", "replace_in_file",
+    "str_replace", "str_replace_editor", "str_replace_based_edit_tool", "insert", "delete_file",
+    "remove_file", "file_write", "file_edit", "edit_notebook", "replace", "search_replace",
+)  # fmt: skip
+_register(
+    ToolCategory.TEST,
+    "test", "tests", "pytest", "run_tests", "run_test", "run_pytest", "unittest", "tox", "nox",
+)  # fmt: skip
+_register(
+    ToolCategory.SUBMIT,
+    "submit", "finish", "done", "complete", "task_complete", "final_answer",
+    "attempt_completion", "submit_patch", "finish_task", "exit",
+)  # fmt: skip
+
+# str_replace_editor-style tools put the real operation in a `command` argument.
+_EDITOR_TOOLS = {"str_replace_editor", "str_replace_based_edit_tool", "edit_tool", "editor"}
+_EDITOR_COMMANDS = {
+    "view": ToolCategory.READ,
+    "create": ToolCategory.EDIT,
+    "str_replace": ToolCategory.EDIT,
+    "insert": ToolCategory.EDIT,
+    "undo_edit": ToolCategory.EDIT,
+    "delete": ToolCategory.EDIT,
+}
+
+_TEST_RUNNERS = re.compile(
+    r"(^|[\s/;&|(])(pytest|py\.test|tox|nox|unittest|nosetests|runtests\.py|manage\.py\s+test|"
+    r"go\s+test|cargo\s+test|npm\s+(run\s+)?test|yarn\s+test|jest|mocha|rspec|make\s+test|ctest)\b"
+)
+_SEARCH_COMMANDS = {
+    "grep",
+    "egrep",
+    "fgrep",
+    "rg",
+    "ag",
+    "ack",
+    "find",
+    "fd",
+    "ls",
+    "tree",
+    "locate",
+}
+_READ_COMMANDS = {"cat", "head", "tail", "less", "more", "nl", "bat", "wc"}
+
+
+def category_for(name: str, arguments: Mapping[str, Any] | None = None) -> ToolCategory:
+    """Infer a tool's category from its name, refined by its arguments where that is cheap."""
+    key = _normalise(name)
+    if key in _EDITOR_TOOLS and arguments:
+        command = arguments.get("command")
+        if isinstance(command, str) and command in _EDITOR_COMMANDS:
+            return _EDITOR_COMMANDS[command]
+    category = _BY_NAME.get(key)
+    if category is None:
+        category = _fuzzy(key)
+    if category is ToolCategory.SHELL and arguments:
+        command = arguments.get("command") or arguments.get("cmd")
+        if isinstance(command, str):
+            return classify_command(command)
+    return category
+
+
+def _fuzzy(key: str) -> ToolCategory:
+    # Names like "mcp__fs__read_text_file" or "workspace_grep": look at the last word first.
+    parts = [p for p in key.split("_") if p]
+    for size in range(min(3, len(parts)), 0, -1):
+        tail = "_".join(parts[-size:])
+        if tail in _BY_NAME:
+            return _BY_NAME[tail]
+    return ToolCategory.OTHER
+
+
+def classify_command(command: str) -> ToolCategory:
+    """Classify a shell command line by what it does: test run, search, read, or plain shell.
+
+    Edits through the shell (sed -i, heredocs) stay `shell`: the workspace tracker, not the
+    command text, decides whether files changed, and marks them shell-mediated.
+    """
+    if _TEST_RUNNERS.search(command):
+        return ToolCategory.TEST
+    try:
+        words = shlex.split(command, comments=True)
+    except ValueError:
+        words = command.split()
+    if not words:
+        return ToolCategory.SHELL
+    segments: list[list[str]] = [[]]
+    for word in words:
+        if word in ("|", "&&", "||", ";"):
+            segments.append([])
+        else:
+            segments[-1].append(word)
+    segments = [seg for seg in segments if seg]
+    first = [seg[0].rsplit("/", 1)[-1] for seg in segments]
+    if any(
+        w in ("sed", "perl") and any(a.startswith("-i") for a in seg)
+        for w, seg in zip(first, segments, strict=True)
+    ):
+        return ToolCategory.SHELL
+    if any(">" in w for w in words):
+        return ToolCategory.SHELL
+    if first and first[0] in _SEARCH_COMMANDS:
+        return ToolCategory.SEARCH
+    if first and first[0] in _READ_COMMANDS:
+        return ToolCategory.READ
+    if first and first[0] == "sed" and "-n" in segments[0]:
+        return ToolCategory.READ
+    if first and first[0] == "git" and len(segments[0]) > 1 and segments[0][1] == "grep":
+        return ToolCategory.SEARCH
+    return ToolCategory.SHELL

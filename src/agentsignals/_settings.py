@@ -1,0 +1,149 @@
+"""The resolved configuration: arguments first, then OTEL_* variables, then defaults.
+
+Validated with pydantic so a wrong argument fails at set-up with a message naming it; a wrong
+environment value is logged and ignored, because an agent must not crash over a typo in a
+variable it may not even know about.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from agentsignals._instrument.runtime import logger
+
+EXPORTER_NAMES = ("file", "otlp", "console", "none")
+PROTOCOLS = ("grpc", "http/protobuf")
+
+
+class Config(BaseModel):
+    """What `agentsignals.configure()` resolved and installed."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    enabled: bool = True
+    service_name: str | None = None
+    exporters: tuple[Any, ...] = ("file",)
+    output_dir: Path = Path("agentsignals-output")
+    endpoint: str | None = None
+    protocol: str = "http/protobuf"
+    headers: tuple[tuple[str, str], ...] | None = None
+    capture: tuple[bool, bool, bool] = (False, True, False)
+    max_value_bytes: int = Field(16 * 1024, gt=64)
+    max_span_bytes: int = Field(64 * 1024, gt=64)
+    redact: Callable[[str, str], str | None] | None = None
+    propagate_to_subprocesses: bool = False
+    tracer_provider: Any = None
+    batch: bool = True
+
+    @field_validator("exporters")
+    @classmethod
+    def _known_exporters(cls, value: tuple[Any, ...]) -> tuple[Any, ...]:
+        for item in value:
+            if isinstance(item, str) and item not in EXPORTER_NAMES:
+                raise ValueError(f"unknown exporter {item!r}; use one of {EXPORTER_NAMES}")
+            if not isinstance(item, str) and not callable(getattr(item, "export", None)):
+                raise ValueError(f"{item!r} is not a SpanExporter")
+        return tuple(x for x in value if x != "none")
+
+    @field_validator("protocol")
+    @classmethod
+    def _known_protocol(cls, value: str) -> str:
+        if value not in PROTOCOLS:
+            raise ValueError(f"unsupported OTLP protocol {value!r}; use one of {PROTOCOLS}")
+        return value
+
+    @property
+    def traces_dir(self) -> Path:
+        """Where the embedded file exporter writes OTLP/JSON lines."""
+        return self.output_dir / "traces"
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        service_name: str | None,
+        exporters: Any,
+        output_dir: str | os.PathLike[str] | None,
+        endpoint: str | None,
+        protocol: str | None,
+        headers: Mapping[str, str] | None,
+        capture_content: bool | None,
+        max_value_bytes: int,
+        max_span_bytes: int,
+        redact: Callable[[str, str], str | None] | None,
+        propagate_to_subprocesses: bool,
+        tracer_provider: Any,
+        batch: bool,
+    ) -> Config:
+        from agentsignals._config import DEFAULT_OUTPUT_DIR, OUTPUT_DIR_ENV, capture_mode
+
+        env = os.environ
+        enabled = env.get("OTEL_SDK_DISABLED", "").strip().lower() != "true"
+        if exporters is None:
+            names = _exporters_from_env(endpoint)
+        elif isinstance(exporters, str) or not isinstance(exporters, Sequence):
+            names = (exporters,)
+        else:
+            names = tuple(exporters)
+        if protocol is None:
+            protocol = _protocol_from_env()
+        root = Path(output_dir or env.get(OUTPUT_DIR_ENV) or DEFAULT_OUTPUT_DIR).absolute()
+        try:
+            return cls(
+                enabled=enabled,
+                service_name=service_name,
+                exporters=names,
+                output_dir=root,
+                endpoint=endpoint,
+                protocol=protocol,
+                headers=tuple(sorted(headers.items())) if headers is not None else None,
+                capture=capture_mode(capture_content),
+                max_value_bytes=max_value_bytes,
+                max_span_bytes=max_span_bytes,
+                redact=redact,
+                propagate_to_subprocesses=propagate_to_subprocesses,
+                tracer_provider=tracer_provider,
+                batch=batch,
+            )
+        except ValidationError as exc:
+            raise ValueError(f"agentsignals.configure: {exc}") from None
+
+
+def _exporters_from_env(endpoint: str | None) -> tuple[str, ...]:
+    raw = os.environ.get("OTEL_TRACES_EXPORTER", "").strip()
+    if raw:
+        names = []
+        for name in (part.strip().lower() for part in raw.split(",")):
+            if name in EXPORTER_NAMES:
+                names.append(name)
+            elif name:
+                logger.warning("agentsignals: ignoring unsupported OTEL_TRACES_EXPORTER=%r", name)
+        if names:
+            return tuple(names)
+    if endpoint or any(
+        os.environ.get(v)
+        for v in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    ):
+        return ("otlp",)
+    return ("file",)
+
+
+def _protocol_from_env() -> str:
+    raw = (
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    ).strip()
+    if raw not in PROTOCOLS:
+        logger.warning(
+            "agentsignals: OTLP protocol %r is not supported by the Python exporters; "
+            "using http/protobuf",
+            raw,
+        )
+        return "http/protobuf"
+    return raw
