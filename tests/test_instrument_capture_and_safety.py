@@ -1,0 +1,258 @@
+"""Content capture (opt-in, budgeted, redacted) and the never-break-the-host guarantees."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import agentsignals
+from agentsignals import semconv as sc
+from agentsignals.testing import CapturedSpans, attributes, capture_spans
+
+CONTENT_KEYS = {
+    sc.GEN_AI_TOOL_CALL_ARGUMENTS,
+    sc.GEN_AI_TOOL_CALL_RESULT,
+    sc.GEN_AI_OUTPUT_MESSAGES,
+    sc.GEN_AI_INPUT_MESSAGES,
+    sc.PROCESS_COMMAND_LINE,
+}
+
+
+def _agent_step() -> None:
+    with agentsignals.attempt(), agentsignals.turn() as turn:
+        turn.record_reasoning("I will run the tests")
+        turn.record_messages(input=[{"role": "user", "parts": []}])
+        with agentsignals.tool("bash", arguments={"command": "pytest -x"}) as tool:
+            tool.record_result("1 passed", exit_code=0)
+
+
+def test_metadata_only_by_default(captured: CapturedSpans) -> None:
+    _agent_step()
+    for span in captured.spans:
+        assert not CONTENT_KEYS & set(attributes(span))
+
+
+def test_capture_on_records_arguments_results_reasoning_and_command(
+    captured_content: CapturedSpans,
+) -> None:
+    _agent_step()
+    tool = attributes(captured_content.spans_of_type("tool")[0])
+    assert tool[sc.GEN_AI_TOOL_CALL_ARGUMENTS] == '{"command":"pytest -x"}'
+    assert tool[sc.GEN_AI_TOOL_CALL_RESULT] == "1 passed"
+    assert tool[sc.PROCESS_COMMAND_LINE] == "pytest -x"
+    turn = attributes(captured_content.spans_of_type("turn")[0])
+    assert '"type":"reasoning"' in turn[sc.GEN_AI_OUTPUT_MESSAGES]
+    assert "I will run the tests" in turn[sc.GEN_AI_OUTPUT_MESSAGES]
+
+
+def test_capture_via_the_otel_genai_variable(monkeypatch: pytest.MonkeyPatch, fresh_otel: None) -> None:
+    from agentsignals._config import capture_mode
+
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "SPAN_AND_EVENT")
+    assert capture_mode(None) == (True, True, True)
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "EVENT_ONLY")
+    assert capture_mode(None) == (True, False, True)
+    assert capture_mode(False) == (False, True, False)
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "NO_CONTENT")
+    assert capture_mode(None) == (False, True, False)
+    assert capture_mode(True) == (True, True, False)
+
+
+def test_event_only_capture_puts_content_on_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agentsignals._instrument.runtime import RUNTIME, Settings
+
+    with capture_spans(capture_content=True) as captured:
+        RUNTIME.settings = Settings(capture_content=True, capture_to_span=False, capture_to_events=True)
+        with agentsignals.tool("bash") as tool:
+            tool.record_result("out")
+    span = captured.spans[0]
+    assert sc.GEN_AI_TOOL_CALL_RESULT not in attributes(span)
+    [event] = span.events
+    assert event.name == "agent_signals.content"
+    assert dict(event.attributes) == {
+        sc.AGENT_SIGNALS_CONTENT_KEY: sc.GEN_AI_TOOL_CALL_RESULT,
+        sc.AGENT_SIGNALS_CONTENT_VALUE: "out",
+    }
+
+
+def test_large_values_keep_head_and_tail_with_size_and_hash() -> None:
+    big = "HEAD" + "x" * 5_000_000 + "TAIL"
+    with capture_spans(capture_content=True, max_value_bytes=4096, max_span_bytes=6000) as captured:
+        with agentsignals.tool("read_file") as tool:
+            tool.record_result(big)
+        with agentsignals.tool("search_docs") as tool:
+            tool.record_arguments({"query": "q" + "a" * 3000})  # 3 kB: fits
+            tool.record_result("B" * 5000)  # the span has ~3 kB of budget left
+    first, second = (attributes(s) for s in captured.spans)
+    result = first[sc.GEN_AI_TOOL_CALL_RESULT]
+    assert result.startswith("HEAD") and result.endswith("TAIL")
+    assert len(result.encode()) <= 4096
+    assert f"{len(big)} bytes" in result
+    assert first[sc.AGENT_SIGNALS_CONTENT_TRUNCATED_KEYS] == [sc.GEN_AI_TOOL_CALL_RESULT]
+    assert first[sc.AGENT_SIGNALS_CONTENT_TRUNCATED_ORIGINAL_BYTES] == [len(big)]
+    assert first[sc.AGENT_SIGNALS_CONTENT_TRUNCATED_SHA256] == [hashlib.sha256(big.encode()).hexdigest()]
+    assert len(second[sc.GEN_AI_TOOL_CALL_ARGUMENTS]) > 3000  # untouched
+    assert second[sc.AGENT_SIGNALS_CONTENT_TRUNCATED_KEYS] == [sc.GEN_AI_TOOL_CALL_RESULT]
+    total = sum(len(str(v).encode()) for k, v in second.items() if k in CONTENT_KEYS)
+    assert total <= 6000
+
+
+SECRETS = {
+    "aws_access_key_id": "AKIAIOSFODNN7EXAMPLE",
+    "github_token": "ghp_" + "a1B2c3D4e5" * 4,
+    "api_key": "sk-ant-api03-" + "Z9y8X7w6V5" * 4,
+    "slack_token": "xoxb-1234567890-abcdefghij",
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SECRETS))
+def test_builtin_secret_patterns_never_echo_the_match(kind: str) -> None:
+    secret = SECRETS[kind]
+    with capture_spans(capture_content=True) as captured:
+        with agentsignals.tool("bash") as tool:
+            tool.record_result(f"config dump: value={secret} done")
+    attrs = attributes(captured.spans[0])
+    text = attrs[sc.GEN_AI_TOOL_CALL_RESULT]
+    assert secret not in text
+    assert secret[-6:] not in text and secret[:8] not in text or kind == "aws_access_key_id"
+    assert "[REDACTED:" in text
+    assert attrs[sc.AGENT_SIGNALS_CONTENT_REDACTIONS] >= 1
+
+
+def test_credentials_and_private_keys_redacted() -> None:
+    text = textwrap.dedent(
+        """
+        DB_PASSWORD=hunter2hunter2
+        Authorization: Bearer abcdefghijklmnop0123456789
+        -----BEGIN RSA PRIVATE KEY-----
+        MIIEowIBAAKCAQEA7
+        -----END RSA PRIVATE KEY-----
+        """
+    )
+    with capture_spans(capture_content=True) as captured:
+        with agentsignals.tool("read_file") as tool:
+            tool.record_result(text)
+    out = attributes(captured.spans[0])[sc.GEN_AI_TOOL_CALL_RESULT]
+    for leaked in ("hunter2hunter2", "abcdefghijklmnop0123456789", "MIIEowIBAAKCAQEA7"):
+        assert leaked not in out
+    assert "DB_PASSWORD=[REDACTED:credential]" in out
+
+
+def test_user_redaction_hook_and_failing_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    def hook(key: str, text: str) -> str | None:
+        if "internal" in text:
+            return None
+        return text.replace("acme", "<customer>")
+
+    with capture_spans(capture_content=True, redact=hook) as captured:
+        with agentsignals.tool("bash") as tool:
+            tool.record_result("deploy to acme")
+        with agentsignals.tool("bash") as tool:
+            tool.record_result("internal only")
+    first, second = captured.spans
+    assert attributes(first)[sc.GEN_AI_TOOL_CALL_RESULT] == "deploy to <customer>"
+    assert sc.GEN_AI_TOOL_CALL_RESULT not in attributes(second)
+
+    def broken(key: str, text: str) -> str:
+        raise RuntimeError("hook bug")
+
+    monkeypatch.setenv("AGENTSIGNALS_RAISE_INTERNAL_ERRORS", "0")
+    with capture_spans(capture_content=True, redact=broken) as captured:
+        with agentsignals.tool("bash") as tool:
+            tool.record_result("secret-ish")
+    # A failing hook drops the value rather than risk leaking it; the agent carries on.
+    assert sc.GEN_AI_TOOL_CALL_RESULT not in attributes(captured.spans[0])
+
+
+class Hostile:
+    def __repr__(self) -> str:
+        raise RuntimeError("repr explodes")
+
+    def __str__(self) -> str:
+        raise RuntimeError("str explodes")
+
+
+def test_hostile_arguments_never_break_the_call(captured_content: CapturedSpans) -> None:
+    @agentsignals.trace_tool
+    def tool_with_hostile(obj: object) -> object:
+        return obj
+
+    hostile = Hostile()
+    assert tool_with_hostile(hostile) is hostile
+    attrs = attributes(captured_content.spans[0])
+    assert "unrepresentable Hostile" in attrs[sc.GEN_AI_TOOL_CALL_ARGUMENTS]
+
+
+def test_internal_errors_are_swallowed_and_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, captured: CapturedSpans
+) -> None:
+    from agentsignals._instrument import runtime
+
+    monkeypatch.setenv("AGENTSIGNALS_RAISE_INTERNAL_ERRORS", "0")
+
+    class BrokenTracer:
+        def start_span(self, *args: object, **kwargs: object) -> None:
+            raise RuntimeError("tracer is broken")
+
+    monkeypatch.setattr(runtime.RUNTIME, "tracer", BrokenTracer())
+
+    @agentsignals.trace_tool
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    with caplog.at_level(logging.WARNING, logger="agentsignals"):
+        assert add(2, 3) == 5  # the agent's return value survives
+        with agentsignals.attempt() as attempt, agentsignals.tool("bash") as tool:
+            tool.record_result("x", exit_code=1)
+            attempt.set_exit_reason("submitted")
+    assert "tracer is broken" in caplog.text
+    assert "the agent is unaffected" in caplog.text
+
+
+def test_a_broken_exporter_never_raises_into_the_agent(fresh_otel: None, tmp_path: object) -> None:
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    class Exploding(SpanExporter):
+        def export(self, spans: object) -> SpanExportResult:
+            raise OSError("disk on fire")
+
+    agentsignals.configure(exporters=[Exploding()], batch=False)
+    with agentsignals.attempt(), agentsignals.tool("bash") as tool:
+        tool.record_result("fine")
+    assert agentsignals.force_flush() is True
+
+
+def test_nothing_is_written_to_stdout() -> None:
+    code = textwrap.dedent(
+        """
+        import os, agentsignals
+        os.environ["AGENTSIGNALS_RAISE_INTERNAL_ERRORS"] = "0"
+        agentsignals.configure(exporters=["console"], capture_content=True, batch=False,
+                               output_dir=os.environ["OUT"])
+        @agentsignals.trace_tool
+        def bash(command): return "ok"
+        with agentsignals.trial("t"), agentsignals.attempt(), agentsignals.turn() as t:
+            t.record_reasoning("thinking")
+            bash("ls")
+        agentsignals.shutdown()
+        """
+    )
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as out:
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "OUT": out},
+            check=True,
+        )
+    assert result.stdout == ""
+    assert "execute_tool bash" in result.stderr  # the console exporter writes to stderr
