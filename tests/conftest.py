@@ -20,6 +20,7 @@ from opentelemetry.sdk import trace as sdk_trace  # noqa: E402
 
 from agentsignals import _config  # noqa: E402
 from agentsignals._instrument import runtime, spans  # noqa: E402
+from agentsignals.semconv import SCHEMA_URL  # noqa: E402
 from agentsignals.testing import CapturedSpans, capture_spans  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -32,7 +33,10 @@ _original_end = sdk_trace.Span.end
 
 def _recording_end(self: sdk_trace.Span, end_time: int | None = None) -> None:
     _original_end(self, end_time)
-    ours = self.instrumentation_scope is not None and self.instrumentation_scope.name == "agentsignals"
+    scope = self.instrumentation_scope
+    # Spans our instrumentation made: our scope name with our schema URL (tests that hand-build
+    # spans under the same name do not count).
+    ours = scope is not None and scope.name == "agentsignals" and scope.schema_url == SCHEMA_URL
     for key, value in (self.attributes or {}).items():
         if ours or key.startswith("agent_signals."):
             EMITTED[key].add(_type_name(value))

@@ -143,7 +143,10 @@ ERROR_TYPE: Final = "error.type"
 """Describes a class of error the operation ended with (exception type name or code)."""
 
 EXCEPTION_ESCAPED: Final = "exception.escaped"
-"""Deprecated by OpenTelemetry; may still be set by the Python SDK's record_exception."""
+"""
+Deprecated by OpenTelemetry (boolean there); the Python SDK's record_exception still writes it, as
+the string "True" or "False".
+"""
 
 EXCEPTION_MESSAGE: Final = "exception.message"
 """The exception message."""
@@ -378,7 +381,7 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.turn.reasoning.present": "boolean",
     "agent_signals.usage.cost_usd": "double",
     "error.type": "string",
-    "exception.escaped": "boolean",
+    "exception.escaped": "string",
     "exception.message": "string",
     "exception.stacktrace": "string",
     "exception.type": "string",
