@@ -272,7 +272,6 @@ def render_python(reg: Registry) -> str:
         out.append(f'SPAN_{_const_name(span.type.removeprefix(OWN_ROOT))}: Final = "{span.type}"')
     for event in reg.events:
         out.append(f'EVENT_{_const_name(event.name)}: Final = "{event.name}"')
-    out.append('EVENT_GEN_AI_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"')
     out += [
         "",
         "ATTRIBUTE_TYPES: Final[dict[str, str]] = {",

@@ -51,7 +51,7 @@ def _make_pipeline_class() -> type:
 
     from agentsignals._instrument.spans import current_scope
 
-    class _Pipeline(SpanProcessor):  # type: ignore[misc]
+    class _Pipeline(SpanProcessor):
         """Our one processor on the provider: stamps identity on other instrumentors' spans
         and fans out to our export processors, which configure() can swap later."""
 
@@ -266,7 +266,7 @@ def _apply(config: Config) -> None:
     if pipeline is None and isinstance(provider, SdkTracerProvider):
         pipeline = new_pipeline()
         provider.add_span_processor(pipeline)
-        provider._agentsignals_pipeline = pipeline
+        setattr(provider, "_agentsignals_pipeline", pipeline)  # noqa: B010 - marks our processor
     if _active is not None and _active.pipeline is not pipeline:
         _deactivate()
     if pipeline is not None:
@@ -337,7 +337,7 @@ def _otlp_exporter(config: Config) -> SpanExporter:
 
         if config.endpoint:
             kwargs["endpoint"] = config.endpoint
-        return Grpc(**kwargs)  # type: ignore[no-any-return]
+        return Grpc(**kwargs)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
 
     if config.endpoint:
@@ -345,7 +345,7 @@ def _otlp_exporter(config: Config) -> SpanExporter:
         kwargs["endpoint"] = (
             endpoint if endpoint.endswith("/v1/traces") else endpoint + "/v1/traces"
         )
-    return Http(**kwargs)  # type: ignore[no-any-return]
+    return Http(**kwargs)
 
 
 def _deactivate() -> None:

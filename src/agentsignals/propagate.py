@@ -4,7 +4,7 @@ asyncio tasks inherit the context by themselves; threads and subprocesses need t
 
     from agentsignals import propagate
 
-    propagate.Thread(target=work).start()                 # or threading.Thread(target=propagate.wrap(work))
+    propagate.Thread(target=work).start()   # or threading.Thread(target=propagate.wrap(work))
     with propagate.ThreadPoolExecutor() as pool: ...
     subprocess.run(cmd, env=propagate.subprocess_env())   # TRACEPARENT/TRACESTATE/BAGGAGE
     propagate.patch_subprocess()                          # opt-in: every subprocess gets them

@@ -339,7 +339,6 @@ SPAN_TOOL: Final = "agent_signals.tool"
 EVENT_AGENT_SIGNALS_CONTENT: Final = "agent_signals.content"
 EVENT_GEN_AI_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
 EVENT_EXCEPTION: Final = "exception"
-EVENT_GEN_AI_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
 
 ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.attempt.exit_reason": "string",

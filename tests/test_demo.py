@@ -1,0 +1,90 @@
+"""`agentsignals demo`, run as a user runs it: a real subprocess, a real scratch git repo, real
+unittest runs; the traces it leaves on disk say what the agent did."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="the demo needs git")
+
+
+def _attrs(span: dict) -> dict:
+    out = {}
+    for kv in span.get("attributes", []):
+        (kind, value), *_ = kv["value"].items()
+        if kind == "arrayValue":
+            value = [next(iter(v.values())) for v in value.get("values", [])]
+        elif kind == "intValue":
+            value = int(value)
+        out[kv["key"]] = value
+    return out
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
+    out = tmp_path_factory.mktemp("demo")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTSIGNALS_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "agentsignals.cli", "demo", "--output", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    spans = []
+    for path in sorted((out / "traces").glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            for rs in json.loads(line)["resourceSpans"]:
+                for ss in rs["scopeSpans"]:
+                    spans.extend(ss["spans"])
+    spans.sort(key=lambda s: int(s["startTimeUnixNano"]))
+    return result, spans
+
+
+def test_demo_prints_where_traces_are_and_a_summary(demo_run: tuple) -> None:
+    result, _ = demo_run
+    assert result.returncode == 0, result.stderr
+    assert "traces (OTLP/JSON lines):" in result.stdout
+    lines = result.stdout.splitlines()
+    header = lines.index("attempt  turns  tool calls  tests   exit")
+    assert lines[header + 1].split() == ["0", "4", "4", "FAIL", "max_turns"]
+    assert lines[header + 2].split() == ["1", "5", "5", "pass", "submitted"]
+
+
+def test_demo_traces_record_what_the_agent_did(demo_run: tuple) -> None:
+    _, spans = demo_run
+    kinds = [_attrs(s).get("agent_signals.span.type") for s in spans]
+    assert kinds.count("trial") == 1 and kinds.count("attempt") == 2 and kinds.count("turn") == 9
+    attempts = [_attrs(s) for s in spans if _attrs(s).get("agent_signals.span.type") == "attempt"]
+    assert [a["agent_signals.attempt.index"] for a in attempts] == [0, 1]
+    assert [a["agent_signals.attempt.exit_reason"] for a in attempts] == ["max_turns", "submitted"]
+    assert attempts[0]["agent_signals.treatment.attempt1_tool_cap"] == 4
+    tools = [_attrs(s) for s in spans if _attrs(s).get("agent_signals.span.type") == "tool"]
+    sequence = [(t["agent_signals.attempt.index"], t["gen_ai.tool.name"], t["agent_signals.tool.category"]) for t in tools]
+    assert sequence == [
+        (0, "bash", "search"),
+        (0, "read_file", "read"),
+        (0, "str_replace_editor", "edit"),
+        (0, "run_tests", "test"),
+        (1, "bash", "search"),
+        (1, "read_file", "read"),
+        (1, "bash", "shell"),
+        (1, "run_tests", "test"),
+        (1, "submit", "submit"),
+        (1, "bash", "shell"),
+    ]
+    edits = [t for t in tools if t.get("agent_signals.tool.changed_files")]
+    assert [(t["agent_signals.tool.changed_files"], t["agent_signals.tool.edit_mode"]) for t in edits] == [
+        (["textkit/stats.py"], "direct"),
+        (["textkit/fmt.py"], "shell_mediated"),  # the sed -i edit, invisible to an edit counter
+    ]
+    failing_tests, passing_tests = (t for t in tools if t["gen_ai.tool.name"] == "run_tests")
+    assert failing_tests["process.exit.code"] == 1 and passing_tests["process.exit.code"] == 0
