@@ -33,6 +33,22 @@ AGENT_SIGNALS_ATTEMPT_RECOVERY_MODE: Final = "agent_signals.attempt.recovery_mod
 AGENT_SIGNALS_ATTEMPT_TIMED_OUT: Final = "agent_signals.attempt.timed_out"
 """Whether the attempt hit its time limit."""
 
+AGENT_SIGNALS_ATTEMPT_TOUCHED_FILES: Final = "agent_signals.attempt.touched_files"
+"""
+Files that differ from the workspace snapshot taken when the attempt started, measured on the
+workspace when it ends (edits through the shell included).
+"""
+
+AGENT_SIGNALS_ATTEMPT_TOUCHED_FILES_LINES_ADDED: Final = (
+    "agent_signals.attempt.touched_files.lines_added"
+)
+"""Lines added per touched file against the start snapshot, parallel to touched_files."""
+
+AGENT_SIGNALS_ATTEMPT_TOUCHED_FILES_LINES_REMOVED: Final = (
+    "agent_signals.attempt.touched_files.lines_removed"
+)
+"""Lines removed per touched file against the start snapshot, parallel to touched_files."""
+
 AGENT_SIGNALS_CONTENT_KEY: Final = "agent_signals.content.key"
 """On an agent_signals.content event, the attribute key the value would have had on the span."""
 
@@ -128,9 +144,20 @@ AGENT_SIGNALS_TURN_PHASE: Final = "agent_signals.turn.phase"
 AGENT_SIGNALS_TURN_REASONING_CHARS: Final = "agent_signals.turn.reasoning.chars"
 """Length in characters of the turn's reasoning text; recorded without content."""
 
+AGENT_SIGNALS_TURN_REASONING_PLAN_STEPS: Final = "agent_signals.turn.reasoning.plan_steps"
+"""Numbered or bulleted plan steps found in the turn's reasoning text; recorded without content."""
+
 AGENT_SIGNALS_TURN_REASONING_PRESENT: Final = "agent_signals.turn.reasoning.present"
 """
 Whether the model produced reasoning (thinking) content in this turn; recorded without content.
+"""
+
+AGENT_SIGNALS_TURN_REASONING_SELF_CORRECTIONS: Final = (
+    "agent_signals.turn.reasoning.self_corrections"
+)
+"""
+Phrases in the turn's reasoning where the agent revisits or abandons an approach ("actually",
+"wait", "that won't work"); recorded without content.
 """
 
 AGENT_SIGNALS_USAGE_COST_USD: Final = "agent_signals.usage.cost_usd"
@@ -348,6 +375,9 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.attempt.localization_mode": "string",
     "agent_signals.attempt.recovery_mode": "string",
     "agent_signals.attempt.timed_out": "boolean",
+    "agent_signals.attempt.touched_files": "string[]",
+    "agent_signals.attempt.touched_files.lines_added": "int[]",
+    "agent_signals.attempt.touched_files.lines_removed": "int[]",
     "agent_signals.content.key": "string",
     "agent_signals.content.redactions": "int",
     "agent_signals.content.truncated.keys": "string[]",
@@ -377,7 +407,9 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.turn.index": "int",
     "agent_signals.turn.phase": "string",
     "agent_signals.turn.reasoning.chars": "int",
+    "agent_signals.turn.reasoning.plan_steps": "int",
     "agent_signals.turn.reasoning.present": "boolean",
+    "agent_signals.turn.reasoning.self_corrections": "int",
     "agent_signals.usage.cost_usd": "double",
     "error.type": "string",
     "exception.escaped": "string",

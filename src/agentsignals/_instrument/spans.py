@@ -21,7 +21,7 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 
 from agentsignals import semconv as sc
-from agentsignals._instrument import capture
+from agentsignals._instrument import capture, reasoning_text
 from agentsignals._instrument.runtime import RUNTIME, error_type, internal_error
 from agentsignals._instrument.tools import category_for
 
@@ -491,7 +491,21 @@ class AttemptHandle(_SpanHandle):
         tracker = self._state.workspace
         if tracker is not None:
             self._state.workspace = None
-            tracker.close()
+            try:
+                changes = sorted(tracker.changes(), key=lambda c: c.path)
+                self._set(
+                    {
+                        sc.AGENT_SIGNALS_ATTEMPT_TOUCHED_FILES: [c.path for c in changes],
+                        sc.AGENT_SIGNALS_ATTEMPT_TOUCHED_FILES_LINES_ADDED: [
+                            c.lines_added for c in changes
+                        ],
+                        sc.AGENT_SIGNALS_ATTEMPT_TOUCHED_FILES_LINES_REMOVED: [
+                            c.lines_removed for c in changes
+                        ],
+                    }
+                )
+            finally:
+                tracker.close()
 
 
 class TurnHandle(_SpanHandle):
@@ -597,6 +611,10 @@ class TurnHandle(_SpanHandle):
                 {
                     sc.AGENT_SIGNALS_TURN_REASONING_PRESENT: bool(text),
                     sc.AGENT_SIGNALS_TURN_REASONING_CHARS: len(text),
+                    sc.AGENT_SIGNALS_TURN_REASONING_PLAN_STEPS: reasoning_text.plan_steps(text),
+                    sc.AGENT_SIGNALS_TURN_REASONING_SELF_CORRECTIONS: (
+                        reasoning_text.self_corrections(text)
+                    ),
                 }
             )
             if text:
