@@ -483,10 +483,10 @@ def test_workspace_removed_mid_run(tmp_path: Path, caplog: pytest.LogCaptureFixt
 
 def test_checkpoint_before_start_is_empty(tmp_path: Path) -> None:
     tracker = WorkspaceTracker(tmp_path)
-    assert tracker.mode == "disabled"
     assert tracker.checkpoint() == []
-    with tracker:
-        assert tracker.mode == "folder"
+    assert tracker.mode == "disabled"
+    with tracker as started:
+        assert started.mode == "folder"
         (tmp_path / "x.txt").write_text("x\n")
         assert tracker.checkpoint() == [FileChange("x.txt", "added", 1, 0)]
     assert tracker.mode == "disabled"

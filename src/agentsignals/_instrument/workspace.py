@@ -602,7 +602,10 @@ class WorkspaceTracker:
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root).absolute()
+        try:
+            self.root = Path(root).absolute()
+        except OSError:  # the process's cwd was deleted; keep the path as given
+            self.root = Path(root)
         self._lock = threading.Lock()
         self._backend: _Backend | None = None
         self._mode: Mode = "disabled"
