@@ -160,6 +160,7 @@ def configure(
     propagate_to_subprocesses: bool = False,
     tracer_provider: TracerProvider | None = None,
     batch: bool = True,
+    features: bool = False,
 ) -> Config:
     """Send agentsignals spans somewhere. Safe to call more than once.
 
@@ -182,6 +183,8 @@ def configure(
         propagate_to_subprocesses: put TRACEPARENT/TRACESTATE/BAGGAGE into every subprocess.
         tracer_provider: use this SDK provider instead of the global one.
         batch: export in a background thread (BatchSpanProcessor); False exports inline.
+        features: derive a feature record per attempt and per trial in this process and
+            append them to `<output_dir>/features/attempts.jsonl` and `trials.jsonl`.
 
     Returns:
         The resolved configuration. Invalid arguments raise ValueError here, at set-up; invalid
@@ -204,6 +207,7 @@ def configure(
         propagate_to_subprocesses=propagate_to_subprocesses,
         tracer_provider=tracer_provider,
         batch=batch,
+        features=features,
     )
     with _lock:
         if _active is not None and _active.config == config:
@@ -307,6 +311,11 @@ def _processors(config: Config) -> list[SpanProcessor]:
         processors.append(
             BatchSpanProcessor(exporter) if config.batch else SimpleSpanProcessor(exporter)
         )
+    if config.features:
+        from agentsignals._features.processor import FeatureSpanProcessor
+        from agentsignals._features.store import JsonLinesSink
+
+        processors.append(FeatureSpanProcessor(JsonLinesSink(config.features_dir)))
     return processors
 
 

@@ -15,10 +15,15 @@ import tempfile
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import agentsignals
 from agentsignals import propagate
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from agentsignals._features.record import AttemptRecord
 
 TASK_ID = "textkit__textkit-1"
 
@@ -269,7 +274,9 @@ def run_agent(repo: Path) -> list[AttemptSummary]:
 
 def main(output: Path, workdir: Path | None = None) -> int:
     """Run the demo, write traces under `output`, print where they are and a summary."""
-    config = agentsignals.configure(output_dir=output, service_name="agentsignals-demo")
+    config = agentsignals.configure(
+        output_dir=output, service_name="agentsignals-demo", features=True
+    )
     with tempfile.TemporaryDirectory(prefix="agentsignals-demo-") as scratch:
         repo = create_repository((workdir or Path(scratch)) / "textkit")
         print(f"task: {ISSUE}")
@@ -281,10 +288,52 @@ def main(output: Path, workdir: Path | None = None) -> int:
     for s in summaries:
         tests = {True: "pass", False: "FAIL", None: "-"}[s.tests_passed]
         print(f"{s.index:>7}  {s.turns:>5}  {s.tool_calls:>10}  {tests:<6}  {s.exit_reason}")
+    agentsignals.shutdown()  # flushes traces and writes the last feature records
+    print_features(config.features_dir, {s.index for s in summaries})
     files = sorted(config.traces_dir.glob("*.jsonl"))
     print()
     print(f"traces (OTLP/JSON lines): {config.traces_dir}")
     for path in files[-3:]:
         print(f"  {path.name}")
-    agentsignals.shutdown()
+    print(f"features (JSON lines):    {config.features_dir}")
     return 0 if summaries and summaries[-1].tests_passed else 1
+
+
+def print_features(folder: Path, indexes: set[int]) -> None:
+    """The derived signals of each attempt, as the feature records in the store say."""
+    from agentsignals import features
+
+    stored = features.read_store(folder)
+    records = [r for r in stored.attempts if r.task_id == TASK_ID and r.attempt_index in indexes]
+    records = sorted(records, key=lambda r: r.started_at_ns or 0)[-len(indexes) :]
+    rows: list[tuple[str, Callable[[AttemptRecord], object]]] = [
+        ("behavior.tool_sequence", lambda r: " ".join(r.behavior.tool_sequence or [])),
+        ("behavior.edit_calls", lambda r: r.behavior.edit_calls),
+        ("behavior.shell_edit_calls", lambda r: r.behavior.shell_edit_calls),
+        ("behavior.bash_mediated_edits", lambda r: r.behavior.bash_mediated_edits),
+        ("behavior.touched_files", lambda r: ", ".join(r.behavior.touched_files or [])),
+        ("behavior.diff_lines", lambda r: r.behavior.diff_lines),
+        ("behavior.files_read_before_edit", lambda r: r.behavior.files_read_before_edit),
+        ("behavior.first_edit_step", lambda r: r.behavior.first_edit_step),
+        ("behavior.validated_after_last_edit", lambda r: r.behavior.validated_after_last_edit),
+        ("reasoning.phase_transitions", lambda r: " > ".join(r.reasoning.phase_transitions or [])),
+        ("tokens.input_tokens_total", lambda r: r.tokens.input_tokens_total),
+        ("tokens.cache_read_ratio", lambda r: _fmt(r.tokens.cache_read_ratio)),
+        ("tokens.cost_usd", lambda r: _fmt(r.tokens.cost_usd)),
+        ("infra.exit_reason", lambda r: r.infra.exit_reason),
+    ]
+    print()
+    print("features per attempt (agentsignals.features):")
+    header = "".join(f"{'attempt ' + str(r.attempt_index):<44}" for r in records)
+    print(f"  {'':<36}{header}")
+    for name, get in rows:
+        cells = "".join(f"{_fmt(get(r)):<44}" for r in records)
+        print(f"  {name:<36}{cells}")
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

@@ -39,6 +39,7 @@ class Config(BaseModel):
     propagate_to_subprocesses: bool = False
     tracer_provider: Any = None
     batch: bool = True
+    features: bool = False
 
     @field_validator("exporters")
     @classmethod
@@ -62,6 +63,11 @@ class Config(BaseModel):
         """Where the embedded file exporter writes OTLP/JSON lines."""
         return self.output_dir / "traces"
 
+    @property
+    def features_dir(self) -> Path:
+        """Where the in-process feature processor writes records (`features=True`)."""
+        return self.output_dir / "features"
+
     @classmethod
     def resolve(
         cls,
@@ -79,6 +85,7 @@ class Config(BaseModel):
         propagate_to_subprocesses: bool,
         tracer_provider: Any,
         batch: bool,
+        features: bool = False,
     ) -> Config:
         from agentsignals._config import DEFAULT_OUTPUT_DIR, OUTPUT_DIR_ENV, capture_mode
 
@@ -109,6 +116,7 @@ class Config(BaseModel):
                 propagate_to_subprocesses=propagate_to_subprocesses,
                 tracer_provider=tracer_provider,
                 batch=batch,
+                features=features,
             )
         except ValidationError as exc:
             raise ValueError(f"agentsignals.configure: {exc}") from None

@@ -30,13 +30,98 @@ def main(argv: list[str] | None = None) -> int:
         "--workdir", type=Path, default=None, help="keep the scratch repository in this folder"
     )
 
+    feats = commands.add_parser(
+        "features",
+        help="derive feature records from OTLP/JSON trace files or folders",
+        description="Read OTLP/JSON lines (agentsignals' file exporter or the OpenTelemetry "
+        "Collector's file exporter) and write one feature record per attempt (or per trial).",
+    )
+    feats.add_argument("paths", nargs="+", type=Path, help="files or folders of traces")
+    feats.add_argument(
+        "-o", "--output", type=Path, default=None,
+        help="output file: .jsonl (default: stdout) or .parquet (needs the parquet extra)",
+    )  # fmt: skip
+    feats.add_argument("--trials", action="store_true", help="write trial records instead")
+    feats.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
     args = parser.parse_args(argv)
+    if args.command == "features":
+        return _features(args)
     if args.command == "demo":
         from agentsignals._demo import main as run_demo
 
         return run_demo(args.output, args.workdir)
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def _features(args: argparse.Namespace) -> int:
+    from agentsignals import features
+    from agentsignals._features.store import write_json_lines
+
+    progress = None if args.no_progress else _progress_bar()
+    try:
+        result = features.extract(args.paths, progress=progress)
+    except FileNotFoundError as exc:
+        print(f"agentsignals features: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if progress is not None:
+            progress.close()
+    for problem in result.problems:
+        print(f"agentsignals features: skipped {problem}", file=sys.stderr)
+    records = result.trials if args.trials else result.attempts
+    if args.output is not None and args.output.suffix == ".parquet":
+        try:
+            features.write_parquet(records, args.output)
+        except ImportError as exc:
+            print(f"agentsignals features: {exc}", file=sys.stderr)
+            return 2
+    else:
+        write_json_lines(records, args.output)
+    kind = "trial" if args.trials else "attempt"
+    print(
+        f"agentsignals features: {len(records)} {kind} records from "
+        f"{result.stats.spans_in} spans"
+        + (f" ({len(result.problems)} unreadable lines skipped)" if result.problems else ""),
+        file=sys.stderr,
+    )
+    return 1 if result.problems and not records else 0
+
+
+class _Progress:
+    """A byte-based progress bar on stderr: tqdm when installed, a plain line otherwise."""
+
+    def __init__(self) -> None:
+        self._bar = None
+        try:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=0, unit="B", unit_scale=True, file=sys.stderr, leave=False)
+        except ImportError:
+            pass
+        self._last = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.n = done
+            self._bar.refresh()
+        elif sys.stderr.isatty() and total:
+            percent = done * 100 // total
+            if percent != self._last:
+                self._last = percent
+                print(f"\rreading traces: {percent:3d}%", end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        elif self._last >= 0:
+            print(file=sys.stderr)
+
+
+def _progress_bar() -> _Progress:
+    return _Progress()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Features: derive the feature records from grouped spans."""

@@ -1,0 +1,331 @@
+"""Group spans into attempts and trials, and emit a feature record when each is done.
+
+Grouping uses the identity attributes (`agent_signals.attempt.id`, `agent_signals.trial.id`) on
+every span, so spans can arrive in any order, from any number of files or requests. Memory is
+bounded: a cap on in-flight attempts (the least recently seen is evicted as an incomplete
+record), an idle timeout, and a grace period after an attempt span arrives for late children.
+Trials and attempts run for minutes to hours, so an attempt is released when its own span
+ends, not after a fixed wait. Duplicate spans are dropped by span id; a span that arrives after
+its attempt's record was written yields a revised record (revision + 1), never a silent drop.
+
+The clock is injected: seconds of monotonic time when live, "lines read" when reading files.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from agentsignals import semconv as sc
+from agentsignals._collect.model import Span
+from agentsignals._features.record import AttemptRecord, TrialRecord
+
+Record = AttemptRecord | TrialRecord
+Sink = Callable[[Record], None]
+
+_ATTEMPT_ID = sc.AGENT_SIGNALS_ATTEMPT_ID
+_TRIAL_ID = sc.AGENT_SIGNALS_TRIAL_ID
+_SPAN_TYPE = sc.AGENT_SIGNALS_SPAN_TYPE
+
+
+@dataclass
+class AssemblerStats:
+    """Counters for health checks and the collector's metrics."""
+
+    spans_in: int = 0
+    duplicates: int = 0
+    late_spans: int = 0
+    unattributed: int = 0
+    evicted: int = 0
+    idle_released: int = 0
+    attempt_records: int = 0
+    trial_records: int = 0
+    in_flight: int = 0
+
+
+@dataclass
+class _AttemptGroup:
+    spans: list[Span] = field(default_factory=list)
+    span_ids: set[str] = field(default_factory=set)
+    ended_at: float | None = None  # clock reading when the attempt span arrived
+    last_seen: float = 0.0
+    revision: int = 0  # > 0 when the attempt was emitted before (late spans after eviction)
+
+
+@dataclass
+class _Finished:
+    spans: list[Span]
+    span_ids: set[str]
+    revision: int
+    complete: bool
+
+
+@dataclass
+class _TrialState:
+    trial_id: str
+    trial_span: Span | None = None
+    ended_at: float | None = None
+    attempts: dict[str, AttemptRecord] = field(default_factory=dict)
+    emitted_revision: int = -1
+    last_seen: float = 0.0
+
+
+class Assembler:
+    """Turns a stream of spans into attempt and trial records."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        clock: Callable[[], float],
+        grace: float = 2.0,
+        idle_timeout: float = 6 * 3600.0,
+        max_in_flight: int = 10_000,
+        finished_cache: int = 512,
+        remembered_ids: int = 200_000,
+    ) -> None:
+        self._sink = sink
+        self._clock = clock
+        self.grace = grace
+        self.idle_timeout = idle_timeout
+        self.max_in_flight = max_in_flight
+        self._open: OrderedDict[str, _AttemptGroup] = OrderedDict()  # LRU by last seen
+        self._finished: OrderedDict[str, _Finished] = OrderedDict()
+        self._finished_cache = finished_cache
+        # attempt id -> last revision written, for attempts whose spans were let go.
+        self._emitted: OrderedDict[str, int] = OrderedDict()
+        self._remembered_ids = remembered_ids
+        self._trials: OrderedDict[str, _TrialState] = OrderedDict()
+        self._ended: deque[tuple[float, str]] = deque()
+        self._pending_trials: deque[tuple[float, str]] = deque()
+        # Trials whose span arrived but whose attempts are still running.
+        self._waiting_trials: dict[str, _TrialState] = {}
+        self._emitted_trials: OrderedDict[str, None] = OrderedDict()
+        self._last_idle_scan = clock()
+        self.stats = AssemblerStats()
+
+    # ------------------------------------------------------------------------------ input
+    def add(self, spans: Iterable[Span]) -> None:
+        """Take spans (any order, any mix of attempts); releases what became ready."""
+        now = self._clock()
+        stats = self.stats
+        for span in spans:
+            stats.spans_in += 1
+            attrs = span.attributes
+            attempt_id = attrs.get(_ATTEMPT_ID)
+            if not isinstance(attempt_id, str):
+                if attrs.get(_SPAN_TYPE) == "trial" and isinstance(attrs.get(_TRIAL_ID), str):
+                    self._add_trial_span(span, now)
+                else:
+                    stats.unattributed += 1
+                continue
+            group = self._open.get(attempt_id)
+            if group is None:
+                finished = self._finished.get(attempt_id)
+                if finished is not None:
+                    self._add_late(attempt_id, finished, span)
+                    continue
+                group = _AttemptGroup(revision=self._next_revision(attempt_id))
+                self._open[attempt_id] = group
+                if len(self._open) > self.max_in_flight:
+                    oldest, evicted = self._open.popitem(last=False)
+                    stats.evicted += 1
+                    self._emit_attempt(oldest, evicted, complete=False)
+            else:
+                self._open.move_to_end(attempt_id)
+            if span.span_id in group.span_ids:
+                stats.duplicates += 1
+                continue
+            group.span_ids.add(span.span_id)
+            group.spans.append(span)
+            group.last_seen = now
+            if attrs.get(_SPAN_TYPE) == "attempt" and group.ended_at is None:
+                group.ended_at = now
+                self._ended.append((now, attempt_id))
+        stats.in_flight = len(self._open)
+        self.tick(now)
+
+    def _next_revision(self, attempt_id: str) -> int:
+        last = self._emitted.get(attempt_id)
+        return 0 if last is None else last + 1
+
+    def _add_late(self, attempt_id: str, finished: _Finished, span: Span) -> None:
+        if span.span_id in finished.span_ids:
+            self.stats.duplicates += 1
+            return
+        self.stats.late_spans += 1
+        finished.span_ids.add(span.span_id)
+        finished.spans.append(span)
+        finished.revision += 1
+        self._finished.move_to_end(attempt_id)
+        complete = finished.complete or span.attributes.get(_SPAN_TYPE) == "attempt"
+        finished.complete = complete
+        self._write_attempt(attempt_id, finished.spans, complete, finished.revision)
+
+    def _add_trial_span(self, span: Span, now: float) -> None:
+        trial_id = str(span.attributes[_TRIAL_ID])
+        state = self._trial(trial_id, now)
+        if state.trial_span is not None and state.trial_span.span_id == span.span_id:
+            self.stats.duplicates += 1
+            return
+        state.trial_span = span
+        if state.emitted_revision >= 0:
+            self._emit_trial(state)
+        elif state.ended_at is None:
+            state.ended_at = now
+            self._pending_trials.append((now, trial_id))
+
+    def _trial(self, trial_id: str, now: float) -> _TrialState:
+        state = self._trials.get(trial_id)
+        if state is None:
+            state = _TrialState(trial_id)
+            self._trials[trial_id] = state
+            if len(self._trials) > self.max_in_flight:
+                _, oldest = self._trials.popitem(last=False)
+                if oldest.emitted_revision < 0:
+                    self._emit_trial(oldest, complete=False)
+        else:
+            self._trials.move_to_end(trial_id)
+        state.last_seen = now
+        return state
+
+    # ---------------------------------------------------------------------------- release
+    def tick(self, now: float | None = None) -> None:
+        """Release attempts past their grace period and attempts idle for too long."""
+        now = self._clock() if now is None else now
+        # Ended attempts wait in arrival order, so only the ready ones are looked at.
+        ended = self._ended
+        while ended and now - ended[0][0] >= self.grace:
+            _, attempt_id = ended.popleft()
+            group = self._open.pop(attempt_id, None)
+            if group is not None:
+                self._emit_attempt(attempt_id, group, complete=True)
+        pending = self._pending_trials
+        while pending and now - pending[0][0] >= self.grace:
+            _, trial_id = pending.popleft()
+            state = self._trials.get(trial_id)
+            if state is not None and state.emitted_revision < 0:
+                if self._trial_ready(state):
+                    self._emit_trial(state)
+                else:
+                    self._waiting_trials[trial_id] = state
+        if now - self._last_idle_scan >= min(self.idle_timeout / 10, 60.0):
+            self._last_idle_scan = now
+            self._release_idle(now)
+        self.stats.in_flight = len(self._open)
+
+    def _release_idle(self, now: float) -> None:
+        idle = [a for a, g in self._open.items() if now - g.last_seen >= self.idle_timeout]
+        for attempt_id in idle:
+            group = self._open.pop(attempt_id)
+            self.stats.idle_released += 1
+            self._emit_attempt(attempt_id, group, complete=group.ended_at is not None)
+        for state in list(self._trials.values()):
+            if state.emitted_revision < 0 and now - state.last_seen >= self.idle_timeout:
+                self._waiting_trials.pop(state.trial_id, None)
+                self._emit_trial(state, complete=False)
+
+    @staticmethod
+    def _trial_ready(state: _TrialState) -> bool:
+        # The trial span says how many attempts it started; wait for their records (an
+        # attempt that never ends is released by eviction or the idle timeout, then counted).
+        assert state.trial_span is not None
+        expected = state.trial_span.attr_int(sc.AGENT_SIGNALS_TRIAL_ATTEMPT_COUNT)
+        return expected is None or len(state.attempts) >= expected
+
+    def flush(self) -> None:
+        """Release everything: the end of the input, or shutdown. Attempts whose span never
+        arrived become incomplete records."""
+        for attempt_id, group in list(self._open.items()):
+            del self._open[attempt_id]
+            self._emit_attempt(attempt_id, group, complete=group.ended_at is not None)
+        self._ended.clear()
+        self._pending_trials.clear()
+        self._waiting_trials.clear()
+        for state in list(self._trials.values()):
+            if state.emitted_revision < 0:
+                self._emit_trial(state, complete=state.trial_span is not None)
+        self.stats.in_flight = 0
+
+    # ------------------------------------------------------------------------------ output
+    def _emit_attempt(self, attempt_id: str, group: _AttemptGroup, *, complete: bool) -> None:
+        self._finished[attempt_id] = _Finished(
+            group.spans, group.span_ids, group.revision, complete
+        )
+        if len(self._finished) > self._finished_cache:
+            old_id, old = self._finished.popitem(last=False)
+            self._remember(old_id, old.revision)
+        self._write_attempt(attempt_id, group.spans, complete, group.revision)
+
+    def _remember(self, attempt_id: str, revision: int) -> None:
+        self._emitted[attempt_id] = revision
+        self._emitted.move_to_end(attempt_id)
+        if len(self._emitted) > self._remembered_ids:
+            self._emitted.popitem(last=False)
+
+    def _write_attempt(
+        self, attempt_id: str, spans: list[Span], complete: bool, revision: int
+    ) -> None:
+        from agentsignals._features.extract import attempt_record
+
+        record = attempt_record(spans, complete=complete, revision=revision)
+        self.stats.attempt_records += 1
+        self._sink(record)
+        if record.trial_id is not None:
+            state = self._trial(record.trial_id, self._clock())
+            state.attempts[attempt_id] = record
+            if state.emitted_revision >= 0:
+                self._emit_trial(state)
+            elif state.trial_id in self._waiting_trials and self._trial_ready(state):
+                del self._waiting_trials[state.trial_id]
+                self._emit_trial(state)
+
+    def _emit_trial(self, state: _TrialState, *, complete: bool = True) -> None:
+        state.emitted_revision += 1
+        self.stats.trial_records += 1
+        self._sink(trial_record(state, complete=complete))
+        # Keep a bounded number of written trials for revisions, so memory stays flat.
+        done = self._emitted_trials
+        done[state.trial_id] = None
+        done.move_to_end(state.trial_id)
+        while len(done) > self._finished_cache:
+            old_id, _ = done.popitem(last=False)
+            self._trials.pop(old_id, None)
+
+
+def trial_record(state: _TrialState, *, complete: bool = True) -> TrialRecord:
+    """Compose a trial record from its attempts, attempt 0 apart from the retries."""
+    attempts = sorted(
+        state.attempts.values(),
+        key=lambda r: (r.attempt_index if r.attempt_index is not None else math.inf, r.attempt_id),
+    )
+    first = next((r for r in attempts if r.attempt_index == 0), None)
+    retries = [r for r in attempts if r is not first]
+    span = state.trial_span
+    task_id = span.attr_str(sc.AGENT_SIGNALS_TASK_ID) if span is not None else None
+    if task_id is None:
+        task_id = next((r.task_id for r in attempts if r.task_id), None)
+    costs = [r.tokens.cost_usd for r in retries if r.tokens.cost_usd is not None]
+    calls = [r.behavior.tool_call_count for r in retries if r.behavior.tool_call_count is not None]
+    rewards = [
+        (r.attempt_index, r.verification.reward)
+        for r in attempts
+        if r.verification.reward is not None
+    ]
+    resolved = next((i for i, reward in rewards if reward is not None and reward >= 1.0), None)
+    return TrialRecord(
+        trial_id=state.trial_id,
+        task_id=task_id,
+        complete=complete and span is not None,
+        revision=state.emitted_revision,
+        attempt_count=len(attempts),
+        first_attempt=first,
+        retries=retries,
+        wall_time_s=(span.duration_ns / 1e9) if span is not None else None,
+        retries_cost_usd=sum(costs) if costs else None,
+        retries_tool_call_count=sum(calls) if calls else None,
+        final_reward=rewards[-1][1] if rewards else None,
+        resolved_on_attempt=resolved,
+    )

@@ -1,0 +1,166 @@
+"""The feature records: one per attempt, one per trial.
+
+Field names are the seed inventory's (`behavior.turn_count`, `verification.patch_outcome_label`,
+...), grouped as there, so a user finds each signal by the name they already know. A signal
+whose inputs were not recorded is None (null in JSON), never a made-up zero.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+SCHEMA_VERSION = 1
+
+
+class Treatment(msgspec.Struct, kw_only=True, omit_defaults=False):
+    """The knobs applied to the attempt (independent variables)."""
+
+    attempt1_tool_cap: int | None = None
+    retry_tool_cap: int | None = None
+    agent_type: str | None = None
+    model_id: str | None = None
+    dataset: str | None = None
+    concurrency: int | None = None
+    timeout_s: float | None = None
+
+
+class FileLines(msgspec.Struct, kw_only=True):
+    path: str
+    lines_added: int
+    lines_removed: int
+
+
+class Behavior(msgspec.Struct, kw_only=True):
+    """What the agent did."""
+
+    turn_count: int | None = None
+    tool_call_count: int | None = None
+    edit_calls: int | None = None
+    # Calls that changed files without being edit-tool calls (sed -i, heredocs, python -c).
+    shell_edit_calls: int | None = None
+    # Seed definition: edit_calls == 0 but touched_files is not empty.
+    bash_mediated_edits: bool | None = None
+    touched_files: list[str] | None = None
+    touched_file_lines: list[FileLines] | None = None
+    diff_lines: int | None = None
+    tool_sequence: list[str] | None = None
+    tool_category_sequence: list[str] | None = None
+    localization_mode: str | None = None
+    files_searched_before_edit: int | None = None
+    files_read_before_edit: int | None = None
+    edit_to_read_ratio: float | None = None
+    repetition_rate: float | None = None
+    max_repeat: int | None = None
+    stuck_loop: bool | None = None
+    # Index in tool_sequence of the first call that edited files (by tool or by shell).
+    first_edit_step: int | None = None
+    validated_after_last_edit: bool | None = None
+    test_runs: int | None = None
+    tool_error_count: int | None = None
+    # Filled by the verification layer (issue #4) from the gold patch.
+    localized_correct_file: bool | None = None
+    first_gold_read_step: int | None = None
+    first_gold_edit_step: int | None = None
+
+
+class Reasoning(msgspec.Struct, kw_only=True):
+    """How the agent thought."""
+
+    has_reasoning_blocks: bool | None = None
+    reasoning_tokens_total: int | None = None
+    reasoning_chars_total: int | None = None
+    plan_steps_detected: int | None = None
+    self_correction_count: int | None = None
+    phase_transitions: list[str] | None = None
+    plannotator_phases: list[str] | None = None
+
+
+class Tokens(msgspec.Struct, kw_only=True):
+    """What it cost."""
+
+    input_tokens_total: int | None = None
+    output_tokens_total: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    cache_read_ratio: float | None = None
+    context_growth_curve: list[int] | None = None
+    cost_usd: float | None = None
+    model_calls: int | None = None
+
+
+class Verification(msgspec.Struct, kw_only=True):
+    """What the verifier said (issue #4)."""
+
+    reward: float | None = None
+    patch_outcome_label: str | None = None
+    fail_to_pass_count: int | None = None
+    pass_to_fail_count: int | None = None
+    pass_to_pass_count: int | None = None
+    fail_to_fail_count: int | None = None
+    patch_applies: bool | None = None
+    unverifiable_reason: str | None = None
+
+
+class Anticipation(msgspec.Struct, kw_only=True):
+    """Did the agent understand what was needed (issue #4 fills these from the gold patch)."""
+
+    first_tool_precision: bool | None = None
+    scope_drift: float | None = None
+
+
+class Infra(msgspec.Struct, kw_only=True):
+    """Wall time and how the attempt ended."""
+
+    wall_time_s: float | None = None
+    timed_out: bool | None = None
+    attempt_index: int | None = None
+    recovery_mode: str | None = None
+    final_failure_mode: str | None = None
+    exit_reason: str | None = None
+
+
+class AttemptRecord(msgspec.Struct, kw_only=True):
+    """Everything derived from one attempt's spans."""
+
+    schema_version: int = SCHEMA_VERSION
+    trial_id: str | None = None
+    task_id: str | None = None
+    attempt_id: str
+    attempt_index: int | None = None
+    trace_id: str | None = None
+    service_name: str | None = None
+    # False when the attempt span never arrived (evicted, idle, shut down mid-attempt).
+    complete: bool = True
+    # 0 for the first record; each late span that changes it yields revision + 1.
+    revision: int = 0
+    span_count: int = 0
+    started_at_ns: int | None = None
+    ended_at_ns: int | None = None
+    treatment: Treatment = msgspec.field(default_factory=Treatment)
+    behavior: Behavior = msgspec.field(default_factory=Behavior)
+    reasoning: Reasoning = msgspec.field(default_factory=Reasoning)
+    tokens: Tokens = msgspec.field(default_factory=Tokens)
+    verification: Verification = msgspec.field(default_factory=Verification)
+    anticipation: Anticipation = msgspec.field(default_factory=Anticipation)
+    infra: Infra = msgspec.field(default_factory=Infra)
+
+
+class TrialRecord(msgspec.Struct, kw_only=True):
+    """A trial and its attempts, attempt 1 (index 0) kept apart from the retries: aggregates
+    across attempts hide whether a gain came from first-pass quality or from recovery."""
+
+    schema_version: int = SCHEMA_VERSION
+    trial_id: str
+    task_id: str | None = None
+    complete: bool = True
+    revision: int = 0
+    attempt_count: int = 0
+    first_attempt: AttemptRecord | None = None
+    retries: list[AttemptRecord] = msgspec.field(default_factory=list)
+    wall_time_s: float | None = None
+    # Totals over the retries only; the first attempt's are in first_attempt.
+    retries_cost_usd: float | None = None
+    retries_tool_call_count: int | None = None
+    # Outcome of the last attempt with a verification result (issue #4).
+    final_reward: float | None = None
+    resolved_on_attempt: int | None = None
