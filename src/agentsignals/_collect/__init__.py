@@ -1,0 +1,1 @@
+"""Collection: decode spans from any source into one typed model."""
