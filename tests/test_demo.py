@@ -88,3 +88,18 @@ def test_demo_traces_record_what_the_agent_did(demo_run: tuple) -> None:
     ]
     failing_tests, passing_tests = (t for t in tools if t["gen_ai.tool.name"] == "run_tests")
     assert failing_tests["process.exit.code"] == 1 and passing_tests["process.exit.code"] == 0
+
+
+def test_demo_prints_the_features_of_its_attempts(demo_run: tuple) -> None:
+    result, _ = demo_run
+    out = result.stdout
+    assert "features per attempt (agentsignals.features):" in out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith("  behavior.") or line.startswith("  infra.") or line.startswith("  tokens.")}
+    assert rows["behavior.edit_calls"] == ["1", "0"]
+    assert rows["behavior.shell_edit_calls"] == ["0", "1"]
+    assert rows["behavior.bash_mediated_edits"] == ["False", "True"]
+    assert rows["behavior.touched_files"] == ["textkit/stats.py", "textkit/fmt.py"]
+    assert rows["behavior.validated_after_last_edit"] == ["True", "True"]
+    assert rows["infra.exit_reason"] == ["max_turns", "submitted"]
+    # 900 context tokens plus 350 per turn: 4 turns, then 5.
+    assert rows["tokens.input_tokens_total"] == [str(sum(900 + 350 * k for k in range(1, 5))), str(sum(900 + 350 * k for k in range(1, 6)))]
