@@ -92,8 +92,17 @@ _SEARCH_COMMANDS = {
 _READ_COMMANDS = {"cat", "head", "tail", "less", "more", "nl", "bat", "wc"}
 
 
+# Category by raw tool name: agents call a handful of tools thousands of times.
+_NAME_CACHE: dict[str, ToolCategory] = {}
+_NAME_CACHE_MAX = 4096
+
+
 def category_for(name: str, arguments: Mapping[str, Any] | None = None) -> ToolCategory:
     """Infer a tool's category from its name, refined by its arguments where that is cheap."""
+    if not arguments:
+        cached = _NAME_CACHE.get(name)
+        if cached is not None:
+            return cached
     key = _normalise(name)
     if key in _EDITOR_TOOLS and arguments:
         command = arguments.get("command")
@@ -102,6 +111,10 @@ def category_for(name: str, arguments: Mapping[str, Any] | None = None) -> ToolC
     category = _BY_NAME.get(key)
     if category is None:
         category = _fuzzy(key)
+    if not arguments:
+        if len(_NAME_CACHE) >= _NAME_CACHE_MAX:
+            _NAME_CACHE.clear()
+        _NAME_CACHE[name] = category
     if category is ToolCategory.SHELL and arguments:
         command = arguments.get("command") or arguments.get("cmd")
         if isinstance(command, str):
