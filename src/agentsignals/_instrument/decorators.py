@@ -359,6 +359,15 @@ def _simple_decorator(
     return _wrap(func, factory(func))
 
 
+def _fixed_handle(func: Any, new_handle: Callable[[], _SpanHandle]) -> Any:
+    """A decorator whose handle does not depend on the call's arguments."""
+
+    def factory(f: Any) -> Callable[[_Target, Any, tuple[Any, ...], dict[str, Any]], _SpanHandle]:
+        return lambda target, instance, args, kwargs: new_handle()
+
+    return _simple_decorator(func, factory)
+
+
 def trace_trial(
     func: Any = None,
     /,
@@ -418,15 +427,7 @@ def trace_attempt(
         "attributes": attributes,
     }
 
-    def factory(f: Any) -> Callable[[_Target, Any, tuple[Any, ...], dict[str, Any]], _SpanHandle]:
-        def make(
-            target: _Target, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-        ) -> _SpanHandle:
-            return AttemptHandle(**options)  # type: ignore[arg-type]
-
-        return make
-
-    return _simple_decorator(func, factory)
+    return _fixed_handle(func, lambda: AttemptHandle(**options))  # type: ignore[arg-type]
 
 
 def trace_turn(
@@ -440,12 +441,6 @@ def trace_turn(
 ) -> Any:
     """Trace each call as a turn (one model call and the tool calls it requests)."""
 
-    def factory(f: Any) -> Callable[[_Target, Any, tuple[Any, ...], dict[str, Any]], _SpanHandle]:
-        def make(
-            target: _Target, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-        ) -> _SpanHandle:
-            return TurnHandle(model=model, provider=provider, phase=phase, attributes=attributes)
-
-        return make
-
-    return _simple_decorator(func, factory)
+    return _fixed_handle(
+        func, lambda: TurnHandle(model=model, provider=provider, phase=phase, attributes=attributes)
+    )

@@ -262,6 +262,27 @@ def _new_id() -> str:
     return uuid.uuid4().hex
 
 
+def treatment_attributes(
+    agent_type: str | None,
+    model_id: str | None,
+    dataset: str | None,
+    attempt1_tool_cap: int | None,
+    retry_tool_cap: int | None,
+    concurrency: int | None,
+    timeout_s: float | None,
+) -> dict[str, AttributeValue | None]:
+    """The attempt's treatment variables as attributes (None where not given)."""
+    return {
+        sc.AGENT_SIGNALS_TREATMENT_AGENT_TYPE: agent_type,
+        sc.AGENT_SIGNALS_TREATMENT_MODEL_ID: model_id,
+        sc.AGENT_SIGNALS_TREATMENT_DATASET: dataset,
+        sc.AGENT_SIGNALS_TREATMENT_ATTEMPT1_TOOL_CAP: attempt1_tool_cap,
+        sc.AGENT_SIGNALS_TREATMENT_RETRY_TOOL_CAP: retry_tool_cap,
+        sc.AGENT_SIGNALS_TREATMENT_CONCURRENCY: concurrency,
+        sc.AGENT_SIGNALS_TREATMENT_TIMEOUT_S: float(timeout_s) if timeout_s is not None else None,
+    }
+
+
 class TrialHandle(_SpanHandle):
     """A trial: one task given to the agent, holding one or more attempts."""
 
@@ -355,16 +376,11 @@ class AttemptHandle(_SpanHandle):
                 sc.GEN_AI_PROVIDER_NAME: provider,
                 sc.GEN_AI_REQUEST_MODEL: model_id,
                 sc.GEN_AI_CONVERSATION_ID: conversation_id,
-                sc.AGENT_SIGNALS_TREATMENT_AGENT_TYPE: agent_type,
-                sc.AGENT_SIGNALS_TREATMENT_MODEL_ID: model_id,
-                sc.AGENT_SIGNALS_TREATMENT_DATASET: dataset,
-                sc.AGENT_SIGNALS_TREATMENT_ATTEMPT1_TOOL_CAP: attempt1_tool_cap,
-                sc.AGENT_SIGNALS_TREATMENT_RETRY_TOOL_CAP: retry_tool_cap,
-                sc.AGENT_SIGNALS_TREATMENT_CONCURRENCY: concurrency,
-                sc.AGENT_SIGNALS_TREATMENT_TIMEOUT_S: (
-                    float(timeout_s) if timeout_s is not None else None
+                **treatment_attributes(
+                    agent_type, model_id, dataset, attempt1_tool_cap, retry_tool_cap,
+                    concurrency, timeout_s,
                 ),
-            }
+            }  # fmt: skip
             self._attrs: dict[str, AttributeValue] = {
                 k: v for k, v in attrs.items() if v is not None
             }
@@ -443,18 +459,11 @@ class AttemptHandle(_SpanHandle):
     ) -> None:
         """Record treatment variables known only after the attempt started."""
         self._set(
-            {
-                sc.AGENT_SIGNALS_TREATMENT_AGENT_TYPE: agent_type,
-                sc.AGENT_SIGNALS_TREATMENT_MODEL_ID: model_id,
-                sc.AGENT_SIGNALS_TREATMENT_DATASET: dataset,
-                sc.AGENT_SIGNALS_TREATMENT_ATTEMPT1_TOOL_CAP: attempt1_tool_cap,
-                sc.AGENT_SIGNALS_TREATMENT_RETRY_TOOL_CAP: retry_tool_cap,
-                sc.AGENT_SIGNALS_TREATMENT_CONCURRENCY: concurrency,
-                sc.AGENT_SIGNALS_TREATMENT_TIMEOUT_S: (
-                    float(timeout_s) if timeout_s is not None else None
-                ),
-            }
-        )
+            treatment_attributes(
+                agent_type, model_id, dataset, attempt1_tool_cap, retry_tool_cap,
+                concurrency, timeout_s,
+            )
+        )  # fmt: skip
 
     def set_modes(
         self,
