@@ -44,7 +44,33 @@ def main(argv: list[str] | None = None) -> int:
     feats.add_argument("--trials", action="store_true", help="write trial records instead")
     feats.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
+    ver = commands.add_parser(
+        "verify",
+        help="merge SWE-bench outcomes and gold-patch localization into feature records",
+        description="Match verifier reports (per-instance report.json, run-level reports, "
+        "leaderboard results.json) to traced attempts by instance id, label each outcome, and "
+        "add gold-patch localization from the dataset rows.",
+    )
+    ver.add_argument("inputs", nargs="+", type=Path, help="trace folders/files or feature files")
+    ver.add_argument(
+        "--reports", action="append", type=Path, default=[],
+        help="report files or folders (repeatable)",
+    )  # fmt: skip
+    ver.add_argument(
+        "--dataset", type=Path, default=None, help="SWE-bench rows: JSON, JSONL, Parquet"
+    )
+    ver.add_argument(
+        "-o", "--output", type=Path, default=None, help=".jsonl (default stdout) or .parquet"
+    )
+    ver.add_argument("--trials", action="store_true", help="write trial records instead")
+    ver.add_argument(
+        "--spans-out", type=Path, default=None,
+        help="also write each outcome as a span under its attempt (OTLP/JSON lines) in this folder",
+    )  # fmt: skip
+
     args = parser.parse_args(argv)
+    if args.command == "verify":
+        return _verify(args)
     if args.command == "features":
         return _features(args)
     if args.command == "demo":
@@ -87,6 +113,45 @@ def _features(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1 if result.problems and not records else 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from agentsignals import verify
+    from agentsignals._features.store import write_json_lines
+
+    try:
+        result = verify.verify(args.inputs, reports=args.reports or None, dataset=args.dataset)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"agentsignals verify: {exc}", file=sys.stderr)
+        return 2
+    for problem in result.problems:
+        print(f"agentsignals verify: skipped {problem}", file=sys.stderr)
+    for outcome in result.unmatched:
+        print(
+            f"agentsignals verify: no trace for {outcome.instance_id} "
+            f"(outcome {outcome.label or outcome.reward} from {outcome.source})",
+            file=sys.stderr,
+        )
+    for outcome, trials in result.ambiguous:
+        print(
+            f"agentsignals verify: {outcome.instance_id} ran in {len(trials)} trials and the "
+            f"report from {outcome.source} names no run id or attempt: not applied",
+            file=sys.stderr,
+        )
+    for note in result.notes:
+        print(f"agentsignals verify: {note}", file=sys.stderr)
+    records = result.trials if args.trials else result.attempts
+    if args.output is not None and args.output.suffix == ".parquet":
+        from agentsignals import features
+
+        features.write_parquet(records, args.output)
+    else:
+        write_json_lines(records, args.output)
+    if args.spans_out is not None:
+        path = verify.write_verification_spans(result, args.spans_out)
+        print(f"agentsignals verify: outcome spans in {path}", file=sys.stderr)
+    print(f"agentsignals verify: {result.summary()}", file=sys.stderr)
+    return 0
 
 
 class _Progress:

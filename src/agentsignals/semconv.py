@@ -69,11 +69,44 @@ AGENT_SIGNALS_CONTENT_TRUNCATED_SHA256: Final = "agent_signals.content.truncated
 AGENT_SIGNALS_CONTENT_VALUE: Final = "agent_signals.content.value"
 """On an agent_signals.content event, the captured (budgeted, redacted) value."""
 
+AGENT_SIGNALS_RUN_ID: Final = "agent_signals.run.id"
+"""
+The evaluation run (a batch of trials, e.g. a SWE-bench harness run id) the trial belongs to; on
+trial and attempt spans, used to match verifier reports when an instance ran more than once.
+"""
+
 AGENT_SIGNALS_SPAN_TYPE: Final = "agent_signals.span.type"
-"""Which of the four agentsignals span types this span is."""
+"""
+Which agentsignals span type this span is (the four of the agent loop, or a verification added
+later).
+"""
 
 AGENT_SIGNALS_TASK_ID: Final = "agent_signals.task.id"
 """The task the trial works on (for SWE-bench, the instance id)."""
+
+AGENT_SIGNALS_TEST_COMPLETE: Final = "agent_signals.test.complete"
+"""Whether the run's final summary was seen (false for a run cut off by a timeout)."""
+
+AGENT_SIGNALS_TEST_ERROR_COUNT: Final = "agent_signals.test.error_count"
+"""Tests that errored in this run (collection or setup errors included)."""
+
+AGENT_SIGNALS_TEST_FAILED: Final = "agent_signals.test.failed"
+"""Ids of the tests that failed or errored (capped)."""
+
+AGENT_SIGNALS_TEST_FAILED_COUNT: Final = "agent_signals.test.failed_count"
+"""Tests that failed in this run."""
+
+AGENT_SIGNALS_TEST_FRAMEWORK: Final = "agent_signals.test.framework"
+"""Which output format the test run was parsed from (pytest, unittest, django, junit)."""
+
+AGENT_SIGNALS_TEST_PASSED: Final = "agent_signals.test.passed"
+"""Ids of the tests that passed, when the output names them (capped)."""
+
+AGENT_SIGNALS_TEST_PASSED_COUNT: Final = "agent_signals.test.passed_count"
+"""Tests that passed in this run (from the summary when present)."""
+
+AGENT_SIGNALS_TEST_SKIPPED_COUNT: Final = "agent_signals.test.skipped_count"
+"""Tests skipped in this run."""
 
 AGENT_SIGNALS_TOOL_CALL_FINGERPRINT: Final = "agent_signals.tool.call.fingerprint"
 """
@@ -164,6 +197,35 @@ AGENT_SIGNALS_USAGE_COST_USD: Final = "agent_signals.usage.cost_usd"
 """
 Cost in US dollars of the span's model usage (a turn's own call; roll-ups on attempts and trials).
 Kept apart from per-call gen_ai.usage.* so roll-ups are never mistaken for calls.
+"""
+
+AGENT_SIGNALS_VERIFY_FAIL_TO_FAIL_COUNT: Final = "agent_signals.verify.fail_to_fail_count"
+"""FAIL_TO_PASS tests that still fail after the patch."""
+
+AGENT_SIGNALS_VERIFY_FAIL_TO_PASS_COUNT: Final = "agent_signals.verify.fail_to_pass_count"
+"""FAIL_TO_PASS tests that pass after the patch."""
+
+AGENT_SIGNALS_VERIFY_PASS_TO_FAIL_COUNT: Final = "agent_signals.verify.pass_to_fail_count"
+"""PASS_TO_PASS tests that fail after the patch (regressions)."""
+
+AGENT_SIGNALS_VERIFY_PASS_TO_PASS_COUNT: Final = "agent_signals.verify.pass_to_pass_count"
+"""PASS_TO_PASS tests that still pass after the patch."""
+
+AGENT_SIGNALS_VERIFY_PATCH_APPLIES: Final = "agent_signals.verify.patch_applies"
+"""Whether the attempt's patch applied cleanly."""
+
+AGENT_SIGNALS_VERIFY_PATCH_OUTCOME_LABEL: Final = "agent_signals.verify.patch_outcome_label"
+"""The verifier's outcome as one of the five labels of the signal inventory."""
+
+AGENT_SIGNALS_VERIFY_REWARD: Final = "agent_signals.verify.reward"
+"""Reward from the verifier (1.0 all FAIL_TO_PASS tests pass with no regressions, else 0.0)."""
+
+AGENT_SIGNALS_VERIFY_SOURCE: Final = "agent_signals.verify.source"
+"""Where the outcome came from (the report file, or `in_process`)."""
+
+AGENT_SIGNALS_VERIFY_UNVERIFIABLE_REASON: Final = "agent_signals.verify.unverifiable_reason"
+"""
+Why the outcome is unverifiable (patch_apply_failed, empty_patch, harness_error, timeout, ...).
 """
 
 ERROR_TYPE: Final = "error.type"
@@ -297,6 +359,8 @@ class SpanType(StrEnum):
     """One model call and the tool calls it requests."""
     TOOL = "tool"
     """One tool call."""
+    VERIFICATION = "verification"
+    """A verifier's outcome for an attempt, added after the fact (agentsignals verify)."""
 
 
 class ToolCategory(StrEnum):
@@ -340,6 +404,21 @@ class TurnPhase(StrEnum):
     """Checking the change (tests"""
 
 
+class VerifyPatchOutcomeLabel(StrEnum):
+    """Values of `agent_signals.verify.patch_outcome_label`."""
+
+    CORRECT_PATCH = "correct_patch"
+    """reward = 1.0: all FAIL_TO_PASS tests pass, no PASS_TO_FAIL regressions."""
+    PARTIAL_PATCH = "partial_patch"
+    """Some FAIL_TO_PASS tests pass but not all, or FAIL_TO_PASS > 0 with PASS_TO_FAIL > 0."""
+    REGRESSIVE_PATCH = "regressive_patch"
+    """reward = 0 and PASS_TO_FAIL > 0: broke passing tests without fixing the target."""
+    NO_EFFECT_PATCH = "no_effect_patch"
+    """Files were touched but no test result changed."""
+    UNVERIFIABLE = "unverifiable"
+    """The patch did not apply, or the verifier crashed or timed out."""
+
+
 class GenAiOperationName(StrEnum):
     """Values of `gen_ai.operation.name`."""
 
@@ -363,6 +442,7 @@ SPAN_TRIAL: Final = "agent_signals.trial"
 SPAN_ATTEMPT: Final = "agent_signals.attempt"
 SPAN_TURN: Final = "agent_signals.turn"
 SPAN_TOOL: Final = "agent_signals.tool"
+SPAN_VERIFICATION: Final = "agent_signals.verification"
 EVENT_AGENT_SIGNALS_CONTENT: Final = "agent_signals.content"
 EVENT_GEN_AI_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
 EVENT_EXCEPTION: Final = "exception"
@@ -384,8 +464,17 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.content.truncated.original_bytes": "int[]",
     "agent_signals.content.truncated.sha256": "string[]",
     "agent_signals.content.value": "string",
+    "agent_signals.run.id": "string",
     "agent_signals.span.type": "string",
     "agent_signals.task.id": "string",
+    "agent_signals.test.complete": "boolean",
+    "agent_signals.test.error_count": "int",
+    "agent_signals.test.failed": "string[]",
+    "agent_signals.test.failed_count": "int",
+    "agent_signals.test.framework": "string",
+    "agent_signals.test.passed": "string[]",
+    "agent_signals.test.passed_count": "int",
+    "agent_signals.test.skipped_count": "int",
     "agent_signals.tool.call.fingerprint": "string",
     "agent_signals.tool.category": "string",
     "agent_signals.tool.changed_files": "string[]",
@@ -411,6 +500,15 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.turn.reasoning.present": "boolean",
     "agent_signals.turn.reasoning.self_corrections": "int",
     "agent_signals.usage.cost_usd": "double",
+    "agent_signals.verify.fail_to_fail_count": "int",
+    "agent_signals.verify.fail_to_pass_count": "int",
+    "agent_signals.verify.pass_to_fail_count": "int",
+    "agent_signals.verify.pass_to_pass_count": "int",
+    "agent_signals.verify.patch_applies": "boolean",
+    "agent_signals.verify.patch_outcome_label": "string",
+    "agent_signals.verify.reward": "double",
+    "agent_signals.verify.source": "string",
+    "agent_signals.verify.unverifiable_reason": "string",
     "error.type": "string",
     "exception.escaped": "string",
     "exception.message": "string",
@@ -464,6 +562,7 @@ ENUM_VALUES: Final[dict[str, frozenset[str]]] = {
             "tool",
             "trial",
             "turn",
+            "verification",
         ]
     ),
     "agent_signals.tool.category": frozenset(
@@ -489,6 +588,15 @@ ENUM_VALUES: Final[dict[str, frozenset[str]]] = {
             "implement",
             "localize",
             "verify",
+        ]
+    ),
+    "agent_signals.verify.patch_outcome_label": frozenset(
+        [
+            "correct_patch",
+            "no_effect_patch",
+            "partial_patch",
+            "regressive_patch",
+            "unverifiable",
         ]
     ),
     "gen_ai.operation.name": frozenset(

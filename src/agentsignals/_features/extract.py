@@ -34,6 +34,7 @@ from typing import Final
 from agentsignals import semconv as sc
 from agentsignals._collect.model import (
     STATUS_ERROR,
+    AttrScalar,
     AttrValue,
     Span,
     coerce_bool,
@@ -50,6 +51,7 @@ from agentsignals._features.record import (
     Reasoning,
     Tokens,
     Treatment,
+    Verification,
 )
 
 __all__ = [
@@ -65,12 +67,14 @@ __all__ = [
     "split_spans",
     "tokens",
     "treatment",
+    "verification",
 ]
 
 _TYPE: Final = sc.AGENT_SIGNALS_SPAN_TYPE
 _ATTEMPT: Final = sc.SpanType.ATTEMPT.value
 _TURN: Final = sc.SpanType.TURN.value
 _TOOL: Final = sc.SpanType.TOOL.value
+_VERIFICATION: Final = sc.SpanType.VERIFICATION.value
 _OP: Final = sc.GEN_AI_OPERATION_NAME
 MODEL_CALL_OPERATIONS: Final = frozenset(
     {
@@ -147,6 +151,7 @@ class AttemptSpans:
     # Any tool span (nested ones included) recorded agent_signals.tool.changed_files.
     tools_tracked: bool = False
     tool_spans: list[Span] = field(default_factory=list)  # nested ones included, any order
+    verifications: list[Span] = field(default_factory=list)  # agentsignals verify's spans
     # Identity found on any span (the attempt span's values win).
     attempt_id: str | None = None
     attempt_index: int | None = None
@@ -164,6 +169,7 @@ def split_spans(spans: Sequence[Span]) -> AttemptSpans:
     turns: list[Span] = []
     tool_spans: list[Span] = []
     model_calls: list[Span] = []
+    verifications: list[Span] = []
     attempt_id = trial_id = task_id = None
     attempt_index: int | None = None
     for s in spans:
@@ -176,6 +182,8 @@ def split_spans(spans: Sequence[Span]) -> AttemptSpans:
             tool_spans.append(s)
         elif kind == _TURN:
             turns.append(s)
+        elif kind == _VERIFICATION:
+            verifications.append(s)
         elif kind == _ATTEMPT and (attempt is None or _order(s) < _order(attempt)):
             # Two attempt spans with one id is a producer bug: keep the earliest.
             attempt = s
@@ -205,6 +213,7 @@ def split_spans(spans: Sequence[Span]) -> AttemptSpans:
         by_id=by_id,
         tools_tracked=tracked,
         tool_spans=tool_spans,
+        verifications=sorted(verifications, key=_order),
         attempt_id=attempt_id,
         attempt_index=attempt_index,
         trial_id=trial_id,
@@ -438,6 +447,11 @@ def behavior(spans: AttemptSpans) -> Behavior:
             last_edit_end = end if last_edit_end is None else max(last_edit_end, end)
 
     out.tool_call_count = len(calls)
+    out.step_files = [
+        [str(f) for f in _list(c.span.attributes.get(sc.AGENT_SIGNALS_TOOL_FILES))] for c in calls
+    ]
+    if spans.tools_tracked:
+        out.step_changed_files = [list(c.changed_files or []) for c in calls]
     out.edit_calls = edit_calls
     out.shell_edit_calls = shell_edit_calls
     out.bash_mediated_edits = None if touched is None else (edit_calls == 0 and bool(touched))
@@ -837,7 +851,13 @@ def attempt_record(
         task_id=parts.task_id,
         attempt_id=parts.attempt_id,
         attempt_index=parts.attempt_index,
+        run_id=(
+            _str(parts.attempt.attributes.get(sc.AGENT_SIGNALS_RUN_ID))
+            if parts.attempt is not None
+            else None
+        ),
         trace_id=anchor.trace_id if anchor is not None else None,
+        span_id=parts.attempt.span_id if parts.attempt is not None else None,
         service_name=_str(anchor.resource.get("service.name")) if anchor is not None else None,
         complete=complete and parts.attempt is not None,
         revision=revision,
@@ -848,5 +868,82 @@ def attempt_record(
         behavior=behavior(parts),
         reasoning=reasoning(parts.turns, reasoning_total),
         tokens=tok,
+        verification=verification(parts),
         infra=infra(parts),
     )
+
+
+_VERIFY_FIELDS = (
+    ("reward", sc.AGENT_SIGNALS_VERIFY_REWARD, float),
+    ("patch_outcome_label", sc.AGENT_SIGNALS_VERIFY_PATCH_OUTCOME_LABEL, str),
+    ("fail_to_pass_count", sc.AGENT_SIGNALS_VERIFY_FAIL_TO_PASS_COUNT, int),
+    ("fail_to_fail_count", sc.AGENT_SIGNALS_VERIFY_FAIL_TO_FAIL_COUNT, int),
+    ("pass_to_pass_count", sc.AGENT_SIGNALS_VERIFY_PASS_TO_PASS_COUNT, int),
+    ("pass_to_fail_count", sc.AGENT_SIGNALS_VERIFY_PASS_TO_FAIL_COUNT, int),
+    ("patch_applies", sc.AGENT_SIGNALS_VERIFY_PATCH_APPLIES, bool),
+    ("unverifiable_reason", sc.AGENT_SIGNALS_VERIFY_UNVERIFIABLE_REASON, str),
+    ("outcome_source", sc.AGENT_SIGNALS_VERIFY_SOURCE, str),
+)
+
+
+def verification(spans: AttemptSpans) -> Verification:
+    """The verifier's outcome (recorded in process on the attempt span, or added later as a
+    verification span; the latest wins) and the agent's own test runs.
+
+    ``agent_tests_fixed`` are tests failing in the agent's first test run and passing in its
+    last; ``agent_tests_broken`` the reverse. Both need runs whose output named the tests; with
+    fewer than two parsed runs they are None.
+    """
+    out = Verification()
+    sources = [s for s in (spans.attempt,) if s is not None] + spans.verifications
+    for source in sources:
+        attrs = source.attributes
+        if not any(key in attrs for _, key, _ in _VERIFY_FIELDS):
+            continue
+        for name, key, kind in _VERIFY_FIELDS:
+            value = attrs.get(key)
+            if value is None:
+                continue
+            if kind is float:
+                setattr(out, name, coerce_float(value))
+            elif kind is int:
+                setattr(out, name, _int(value))
+            elif kind is bool:
+                setattr(out, name, coerce_bool(value))
+            else:
+                setattr(out, name, _str(value))
+    runs = [
+        c.span
+        for c in spans.tools
+        if c.span.attributes.get(sc.AGENT_SIGNALS_TEST_FRAMEWORK) is not None
+    ]
+    if runs:
+        first, last = runs[0].attributes, runs[-1].attributes
+        out.agent_test_runs = len(runs)
+        out.agent_first_run_failed = _failed_count(first)
+        out.agent_last_run_failed = _failed_count(last)
+        out.agent_last_run_passed = _int(last.get(sc.AGENT_SIGNALS_TEST_PASSED_COUNT))
+        if len(runs) >= 2:
+            first_failed = set(_names(first, sc.AGENT_SIGNALS_TEST_FAILED))
+            first_passed = set(_names(first, sc.AGENT_SIGNALS_TEST_PASSED))
+            last_failed = _names(last, sc.AGENT_SIGNALS_TEST_FAILED)
+            last_passed = _names(last, sc.AGENT_SIGNALS_TEST_PASSED)
+            out.agent_tests_fixed = [t for t in last_passed if t in first_failed]
+            out.agent_tests_broken = [t for t in last_failed if t in first_passed]
+    return out
+
+
+def _failed_count(attrs: dict[str, AttrValue]) -> int | None:
+    failed = _int(attrs.get(sc.AGENT_SIGNALS_TEST_FAILED_COUNT))
+    errors = _int(attrs.get(sc.AGENT_SIGNALS_TEST_ERROR_COUNT))
+    if failed is None and errors is None:
+        return None
+    return (failed or 0) + (errors or 0)
+
+
+def _names(attrs: dict[str, AttrValue], key: str) -> list[str]:
+    return [str(v) for v in _list(attrs.get(key))]
+
+
+def _list(value: AttrValue | None) -> list[AttrScalar]:
+    return value if isinstance(value, list) else []

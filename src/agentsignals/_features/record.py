@@ -57,7 +57,12 @@ class Behavior(msgspec.Struct, kw_only=True):
     validated_after_last_edit: bool | None = None
     test_runs: int | None = None
     tool_error_count: int | None = None
-    # Filled by the verification layer (issue #4) from the gold patch.
+    # Per tool call (parallel to tool_sequence): files the call stated, and files it changed
+    # on the workspace (None when the workspace was not tracked).
+    step_files: list[list[str]] | None = None
+    step_changed_files: list[list[str]] | None = None
+    # Filled by the verification layer from the gold patch (agentsignals verify --dataset).
+    gold_files: list[str] | None = None
     localized_correct_file: bool | None = None
     first_gold_read_step: int | None = None
     first_gold_edit_step: int | None = None
@@ -99,6 +104,16 @@ class Verification(msgspec.Struct, kw_only=True):
     fail_to_fail_count: int | None = None
     patch_applies: bool | None = None
     unverifiable_reason: str | None = None
+    # Where the outcome came from: a report file, `in_process`, or None.
+    outcome_source: str | None = None
+    # The agent's own test runs (parsed from its test tool's output): no harness needed.
+    agent_test_runs: int | None = None
+    agent_first_run_failed: int | None = None
+    agent_last_run_failed: int | None = None
+    agent_last_run_passed: int | None = None
+    # Tests failing in the agent's first run and passing in its last, and the reverse.
+    agent_tests_fixed: list[str] | None = None
+    agent_tests_broken: list[str] | None = None
 
 
 class Anticipation(msgspec.Struct, kw_only=True):
@@ -127,7 +142,10 @@ class AttemptRecord(msgspec.Struct, kw_only=True):
     task_id: str | None = None
     attempt_id: str
     attempt_index: int | None = None
+    run_id: str | None = None
     trace_id: str | None = None
+    # The attempt span's id: outcomes added later become its children.
+    span_id: str | None = None
     service_name: str | None = None
     # False when the attempt span never arrived (evicted, idle, shut down mid-attempt).
     complete: bool = True

@@ -39,13 +39,20 @@ AttributeValue = str | bool | int | float | Sequence[str] | Sequence[bool] | Seq
 class TrialState:
     """Mutable per-trial bookkeeping shared by the trial's attempts."""
 
-    __slots__ = ("attempts_started", "handle", "task_id", "trial_id")
+    __slots__ = ("attempts_started", "handle", "run_id", "task_id", "trial_id")
 
-    def __init__(self, trial_id: str, task_id: str, handle: TrialHandle | None = None) -> None:
+    def __init__(
+        self,
+        trial_id: str,
+        task_id: str,
+        handle: TrialHandle | None = None,
+        run_id: str | None = None,
+    ) -> None:
         self.trial_id = trial_id
         self.task_id = task_id
         self.attempts_started = itertools.count()
         self.handle = handle
+        self.run_id = run_id
 
 
 class AttemptState:
@@ -295,12 +302,13 @@ class TrialHandle(_SpanHandle):
         *,
         trial_id: str | None = None,
         dataset: str | None = None,
+        run_id: str | None = None,
         attributes: Mapping[str, AttributeValue] | None = None,
     ) -> None:
         super().__init__()
         self.task_id = str(task_id)
         self.id = trial_id or _new_id()
-        self._state = TrialState(self.id, self.task_id, self)
+        self._state = TrialState(self.id, self.task_id, self, run_id)
         try:
             attrs: dict[str, AttributeValue] = {
                 sc.AGENT_SIGNALS_SPAN_TYPE: sc.SpanType.TRIAL.value,
@@ -309,6 +317,8 @@ class TrialHandle(_SpanHandle):
             }
             if dataset is not None:
                 attrs[sc.AGENT_SIGNALS_TREATMENT_DATASET] = dataset
+            if run_id is not None:
+                attrs[sc.AGENT_SIGNALS_RUN_ID] = str(run_id)
             if attributes:
                 attrs.update(attributes)
             self._attrs = attrs
@@ -408,6 +418,8 @@ class AttemptHandle(_SpanHandle):
             if trial is not None:
                 attrs[sc.AGENT_SIGNALS_TRIAL_ID] = trial.trial_id
                 attrs[sc.AGENT_SIGNALS_TASK_ID] = trial.task_id
+                if trial.run_id is not None:
+                    attrs[sc.AGENT_SIGNALS_RUN_ID] = trial.run_id
             name = attrs.get(sc.GEN_AI_AGENT_NAME)
             self._start(
                 f"invoke_agent {name}" if name else "invoke_agent",
@@ -480,6 +492,44 @@ class AttemptHandle(_SpanHandle):
                 sc.AGENT_SIGNALS_ATTEMPT_FINAL_FAILURE_MODE: final_failure_mode,
             }
         )
+
+    def record_outcome(
+        self,
+        *,
+        resolved: bool | None = None,
+        reward: float | None = None,
+        label: str | None = None,
+        fail_to_pass: int | None = None,
+        fail_to_fail: int | None = None,
+        pass_to_pass: int | None = None,
+        pass_to_fail: int | None = None,
+        patch_applies: bool | None = None,
+        unverifiable_reason: str | None = None,
+        source: str = "in_process",
+    ) -> None:
+        """A verifier's outcome for this attempt, recorded in process (e.g. a harness that runs
+        the tests itself). The label is derived from the counts when not given; the outcome is
+        also added as a `gen_ai.evaluation.result` event so trace viewers show it."""
+        try:
+            from agentsignals._verify.outcome import outcome_attributes
+
+            attrs, event = outcome_attributes(
+                resolved=resolved,
+                reward=reward,
+                label=label,
+                fail_to_pass=fail_to_pass,
+                fail_to_fail=fail_to_fail,
+                pass_to_pass=pass_to_pass,
+                pass_to_fail=pass_to_fail,
+                patch_applies=patch_applies,
+                unverifiable_reason=unverifiable_reason,
+                source=source,
+            )
+            self._set(attrs)
+            if self._span.is_recording():
+                self._span.add_event(sc.EVENT_GEN_AI_EVALUATION_RESULT, event)
+        except Exception:
+            internal_error("could not record the attempt's outcome")
 
     def _before_end(self, exc: BaseException | None) -> None:
         reason = self._exit_reason
@@ -774,10 +824,30 @@ class ToolHandle(_SpanHandle):
                 self._set({sc.AGENT_SIGNALS_TOOL_OUTPUT_BYTES: len(result)})
             if result is not None:
                 self._capture(sc.GEN_AI_TOOL_CALL_RESULT, result)
+                if self.category == "test" and isinstance(result, str | bytes):
+                    self._record_test_run(result, junit=False)
             if exit_code is not None:
                 self.set_exit_code(exit_code)
         except Exception:
             internal_error("could not record tool result")
+
+    def record_test_report(self, report: str | bytes) -> None:
+        """Per-test outcomes from test output or a JUnit XML report (text or bytes), for a
+        test tool whose result is not the runner's console output."""
+        try:
+            text = report if isinstance(report, str) else report.decode("utf-8", "replace")
+            self._record_test_run(text, junit=text.lstrip().startswith("<"))
+        except Exception:
+            internal_error("could not record the test report")
+
+    def _record_test_run(self, output: str | bytes, *, junit: bool) -> None:
+        if not self._span.is_recording():
+            return
+        from agentsignals._verify.outcome import test_run_attributes
+
+        attrs = test_run_attributes(output, junit=junit)
+        if attrs:
+            self._set(attrs)
 
     def set_exit_code(self, code: int, *, failed: bool | None = None) -> None:
         """Exit code of the process the tool ran; non-zero marks the call failed unless
