@@ -43,7 +43,9 @@ def test_a_registry_edit_makes_the_check_fail(tmp_path: Path) -> None:
     copy = tmp_path / "semconv"
     shutil.copytree(ROOT / "semconv", copy)
     registry = copy / "model" / "registry.yaml"
-    registry.write_text(registry.read_text().replace("Which of the four", "Which one of the four"))
+    text = registry.read_text()
+    assert "Identifier of the trial;" in text
+    registry.write_text(text.replace("Identifier of the trial;", "The identifier of the trial;"))
     gen = _load_generator()
     files = gen.generated_files(copy)  # type: ignore[attr-defined]
     current = {p: p.read_text() for p in files}
