@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -68,7 +69,26 @@ def main(argv: list[str] | None = None) -> int:
         help="also write each outcome as a span under its attempt (OTLP/JSON lines) in this folder",
     )  # fmt: skip
 
+    imp = commands.add_parser(
+        "import",
+        help="turn existing agent trajectories into agentsignals spans (OTLP)",
+        description="Import SWE-agent, mini-swe-agent, OpenHands, Claude Code, pi, Codex and "
+        "inspect-ai trajectories as trial/attempt/turn/tool spans: OTLP/JSON lines that "
+        "`agentsignals features` reads, or straight to an OTLP endpoint.",
+    )
+    imp.add_argument("paths", nargs="+", type=Path, help="trajectory files or folders")
+    imp.add_argument("--format", default="auto", help="format name, or auto (default)")
+    imp.add_argument(
+        "-o", "--output", type=Path, default=None,
+        help="a .jsonl file or a folder (default: ./agentsignals-output/traces)",
+    )  # fmt: skip
+    imp.add_argument("--endpoint", default=None, help="send to this OTLP/HTTP endpoint instead")
+    imp.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)), help="processes")
+    imp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
     args = parser.parse_args(argv)
+    if args.command == "import":
+        return _import(args)
     if args.command == "verify":
         return _verify(args)
     if args.command == "features":
@@ -154,15 +174,85 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    import time
+
+    from agentsignals import semconv
+    from agentsignals._collect.encode import encode_otlp_json, encode_otlp_protobuf
+    from agentsignals._import.run import available_formats, post_otlp, run_import
+
+    if args.format != "auto" and args.format not in available_formats():
+        known = ", ".join(sorted(available_formats()))
+        print(
+            f"agentsignals import: unknown format {args.format!r} (known: {known})", file=sys.stderr
+        )
+        return 2
+    out = None
+    if args.endpoint is None:
+        target = args.output or Path("agentsignals-output") / "traces"
+        if target.suffix == ".jsonl":
+            target.parent.mkdir(parents=True, exist_ok=True)
+            path = target
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+            path = target / f"imported-{stamp}-{os.getpid()}.jsonl"
+        out = path.open("ab")
+    progress = None if args.no_progress else _Progress(unit="files")
+    files = trajectories = spans = 0
+    problems = 0
+    by_format: dict[str, int] = {}
+    try:
+        for result in run_import(
+            args.paths, fmt=args.format, workers=args.workers, progress=progress
+        ):
+            files += 1
+            for problem in result.problems:
+                problems += 1
+                print(f"agentsignals import: skipped {problem}", file=sys.stderr)
+            if result.format is None and not result.problems:
+                continue
+            for trajectory in result.trajectories:
+                trajectories += 1
+                spans += len(trajectory)
+                by_format[result.format or "?"] = by_format.get(result.format or "?", 0) + 1
+                if out is not None:
+                    out.write(encode_otlp_json(trajectory, schema_url=semconv.SCHEMA_URL) + b"\n")
+                else:
+                    post_otlp(
+                        args.endpoint,
+                        encode_otlp_protobuf(trajectory, schema_url=semconv.SCHEMA_URL),
+                    )
+    except FileNotFoundError as exc:
+        print(f"agentsignals import: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if progress is not None:
+            progress.close()
+        if out is not None:
+            out.close()
+    formats = ", ".join(f"{k}: {v}" for k, v in sorted(by_format.items())) or "none recognised"
+    where = args.endpoint if out is None else out.name
+    print(
+        f"agentsignals import: {trajectories} trajectories ({spans} spans) from {files} files "
+        f"[{formats}] -> {where}" + (f"; {problems} problems" if problems else ""),
+        file=sys.stderr,
+    )
+    return 1 if problems and not trajectories else 0
+
+
 class _Progress:
     """A byte-based progress bar on stderr: tqdm when installed, a plain line otherwise."""
 
-    def __init__(self) -> None:
+    def __init__(self, unit: str = "B") -> None:
         self._bar = None
+        self._unit = unit
         try:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=0, unit="B", unit_scale=True, file=sys.stderr, leave=False)
+            self._bar = tqdm(
+                total=0, unit=unit, unit_scale=unit == "B", file=sys.stderr, leave=False
+            )
         except ImportError:
             pass
         self._last = -1
@@ -176,7 +266,8 @@ class _Progress:
             percent = done * 100 // total
             if percent != self._last:
                 self._last = percent
-                print(f"\rreading traces: {percent:3d}%", end="", file=sys.stderr, flush=True)
+                label = "reading traces" if self._unit == "B" else f"importing {self._unit}"
+                print(f"\r{label}: {percent:3d}%", end="", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self._bar is not None:

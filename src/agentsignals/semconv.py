@@ -27,6 +27,12 @@ AGENT_SIGNALS_ATTEMPT_INDEX: Final = "agent_signals.attempt.index"
 AGENT_SIGNALS_ATTEMPT_LOCALIZATION_MODE: Final = "agent_signals.attempt.localization_mode"
 """The harness controller's classification of how the attempt localized the problem."""
 
+AGENT_SIGNALS_ATTEMPT_PARENT_ID: Final = "agent_signals.attempt.parent_id"
+"""
+For a subagent's attempt (an agent started by another agent's tool call), the attempt id of the
+agent that started it. Subagents are kept apart from retries in trial records.
+"""
+
 AGENT_SIGNALS_ATTEMPT_RECOVERY_MODE: Final = "agent_signals.attempt.recovery_mode"
 """How the harness recovered into this attempt (for retries), as the controller labels it."""
 
@@ -68,6 +74,18 @@ AGENT_SIGNALS_CONTENT_TRUNCATED_SHA256: Final = "agent_signals.content.truncated
 
 AGENT_SIGNALS_CONTENT_VALUE: Final = "agent_signals.content.value"
 """On an agent_signals.content event, the captured (budgeted, redacted) value."""
+
+AGENT_SIGNALS_IMPORT_FORMAT: Final = "agent_signals.import.format"
+"""
+The trajectory format the spans were imported from (swe-agent, mini-swe-agent, openhands, claude-
+code, pi, codex, inspect-ai).
+"""
+
+AGENT_SIGNALS_IMPORT_SOURCE: Final = "agent_signals.import.source"
+"""The file the spans were imported from."""
+
+AGENT_SIGNALS_IMPORT_SYNTHETIC_TIME: Final = "agent_signals.import.synthetic_time"
+"""True when the file had no timestamps and the span's times were synthesized in step order."""
 
 AGENT_SIGNALS_RUN_ID: Final = "agent_signals.run.id"
 """
@@ -453,6 +471,7 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.attempt.id": "string",
     "agent_signals.attempt.index": "int",
     "agent_signals.attempt.localization_mode": "string",
+    "agent_signals.attempt.parent_id": "string",
     "agent_signals.attempt.recovery_mode": "string",
     "agent_signals.attempt.timed_out": "boolean",
     "agent_signals.attempt.touched_files": "string[]",
@@ -464,6 +483,9 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.content.truncated.original_bytes": "int[]",
     "agent_signals.content.truncated.sha256": "string[]",
     "agent_signals.content.value": "string",
+    "agent_signals.import.format": "string",
+    "agent_signals.import.source": "string",
+    "agent_signals.import.synthetic_time": "boolean",
     "agent_signals.run.id": "string",
     "agent_signals.span.type": "string",
     "agent_signals.task.id": "string",

@@ -301,8 +301,10 @@ def trial_record(state: _TrialState, *, complete: bool = True) -> TrialRecord:
         state.attempts.values(),
         key=lambda r: (r.attempt_index if r.attempt_index is not None else math.inf, r.attempt_id),
     )
-    first = next((r for r in attempts if r.attempt_index == 0), None)
-    retries = [r for r in attempts if r is not first]
+    subagents = [r for r in attempts if r.parent_attempt_id is not None]
+    own = [r for r in attempts if r.parent_attempt_id is None]
+    first = next((r for r in own if r.attempt_index == 0), None)
+    retries = [r for r in own if r is not first]
     span = state.trial_span
     task_id = span.attr_str(sc.AGENT_SIGNALS_TASK_ID) if span is not None else None
     if task_id is None:
@@ -310,9 +312,7 @@ def trial_record(state: _TrialState, *, complete: bool = True) -> TrialRecord:
     costs = [r.tokens.cost_usd for r in retries if r.tokens.cost_usd is not None]
     calls = [r.behavior.tool_call_count for r in retries if r.behavior.tool_call_count is not None]
     rewards = [
-        (r.attempt_index, r.verification.reward)
-        for r in attempts
-        if r.verification.reward is not None
+        (r.attempt_index, r.verification.reward) for r in own if r.verification.reward is not None
     ]
     resolved = next((i for i, reward in rewards if reward is not None and reward >= 1.0), None)
     return TrialRecord(
@@ -320,9 +320,10 @@ def trial_record(state: _TrialState, *, complete: bool = True) -> TrialRecord:
         task_id=task_id,
         complete=complete and span is not None,
         revision=state.emitted_revision,
-        attempt_count=len(attempts),
+        attempt_count=len(own),
         first_attempt=first,
         retries=retries,
+        subagents=subagents,
         wall_time_s=(span.duration_ns / 1e9) if span is not None else None,
         retries_cost_usd=sum(costs) if costs else None,
         retries_tool_call_count=sum(calls) if calls else None,

@@ -842,7 +842,7 @@ def attempt_record(
     if parts.attempt_id is None:
         raise ValueError("no span carries agent_signals.attempt.id")
     usage = count_usage(parts)
-    tok = tokens(usage)
+    tok = _with_attempt_totals(tokens(usage), parts.attempt)
     reasoning_total = usage.total().reasoning_tokens
     start, end = _time_range(parts)
     anchor = parts.attempt if parts.attempt is not None else (spans[0] if spans else None)
@@ -851,6 +851,11 @@ def attempt_record(
         task_id=parts.task_id,
         attempt_id=parts.attempt_id,
         attempt_index=parts.attempt_index,
+        parent_attempt_id=(
+            _str(parts.attempt.attributes.get(sc.AGENT_SIGNALS_ATTEMPT_PARENT_ID))
+            if parts.attempt is not None
+            else None
+        ),
         run_id=(
             _str(parts.attempt.attributes.get(sc.AGENT_SIGNALS_RUN_ID))
             if parts.attempt is not None
@@ -947,3 +952,22 @@ def _names(attrs: dict[str, AttrValue], key: str) -> list[str]:
 
 def _list(value: AttrValue | None) -> list[AttrScalar]:
     return value if isinstance(value, list) else []
+
+
+def _with_attempt_totals(tok: Tokens, attempt: Span | None) -> Tokens:
+    """Formats that record usage only as attempt totals (imported trajectories) put them on
+    the attempt span; they fill the totals when no turn or model call recorded usage, and are
+    not spread over turns (the growth curve stays None)."""
+    if attempt is None:
+        return tok
+    a = attempt.attributes
+    if tok.input_tokens_total is None and tok.output_tokens_total is None:
+        tok.input_tokens_total = _int(a.get(_IN))
+        tok.output_tokens_total = _int(a.get(_OUT))
+        tok.cache_read_tokens = _int(a.get(_CACHE_R))
+        tok.cache_write_tokens = _int(a.get(_CACHE_W))
+        if tok.input_tokens_total and tok.cache_read_tokens is not None:
+            tok.cache_read_ratio = tok.cache_read_tokens / tok.input_tokens_total
+    if tok.cost_usd is None:
+        tok.cost_usd = coerce_float(a.get(_COST))
+    return tok

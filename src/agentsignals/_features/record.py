@@ -142,6 +142,8 @@ class AttemptRecord(msgspec.Struct, kw_only=True):
     task_id: str | None = None
     attempt_id: str
     attempt_index: int | None = None
+    # Set for a subagent: the attempt whose tool call started it.
+    parent_attempt_id: str | None = None
     run_id: str | None = None
     trace_id: str | None = None
     # The attempt span's id: outcomes added later become its children.
@@ -175,6 +177,8 @@ class TrialRecord(msgspec.Struct, kw_only=True):
     attempt_count: int = 0
     first_attempt: AttemptRecord | None = None
     retries: list[AttemptRecord] = msgspec.field(default_factory=list)
+    # Attempts started by another attempt's tool call (subagents), kept apart from retries.
+    subagents: list[AttemptRecord] = msgspec.field(default_factory=list)
     wall_time_s: float | None = None
     # Totals over the retries only; the first attempt's are in first_attempt.
     retries_cost_usd: float | None = None

@@ -406,7 +406,14 @@ class AttemptHandle(_SpanHandle):
             parent = parent_context()
             outer = current_scope(parent)
             trial = outer.trial
-            if self.index < 0:
+            parent_attempt = outer.attempt
+            if parent_attempt is not None:
+                # An attempt inside an attempt is a subagent, not a retry: it shares its
+                # parent's index and does not count as one of the trial's attempts.
+                if self.index < 0:
+                    self.index = parent_attempt.index
+                self._attrs[sc.AGENT_SIGNALS_ATTEMPT_PARENT_ID] = parent_attempt.attempt_id
+            elif self.index < 0:
                 self.index = next(trial.attempts_started) if trial is not None else 0
             elif trial is not None:
                 # An explicit index still counts as a started attempt of the trial.

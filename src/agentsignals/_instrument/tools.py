@@ -170,3 +170,94 @@ def classify_command(command: str) -> ToolCategory:
     if first and first[0] == "git" and len(segments[0]) > 1 and segments[0][1] == "grep":
         return ToolCategory.SEARCH
     return ToolCategory.SHELL
+
+
+_HEREDOC_OR_REDIRECT = re.compile(
+    r"(?<![<>&\d])(?:\d?>>?|&>>?)\s*(?P<q>['\"]?)(?P<path>[^\s'\";|&<>()]+)(?P=q)"
+)
+_NOT_FILES = {"/dev/null", "/dev/stdout", "/dev/stderr", "&1", "&2"}
+
+
+def shell_edit_targets(command: str) -> list[str]:
+    """Files a shell command writes, read from its text: `sed -i`/`perl -i` targets, output
+    redirections (`>`, `>>`, heredocs into files), `tee`, `rm`, `mv`/`cp` destinations, `touch`.
+
+    For imported trajectories, where no workspace was tracked, this is how an edit made through
+    the shell is seen at all. It reads text, so it is an estimate: `python -c` writes and
+    scripts that write files are not seen.
+    """
+    targets: list[str] = []
+
+    def add(path: str) -> None:
+        path = path.strip()
+        if path and path not in _NOT_FILES and not path.startswith("-") and path not in targets:
+            targets.append(path)
+
+    # Heredoc bodies are data, not commands: drop them before looking at words.
+    text = re.sub(r"<<-?\s*(['\"]?)(\w+)\1\n.*?\n\2(?=\n|$)", "<<HEREDOC", command, flags=re.S)
+    for match in _HEREDOC_OR_REDIRECT.finditer(text):
+        add(match.group("path"))
+    try:
+        words = shlex.split(text, comments=False, posix=True)
+    except ValueError:
+        words = text.split()
+    segments: list[list[str]] = [[]]
+    for word in words:
+        if word in ("|", "&&", "||", ";", "&"):
+            segments.append([])
+        else:
+            segments[-1].append(word)
+    for seg in segments:
+        if not seg:
+            continue
+        program = seg[0].rsplit("/", 1)[-1]
+        args = [w for w in seg[1:] if not re.match(r"^\d?>>?|^&>", w)]
+        if program in ("sed", "perl") and _in_place(program, args):
+            for f in _script_operands(args)[0 if _has_script_flag(args) else 1 :]:
+                add(f)
+        elif program == "tee" or program in ("rm", "touch", "truncate"):
+            for a in args:
+                if not a.startswith("-"):
+                    add(a)
+        elif program in ("mv", "cp") and len([a for a in args if not a.startswith("-")]) >= 2:
+            operands = [a for a in args if not a.startswith("-")]
+            add(operands[-1])
+            if program == "mv":
+                for a in operands[:-1]:
+                    add(a)
+    return targets
+
+
+def _in_place(program: str, args: list[str]) -> bool:
+    for a in args:
+        if a == "--in-place" or a.startswith("--in-place="):
+            return True
+        # Short flags may be bundled: sed -ni, perl -pi -e.
+        if a.startswith("-") and not a.startswith("--") and "i" in a[1:].split(".", 1)[0]:
+            return program == "perl" or a.startswith("-i") or a[1:].rstrip("e").endswith("i")
+    return False
+
+
+def _has_script_flag(args: list[str]) -> bool:
+    return any(a in ("-e", "-f") or a.startswith(("--expression", "--file")) for a in args) or any(
+        a.startswith("-") and not a.startswith("--") and a.endswith("e") for a in args
+    )
+
+
+def _script_operands(args: list[str]) -> list[str]:
+    """Operands that are not options nor the value of -e/-f (sed and perl scripts)."""
+    out: list[str] = []
+    skip = False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a in ("-e", "-f", "--expression", "--file") or (
+            a.startswith("-") and not a.startswith("--") and a.endswith("e") and len(a) > 2
+        ):
+            skip = True
+            continue
+        if a.startswith("-"):
+            continue
+        out.append(a)
+    return out

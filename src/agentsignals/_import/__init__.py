@@ -1,0 +1,1 @@
+"""Importers: existing agent trajectories become the same spans as live runs."""

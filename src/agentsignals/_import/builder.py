@@ -1,0 +1,510 @@
+"""Build the spans of one imported trajectory: trial › attempt › turn › tool, under the same
+semantic convention the SDK emits, so `agentsignals features` treats old runs like live ones.
+
+Format readers call `TrajectoryBuilder`; they never build attribute dicts themselves. Real
+timestamps are used where the file has them; otherwise times are synthesized in step order
+(one millisecond per span, from the file's start time if known) and every span is marked with
+`agent_signals.import.synthetic_time`. What a format cannot tell is left out, so the feature is
+null rather than zero.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentsignals import semconv as sc
+from agentsignals._collect.model import STATUS_ERROR, AttrValue, Span
+from agentsignals._instrument.capture import fingerprint
+from agentsignals._instrument.tools import category_for, classify_command, shell_edit_targets
+
+_SYNTHETIC_START_NS = 1_577_836_800_000_000_000  # 2020-01-01: obviously not a real run time
+_STEP_NS = 1_000_000
+
+
+def _hex_id(*parts: object, size: int) -> str:
+    """Deterministic ids: importing the same file twice gives the same spans (dedup works)."""
+    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=size).hexdigest()
+    return digest if int(digest, 16) else "1".rjust(size * 2, "0")
+
+
+@dataclass
+class _Clock:
+    start_ns: int | None
+    synthetic: bool = False
+    _next: int = 0
+
+    def tick(self) -> int:
+        if self._next == 0:
+            self._next = self.start_ns or _SYNTHETIC_START_NS
+        value = self._next
+        self._next += _STEP_NS
+        return value
+
+    def at_least(self, ns: int) -> None:
+        self._next = max(self._next, ns + _STEP_NS)
+
+
+def patch_stats(patch: str) -> list[tuple[str, int, int]]:
+    """(file, lines added, lines removed) per file of a unified diff, in order."""
+    stats: dict[str, list[int]] = {}
+    current: str | None = None
+    for line in patch.splitlines():
+        if line.startswith("diff --git "):
+            parts = line.split(" b/", 1)
+            current = parts[1].strip() if len(parts) == 2 else None
+            if current is not None:
+                stats.setdefault(current, [0, 0])
+        elif line.startswith("+++ "):
+            path = line[4:].strip().split("\t", 1)[0]
+            if path != "/dev/null":
+                current = path[2:] if path.startswith("b/") else path
+                stats.setdefault(current, [0, 0])
+        elif line.startswith("--- "):
+            path = line[4:].strip().split("\t", 1)[0]
+            if path != "/dev/null" and current is None:
+                current = path[2:] if path.startswith("a/") else path
+                stats.setdefault(current, [0, 0])
+        elif current is not None and line.startswith("+") and not line.startswith("+++"):
+            stats[current][0] += 1
+        elif current is not None and line.startswith("-") and not line.startswith("---"):
+            stats[current][1] += 1
+    return [(path, added, removed) for path, (added, removed) in stats.items()]
+
+
+@dataclass
+class TurnRef:
+    """A turn added to an attempt; tools may refer to it."""
+
+    index: int
+    span_id: str
+    end_ns: int
+
+
+@dataclass
+class AttemptBuilder:
+    """Adds turns and tools to one attempt; `end()` closes it."""
+
+    trajectory: TrajectoryBuilder
+    attempt_id: str
+    index: int
+    span_id: str
+    start_ns: int
+    attributes: dict[str, AttrValue]
+    parent_span_id: str | None
+    synthetic_start: bool = False
+    spans: list[Span] = field(default_factory=list)
+    turns: list[TurnRef] = field(default_factory=list)
+    _tool_seq: itertools.count[int] = field(default_factory=itertools.count)
+    _ended: bool = False
+
+    def _identity(self, turn: int | None = None) -> dict[str, AttrValue]:
+        ids: dict[str, AttrValue] = {
+            sc.AGENT_SIGNALS_TRIAL_ID: self.trajectory.trial_id,
+            sc.AGENT_SIGNALS_ATTEMPT_ID: self.attempt_id,
+            sc.AGENT_SIGNALS_ATTEMPT_INDEX: self.index,
+        }
+        if turn is not None:
+            ids[sc.AGENT_SIGNALS_TURN_INDEX] = turn
+        return ids
+
+    def turn(
+        self,
+        *,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        model: str | None = None,
+        provider: str | None = None,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cache_read_tokens: int | None = None,
+        cache_write_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
+        cost_usd: float | None = None,
+        reasoning: str | None = None,
+        phase: str | None = None,
+        finish_reasons: Sequence[str] | None = None,
+    ) -> TurnRef:
+        """One model call. Usage is per call here; attempt totals go to `end(totals=...)`."""
+        from agentsignals._instrument import reasoning_text
+
+        index = len(self.turns)
+        start, end = self.trajectory._times(start_ns, end_ns)
+        attrs: dict[str, AttrValue | None] = {
+            sc.AGENT_SIGNALS_SPAN_TYPE: sc.SpanType.TURN.value,
+            **self._identity(index),
+            sc.GEN_AI_REQUEST_MODEL: model,
+            sc.GEN_AI_PROVIDER_NAME: provider,
+            sc.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
+            sc.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
+            sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: cache_read_tokens,
+            sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: cache_write_tokens,
+            sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: reasoning_tokens,
+            sc.AGENT_SIGNALS_USAGE_COST_USD: float(cost_usd) if cost_usd is not None else None,
+            sc.AGENT_SIGNALS_TURN_PHASE: phase,
+            sc.GEN_AI_RESPONSE_FINISH_REASONS: list(finish_reasons) if finish_reasons else None,
+        }
+        if reasoning is not None:
+            attrs[sc.AGENT_SIGNALS_TURN_REASONING_PRESENT] = bool(reasoning)
+            attrs[sc.AGENT_SIGNALS_TURN_REASONING_CHARS] = len(reasoning)
+            attrs[sc.AGENT_SIGNALS_TURN_REASONING_PLAN_STEPS] = reasoning_text.plan_steps(reasoning)
+            attrs[sc.AGENT_SIGNALS_TURN_REASONING_SELF_CORRECTIONS] = (
+                reasoning_text.self_corrections(reasoning)
+            )
+        span_id = _hex_id(self.attempt_id, "turn", index, size=8)
+        synthetic = self.trajectory._last_synthetic
+        self.spans.append(
+            self.trajectory._span(
+                span_id, self.span_id, f"turn {index}", start, end, attrs, synthetic=synthetic
+            )
+        )
+        ref = TurnRef(index, span_id, end)
+        self.turns.append(ref)
+        return ref
+
+    def tool(
+        self,
+        name: str,
+        *,
+        turn: TurnRef | None = None,
+        arguments: Mapping[str, Any] | None = None,
+        command: str | None = None,
+        category: str | None = None,
+        call_id: str | None = None,
+        files: Sequence[str] | None = None,
+        changed_files: Sequence[str] | None = None,
+        result: str | None = None,
+        exit_code: int | None = None,
+        error: str | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        parent_span_id: str | None = None,
+    ) -> str:
+        """One tool call requested by `turn` (default: the latest turn). Shell commands are
+        classified by what they do and their file writes are read from the command text;
+        returns the span id (for nesting)."""
+        seq = next(self._tool_seq)
+        args = dict(arguments) if arguments is not None else None
+        if command is None and args is not None:
+            raw = args.get("command") or args.get("cmd")
+            command = raw if isinstance(raw, str) else None
+        if category is None:
+            if command is not None and category_for(name) is sc.ToolCategory.SHELL:
+                category = classify_command(command).value
+            else:
+                category = category_for(name, args).value
+        turn = turn if turn is not None else (self.turns[-1] if self.turns else None)
+        start, end = self.trajectory._times(start_ns, end_ns)
+        if changed_files is None:
+            if category == sc.ToolCategory.EDIT and files:
+                changed_files = list(files)
+            elif command is not None:
+                changed_files = shell_edit_targets(command)
+            else:
+                changed_files = []
+        attrs: dict[str, AttrValue | None] = {
+            sc.GEN_AI_OPERATION_NAME: sc.GenAiOperationName.EXECUTE_TOOL.value,
+            sc.GEN_AI_TOOL_NAME: name,
+            sc.AGENT_SIGNALS_SPAN_TYPE: sc.SpanType.TOOL.value,
+            sc.AGENT_SIGNALS_TOOL_CATEGORY: category,
+            **self._identity(turn.index if turn is not None else None),
+            sc.GEN_AI_TOOL_CALL_ID: call_id,
+            sc.AGENT_SIGNALS_TOOL_FILES: list(files) if files else None,
+            sc.AGENT_SIGNALS_TOOL_CHANGED_FILES: list(changed_files),
+            sc.PROCESS_EXIT_CODE: exit_code,
+            sc.ERROR_TYPE: error if error else (f"exit_code_{exit_code}" if exit_code else None),
+            sc.AGENT_SIGNALS_TOOL_OUTPUT_BYTES: (
+                len(result.encode("utf-8", "replace")) if result is not None else None
+            ),
+        }
+        if changed_files:
+            attrs[sc.AGENT_SIGNALS_TOOL_EDIT_MODE] = (
+                sc.ToolEditMode.DIRECT.value
+                if category == sc.ToolCategory.EDIT
+                else sc.ToolEditMode.SHELL_MEDIATED.value
+            )
+        if args is not None or command is not None:
+            attrs[sc.AGENT_SIGNALS_TOOL_CALL_FINGERPRINT] = fingerprint(
+                name, (), args if args is not None else {"command": command}
+            )
+        if category == sc.ToolCategory.TEST and result:
+            from agentsignals._verify.outcome import test_run_attributes
+
+            attrs.update(test_run_attributes(result))
+        span_id = _hex_id(self.attempt_id, "tool", seq, size=8)
+        failed = bool(error) or bool(exit_code)
+        synthetic = self.trajectory._last_synthetic
+        self.spans.append(
+            self.trajectory._span(
+                span_id,
+                parent_span_id or self.span_id,
+                f"execute_tool {name}",
+                start,
+                end,
+                attrs,
+                status=STATUS_ERROR if failed else 0,
+                synthetic=synthetic,
+            )
+        )
+        return span_id
+
+    def model_call(
+        self,
+        *,
+        turn: TurnRef | None = None,
+        model: str | None = None,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cost_usd: float | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        parent_span_id: str | None = None,
+    ) -> str:
+        """A model call that is not one of the agent's turns (a subagent's, a tool's)."""
+        start, end = self.trajectory._times(start_ns, end_ns)
+        attrs: dict[str, AttrValue | None] = {
+            sc.GEN_AI_OPERATION_NAME: sc.GenAiOperationName.CHAT.value,
+            **self._identity(turn.index if turn is not None else None),
+            sc.GEN_AI_REQUEST_MODEL: model,
+            sc.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
+            sc.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
+            sc.AGENT_SIGNALS_USAGE_COST_USD: float(cost_usd) if cost_usd is not None else None,
+        }
+        span_id = _hex_id(self.attempt_id, "model", start, len(self.spans), size=8)
+        self.spans.append(
+            self.trajectory._span(
+                span_id,
+                parent_span_id or self.span_id,
+                f"chat {model or ''}".strip(),
+                start,
+                end,
+                attrs,
+            )
+        )
+        return span_id
+
+    def end(
+        self,
+        *,
+        exit_reason: str | None = None,
+        exit_status: str | None = None,
+        submission: str | None = None,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cache_read_tokens: int | None = None,
+        cache_write_tokens: int | None = None,
+        cost_usd: float | None = None,
+        end_ns: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Close the attempt. Token and cost totals given here are the attempt's totals (for
+        formats that record no per-call usage: they are not spread over turns). The submitted
+        patch gives touched files and per-file line counts."""
+        if self._ended:
+            return
+        self._ended = True
+        attrs = self.attributes
+        values: dict[str, AttrValue | None] = {
+            sc.AGENT_SIGNALS_ATTEMPT_EXIT_REASON: exit_reason,
+            sc.AGENT_SIGNALS_ATTEMPT_FINAL_FAILURE_MODE: exit_status,
+            sc.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
+            sc.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
+            sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: cache_read_tokens,
+            sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: cache_write_tokens,
+            sc.AGENT_SIGNALS_USAGE_COST_USD: float(cost_usd) if cost_usd is not None else None,
+            sc.ERROR_TYPE: error,
+        }
+        if exit_reason == sc.AttemptExitReason.TIMEOUT:
+            values[sc.AGENT_SIGNALS_ATTEMPT_TIMED_OUT] = True
+        if submission is not None:
+            stats = patch_stats(submission)
+            values[sc.AGENT_SIGNALS_ATTEMPT_TOUCHED_FILES] = [p for p, _, _ in stats]
+            values[sc.AGENT_SIGNALS_ATTEMPT_TOUCHED_FILES_LINES_ADDED] = [a for _, a, _ in stats]
+            values[sc.AGENT_SIGNALS_ATTEMPT_TOUCHED_FILES_LINES_REMOVED] = [r for _, _, r in stats]
+        attrs.update({k: v for k, v in values.items() if v is not None})
+        last = max((s.end_ns for s in self.spans), default=self.start_ns)
+        end = end_ns if end_ns is not None else max(last, self.start_ns)
+        end = max(end, last)
+        name = str(attrs.get(sc.GEN_AI_AGENT_NAME) or "")
+        self.trajectory.spans.append(
+            self.trajectory._span(
+                self.span_id,
+                self.parent_span_id,
+                f"invoke_agent {name}".strip(),
+                self.start_ns,
+                end,
+                dict(attrs),
+                status=STATUS_ERROR if error else 0,
+                synthetic=self.synthetic_start,
+            )
+        )
+        self.trajectory.spans.extend(self.spans)
+
+
+class TrajectoryBuilder:
+    """The spans of one trajectory file: one trial, its attempts (subagents nest)."""
+
+    def __init__(
+        self,
+        *,
+        source_format: str,
+        source_path: str,
+        task_id: str,
+        start_ns: int | None = None,
+        run_id: str | None = None,
+        service_name: str = "agentsignals-import",
+        dataset: str | None = None,
+    ) -> None:
+        self.source_format = source_format
+        self.source_path = source_path
+        self.task_id = task_id
+        self.run_id = run_id
+        self.trial_id = _hex_id(source_format, source_path, task_id, size=16)
+        self.trace_id = _hex_id("trace", source_format, source_path, task_id, size=16)
+        self.trial_span_id = _hex_id(self.trial_id, "trial", size=8)
+        self.resource: dict[str, AttrValue] = {"service.name": service_name}
+        self.dataset = dataset
+        self.clock = _Clock(start_ns, synthetic=start_ns is None)
+        self.trial_start = self.clock.tick()
+        self.spans: list[Span] = []
+        self._attempts: list[AttemptBuilder] = []
+        self._last_synthetic = start_ns is None
+        self._trial_synthetic = start_ns is None
+
+    def _times(self, start_ns: int | None, end_ns: int | None) -> tuple[int, int]:
+        if start_ns is None:
+            self._last_synthetic = True
+            start = self.clock.tick()
+            end = end_ns if end_ns is not None and end_ns >= start else self.clock.tick()
+        else:
+            self._last_synthetic = False
+            self.clock.at_least(start_ns)
+            start = start_ns
+            end = end_ns if end_ns is not None and end_ns >= start_ns else start_ns
+            self.clock.at_least(end)
+        return start, end
+
+    def _span(
+        self,
+        span_id: str,
+        parent: str | None,
+        name: str,
+        start: int,
+        end: int,
+        attributes: Mapping[str, AttrValue | None],
+        *,
+        status: int = 0,
+        synthetic: bool = False,
+    ) -> Span:
+        attrs = {k: v for k, v in attributes.items() if v is not None}
+        if synthetic:
+            attrs[sc.AGENT_SIGNALS_IMPORT_SYNTHETIC_TIME] = True
+        return Span(
+            trace_id=self.trace_id,
+            span_id=span_id,
+            parent_span_id=parent,
+            name=name,
+            kind=1,
+            start_ns=start,
+            end_ns=end,
+            attributes=attrs,
+            status_code=status,
+            resource=self.resource,
+            scope_name="agentsignals",
+        )
+
+    def attempt(
+        self,
+        *,
+        index: int | None = None,
+        agent_type: str | None = None,
+        agent_name: str | None = None,
+        model_id: str | None = None,
+        provider: str | None = None,
+        conversation_id: str | None = None,
+        start_ns: int | None = None,
+        parent: AttemptBuilder | None = None,
+        parent_span_id: str | None = None,
+        attempt1_tool_cap: int | None = None,
+        timeout_s: float | None = None,
+    ) -> AttemptBuilder:
+        """Start an attempt. A subagent is an attempt nested under `parent` (its span is a
+        child of the parent's tool span `parent_span_id`, or of the parent attempt)."""
+        top_level = sum(
+            1
+            for a in self._attempts
+            if a.attributes.get(sc.AGENT_SIGNALS_ATTEMPT_PARENT_ID) is None
+        )
+        index = index if index is not None else (parent.index if parent is not None else top_level)
+        attempt_id = _hex_id(self.trial_id, "attempt", len(self._attempts), size=16)
+        start, _ = self._times(start_ns, start_ns)
+        synthetic_start = self._last_synthetic
+        attrs: dict[str, AttrValue | None] = {
+            sc.GEN_AI_OPERATION_NAME: sc.GenAiOperationName.INVOKE_AGENT.value,
+            sc.AGENT_SIGNALS_SPAN_TYPE: sc.SpanType.ATTEMPT.value,
+            sc.AGENT_SIGNALS_TRIAL_ID: self.trial_id,
+            sc.AGENT_SIGNALS_TASK_ID: self.task_id,
+            sc.AGENT_SIGNALS_ATTEMPT_ID: attempt_id,
+            sc.AGENT_SIGNALS_ATTEMPT_INDEX: index,
+            sc.AGENT_SIGNALS_RUN_ID: self.run_id,
+            sc.GEN_AI_AGENT_NAME: agent_name,
+            sc.GEN_AI_PROVIDER_NAME: provider,
+            sc.GEN_AI_REQUEST_MODEL: model_id,
+            sc.GEN_AI_CONVERSATION_ID: conversation_id,
+            sc.AGENT_SIGNALS_TREATMENT_AGENT_TYPE: agent_type,
+            sc.AGENT_SIGNALS_TREATMENT_MODEL_ID: model_id,
+            sc.AGENT_SIGNALS_TREATMENT_DATASET: self.dataset,
+            sc.AGENT_SIGNALS_TREATMENT_ATTEMPT1_TOOL_CAP: attempt1_tool_cap,
+            sc.AGENT_SIGNALS_TREATMENT_TIMEOUT_S: float(timeout_s)
+            if timeout_s is not None
+            else None,
+            sc.AGENT_SIGNALS_IMPORT_FORMAT: self.source_format,
+            sc.AGENT_SIGNALS_ATTEMPT_PARENT_ID: parent.attempt_id if parent is not None else None,
+        }
+        builder = AttemptBuilder(
+            trajectory=self,
+            attempt_id=attempt_id,
+            index=index,
+            span_id=_hex_id(attempt_id, "span", size=8),
+            start_ns=start,
+            attributes={k: v for k, v in attrs.items() if v is not None},
+            parent_span_id=(
+                parent_span_id or (parent.span_id if parent is not None else self.trial_span_id)
+            ),
+            synthetic_start=synthetic_start,
+        )
+        self._attempts.append(builder)
+        return builder
+
+    def finish(self, *, end_ns: int | None = None) -> list[Span]:
+        """Close open attempts and the trial; the trajectory's spans, trial first."""
+        for attempt in self._attempts:
+            attempt.end()
+        end = max((s.end_ns for s in self.spans), default=self.trial_start)
+        if end_ns is not None:
+            end = max(end, end_ns)
+        trial_attrs: dict[str, AttrValue | None] = {
+            sc.AGENT_SIGNALS_SPAN_TYPE: sc.SpanType.TRIAL.value,
+            sc.AGENT_SIGNALS_TRIAL_ID: self.trial_id,
+            sc.AGENT_SIGNALS_TASK_ID: self.task_id,
+            sc.AGENT_SIGNALS_TRIAL_ATTEMPT_COUNT: sum(
+                1 for a in self._attempts if a.parent_span_id == self.trial_span_id
+            ),
+            sc.AGENT_SIGNALS_RUN_ID: self.run_id,
+            sc.AGENT_SIGNALS_TREATMENT_DATASET: self.dataset,
+            sc.AGENT_SIGNALS_IMPORT_FORMAT: self.source_format,
+            sc.AGENT_SIGNALS_IMPORT_SOURCE: self.source_path,
+        }
+        trial = self._span(
+            self.trial_span_id,
+            None,
+            f"trial {self.task_id}",
+            self.trial_start,
+            end,
+            trial_attrs,
+            synthetic=self._trial_synthetic,
+        )
+        return [trial, *self.spans]

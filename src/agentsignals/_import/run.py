@@ -1,0 +1,163 @@
+"""Run importers over files and folders: detect formats, read in parallel, write OTLP.
+
+A file that is malformed or truncated is reported with its name (and line) and skipped; the
+other files still import. Large folders are spread over worker processes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import importlib
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+from agentsignals._collect.model import Span
+from agentsignals._import.formats import FORMAT_MODULES, ImportProblem, TrajectoryError
+
+HEAD_BYTES = 64 * 1024
+_SUFFIXES = (".traj", ".json", ".jsonl", ".eval", ".traj.json")
+_modules: dict[str, ModuleType] = {}
+
+
+def _module(name: str) -> ModuleType:
+    if name not in _modules:
+        _modules[name] = importlib.import_module(f"agentsignals._import.formats.{name}")
+    return _modules[name]
+
+
+def available_formats() -> dict[str, str]:
+    """Format name -> module name, for the formats whose reader is installed."""
+    out: dict[str, str] = {}
+    for module_name in FORMAT_MODULES:
+        try:
+            out[str(_module(module_name).NAME)] = module_name
+        except ImportError:
+            continue
+    return out
+
+
+def detect_format(path: Path) -> str | None:
+    """The format name of a trajectory file, or None when no importer recognises it."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except OSError:
+        return None
+    for module_name in FORMAT_MODULES:
+        try:
+            module = _module(module_name)
+        except ImportError:
+            continue
+        try:
+            if module.detect(path, head):
+                return str(module.NAME)
+        except Exception:
+            continue
+    return None
+
+
+def candidate_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Files named, plus files with trajectory-like suffixes found in folders (recursively)."""
+    found: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found.extend(
+                sorted(f for f in p.rglob("*") if f.is_file() and f.name.endswith(_SUFFIXES))
+            )
+        elif p.exists():
+            found.append(p)
+        else:
+            raise FileNotFoundError(f"no such file or directory: {p}")
+    return found
+
+
+@dataclass
+class FileResult:
+    path: str
+    format: str | None
+    trajectories: list[list[Span]] = field(default_factory=list)
+    problems: list[ImportProblem] = field(default_factory=list)
+
+
+def import_file(path: str | os.PathLike[str], fmt: str = "auto") -> FileResult:
+    """Import one file; never raises for bad input (problems are in the result)."""
+    p = Path(path)
+    name = detect_format(p) if fmt == "auto" else fmt
+    result = FileResult(str(p), name)
+    if name is None:
+        return result
+    modules = available_formats()
+    if name not in modules:
+        result.problems.append(ImportProblem(str(p), 0, f"unknown format {name!r}"))
+        return result
+    module = _module(modules[name])
+    try:
+        for spans in module.read(p, result.problems.append):
+            result.trajectories.append(spans)
+    except TrajectoryError as exc:
+        result.problems.append(exc.problem)
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        # A reader bug or an input shape nobody anticipated: report it against the file
+        # rather than losing the whole import.
+        result.problems.append(
+            ImportProblem(str(p), 0, f"could not import: {type(exc).__name__}: {exc}")
+        )
+    return result
+
+
+def _import_worker(args: tuple[str, str]) -> FileResult:
+    return import_file(args[0], args[1])
+
+
+def run_import(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    fmt: str = "auto",
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[FileResult]:
+    """Import every candidate file, in parallel when `workers` > 1; yields per file, in order."""
+    files = candidate_files(paths)
+    jobs = [(str(f), fmt) for f in files]
+    if workers <= 1 or len(files) < 4:
+        for done, job in enumerate(jobs, 1):
+            yield _import_worker(job)
+            if progress is not None:
+                progress(done, len(jobs))
+        return
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+        for done, result in enumerate(pool.map(_import_worker, jobs, chunksize=4), 1):
+            yield result
+            if progress is not None:
+                progress(done, len(jobs))
+
+
+def post_otlp(endpoint: str, body: bytes, *, timeout: float = 30.0, attempts: int = 4) -> None:
+    """POST one OTLP/protobuf request, retrying on 429/5xx and connection errors."""
+    url = endpoint.rstrip("/")
+    if not url.endswith("/v1/traces"):
+        url += "/v1/traces"
+    delay = 0.5
+    for attempt in range(attempts):
+        request = urllib.request.Request(
+            url, data=body, method="POST", headers={"Content-Type": "application/x-protobuf"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                response.read()
+                return
+        except urllib.error.HTTPError as exc:
+            if exc.code not in (429, 502, 503, 504) or attempt == attempts - 1:
+                raise
+        except urllib.error.URLError:
+            if attempt == attempts - 1:
+                raise
+        time.sleep(delay)
+        delay *= 2
