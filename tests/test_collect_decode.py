@@ -648,7 +648,10 @@ def test_generated_traces_decode() -> None:
     spans = [s for d in docs for s in decode_otlp_json(d)]
     assert len(spans) >= 3000
     ops = {s.attr_str("gen_ai.operation.name") for s in spans}
-    assert ops == {"invoke_agent", "chat", "execute_tool"}
+    # Trial and turn spans are our own grouping spans: no GenAI operation.
+    assert ops == {"invoke_agent", "chat", "execute_tool", None}
+    kinds = {s.attr_str("agent_signals.span.type") for s in spans}
+    assert {"trial", "attempt", "turn", "tool"} <= kinds
     ids = {s.span_id for s in spans}
     assert all(s.parent_span_id in ids for s in spans if s.parent_span_id is not None)
     tools = [s for s in spans if s.attr_str("gen_ai.operation.name") == "execute_tool"]
