@@ -655,7 +655,8 @@ def test_generated_traces_decode() -> None:
     ids = {s.span_id for s in spans}
     assert all(s.parent_span_id in ids for s in spans if s.parent_span_id is not None)
     tools = [s for s in spans if s.attr_str("gen_ai.operation.name") == "execute_tool"]
-    assert all(isinstance(s.attr_str_list("agent_signals.tool.files"), list) for s in tools)
+    with_files = [s.attr_str_list("agent_signals.tool.files") for s in tools]
+    assert any(isinstance(files, list) and files for files in with_files)
     assert all(s.attr_int("agent_signals.turn.index") is not None for s in tools)
 
 
