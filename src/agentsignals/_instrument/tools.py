@@ -30,7 +30,7 @@ _register(
     "bash", "shell", "sh", "zsh", "terminal", "run", "exec", "execute", "cmd", "command",
     "execute_bash", "execute_command", "run_command", "run_shell", "run_shell_command",
     "shell_command", "bash_command", "run_terminal_cmd", "execute_ipython_cell", "python",
-    "ipython", "local_shell", "container_exec",
+    "ipython", "local_shell", "container_exec", "bash_session",
 )  # fmt: skip
 _register(
     ToolCategory.READ,
@@ -50,6 +50,7 @@ _register(
     "multi_edit", "notebookedit", "apply_patch", "apply_diff", "patch", "replace_in_file",
     "str_replace", "str_replace_editor", "str_replace_based_edit_tool", "insert", "delete_file",
     "remove_file", "file_write", "file_edit", "edit_notebook", "replace", "search_replace",
+    "text_editor",
 )  # fmt: skip
 _register(
     ToolCategory.TEST,
@@ -62,7 +63,13 @@ _register(
 )  # fmt: skip
 
 # str_replace_editor-style tools put the real operation in a `command` argument.
-_EDITOR_TOOLS = {"str_replace_editor", "str_replace_based_edit_tool", "edit_tool", "editor"}
+_EDITOR_TOOLS = {
+    "str_replace_editor",
+    "str_replace_based_edit_tool",
+    "edit_tool",
+    "editor",
+    "text_editor",
+}
 _EDITOR_COMMANDS = {
     "view": ToolCategory.READ,
     "create": ToolCategory.EDIT,

@@ -27,14 +27,19 @@ def outcome_attributes(
     patch_applies: bool | None = None,
     unverifiable_reason: str | None = None,
     source: str | None = None,
+    patch: bool = True,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(span attributes, gen_ai.evaluation.result event attributes) for one outcome."""
+    """(span attributes, gen_ai.evaluation.result event attributes) for one outcome.
+
+    `patch=False` is for tasks that are not code changes (a scored answer): the reward is
+    kept, but no patch outcome label is derived from it.
+    """
     from agentsignals._verify.swebench import LABELS, patch_outcome_label
 
     if reward is None and resolved is not None:
         reward = 1.0 if resolved else 0.0
     known = (fail_to_pass, fail_to_fail, pass_to_fail)
-    if label is None:
+    if label is None and patch:
         if any(v is not None for v in known) or patch_applies is False or unverifiable_reason:
             label, reason = patch_outcome_label(
                 patch_applies=patch_applies,
