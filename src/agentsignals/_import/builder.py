@@ -199,7 +199,9 @@ class AttemptBuilder:
         turn = turn if turn is not None else (self.turns[-1] if self.turns else None)
         start, end = self.trajectory._times(start_ns, end_ns)
         if changed_files is None:
-            if category == sc.ToolCategory.EDIT and files:
+            if error or exit_code:
+                changed_files = []  # a failed call is not taken to have changed anything
+            elif category == sc.ToolCategory.EDIT and files:
                 changed_files = list(files)
             elif command is not None:
                 changed_files = shell_edit_targets(command)

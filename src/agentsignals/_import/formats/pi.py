@@ -1,0 +1,434 @@
+"""pi coding-agent sessions (`~/.pi/agent/sessions/<cwd>/<time>_<id>.jsonl`), versions 1 to 3.
+
+The first line is the header, `{"type": "session", "id", "timestamp", "cwd", "version"?}`
+(version 1 has no `version` field). One session file is one trial (task id and
+`gen_ai.conversation.id`: the header's `id`) with one attempt. What maps to what:
+
+- **Which entries.** Versions 2 and 3 link entries into a tree (`id`/`parentId`); the session
+  is the active branch, the path from the last entry back to the root, as pi itself loads it.
+  Entries off that path are abandoned branches (the user went back and continued elsewhere):
+  they are not imported, and one problem per file says how many entries and model responses
+  were left out. A missing parent (a corrupt line) is reported and the walk continues at the
+  entry before the child in the file. Version 1 is linear: every entry, in file order.
+- **Turns.** Every assistant message is one API response and one turn, aborted and failed
+  ones included (their stop reason is the finish reason). A turn runs from the message's own
+  `timestamp` (ms, set when the request started) to its entry's `timestamp` (when it was
+  written). Model and provider are the message's; pi's provider names are mapped to GenAI's
+  (`openai-codex` -> `openai`, `google` -> `gcp.gemini`, ...).
+- **Usage.** pi's `input` excludes cache reads and writes (Anthropic style, for every provider:
+  `totalTokens = input + output + cacheRead + cacheWrite`); GenAI's input includes them, so
+  `gen_ai.usage.input_tokens = input + cacheRead + cacheWrite`, cache read and write as their
+  subsets, and `cost.total` is the cost.
+- **Reasoning:** the text of the message's `thinking` blocks (empty when it had none).
+- **Tools:** every `toolCall` block, matched to its `toolResult` message by id: arguments as
+  given, `path` as the stated file of read/edit/write, bash's `command` classified by the
+  builder; `Command exited with code N` in a failed bash result is the exit code, another
+  failed result is a `tool_error` (a failed edit changed no file). Calls of an aborted or
+  failed response that got no result were never run and are left out; a call of a complete
+  response with no result (the session was cut) has no result and no error.
+- **Not turns:** user messages, `bashExecution` (commands the user ran with `!`), custom,
+  branch and compaction summary messages, `model_change`, `thinking_level_change`, labels.
+- **Compactions** (`compaction` entries on the active branch) are counted in
+  :func:`parse`'s result; the turns before a compaction are still imported (they happened).
+  The convention has no attribute for them yet.
+- **Exit:** the last response's stop reason: `aborted` -> `user_stopped`, `error` -> `error`;
+  otherwise unset.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from agentsignals import semconv as sc
+from agentsignals._collect.model import Span
+from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
+from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
+
+NAME = "pi"
+
+_AGENT = "pi"
+_FILE_TOOLS = frozenset({"read", "edit", "write"})
+_SHELL_TOOLS = frozenset({"bash"})
+_NOT_RUN = frozenset({"aborted", "error"})
+_EXIT_CODE = re.compile(r"Command exited with code (\d+)\s*\Z")
+_PROVIDERS = {
+    "anthropic": "anthropic",
+    "openai": "openai",
+    "openai-codex": "openai",
+    "azure-openai-responses": "azure.ai.openai",
+    "google": "gcp.gemini",
+    "google-gemini-cli": "gcp.gemini",
+    "google-vertex": "gcp.vertex_ai",
+    "amazon-bedrock": "aws.bedrock",
+    "xai": "x_ai",
+    "mistral": "mistral_ai",
+    "groq": "groq",
+    "deepseek": "deepseek",
+}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def detect(path: Path, head: bytes) -> bool:
+    """The first line is a pi session header."""
+    first = head.split(b"\n", 1)[0].strip()
+    if not first.startswith(b"{") or b'"session"' not in first:
+        return False
+    try:
+        header = json.loads(first)
+    except ValueError:
+        return False
+    return (
+        isinstance(header, dict)
+        and header.get("type") == "session"
+        and isinstance(header.get("id"), str)
+        and "cwd" in header
+        and isinstance(header.get("version", 1), int)
+    )
+
+
+# ------------------------------------------------------------------------------------ parse
+
+
+def _ns(value: Any) -> int | None:
+    """ISO-8601 timestamp, or Unix milliseconds, as Unix nanoseconds."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value * 1_000_000)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Entry:
+    line: int
+    data: dict[str, Any]
+
+    @property
+    def message(self) -> dict[str, Any] | None:
+        message = self.data.get("message")
+        return message if self.data.get("type") == "message" and isinstance(message, dict) else None
+
+
+@dataclass(frozen=True)
+class Compaction:
+    line: int
+    tokens_before: int | None
+
+
+@dataclass
+class PiSession:
+    """A session file read: its header and the entries of its active branch, root first."""
+
+    path: Path
+    id: str
+    version: int
+    cwd: str | None
+    header: dict[str, Any]
+    entries: list[Entry]
+    compactions: list[Compaction] = field(default_factory=list)
+    abandoned_entries: int = 0
+    abandoned_responses: int = 0
+
+
+def parse(path: Path, report: Report) -> PiSession:
+    """Read a session file; bad lines are reported, an unreadable file raises."""
+    where = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TrajectoryError(where, f"cannot read: {exc.strerror or exc}") from exc
+    lines = data.split(b"\n")
+    last = len(lines) - (1 if data.endswith(b"\n") else 0)
+    header: dict[str, Any] | None = None
+    entries: list[Entry] = []
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except ValueError as exc:
+            if header is None:
+                raise TrajectoryError(where, f"no pi session header: {exc}", line=number) from exc
+            what = "truncated entry" if number == last else "not valid JSON"
+            report(ImportProblem(where, number, f"{what}: {exc}"))
+            continue
+        if header is None:
+            if not (isinstance(record, dict) and record.get("type") == "session"):
+                raise TrajectoryError(where, "no pi session header", line=number)
+            header = record
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("type"), str):
+            report(ImportProblem(where, number, "not an entry (a JSON object with a type)"))
+            continue
+        entries.append(Entry(number, record))
+    if header is None:
+        raise TrajectoryError(where, "empty file")
+    version = _int(header.get("version")) or 1
+    session_id = header.get("id")
+    session = PiSession(
+        path=path,
+        id=session_id if isinstance(session_id, str) and session_id else path.stem,
+        version=version,
+        cwd=header.get("cwd") if isinstance(header.get("cwd"), str) else None,
+        header=header,
+        entries=entries if version < 2 else _active_branch(where, entries, report),
+    )
+    if version >= 2:
+        kept = {e.line for e in session.entries}
+        off = [e for e in entries if e.line not in kept]
+        session.abandoned_entries = len(off)
+        session.abandoned_responses = sum(
+            1 for e in off if e.message is not None and e.message.get("role") == "assistant"
+        )
+        if off:
+            report(
+                ImportProblem(
+                    where,
+                    0,
+                    f"{len(off)} entries on abandoned branches not imported "
+                    f"({session.abandoned_responses} model responses): only the active branch "
+                    "(the last entry's path to the root) is",
+                )
+            )
+    session.compactions = [
+        Compaction(e.line, _int(e.data.get("tokensBefore")))
+        for e in session.entries
+        if e.data.get("type") == "compaction"
+    ]
+    return session
+
+
+def _active_branch(where: str, entries: list[Entry], report: Report) -> list[Entry]:
+    """The path from the last entry to the root, root first."""
+    by_id: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        entry_id = entry.data.get("id")
+        if isinstance(entry_id, str):
+            by_id[entry_id] = index
+        else:
+            report(ImportProblem(where, entry.line, "entry without an id"))
+    if not entries:
+        return []
+    path: list[Entry] = []
+    seen: set[int] = set()
+    pos: int | None = len(entries) - 1
+    while pos is not None and pos not in seen:
+        seen.add(pos)
+        entry = entries[pos]
+        path.append(entry)
+        parent = entry.data.get("parentId")
+        if not isinstance(parent, str):
+            break  # the root
+        if parent in by_id:
+            pos = by_id[parent]
+            continue
+        pos = pos - 1 if pos > 0 else None
+        report(
+            ImportProblem(
+                where,
+                entry.line,
+                f"parent entry {parent!r} is missing (a corrupt line?); "
+                + (f"assuming line {entries[pos].line}" if pos is not None else "branch ends"),
+            )
+        )
+    path.reverse()
+    return path
+
+
+# ------------------------------------------------------------------------------------ spans
+
+
+def _text(content: Any) -> str | None:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            b["text"]
+            for b in content
+            if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
+        )
+    return None
+
+
+def _tool_call(
+    attempt: AttemptBuilder,
+    turn: TurnRef,
+    block: dict[str, Any],
+    stop: Any,
+    results: dict[str, Entry],
+    start: int | None,
+) -> int | None:
+    """Add one tool call (unless it never ran); returns when the next call can start."""
+    call_id = block.get("id") if isinstance(block.get("id"), str) else None
+    result_entry = results.get(call_id) if call_id is not None else None
+    if result_entry is None and stop in _NOT_RUN:
+        return start  # a call of an aborted or failed response: never run
+    raw_name = block.get("name")
+    name: str = raw_name if isinstance(raw_name, str) and raw_name else "unknown"
+    raw_args = block.get("arguments")
+    args: dict[str, Any] = raw_args if isinstance(raw_args, dict) else {}
+    file = args.get("path")
+    files = [file] if name in _FILE_TOOLS and isinstance(file, str) and file else None
+    raw_command = args.get("command")
+    command = raw_command if name in _SHELL_TOOLS and isinstance(raw_command, str) else None
+    result: dict[str, Any] = {}
+    end: int | None = None
+    if result_entry is not None:
+        result = result_entry.message or {}
+        end = _ns(result.get("timestamp"))
+        if end is None:
+            end = _ns(result_entry.data.get("timestamp"))
+    text = _text(result.get("content")) if result_entry is not None else None
+    exit_code: int | None = None
+    error: str | None = None
+    changed: list[str] | None = None
+    if result.get("isError"):
+        match = _EXIT_CODE.search(text or "") if command is not None else None
+        if match:
+            exit_code = int(match.group(1))
+        else:
+            error = "tool_error"
+        if files:
+            changed = []  # a failed edit changed nothing
+    attempt.tool(
+        name,
+        turn=turn,
+        arguments=args,
+        command=command,
+        call_id=call_id,
+        files=files,
+        changed_files=changed,
+        result=text,
+        exit_code=exit_code,
+        error=error,
+        start_ns=start,
+        end_ns=end if end is not None else start,
+    )
+    return end if end is not None else start
+
+
+def _provider(name: Any) -> str | None:
+    if not isinstance(name, str) or not name:
+        return None
+    return _PROVIDERS.get(name, name)
+
+
+def read(path: Path, report: Report) -> Iterator[list[Span]]:
+    """One trajectory per session file."""
+    try:
+        spans = _spans(parse(path, report))
+    except TrajectoryError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # an unforeseen shape
+        raise TrajectoryError(str(path), f"unexpected entry shape: {exc!r}") from exc
+    yield spans
+
+
+def _spans(session: PiSession) -> list[Span]:
+    entries = session.entries
+    results: dict[str, Entry] = {}
+    responses: list[Entry] = []
+    for entry in entries:
+        message = entry.message
+        if message is None:
+            continue
+        if message.get("role") == "toolResult" and isinstance(message.get("toolCallId"), str):
+            results[message["toolCallId"]] = entry
+        elif message.get("role") == "assistant":
+            responses.append(entry)
+    times = [t for e in entries if (t := _ns(e.data.get("timestamp"))) is not None]
+    header_ns = _ns(session.header.get("timestamp"))
+    start = min([*times, header_ns] if header_ns is not None else times, default=None)
+    end = max(times, default=None)
+    model = next(
+        (m["model"] for e in responses if isinstance((m := e.message or {}).get("model"), str)),
+        None,
+    )
+    provider = next((e.message or {}).get("provider") for e in responses) if responses else None
+    if model is None:
+        change = next((e.data for e in entries if e.data.get("type") == "model_change"), None)
+        source = change if change is not None else session.header
+        model = source.get("modelId") if isinstance(source.get("modelId"), str) else None
+        provider = source.get("provider")
+    builder = TrajectoryBuilder(
+        source_format=NAME, source_path=str(session.path), task_id=session.id, start_ns=start
+    )
+    attempt = builder.attempt(
+        agent_type=_AGENT,
+        agent_name=_AGENT,
+        model_id=model,
+        provider=_provider(provider),
+        conversation_id=session.id,
+        start_ns=start,
+    )
+    last_ns = start
+    for entry in responses:
+        message = entry.message or {}
+        written = _ns(entry.data.get("timestamp"))
+        began = _ns(message.get("timestamp"))
+        turn_end = written if written is not None else (began if began is not None else last_ns)
+        turn_start = (
+            began if began is not None and (turn_end is None or began <= turn_end) else turn_end
+        )
+        usage = message.get("usage")
+        usage = usage if isinstance(usage, dict) else {}
+        parts = [_int(usage.get(k)) for k in ("input", "cacheRead", "cacheWrite")]
+        known = [p for p in parts if p is not None]
+        cost = usage.get("cost")
+        total_cost = cost.get("total") if isinstance(cost, dict) else None
+        content = message.get("content")
+        blocks = [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
+        stop = message.get("stopReason")
+        turn = attempt.turn(
+            start_ns=turn_start,
+            end_ns=turn_end,
+            model=message.get("model") if isinstance(message.get("model"), str) else None,
+            provider=_provider(message.get("provider")),
+            input_tokens=sum(known) if known else None,
+            output_tokens=_int(usage.get("output")),
+            cache_read_tokens=parts[1],
+            cache_write_tokens=parts[2],
+            cost_usd=float(total_cost)
+            if isinstance(total_cost, int | float) and not isinstance(total_cost, bool)
+            else None,
+            reasoning="\n".join(
+                b["thinking"]
+                for b in blocks
+                if b.get("type") == "thinking" and isinstance(b.get("thinking"), str)
+            ),
+            finish_reasons=[stop] if isinstance(stop, str) and stop else None,
+        )
+        tool_start = turn_end
+        for block in blocks:
+            if block.get("type") == "toolCall":
+                tool_start = _tool_call(attempt, turn, block, stop, results, tool_start)
+        if turn_end is not None:
+            last_ns = turn_end
+    exit_reason: str | None = None
+    final = (responses[-1].message or {}).get("stopReason") if responses else None
+    if final == "aborted":
+        exit_reason = sc.AttemptExitReason.USER_STOPPED.value
+    elif final == "error":
+        exit_reason = sc.AttemptExitReason.ERROR.value
+    attempt.end(exit_reason=exit_reason, end_ns=end)
+    return builder.finish(end_ns=end)
