@@ -19,7 +19,12 @@ from typing import Any
 from agentsignals import semconv as sc
 from agentsignals._collect.model import STATUS_ERROR, AttrValue, Span
 from agentsignals._instrument.capture import fingerprint
-from agentsignals._instrument.tools import category_for, classify_command, shell_edit_targets
+from agentsignals._instrument.tools import (
+    category_for,
+    classify_command,
+    shell_edit_targets,
+    shell_read_targets,
+)
 
 _SYNTHETIC_START_NS = 1_577_836_800_000_000_000  # 2020-01-01: obviously not a real run time
 _STEP_NS = 1_000_000
@@ -198,6 +203,8 @@ class AttemptBuilder:
                 category = category_for(name, args).value
         turn = turn if turn is not None else (self.turns[-1] if self.turns else None)
         start, end = self.trajectory._times(start_ns, end_ns)
+        if files is None and command is not None and category == sc.ToolCategory.READ:
+            files = shell_read_targets(command) or None
         if changed_files is None:
             if error or exit_code:
                 changed_files = []  # a failed call is not taken to have changed anything
@@ -311,7 +318,10 @@ class AttemptBuilder:
         attrs = self.attributes
         values: dict[str, AttrValue | None] = {
             sc.AGENT_SIGNALS_ATTEMPT_EXIT_REASON: exit_reason,
-            sc.AGENT_SIGNALS_ATTEMPT_FINAL_FAILURE_MODE: exit_status,
+            # The raw exit status is a failure label only when the run did not submit.
+            sc.AGENT_SIGNALS_ATTEMPT_FINAL_FAILURE_MODE: (
+                exit_status if exit_reason != sc.AttemptExitReason.SUBMITTED else None
+            ),
             sc.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
             sc.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
             sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: cache_read_tokens,

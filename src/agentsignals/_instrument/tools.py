@@ -268,3 +268,33 @@ def _script_operands(args: list[str]) -> list[str]:
             continue
         out.append(a)
     return out
+
+
+_READ_PROGRAMS = {"cat", "head", "tail", "nl", "less", "more", "bat", "wc"}
+
+
+def shell_read_targets(command: str) -> list[str]:
+    """Files a read-only shell command prints (`cat a.py`, `sed -n 1,20p a.py`, `head a.py`),
+    read from its text, so a shell-only agent's reads name their files like a Read tool's."""
+    try:
+        words = shlex.split(command, comments=True)
+    except ValueError:
+        words = command.split()
+    targets: list[str] = []
+    segment: list[str] = []
+    for word in [*words, "|"]:
+        if word not in ("|", "&&", "||", ";"):
+            segment.append(word)
+            continue
+        if segment:
+            program = segment[0].rsplit("/", 1)[-1]
+            args = segment[1:]
+            if program in _READ_PROGRAMS:
+                operands = [a for a in args if not a.startswith("-") and not a.isdigit()]
+            elif program == "sed" and "-n" in args and not _in_place(program, args):
+                operands = _script_operands(args)[0 if _has_script_flag(args) else 1 :]
+            else:
+                operands = []
+            targets.extend(o for o in operands if o not in targets and not o.startswith(">"))
+        segment = []
+    return targets
