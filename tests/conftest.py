@@ -12,7 +12,11 @@ import pytest
 
 os.environ["AGENTSIGNALS_RAISE_INTERNAL_ERRORS"] = "1"
 # Never let the developer's environment redirect test spans.
-for _var in [v for v in os.environ if v.startswith("OTEL_")] + ["TRACEPARENT", "TRACESTATE", "BAGGAGE"]:
+for _var in [v for v in os.environ if v.startswith("OTEL_")] + [
+    "TRACEPARENT",
+    "TRACESTATE",
+    "BAGGAGE",
+]:
     os.environ.pop(_var, None)
 
 from opentelemetry import trace  # noqa: E402

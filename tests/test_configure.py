@@ -50,7 +50,9 @@ class OtlpHttpReceiver:
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
                 receiver.headers.append(dict(self.headers))
-                receiver.requests.append(trace_service_pb2.ExportTraceServiceRequest.FromString(body))
+                receiver.requests.append(
+                    trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+                )
                 reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200 if self.path == "/v1/traces" else 404)
                 self.send_header("Content-Type", "application/x-protobuf")
@@ -78,14 +80,20 @@ def http_receiver() -> Iterator[OtlpHttpReceiver]:
     receiver.close()
 
 
-def test_embedded_default_writes_otlp_json_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_embedded_default_writes_otlp_json_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     config = agentsignals.configure(batch=False)
     assert config.exporters == ("file",)
     assert config.output_dir == tmp_path / "agentsignals-output"
     _agent_run()
     agentsignals.shutdown()
-    lines = [line for p in sorted(config.traces_dir.glob("*.jsonl")) for line in p.read_text().splitlines()]
+    lines = [
+        line
+        for p in sorted(config.traces_dir.glob("*.jsonl"))
+        for line in p.read_text().splitlines()
+    ]
     names = [
         s["name"]
         for line in lines
@@ -236,7 +244,9 @@ def test_sigterm_flushes_batched_spans(tmp_path: Path) -> None:
         "print('ready', flush=True)\n"
         "time.sleep(60)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(timeout=30) == -signal.SIGTERM

@@ -28,7 +28,9 @@ def _attrs(span: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
+def demo_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
     out = tmp_path_factory.mktemp("demo")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTSIGNALS_"))}
     result = subprocess.run(
@@ -68,7 +70,10 @@ def test_demo_traces_record_what_the_agent_did(demo_run: tuple) -> None:
     assert [a["agent_signals.attempt.exit_reason"] for a in attempts] == ["max_turns", "submitted"]
     assert attempts[0]["agent_signals.treatment.attempt1_tool_cap"] == 4
     tools = [_attrs(s) for s in spans if _attrs(s).get("agent_signals.span.type") == "tool"]
-    sequence = [(t["agent_signals.attempt.index"], t["gen_ai.tool.name"], t["agent_signals.tool.category"]) for t in tools]
+    sequence = [
+        (t["agent_signals.attempt.index"], t["gen_ai.tool.name"], t["agent_signals.tool.category"])
+        for t in tools
+    ]
     assert sequence == [
         (0, "bash", "search"),
         (0, "read_file", "read"),
@@ -82,7 +87,9 @@ def test_demo_traces_record_what_the_agent_did(demo_run: tuple) -> None:
         (1, "bash", "shell"),
     ]
     edits = [t for t in tools if t.get("agent_signals.tool.changed_files")]
-    assert [(t["agent_signals.tool.changed_files"], t["agent_signals.tool.edit_mode"]) for t in edits] == [
+    assert [
+        (t["agent_signals.tool.changed_files"], t["agent_signals.tool.edit_mode"]) for t in edits
+    ] == [
         (["textkit/stats.py"], "direct"),
         (["textkit/fmt.py"], "shell_mediated"),  # the sed -i edit, invisible to an edit counter
     ]
@@ -94,7 +101,13 @@ def test_demo_prints_the_features_of_its_attempts(demo_run: tuple) -> None:
     result, _ = demo_run
     out = result.stdout
     assert "features per attempt (agentsignals.features):" in out
-    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith("  behavior.") or line.startswith("  infra.") or line.startswith("  tokens.")}
+    rows = {
+        line.split()[0]: line.split()[1:]
+        for line in out.splitlines()
+        if line.startswith("  behavior.")
+        or line.startswith("  infra.")
+        or line.startswith("  tokens.")
+    }
     assert rows["behavior.edit_calls"] == ["1", "0"]
     assert rows["behavior.shell_edit_calls"] == ["0", "1"]
     assert rows["behavior.bash_mediated_edits"] == ["False", "True"]
@@ -102,4 +115,7 @@ def test_demo_prints_the_features_of_its_attempts(demo_run: tuple) -> None:
     assert rows["behavior.validated_after_last_edit"] == ["True", "True"]
     assert rows["infra.exit_reason"] == ["max_turns", "submitted"]
     # 900 context tokens plus 350 per turn: 4 turns, then 5.
-    assert rows["tokens.input_tokens_total"] == [str(sum(900 + 350 * k for k in range(1, 5))), str(sum(900 + 350 * k for k in range(1, 6)))]
+    assert rows["tokens.input_tokens_total"] == [
+        str(sum(900 + 350 * k for k in range(1, 5))),
+        str(sum(900 + 350 * k for k in range(1, 6))),
+    ]

@@ -21,7 +21,15 @@ from agentsignals._features.record import AttemptRecord, TrialRecord
 from agentsignals._features.store import ListSink
 
 
-def span(span_id: str, span_type: str | None, attempt: str | None, *, trial: str = "T1", start: int = 0, **attrs: object) -> Span:
+def span(
+    span_id: str,
+    span_type: str | None,
+    attempt: str | None,
+    *,
+    trial: str = "T1",
+    start: int = 0,
+    **attrs: object,
+) -> Span:
     attributes: dict[str, object] = {sc.AGENT_SIGNALS_TRIAL_ID: trial}
     if span_type:
         attributes[sc.AGENT_SIGNALS_SPAN_TYPE] = span_type
@@ -41,7 +49,15 @@ def attempt_spans(attempt: str, index: int, *, trial: str = "T1", tools: int = 2
              **{sc.GEN_AI_TOOL_NAME: "bash", sc.AGENT_SIGNALS_TOOL_CATEGORY: "shell"})
         for i in range(tools)
     ]  # fmt: skip
-    spans.append(span(f"{attempt}a", "attempt", attempt, trial=trial, **{sc.AGENT_SIGNALS_ATTEMPT_INDEX: index}))
+    spans.append(
+        span(
+            f"{attempt}a",
+            "attempt",
+            attempt,
+            trial=trial,
+            **{sc.AGENT_SIGNALS_ATTEMPT_INDEX: index},
+        )
+    )
     return spans
 
 
@@ -92,7 +108,13 @@ def test_late_span_yields_a_revision_never_a_silent_drop() -> None:
     records: list[AttemptRecord | TrialRecord] = []
     asm = Assembler(records.append, clock=lambda: 0.0, grace=0)
     asm.add(attempt_spans("A", 0, tools=1))
-    late = span("Alate", "tool", "A", start=50, **{sc.GEN_AI_TOOL_NAME: "pytest", sc.AGENT_SIGNALS_TOOL_CATEGORY: "test"})
+    late = span(
+        "Alate",
+        "tool",
+        "A",
+        start=50,
+        **{sc.GEN_AI_TOOL_NAME: "pytest", sc.AGENT_SIGNALS_TOOL_CATEGORY: "test"},
+    )
     asm.add([late])
     asm.add([late])  # the same late span twice: one revision only
     attempts = [r for r in records if isinstance(r, AttemptRecord)]
@@ -136,7 +158,17 @@ def test_memory_stays_flat_as_finished_attempts_grow() -> None:
     def run(n: int, offset: int) -> None:
         for i in range(offset, offset + n):
             asm.add(attempt_spans(f"A{i}", 0, trial=f"T{i}", tools=5))
-            asm.add([span(f"tr{i}", "trial", None, trial=f"T{i}", **{sc.AGENT_SIGNALS_TRIAL_ATTEMPT_COUNT: 1})])
+            asm.add(
+                [
+                    span(
+                        f"tr{i}",
+                        "trial",
+                        None,
+                        trial=f"T{i}",
+                        **{sc.AGENT_SIGNALS_TRIAL_ATTEMPT_COUNT: 1},
+                    )
+                ]
+            )
 
     run(2000, 0)
     tracemalloc.start()
@@ -169,9 +201,16 @@ def _line(spans: list[Span]) -> str:
                             "scope": {"name": "agentsignals"},
                             "spans": [
                                 {
-                                    "traceId": s.trace_id, "spanId": s.span_id, "name": s.name, "kind": 1,
-                                    "startTimeUnixNano": str(s.start_ns), "endTimeUnixNano": str(s.end_ns),
-                                    "attributes": [{"key": k, "value": value(v)} for k, v in s.attributes.items()],
+                                    "traceId": s.trace_id,
+                                    "spanId": s.span_id,
+                                    "name": s.name,
+                                    "kind": 1,
+                                    "startTimeUnixNano": str(s.start_ns),
+                                    "endTimeUnixNano": str(s.end_ns),
+                                    "attributes": [
+                                        {"key": k, "value": value(v)}
+                                        for k, v in s.attributes.items()
+                                    ],
                                 }  # fmt: skip
                                 for s in spans
                             ],
@@ -209,7 +248,9 @@ def test_cli_features_jsonl_parquet_trials_and_errors(tmp_path: Path) -> None:
 
     frame = pd.read_parquet(parquet)
     assert list(frame["behavior.tool_call_count"]) == [2]
-    trials = subprocess.run([*cli, "--trials", str(tmp_path)], capture_output=True, text=True, check=True)
+    trials = subprocess.run(
+        [*cli, "--trials", str(tmp_path)], capture_output=True, text=True, check=True
+    )
     assert json.loads(trials.stdout.splitlines()[0])["trial_id"] == "T1"
     missing = subprocess.run([*cli, str(tmp_path / "nope")], capture_output=True, text=True)
     assert missing.returncode == 2 and "no such file" in missing.stderr

@@ -27,7 +27,13 @@ pytestmark = [
 
 
 def _git(repo: Path, *args: str) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
 
 
@@ -36,7 +42,9 @@ def repo(tmp_path: Path) -> Path:
     root = tmp_path / "calc"
     (root / "calc").mkdir(parents=True)
     (root / "calc" / "__init__.py").write_text("")
-    (root / "calc" / "ops.py").write_text("def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a + b\n")
+    (root / "calc" / "ops.py").write_text(
+        "def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a + b\n"
+    )
     (root / "calc" / "util.py").write_text("SCALE = 10\n")
     (root / "test_calc.py").write_text(
         textwrap.dedent(
@@ -113,7 +121,9 @@ def run_agent(repo: Path) -> list[int]:
     return exits
 
 
-def test_real_agent_loop_features_in_process_offline_and_python_agree(repo: Path, tmp_path: Path) -> None:
+def test_real_agent_loop_features_in_process_offline_and_python_agree(
+    repo: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     agentsignals.configure(output_dir=out, features=True, batch=False)
     assert run_agent(repo) == [1, 0]
@@ -123,15 +133,23 @@ def test_real_agent_loop_features_in_process_offline_and_python_agree(repo: Path
     offline = features.extract(out / "traces")
     assert [r.attempt_id for r in in_process.attempts] == [r.attempt_id for r in offline.attempts]
     for a, b in zip(in_process.attempts, offline.attempts, strict=True):
-        assert json.loads(json.dumps(features.to_rows([a])[0])) == json.loads(json.dumps(features.to_rows([b])[0]))
+        assert json.loads(json.dumps(features.to_rows([a])[0])) == json.loads(
+            json.dumps(features.to_rows([b])[0])
+        )
     a0, a1 = offline.attempts
 
     assert a0.attempt_index == 0 and a1.attempt_index == 1
     assert a0.behavior.tool_sequence == ["bash", "read_file", "read_file", "edit_file", "pytest"]
     assert a0.behavior.touched_files == ["calc/ops.py"]
-    assert [(f.path, f.lines_added, f.lines_removed) for f in a0.behavior.touched_file_lines or []] == [("calc/ops.py", 1, 1)]
+    assert [
+        (f.path, f.lines_added, f.lines_removed) for f in a0.behavior.touched_file_lines or []
+    ] == [("calc/ops.py", 1, 1)]
     assert a0.behavior.diff_lines == 2
-    assert (a0.behavior.edit_calls, a0.behavior.shell_edit_calls, a0.behavior.bash_mediated_edits) == (1, 0, False)
+    assert (
+        a0.behavior.edit_calls,
+        a0.behavior.shell_edit_calls,
+        a0.behavior.bash_mediated_edits,
+    ) == (1, 0, False)
     assert a0.behavior.files_read_before_edit == 2
     assert a0.behavior.first_edit_step == 3
     assert a0.behavior.validated_after_last_edit is True
@@ -142,7 +160,11 @@ def test_real_agent_loop_features_in_process_offline_and_python_agree(repo: Path
     lines = {f.path: (f.lines_added, f.lines_removed) for f in a1.behavior.touched_file_lines or []}
     assert lines == {"calc/helpers.py": (2, 0), "calc/ops.py": (1, 1)}
     assert a1.behavior.diff_lines == 4
-    assert (a1.behavior.edit_calls, a1.behavior.shell_edit_calls, a1.behavior.bash_mediated_edits) == (0, 2, True)
+    assert (
+        a1.behavior.edit_calls,
+        a1.behavior.shell_edit_calls,
+        a1.behavior.bash_mediated_edits,
+    ) == (0, 2, True)
     assert a1.behavior.files_read_before_edit == 1
     assert a1.behavior.first_edit_step == 1
     assert a1.infra.exit_reason == "submitted"

@@ -32,21 +32,45 @@ new file mode 100644
 
 def build(*, with_times: bool) -> list:
     t0 = 1_700_000_000_000_000_000 if with_times else None
-    traj = TrajectoryBuilder(source_format="test", source_path="/x/run.traj", task_id="pkg__pkg-1", start_ns=t0)
+    traj = TrajectoryBuilder(
+        source_format="test", source_path="/x/run.traj", task_id="pkg__pkg-1", start_ns=t0
+    )
     attempt = traj.attempt(agent_type="demo", model_id="m")
     step = (lambda i: t0 + i * 1_000_000_000) if with_times else (lambda i: None)
     turn = attempt.turn(reasoning="1. look\n2. fix", start_ns=step(1), end_ns=step(2))
-    attempt.tool("bash", turn=turn, command="grep -rn foo src", result="src/a.py:1:foo", start_ns=step(2), end_ns=step(3))
+    attempt.tool(
+        "bash",
+        turn=turn,
+        command="grep -rn foo src",
+        result="src/a.py:1:foo",
+        start_ns=step(2),
+        end_ns=step(3),
+    )
     attempt.turn(start_ns=step(3), end_ns=step(4))
     attempt.tool("bash", command="sed -i 's/2/3/' src/a.py", start_ns=step(4), end_ns=step(5))
-    attempt.tool("bash", command="cat > src/new.py <<'EOF'\nprint(1)\nprint(2)\nEOF", start_ns=step(5), end_ns=step(6))
-    attempt.tool("str_replace_editor", arguments={"command": "view", "path": "src/a.py"}, files=["src/a.py"])
-    attempt.tool("bash", command="python -m pytest -q", result="1 failed, 2 passed in 0.1s", exit_code=1)
+    attempt.tool(
+        "bash",
+        command="cat > src/new.py <<'EOF'\nprint(1)\nprint(2)\nEOF",
+        start_ns=step(5),
+        end_ns=step(6),
+    )
+    attempt.tool(
+        "str_replace_editor", arguments={"command": "view", "path": "src/a.py"}, files=["src/a.py"]
+    )
+    attempt.tool(
+        "bash", command="python -m pytest -q", result="1 failed, 2 passed in 0.1s", exit_code=1
+    )
     sub = traj.attempt(parent=attempt, agent_type="subagent")
     sub.turn()
     sub.tool("Read", files=["README.md"])
     sub.end(exit_reason="submitted")
-    attempt.end(exit_reason="submitted", submission=PATCH, input_tokens=5000, output_tokens=300, cost_usd=0.12)
+    attempt.end(
+        exit_reason="submitted",
+        submission=PATCH,
+        input_tokens=5000,
+        output_tokens=300,
+        cost_usd=0.12,
+    )
     return traj.finish()
 
 
@@ -89,7 +113,10 @@ def test_builder_spans_become_the_features_they_describe() -> None:
 def test_missing_times_are_synthesized_in_order_and_marked() -> None:
     spans = build(with_times=False)
     assert all(s.attributes.get(sc.AGENT_SIGNALS_IMPORT_SYNTHETIC_TIME) is True for s in spans)
-    tools = sorted((s for s in spans if s.attributes.get(sc.AGENT_SIGNALS_SPAN_TYPE) == "tool"), key=lambda s: s.start_ns)
+    tools = sorted(
+        (s for s in spans if s.attributes.get(sc.AGENT_SIGNALS_SPAN_TYPE) == "tool"),
+        key=lambda s: s.start_ns,
+    )
     assert [s.attributes[sc.GEN_AI_TOOL_NAME] for s in tools][:3] == ["bash", "bash", "bash"]
     assert all(a.end_ns <= b.start_ns for a, b in zip(tools, tools[1:], strict=False))
 

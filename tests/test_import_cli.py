@@ -19,7 +19,15 @@ from agentsignals import features
 from agentsignals._import.run import available_formats, detect_format
 
 CLI = [sys.executable, "-m", "agentsignals.cli", "import", "--no-progress"]
-EXPECTED_FORMATS = {"swe-agent", "mini-swe-agent", "openhands", "claude-code", "pi", "codex", "inspect-ai"}
+EXPECTED_FORMATS = {
+    "swe-agent",
+    "mini-swe-agent",
+    "openhands",
+    "claude-code",
+    "pi",
+    "codex",
+    "inspect-ai",
+}
 
 
 def _formats_in(path: Path) -> dict[str, int]:
@@ -29,7 +37,9 @@ def _formats_in(path: Path) -> dict[str, int]:
             for ss in rs["scopeSpans"]:
                 for span in ss["spans"]:
                     for kv in span["attributes"]:
-                        if kv["key"] == "agent_signals.import.format" and span["name"].startswith("trial "):
+                        if kv["key"] == "agent_signals.import.format" and span["name"].startswith(
+                            "trial "
+                        ):
                             fmt = kv["value"]["stringValue"]
                             counts[fmt] = counts.get(fmt, 0) + 1
     return counts
@@ -41,7 +51,9 @@ def test_all_formats_are_available() -> None:
 
 def test_import_all_real_data_then_features(shared_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "imported.jsonl"
-    run = subprocess.run([*CLI, str(shared_data), "-o", str(out)], capture_output=True, text=True, check=True)
+    run = subprocess.run(
+        [*CLI, str(shared_data), "-o", str(out)], capture_output=True, text=True, check=True
+    )
     assert "problems" not in run.stderr.splitlines()[-1], run.stderr
     formats = _formats_in(out)
     assert set(formats) == EXPECTED_FORMATS, formats
@@ -58,7 +70,10 @@ def test_import_all_real_data_then_features(shared_data: Path, tmp_path: Path) -
 
     verified = verify.verify(
         [out],
-        reports=[shared_data / "mini-swe-agent/20251118_gemini-3-pro/logs/django__django-16527/report.json"],
+        reports=[
+            shared_data
+            / "mini-swe-agent/20251118_gemini-3-pro/logs/django__django-16527/report.json"
+        ],
         dataset=shared_data / "swebench/swe-bench-lite.json",
     )
     django = next(r for r in verified.attempts if r.task_id == "django__django-16527")
@@ -72,12 +87,19 @@ def test_truncated_files_are_named_and_the_rest_imports(shared_data: Path, tmp_p
     folder.mkdir()
     good = shared_data / "claude-code/tool_heavy.jsonl"
     shutil.copy(good, folder / "good.jsonl")
-    traj = shared_data / "swe-agent/20250511_sweagent_lm_32b/trajs/pytest-dev__pytest-7432/pytest-dev__pytest-7432.traj"
+    traj = (
+        shared_data
+        / "swe-agent/20250511_sweagent_lm_32b/trajs/pytest-dev__pytest-7432/pytest-dev__pytest-7432.traj"
+    )
     (folder / "cut.traj").write_bytes(traj.read_bytes()[: len(traj.read_bytes()) // 2])
     lines = (shared_data / "pi/redacted-session-01.jsonl").read_text().splitlines()
-    (folder / "pi-cut.jsonl").write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])
+    (folder / "pi-cut.jsonl").write_text(
+        "\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2]
+    )
     out = tmp_path / "out.jsonl"
-    run = subprocess.run([*CLI, str(folder), "-o", str(out)], capture_output=True, text=True, check=False)
+    run = subprocess.run(
+        [*CLI, str(folder), "-o", str(out)], capture_output=True, text=True, check=False
+    )
     assert run.returncode == 0, run.stderr
     assert "cut.traj" in run.stderr  # named, with what was wrong
     assert "pi-cut.jsonl" in run.stderr
@@ -87,8 +109,12 @@ def test_truncated_files_are_named_and_the_rest_imports(shared_data: Path, tmp_p
 
 def test_parallel_workers_give_the_same_spans(shared_data: Path, tmp_path: Path) -> None:
     one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
-    subprocess.run([*CLI, "--workers", "1", str(shared_data), "-o", str(one)], capture_output=True, check=True)
-    subprocess.run([*CLI, "--workers", "2", str(shared_data), "-o", str(two)], capture_output=True, check=True)
+    subprocess.run(
+        [*CLI, "--workers", "1", str(shared_data), "-o", str(one)], capture_output=True, check=True
+    )
+    subprocess.run(
+        [*CLI, "--workers", "2", str(shared_data), "-o", str(two)], capture_output=True, check=True
+    )
     assert one.read_text() == two.read_text()
 
 
@@ -109,7 +135,9 @@ class _Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append(trace_service_pb2.ExportTraceServiceRequest.FromString(body))
+                receiver.requests.append(
+                    trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+                )
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -132,7 +160,13 @@ def test_import_straight_to_an_otlp_endpoint(shared_data: Path) -> None:
     finally:
         receiver.server.shutdown()
         receiver.server.server_close()
-    names = [s.name for r in receiver.requests for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    names = [
+        s.name
+        for r in receiver.requests
+        for rs in r.resource_spans
+        for ss in rs.scope_spans
+        for s in ss.spans
+    ]
     assert sum(n.startswith("trial ") for n in names) == 4  # four Claude Code sessions
     assert any(n == "execute_tool Bash" for n in names)
 

@@ -280,7 +280,13 @@ def test_session_with_tools(tmp_path: Path) -> None:
     tools = of_type(spans, sc.SpanType.TOOL)
     assert [t.attributes[sc.AGENT_SIGNALS_TURN_INDEX] for t in tools] == [0, 0, 1, 2, 3]
     # The shell read (`cat src/a.py`) names its file like a Read tool would.
-    assert b.step_files == [[], ["src/a.py"], ["src/a.py"], [], ["src/new.py", "src/b.py", "src/c.py"]]
+    assert b.step_files == [
+        [],
+        ["src/a.py"],
+        ["src/a.py"],
+        [],
+        ["src/new.py", "src/b.py", "src/c.py"],
+    ]
     # The rejected patch changed nothing.
     assert b.step_changed_files == [[], [], ["src/a.py"], [], []]
     assert [t.attributes.get(sc.PROCESS_EXIT_CODE) for t in tools] == [0, 0, 0, 1, 1]

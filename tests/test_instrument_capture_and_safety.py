@@ -50,7 +50,9 @@ def test_capture_on_records_arguments_results_reasoning_and_command(
     assert "I will run the tests" in turn[sc.GEN_AI_OUTPUT_MESSAGES]
 
 
-def test_capture_via_the_otel_genai_variable(monkeypatch: pytest.MonkeyPatch, fresh_otel: None) -> None:
+def test_capture_via_the_otel_genai_variable(
+    monkeypatch: pytest.MonkeyPatch, fresh_otel: None
+) -> None:
     from agentsignals._config import capture_mode
 
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "SPAN_AND_EVENT")
@@ -67,7 +69,9 @@ def test_event_only_capture_puts_content_on_events(monkeypatch: pytest.MonkeyPat
     from agentsignals._instrument.runtime import RUNTIME, Settings
 
     with capture_spans(capture_content=True) as captured:
-        RUNTIME.settings = Settings(capture_content=True, capture_to_span=False, capture_to_events=True)
+        RUNTIME.settings = Settings(
+            capture_content=True, capture_to_span=False, capture_to_events=True
+        )
         with agentsignals.tool("bash") as tool:
             tool.record_result("out")
     span = captured.spans[0]
@@ -95,7 +99,9 @@ def test_large_values_keep_head_and_tail_with_size_and_hash() -> None:
     assert f"{len(big)} bytes" in result
     assert first[sc.AGENT_SIGNALS_CONTENT_TRUNCATED_KEYS] == [sc.GEN_AI_TOOL_CALL_RESULT]
     assert first[sc.AGENT_SIGNALS_CONTENT_TRUNCATED_ORIGINAL_BYTES] == [len(big)]
-    assert first[sc.AGENT_SIGNALS_CONTENT_TRUNCATED_SHA256] == [hashlib.sha256(big.encode()).hexdigest()]
+    assert first[sc.AGENT_SIGNALS_CONTENT_TRUNCATED_SHA256] == [
+        hashlib.sha256(big.encode()).hexdigest()
+    ]
     assert len(second[sc.GEN_AI_TOOL_CALL_ARGUMENTS]) > 3000  # untouched
     assert second[sc.AGENT_SIGNALS_CONTENT_TRUNCATED_KEYS] == [sc.GEN_AI_TOOL_CALL_RESULT]
     total = sum(len(str(v).encode()) for k, v in second.items() if k in CONTENT_KEYS)

@@ -93,7 +93,11 @@ def test_bare_named_and_optioned_forms(captured: CapturedSpans) -> None:
     assert run_shell("exit 3").returncode == 3
     spans = captured.spans_of_type("tool")
     assert _tool_names(captured) == ["read_file", "patch_it", "bash"]
-    assert [attributes(s)[sc.AGENT_SIGNALS_TOOL_CATEGORY] for s in spans] == ["read", "edit", "shell"]
+    assert [attributes(s)[sc.AGENT_SIGNALS_TOOL_CATEGORY] for s in spans] == [
+        "read",
+        "edit",
+        "shell",
+    ]
     assert attributes(spans[0])[sc.AGENT_SIGNALS_TOOL_OUTPUT_BYTES] == len("contents of a.py")
     # A CompletedProcess result gives the exit code; non-zero marks the call failed.
     assert attributes(spans[2])[sc.PROCESS_EXIT_CODE] == 3
@@ -161,7 +165,10 @@ def test_generator_span_covers_the_iteration_and_parents_children(captured: Capt
     outer = captured.named("execute_tool grep_lines")[0]
     inners = captured.named("execute_tool inner_read")
     assert len(inners) == 3
-    assert all(captured.parent_of(s) is not None and captured.parent_of(s).name == outer.name for s in inners)
+    assert all(
+        captured.parent_of(s) is not None and captured.parent_of(s).name == outer.name
+        for s in inners
+    )
     assert outer.start_time < inners[0].start_time and inners[-1].end_time < outer.end_time
     assert captured.parent_of(outer).name == "invoke_agent"
 

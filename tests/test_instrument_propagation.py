@@ -143,7 +143,9 @@ def test_opt_in_subprocess_patch(captured: CapturedSpans, tmp_path: Path) -> Non
     try:
         outside = subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip()
         with agentsignals.attempt(), agentsignals.tool("bash") as tool:
-            inside = subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip()
+            inside = subprocess.run(
+                probe, capture_output=True, text=True, check=True
+            ).stdout.strip()
             explicit_env = {"PATH": os.environ["PATH"]}
             with_env = subprocess.run(
                 probe, capture_output=True, text=True, check=True, env=explicit_env

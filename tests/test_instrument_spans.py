@@ -49,7 +49,11 @@ def test_hierarchy_names_kinds_and_identity_on_every_span(captured: CapturedSpan
     assert tool[sc.AGENT_SIGNALS_TURN_INDEX] == 0
     assert tool[sc.GEN_AI_OPERATION_NAME] == "execute_tool"
     assert tool[sc.AGENT_SIGNALS_TOOL_CATEGORY] == "search"
-    retry_turn = [s for s in captured.spans_of_type("turn") if s.attributes[sc.AGENT_SIGNALS_ATTEMPT_INDEX] == 1]
+    retry_turn = [
+        s
+        for s in captured.spans_of_type("turn")
+        if s.attributes[sc.AGENT_SIGNALS_ATTEMPT_INDEX] == 1
+    ]
     assert attributes(retry_turn[0])[sc.AGENT_SIGNALS_ATTEMPT_ID] == a1.id
     trial_attrs = attributes(captured.spans_of_type("trial")[0])
     assert trial_attrs[sc.AGENT_SIGNALS_TRIAL_ATTEMPT_COUNT] == 2
@@ -216,7 +220,9 @@ def test_exit_reason_inferred_from_what_ended_the_attempt(
     assert attrs.get(sc.AGENT_SIGNALS_ATTEMPT_TIMED_OUT) == timed_out
 
 
-def test_other_instrumentors_spans_nest_under_turns_and_get_identity(captured: CapturedSpans) -> None:
+def test_other_instrumentors_spans_nest_under_turns_and_get_identity(
+    captured: CapturedSpans,
+) -> None:
     openai = captured.tracer("opentelemetry.instrumentation.openai")
     with agentsignals.trial("t"), agentsignals.attempt() as attempt:
         with agentsignals.turn():

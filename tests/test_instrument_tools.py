@@ -35,10 +35,18 @@ def test_category_from_name(name: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("command", "expected"),
-    [("view", "read"), ("create", "edit"), ("str_replace", "edit"), ("insert", "edit"), ("undo_edit", "edit")],
+    [
+        ("view", "read"),
+        ("create", "edit"),
+        ("str_replace", "edit"),
+        ("insert", "edit"),
+        ("undo_edit", "edit"),
+    ],
 )
 def test_str_replace_editor_subcommands(command: str, expected: str) -> None:
-    assert category_for("str_replace_editor", {"command": command, "path": "a.py"}).value == expected
+    assert (
+        category_for("str_replace_editor", {"command": command, "path": "a.py"}).value == expected
+    )
 
 
 @pytest.mark.parametrize(
@@ -72,4 +80,7 @@ def test_explicit_category_overrides(captured: CapturedSpans) -> None:
         pass
     with agentsignals.tool("bash", arguments={"command": "pytest"}) as t:
         t.set_category("shell")
-    assert [attributes(s)[sc.AGENT_SIGNALS_TOOL_CATEGORY] for s in captured.spans] == ["other", "shell"]
+    assert [attributes(s)[sc.AGENT_SIGNALS_TOOL_CATEGORY] for s in captured.spans] == [
+        "other",
+        "shell",
+    ]

@@ -34,7 +34,15 @@ def test_readme_names_exactly_two_setup_commands_and_ci_runs_the_test_one() -> N
 
 
 def test_every_top_level_folder_has_real_content() -> None:
-    for folder in ("semconv", "exporters", "collectors", "tests", "docs", "benchmarks", "src/agentsignals"):
+    for folder in (
+        "semconv",
+        "exporters",
+        "collectors",
+        "tests",
+        "docs",
+        "benchmarks",
+        "src/agentsignals",
+    ):
         files = [p for p in (ROOT / folder).rglob("*") if p.is_file() and p.stat().st_size > 0]
         assert files, f"{folder}/ is empty"
     assert (ROOT / "docs" / "architecture.md").is_file()
@@ -72,16 +80,24 @@ def test_public_api_is_explicit() -> None:
     assert (ROOT / "src" / "agentsignals" / "py.typed").is_file()
 
 
-@pytest.mark.skipif(shutil.which("ruff", path=str(Path(sys.executable).parent)) is None, reason="ruff not installed")
+@pytest.mark.skipif(
+    shutil.which("ruff", path=str(Path(sys.executable).parent)) is None, reason="ruff not installed"
+)
 def test_ruff_clean() -> None:
     ruff = str(Path(sys.executable).parent / "ruff")
-    lint = subprocess.run([ruff, "check", "src", "semconv", "benchmarks"], cwd=ROOT, capture_output=True, text=True)
+    lint = subprocess.run(
+        [ruff, "check", "src", "semconv", "benchmarks"], cwd=ROOT, capture_output=True, text=True
+    )
     assert lint.returncode == 0, lint.stdout
-    fmt = subprocess.run([ruff, "format", "--check", "src", "semconv"], cwd=ROOT, capture_output=True, text=True)
+    fmt = subprocess.run(
+        [ruff, "format", "--check", "src", "semconv"], cwd=ROOT, capture_output=True, text=True
+    )
     assert fmt.returncode == 0, fmt.stdout
 
 
-@pytest.mark.skipif(shutil.which("mypy", path=str(Path(sys.executable).parent)) is None, reason="mypy not installed")
+@pytest.mark.skipif(
+    shutil.which("mypy", path=str(Path(sys.executable).parent)) is None, reason="mypy not installed"
+)
 def test_mypy_strict_clean() -> None:
     mypy = str(Path(sys.executable).parent / "mypy")
     result = subprocess.run([mypy], cwd=ROOT, capture_output=True, text=True)

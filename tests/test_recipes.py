@@ -32,7 +32,12 @@ def _load_env(path: Path) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("recipe", "exporters", "protocol", "endpoint"),
     [
-        ("exporters/jaeger/agentsignals.env", ("otlp",), "http/protobuf", "http://localhost:4318/v1/traces"),
+        (
+            "exporters/jaeger/agentsignals.env",
+            ("otlp",),
+            "http/protobuf",
+            "http://localhost:4318/v1/traces",
+        ),
         ("exporters/otlp-grpc.env", ("otlp",), "grpc", "localhost:4317"),
         ("exporters/console.env", ("console",), "http/protobuf", None),
     ],

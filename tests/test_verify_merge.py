@@ -22,7 +22,13 @@ RESULTS = "swe-agent/20250511_sweagent_lm_32b/results.json"
 LITE = "swebench/swe-bench-lite.json"
 
 
-def _agent(task_id: str, *, steps: list[tuple[str, str, list[str]]], attempts: int = 1, run_id: str | None = None) -> None:
+def _agent(
+    task_id: str,
+    *,
+    steps: list[tuple[str, str, list[str]]],
+    attempts: int = 1,
+    run_id: str | None = None,
+) -> None:
     """A traced agent run: steps are (tool name, category, files)."""
     with agentsignals.trial(task_id, run_id=run_id):
         for _ in range(attempts):
@@ -49,7 +55,10 @@ def traces(tmp_path: Path, fresh_otel: None) -> Path:
     out = tmp_path / "out"
     agentsignals.configure(output_dir=out, batch=False)
     _agent("django__django-16527", steps=DJANGO_STEPS)
-    _agent("sqlfluff__sqlfluff-1763", steps=[("edit_file", "edit", ["src/sqlfluff/core/linter/linter.py"])])
+    _agent(
+        "sqlfluff__sqlfluff-1763",
+        steps=[("edit_file", "edit", ["src/sqlfluff/core/linter/linter.py"])],
+    )
     _agent("pytest-dev__pytest-7432", steps=[("read_file", "read", ["src/_pytest/skipping.py"])])
     agentsignals.shutdown()
     return out / "traces"
@@ -65,7 +74,10 @@ def test_real_reports_and_lite_rows(traces: Path, shared_data: Path) -> None:
     django = by_task["django__django-16527"]
     assert django.verification.patch_outcome_label == "correct_patch"
     assert django.verification.reward == 1.0
-    assert (django.verification.fail_to_pass_count, django.verification.pass_to_pass_count) == (1, 6)
+    assert (django.verification.fail_to_pass_count, django.verification.pass_to_pass_count) == (
+        1,
+        6,
+    )
     assert django.verification.pass_to_fail_count == 0
     assert django.verification.outcome_source.endswith("django__django-16527/report.json")
     sqlfluff = by_task["sqlfluff__sqlfluff-1763"]
@@ -90,7 +102,9 @@ def test_leaderboard_results_absent_means_unresolved(traces: Path, shared_data: 
     assert by_task["pytest-dev__pytest-7432"].verification.reward == 0.0
     assert by_task["pytest-dev__pytest-7432"].verification.patch_outcome_label is None
     listed = json.loads((shared_data / RESULTS).read_text())
-    traced_and_resolved = {"django__django-16527", "sqlfluff__sqlfluff-1763"} & set(listed["resolved"])
+    traced_and_resolved = {"django__django-16527", "sqlfluff__sqlfluff-1763"} & set(
+        listed["resolved"]
+    )
     for task in traced_and_resolved:
         assert by_task[task].verification.patch_outcome_label == "correct_patch"
     # Every other listed instance (201 resolved + 4 no_generation) has no trace here: reported.
@@ -98,13 +112,19 @@ def test_leaderboard_results_absent_means_unresolved(traces: Path, shared_data: 
     assert all(o.source.endswith("results.json") for o in result.unmatched)
 
 
-def test_run_level_report_and_unknown_and_truncated_reports(traces: Path, shared_data: Path, tmp_path: Path) -> None:
+def test_run_level_report_and_unknown_and_truncated_reports(
+    traces: Path, shared_data: Path, tmp_path: Path
+) -> None:
     truncated = tmp_path / "broken" / "report.json"
     truncated.parent.mkdir()
     truncated.write_text((shared_data / REPORTS).read_text()[:300])
     result = verify.verify(
         [traces],
-        reports=[shared_data / "swebench/reports/deepseek__deepseek-chat.deepseek_lite_dev_noparallel.json", truncated],
+        reports=[
+            shared_data
+            / "swebench/reports/deepseek__deepseek-chat.deepseek_lite_dev_noparallel.json",
+            truncated,
+        ],
     )
     by_task = {r.task_id: r for r in result.attempts}
     # sqlfluff-1763 is among the run's unresolved ids: reward 0, no test detail for a label.
@@ -124,19 +144,36 @@ def test_two_attempts_and_two_trials_of_one_instance(tmp_path: Path, fresh_otel:
     _agent("sympy__sympy-20590", steps=[])
     agentsignals.shutdown()
     outcomes = [
-        verify.Outcome(instance_id="astropy__astropy-12907", source="r1", resolved=True, reward=1.0, label="correct_patch"),
+        verify.Outcome(
+            instance_id="astropy__astropy-12907",
+            source="r1",
+            resolved=True,
+            reward=1.0,
+            label="correct_patch",
+        ),
         verify.Outcome(instance_id="psf__requests-2317", source="r2", run_id="run-b", reward=0.0),
-        verify.Outcome(instance_id="sympy__sympy-20590", source="r3", reward=1.0, label="correct_patch"),
+        verify.Outcome(
+            instance_id="sympy__sympy-20590", source="r3", reward=1.0, label="correct_patch"
+        ),
         verify.Outcome(instance_id="nobody__nothing-1", source="r4", reward=1.0),
     ]
     result = verify.verify([tmp_path / "traces"], outcomes=outcomes)
-    astropy = sorted((r for r in result.attempts if r.task_id == "astropy__astropy-12907"), key=lambda r: r.attempt_index or 0)
+    astropy = sorted(
+        (r for r in result.attempts if r.task_id == "astropy__astropy-12907"),
+        key=lambda r: r.attempt_index or 0,
+    )
     assert [r.verification.reward for r in astropy] == [None, 1.0]  # the last attempt's patch
     assert any("applied to attempt 1" in n for n in result.notes)
-    requests = {r.run_id: r.verification.reward for r in result.attempts if r.task_id == "psf__requests-2317"}
+    requests = {
+        r.run_id: r.verification.reward
+        for r in result.attempts
+        if r.task_id == "psf__requests-2317"
+    }
     assert requests == {"run-a": None, "run-b": 0.0}  # matched by run id
     assert [o.instance_id for o, _ in result.ambiguous] == ["sympy__sympy-20590"]
-    assert all(r.verification.reward is None for r in result.attempts if r.task_id == "sympy__sympy-20590")
+    assert all(
+        r.verification.reward is None for r in result.attempts if r.task_id == "sympy__sympy-20590"
+    )
     assert [o.instance_id for o in result.unmatched] == ["nobody__nothing-1"]
     [trial] = [t for t in result.trials if t.task_id == "astropy__astropy-12907"]
     assert (trial.final_reward, trial.resolved_on_attempt) == (1.0, 1)
@@ -145,7 +182,9 @@ def test_two_attempts_and_two_trials_of_one_instance(tmp_path: Path, fresh_otel:
 def test_outcome_recorded_in_process_is_an_event_and_a_feature() -> None:
     with capture_spans() as captured:
         with agentsignals.trial("t-1"), agentsignals.attempt() as attempt:
-            attempt.record_outcome(fail_to_pass=2, fail_to_fail=1, pass_to_pass=40, pass_to_fail=0, patch_applies=True)
+            attempt.record_outcome(
+                fail_to_pass=2, fail_to_fail=1, pass_to_pass=40, pass_to_fail=0, patch_applies=True
+            )
     span = captured.spans_of_type("attempt")[0]
     attrs = attributes(span)
     assert attrs[sc.AGENT_SIGNALS_VERIFY_PATCH_OUTCOME_LABEL] == "partial_patch"
@@ -155,14 +194,19 @@ def test_outcome_recorded_in_process_is_an_event_and_a_feature() -> None:
     [record] = features.from_spans(captured.spans).attempts
     assert record.verification.patch_outcome_label == "partial_patch"
     assert record.verification.outcome_source == "in_process"
-    assert (record.verification.fail_to_pass_count, record.verification.pass_to_pass_count) == (2, 40)
+    assert (record.verification.fail_to_pass_count, record.verification.pass_to_pass_count) == (
+        2,
+        40,
+    )
 
 
 def test_agent_test_runs_give_a_signal_without_any_harness(tmp_path: Path) -> None:
     (tmp_path / "test_calc.py").write_text(
         "import calc\n\ndef test_add():\n    assert calc.add(2, 3) == 5\n\ndef test_sub():\n    assert calc.sub(3, 2) == 1\n"
     )
-    (tmp_path / "calc.py").write_text("def add(a, b):\n    return a - b\n\ndef sub(a, b):\n    return a - b\n")
+    (tmp_path / "calc.py").write_text(
+        "def add(a, b):\n    return a - b\n\ndef sub(a, b):\n    return a - b\n"
+    )
 
     @agentsignals.trace_tool("pytest")
     def run_tests() -> subprocess.CompletedProcess[str]:
@@ -174,11 +218,16 @@ def test_agent_test_runs_give_a_signal_without_any_harness(tmp_path: Path) -> No
     with capture_spans() as captured:
         with agentsignals.attempt(), agentsignals.turn():
             run_tests()
-            (tmp_path / "calc.py").write_text("def add(a, b):\n    return a + b\n\ndef sub(a, b):\n    return a - b\n")
+            (tmp_path / "calc.py").write_text(
+                "def add(a, b):\n    return a + b\n\ndef sub(a, b):\n    return a - b\n"
+            )
             run_tests()
     first, last = (attributes(s) for s in captured.spans_of_type("tool"))
     assert first[sc.AGENT_SIGNALS_TEST_FRAMEWORK] == "pytest"
-    assert (first[sc.AGENT_SIGNALS_TEST_FAILED_COUNT], first[sc.AGENT_SIGNALS_TEST_PASSED_COUNT]) == (1, 1)
+    assert (
+        first[sc.AGENT_SIGNALS_TEST_FAILED_COUNT],
+        first[sc.AGENT_SIGNALS_TEST_PASSED_COUNT],
+    ) == (1, 1)
     assert first[sc.AGENT_SIGNALS_TEST_FAILED] == ["test_calc.py::test_add"]
     assert last[sc.AGENT_SIGNALS_TEST_FAILED_COUNT] == 0
     [record] = features.from_spans(captured.spans).attempts
@@ -188,7 +237,9 @@ def test_agent_test_runs_give_a_signal_without_any_harness(tmp_path: Path) -> No
     assert v.agent_tests_broken == []
 
 
-def test_cli_verify_writes_records_and_outcome_spans(traces: Path, shared_data: Path, tmp_path: Path) -> None:
+def test_cli_verify_writes_records_and_outcome_spans(
+    traces: Path, shared_data: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "verified.jsonl"
     spans_dir = tmp_path / "outcome-spans"
     cli = [sys.executable, "-m", "agentsignals.cli", "verify"]

@@ -56,8 +56,20 @@ def test_a_registry_edit_makes_the_check_fail(tmp_path: Path) -> None:
     ("mutation", "message"),
     [
         (("key: agent_signals.turn.phase", "key: turn.phase"), "must live under agent_signals"),
-        (("- {ref: agent_signals.trial.id, requirement_level: required}", "- {ref: agent_signals.nope, requirement_level: required}"), "not defined"),
-        (("    type: int\n    stability: development\n    brief: Zero-based index of the attempt", "    type: integer\n    stability: development\n    brief: Zero-based index of the attempt"), "unknown type"),
+        (
+            (
+                "- {ref: agent_signals.trial.id, requirement_level: required}",
+                "- {ref: agent_signals.nope, requirement_level: required}",
+            ),
+            "not defined",
+        ),
+        (
+            (
+                "    type: int\n    stability: development\n    brief: Zero-based index of the attempt",
+                "    type: integer\n    stability: development\n    brief: Zero-based index of the attempt",
+            ),
+            "unknown type",
+        ),
     ],
 )
 def test_registry_validation_rejects_bad_definitions(
@@ -114,7 +126,9 @@ def _exercise_everything() -> None:
                         cache_write_tokens=4, reasoning_tokens=5,
                     )  # fmt: skip
                     turn.record_cost(0.5)
-                    turn.record_model(request="m", response="m2", provider="p", finish_reasons=["stop"])
+                    turn.record_model(
+                        request="m", response="m2", provider="p", finish_reasons=["stop"]
+                    )
                     turn.record_reasoning("think " * 50)
                     turn.record_messages(input=[{"role": "user"}], output=[{"role": "assistant"}])
                     turn.set_phase("verify")
