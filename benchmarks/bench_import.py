@@ -97,8 +97,9 @@ def main() -> int:
                 n_spans,
             )
         )
-        print(f"corpus: {sum(per_format.values())} files ({size_mb:.1f} MB), {args.copies} copies of "
-              f"the real files: " + ", ".join(f"{k} {v}" for k, v in sorted(per_format.items())))  # fmt: skip
+        formats = ", ".join(f"{k} {v}" for k, v in sorted(per_format.items()))
+        files = sum(per_format.values())
+        print(f"corpus: {files} files ({size_mb:.1f} MB), {args.copies} copies: {formats}")
         print(f"feature records from the import: {len(records.attempts)} attempts")
         print()
         print("| path | median s | trajectories | spans | trajectories/s | spans/s |")
