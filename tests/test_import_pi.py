@@ -343,3 +343,17 @@ def test_detect(shared_data: Path, tmp_path: Path) -> None:
     codex = b'{"timestamp": "t", "type": "session_meta", "payload": {"id": "x", "cwd": "/"}}\n'
     assert not pi.detect(tmp_path / "c.jsonl", codex)
     assert not pi.detect(tmp_path / "x.jsonl", b"{not json")
+
+
+def test_compactions_mark_the_next_turn_and_are_counted(shared_data: Path) -> None:
+    from agentsignals import features
+    from agentsignals import semconv as sc
+    from agentsignals._import.run import import_file
+
+    result = import_file(shared_data / "pi" / "before-compaction.jsonl")
+    [spans] = result.trajectories
+    compacted = [s for s in spans if s.attributes.get(sc.GEN_AI_CONVERSATION_COMPACTED) is True]
+    assert len(compacted) == 2  # the file has two compaction entries
+    assert all(s.attributes[sc.AGENT_SIGNALS_SPAN_TYPE] == "turn" for s in compacted)
+    [record] = features.from_spans(spans).attempts
+    assert record.tokens.compactions == 2

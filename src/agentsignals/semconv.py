@@ -267,6 +267,9 @@ EXCEPTION_TYPE: Final = "exception.type"
 GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
 """Human-readable name of the agent."""
 
+GEN_AI_CONVERSATION_COMPACTED: Final = "gen_ai.conversation.compacted"
+"""True when the call works from a compacted (summarised) conversation; only ever set to true."""
+
 GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
 """A real conversation or session id from the agent; never synthesized."""
 
@@ -537,6 +540,7 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "exception.stacktrace": "string",
     "exception.type": "string",
     "gen_ai.agent.name": "string",
+    "gen_ai.conversation.compacted": "boolean",
     "gen_ai.conversation.id": "string",
     "gen_ai.evaluation.explanation": "string",
     "gen_ai.evaluation.name": "string",

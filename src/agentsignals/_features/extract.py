@@ -843,6 +843,10 @@ def attempt_record(
         raise ValueError("no span carries agent_signals.attempt.id")
     usage = count_usage(parts)
     tok = _with_attempt_totals(tokens(usage), parts.attempt)
+    if parts.turns:
+        tok.compactions = sum(
+            1 for t in parts.turns if t.attributes.get(sc.GEN_AI_CONVERSATION_COMPACTED) is True
+        )
     reasoning_total = usage.total().reasoning_tokens
     start, end = _time_range(parts)
     anchor = parts.attempt if parts.attempt is not None else (spans[0] if spans else None)

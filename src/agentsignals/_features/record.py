@@ -91,6 +91,8 @@ class Tokens(msgspec.Struct, kw_only=True):
     context_growth_curve: list[int] | None = None
     cost_usd: float | None = None
     model_calls: int | None = None
+    # Turns that worked from a compacted context (gen_ai.conversation.compacted).
+    compactions: int | None = None
 
 
 class Verification(msgspec.Struct, kw_only=True):

@@ -132,6 +132,7 @@ class AttemptBuilder:
         reasoning: str | None = None,
         phase: str | None = None,
         finish_reasons: Sequence[str] | None = None,
+        compacted: bool = False,
     ) -> TurnRef:
         """One model call. Usage is per call here; attempt totals go to `end(totals=...)`."""
         from agentsignals._instrument import reasoning_text
@@ -151,6 +152,8 @@ class AttemptBuilder:
             sc.AGENT_SIGNALS_USAGE_COST_USD: float(cost_usd) if cost_usd is not None else None,
             sc.AGENT_SIGNALS_TURN_PHASE: phase,
             sc.GEN_AI_RESPONSE_FINISH_REASONS: list(finish_reasons) if finish_reasons else None,
+            # GenAI: set only to true, on the call that works from a compacted context.
+            sc.GEN_AI_CONVERSATION_COMPACTED: True if compacted else None,
         }
         if reasoning is not None:
             attrs[sc.AGENT_SIGNALS_TURN_REASONING_PRESENT] = bool(reasoning)

@@ -382,7 +382,14 @@ def _spans(session: PiSession) -> list[Span]:
         start_ns=start,
     )
     last_ns = start
+    # The first response after a compaction works from a compacted context (GenAI's
+    # gen_ai.conversation.compacted on that turn).
+    pending = sorted(c.line for c in session.compactions)
     for entry in responses:
+        compacted = False
+        while pending and pending[0] < entry.line:
+            pending.pop(0)
+            compacted = True
         message = entry.message or {}
         written = _ns(entry.data.get("timestamp"))
         began = _ns(message.get("timestamp"))
@@ -400,6 +407,7 @@ def _spans(session: PiSession) -> list[Span]:
         blocks = [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
         stop = message.get("stopReason")
         turn = attempt.turn(
+            compacted=compacted,
             start_ns=turn_start,
             end_ns=turn_end,
             model=message.get("model") if isinstance(message.get("model"), str) else None,
