@@ -83,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         help="a .jsonl file or a folder (default: ./agentsignals-output/traces)",
     )  # fmt: skip
     imp.add_argument("--endpoint", default=None, help="send to this OTLP/HTTP endpoint instead")
-    imp.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)), help="processes")
+    imp.add_argument(
+        "--workers", type=int, default=1, help="worker processes for large folders (default 1)"
+    )
     imp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
     args = parser.parse_args(argv)
