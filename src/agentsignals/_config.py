@@ -306,8 +306,12 @@ def _new_provider(config: Config) -> Any:
 def _processors(config: Config) -> list[SpanProcessor]:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
-    processors: list[SpanProcessor] = []
-    for exporter in _exporters(config):
+    from agentsignals._export import openinference
+
+    # AGENTSIGNALS_OPENINFERENCE=true: also OpenInference span kinds, for viewers like Phoenix.
+    lead, exporters = openinference.configure_hook(_exporters(config))
+    processors: list[SpanProcessor] = list(lead)
+    for exporter in exporters:
         processors.append(
             BatchSpanProcessor(exporter) if config.batch else SimpleSpanProcessor(exporter)
         )

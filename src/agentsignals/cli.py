@@ -9,11 +9,22 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in[:1] == ["collect"]:
+        # The collector owns its flags (and its --help).
+        from agentsignals._collector.service import main as collect_main
+
+        return collect_main(args_in[1:])
     parser = argparse.ArgumentParser(
         prog="agentsignals",
         description="Telemetry for coding agents: where an agent falls apart, not just whether.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "collect",
+        help="run the collector: OTLP in (HTTP/gRPC), features out, spans forwarded",
+        add_help=False,
+    )
 
     demo = commands.add_parser(
         "demo",
@@ -88,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     imp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_in)
     if args.command == "import":
         return _import(args)
     if args.command == "verify":
