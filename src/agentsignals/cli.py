@@ -48,7 +48,15 @@ def main(argv: list[str] | None = None) -> int:
         description="Read OTLP/JSON lines (agentsignals' file exporter or the OpenTelemetry "
         "Collector's file exporter) and write one feature record per attempt (or per trial).",
     )
-    feats.add_argument("paths", nargs="+", type=Path, help="files or folders of traces")
+    feats.add_argument("paths", nargs="*", type=Path, help="files or folders of traces")
+    feats.add_argument(
+        "--source", default=None,
+        help="read traces from ClickHouse instead: clickhouse://user:pass@host:8123/db or chdb:///dir",
+    )  # fmt: skip
+    feats.add_argument(
+        "--store", default=None,
+        help="also write the records into the feature tables at this ClickHouse/chDB URL",
+    )  # fmt: skip
     feats.add_argument(
         "-o", "--output", type=Path, default=None,
         help="output file: .jsonl (default: stdout) or .parquet (needs the parquet extra)",
@@ -118,15 +126,33 @@ def _features(args: argparse.Namespace) -> int:
     from agentsignals import features
     from agentsignals._features.store import write_json_lines
 
-    progress = None if args.no_progress else _progress_bar()
+    if not args.paths and args.source is None:
+        print(
+            "agentsignals features: give trace files or folders, or --source URL", file=sys.stderr
+        )
+        return 2
+    progress = None if args.no_progress or args.source else _progress_bar()
     try:
-        result = features.extract(args.paths, progress=progress)
-    except FileNotFoundError as exc:
+        if args.source is not None:
+            from agentsignals._store.clickhouse import features_from_clickhouse
+
+            result = features_from_clickhouse(args.source)
+        else:
+            result = features.extract(args.paths, progress=progress)
+    except (FileNotFoundError, ValueError) as exc:
         print(f"agentsignals features: {exc}", file=sys.stderr)
         return 2
     finally:
         if progress is not None:
             progress.close()
+    if args.store is not None:
+        from agentsignals._store.clickhouse import connect
+
+        try:
+            connect(args.store).insert_records([*result.attempts, *result.trials])
+        except ValueError as exc:
+            print(f"agentsignals features: {exc}", file=sys.stderr)
+            return 2
     for problem in result.problems:
         print(f"agentsignals features: skipped {problem}", file=sys.stderr)
     records = result.trials if args.trials else result.attempts

@@ -1,0 +1,108 @@
+CREATE TABLE IF NOT EXISTS otel.agentsignals_attempts
+(
+    schema_version    Int64,
+    trial_id          Nullable(String),
+    task_id           Nullable(String),
+    attempt_id        String,
+    attempt_index     Nullable(Int64),
+    parent_attempt_id Nullable(String),
+    run_id            Nullable(String),
+    trace_id          Nullable(String),
+    span_id           Nullable(String),
+    service_name      Nullable(String),
+    complete          Bool,
+    revision          UInt32,
+    span_count        Int64,
+    started_at        Nullable(DateTime64(9, 'UTC')),
+    ended_at          Nullable(DateTime64(9, 'UTC')),
+    treatment         Tuple(
+        attempt1_tool_cap Nullable(Int64),
+        retry_tool_cap Nullable(Int64),
+        agent_type Nullable(String),
+        model_id Nullable(String),
+        dataset Nullable(String),
+        concurrency Nullable(Int64),
+        timeout_s Nullable(Float64)
+    ),
+    behavior          Tuple(
+        turn_count Nullable(Int64),
+        tool_call_count Nullable(Int64),
+        edit_calls Nullable(Int64),
+        shell_edit_calls Nullable(Int64),
+        bash_mediated_edits Nullable(Bool),
+        touched_files Array(String),
+        touched_file_lines Array(Tuple(path String, lines_added Int64, lines_removed Int64)),
+        diff_lines Nullable(Int64),
+        tool_sequence Array(String),
+        tool_category_sequence Array(String),
+        localization_mode Nullable(String),
+        files_searched_before_edit Nullable(Int64),
+        files_read_before_edit Nullable(Int64),
+        edit_to_read_ratio Nullable(Float64),
+        repetition_rate Nullable(Float64),
+        max_repeat Nullable(Int64),
+        stuck_loop Nullable(Bool),
+        first_edit_step Nullable(Int64),
+        validated_after_last_edit Nullable(Bool),
+        test_runs Nullable(Int64),
+        tool_error_count Nullable(Int64),
+        step_files Array(Array(String)),
+        step_changed_files Array(Array(String)),
+        gold_files Array(String),
+        localized_correct_file Nullable(Bool),
+        first_gold_read_step Nullable(Int64),
+        first_gold_edit_step Nullable(Int64)
+    ),
+    reasoning         Tuple(
+        has_reasoning_blocks Nullable(Bool),
+        reasoning_tokens_total Nullable(Int64),
+        reasoning_chars_total Nullable(Int64),
+        plan_steps_detected Nullable(Int64),
+        self_correction_count Nullable(Int64),
+        phase_transitions Array(String),
+        plannotator_phases Array(String)
+    ),
+    tokens            Tuple(
+        input_tokens_total Nullable(Int64),
+        output_tokens_total Nullable(Int64),
+        cache_read_tokens Nullable(Int64),
+        cache_write_tokens Nullable(Int64),
+        cache_read_ratio Nullable(Float64),
+        context_growth_curve Array(Int64),
+        cost_usd Nullable(Float64),
+        model_calls Nullable(Int64),
+        compactions Nullable(Int64)
+    ),
+    verification      Tuple(
+        reward Nullable(Float64),
+        patch_outcome_label Nullable(String),
+        fail_to_pass_count Nullable(Int64),
+        pass_to_fail_count Nullable(Int64),
+        pass_to_pass_count Nullable(Int64),
+        fail_to_fail_count Nullable(Int64),
+        patch_applies Nullable(Bool),
+        unverifiable_reason Nullable(String),
+        outcome_source Nullable(String),
+        agent_test_runs Nullable(Int64),
+        agent_first_run_failed Nullable(Int64),
+        agent_last_run_failed Nullable(Int64),
+        agent_last_run_passed Nullable(Int64),
+        agent_tests_fixed Array(String),
+        agent_tests_broken Array(String)
+    ),
+    anticipation      Tuple(
+        first_tool_precision Nullable(Bool),
+        scope_drift Nullable(Float64)
+    ),
+    infra             Tuple(
+        wall_time_s Nullable(Float64),
+        timed_out Nullable(Bool),
+        attempt_index Nullable(Int64),
+        recovery_mode Nullable(String),
+        final_failure_mode Nullable(String),
+        exit_reason Nullable(String)
+    ),
+    null_lists        Array(LowCardinality(String))
+)
+ENGINE = ReplacingMergeTree(revision)
+ORDER BY attempt_id

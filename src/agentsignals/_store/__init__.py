@@ -1,0 +1,1 @@
+"""Trace and feature storage in ClickHouse (a server over HTTP, or chDB in process)."""
