@@ -1,0 +1,602 @@
+"""Processing: one thread feeds decoded spans to the Assembler and keeps the spool's books.
+
+Receivers decode on the request thread and hand a :class:`Batch` to a bounded
+:class:`SpanQueue` (bounded in spans, so a burst is shed with 429 rather than held in memory).
+The processing thread is the only writer of assembler state besides the ticker, and both hold
+``Processor.lock``.
+
+Durability bookkeeping. Every attempt (and trial) with spans in a segment *pins* that segment
+until its record is written; a segment is retired only once nothing pins it, the processor is
+past it and the forwarder is past it. When records are written, a *release marker* goes into
+the spool: which attempts/trials were released, at which revision, and how far into the spool
+the processor was (``upto``). On restart the markers say which spans are already accounted
+for, so only in-flight attempts are replayed and no record is written twice.
+
+An attempt's pins move to its trial when the attempt's record is written and the trial's is
+not yet: the trial record needs every attempt record, and after a restart those can only come
+from replaying the attempts' spans.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Final
+
+import msgspec
+
+from agentsignals import semconv as sc
+from agentsignals._collect.decode import DecodeError, decode_otlp_json, decode_otlp_protobuf
+from agentsignals._collect.model import Span
+from agentsignals._collector.spool import (
+    DATA_KINDS,
+    KIND_PROTOBUF,
+    KIND_RELEASE,
+    Position,
+    Record,
+    Segment,
+    Spool,
+    SpoolError,
+)
+from agentsignals._collector.stats import Stats
+from agentsignals._features.assemble import Assembler
+from agentsignals._features.assemble import Record as FeatureRecord
+from agentsignals._features.record import AttemptRecord
+from agentsignals._features.store import ATTEMPTS_FILE, TRIALS_FILE, JsonLinesSink
+
+_log = logging.getLogger("agentsignals.collector")
+
+_ATTEMPT_ID: Final = sc.AGENT_SIGNALS_ATTEMPT_ID
+_TRIAL_ID: Final = sc.AGENT_SIGNALS_TRIAL_ID
+_SPAN_TYPE: Final = sc.AGENT_SIGNALS_SPAN_TYPE
+
+
+def decode_record(kind: int, body: bytes) -> list[Span]:
+    """The spans of a spooled request."""
+    if kind == KIND_PROTOBUF:
+        return decode_otlp_protobuf(body)
+    return decode_otlp_json(body)
+
+
+# ------------------------------------------------------------------------------- the queue
+
+
+class Batch:
+    """The decoded spans of one accepted request, and where its record ends in the spool."""
+
+    __slots__ = ("count", "end", "spans")
+
+    def __init__(self, spans: list[Span], end: Position = (0, 0)) -> None:
+        self.spans = spans
+        self.count = len(spans)
+        self.end = end
+
+
+class SpanQueue:
+    """A FIFO bounded by the number of spans waiting (one oversized batch fits when empty)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: deque[Batch] = deque()
+        self._spans = 0
+        self._cond = threading.Condition()
+
+    @property
+    def depth(self) -> int:
+        """Spans waiting."""
+        return self._spans
+
+    def full(self) -> bool:
+        return self._spans >= self.capacity
+
+    def try_put(self, batch: Batch) -> bool:
+        with self._cond:
+            if self._spans and self._spans + batch.count > self.capacity:
+                return False
+            self._items.append(batch)
+            self._spans += batch.count
+            self._cond.notify()
+            return True
+
+    def get(self, timeout: float) -> Batch | None:
+        with self._cond:
+            if not self._items:
+                self._cond.wait(timeout)
+                if not self._items:
+                    return None
+            batch = self._items.popleft()
+            self._spans -= batch.count
+            return batch
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+# --------------------------------------------------------------------------- the assembler
+
+
+class CollectorAssembler(Assembler):
+    """The feature Assembler plus the controls a long-running collector needs.
+
+    These reach into Assembler internals (``_open``, ``_trials``, ``_emit_*``, ``_remember``);
+    they belong upstream as public methods.
+    """
+
+    def is_open(self, attempt_id: str) -> bool:
+        """The attempt's spans are held, waiting for its end (or grace period)."""
+        return attempt_id in self._open
+
+    def trial_pending(self, trial_id: str) -> bool:
+        """The trial's record has not been written yet."""
+        state = self._trials.get(trial_id)
+        return state is not None and state.emitted_revision < 0
+
+    def release_attempt(self, attempt_id: str) -> bool:
+        """Write the attempt's record now (incomplete unless its span arrived)."""
+        group = self._open.pop(attempt_id, None)
+        if group is None:
+            return False
+        self._emit_attempt(attempt_id, group, complete=group.ended_at is not None)
+        self.stats.in_flight = len(self._open)
+        return True
+
+    def release_trial(self, trial_id: str) -> bool:
+        """Write the trial's record now, marked incomplete."""
+        state = self._trials.get(trial_id)
+        if state is None or state.emitted_revision >= 0:
+            return False
+        self._waiting_trials.pop(trial_id, None)
+        self._emit_trial(state, complete=False)
+        return True
+
+    def seed_revision(self, attempt_id: str, revision: int) -> None:
+        """An earlier run wrote this attempt's record at ``revision``: continue after it."""
+        known = self._emitted.get(attempt_id)
+        if known is None or revision > known:
+            self._remember(attempt_id, revision)
+
+    def revisions(self) -> dict[str, int]:
+        """The last revision written of every attempt still remembered (oldest first)."""
+        out = dict(self._emitted)
+        for attempt_id, finished in self._finished.items():
+            out.pop(attempt_id, None)
+            out[attempt_id] = finished.revision
+        return out
+
+
+# ---------------------------------------------------------------------------- the processor
+
+
+@dataclass(slots=True)
+class _Pin:
+    first_seen: float
+    segments: set[int] = field(default_factory=set)
+
+
+class _ReleaseEntry(msgspec.Struct, array_like=True):
+    kind: str  # "a" attempt, "t" trial
+    key: str
+    revision: int
+    order: int  # global release sequence number
+
+
+class _ReleaseMarker(msgspec.Struct):
+    upto: tuple[int, int]
+    released: list[_ReleaseEntry]
+
+
+_marker_encoder: Final = msgspec.json.Encoder()
+_marker_decoder: Final = msgspec.json.Decoder(_ReleaseMarker)
+_revisions_decoder: Final = msgspec.json.Decoder(dict[str, int])
+REVISIONS_FILE: Final = "revisions.json"
+
+
+@dataclass
+class ReplayReport:
+    segments: int = 0
+    records: int = 0
+    spans: int = 0
+    skipped_spans: int = 0
+    undecodable_records: int = 0
+    attempts: int = 0
+
+
+class Processor:
+    """Owns the Assembler, the feature sink and the spool's pins and release markers."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        queue: SpanQueue,
+        stats: Stats,
+        *,
+        features_dir: str | os.PathLike[str],
+        grace_s: float,
+        idle_timeout_s: float,
+        max_age_s: float,
+        max_in_flight: int,
+        sync_features: bool,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._spool = spool
+        self._queue = queue
+        self._stats = stats
+        self._clock = clock
+        self._features_dir = os.fspath(features_dir)
+        self._sink = JsonLinesSink(features_dir)
+        self._sync_features_enabled = sync_features
+        self._feature_fds: dict[str, int] = {}
+        self.max_age_s = max_age_s
+        self.assembler = CollectorAssembler(
+            self._on_record,
+            clock=clock,
+            grace=grace_s,
+            idle_timeout=idle_timeout_s,
+            max_in_flight=max_in_flight,
+        )
+        self.lock = threading.Lock()
+        self._released: list[tuple[str, str, int, str | None]] = []
+        self._attempt_pins: dict[str, _Pin] = {}  # insertion order = first_seen order
+        self._trial_pins: dict[str, _Pin] = {}
+        self._segment_pins: Counter[int] = Counter()
+        self._release_order = 0
+        self.processed: Position = (0, 0)
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ----------------------------------------------------------------------------- thread
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="collector-process", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Process what is queued, then stop the thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        queue = self._queue
+        while True:
+            batch = queue.get(0.2)
+            if batch is None:
+                if self._stop.is_set() and not len(queue):
+                    return
+                continue
+            with self.lock:
+                try:
+                    self.process(batch)
+                except Exception:
+                    self.errors += 1
+                    _log.exception("could not process a batch of %d spans", batch.count)
+
+    # ---------------------------------------------------------------------------- records
+    def _on_record(self, record: FeatureRecord) -> None:
+        self._sink(record)
+        if isinstance(record, AttemptRecord):
+            self._released.append(("a", record.attempt_id, record.revision, record.trial_id))
+        else:
+            self._released.append(("t", record.trial_id, record.revision, None))
+
+    def _sync_features(self) -> None:
+        """Feature lines on disk before the marker saying they were written."""
+        if not self._sync_features_enabled:
+            return
+        for name in (ATTEMPTS_FILE, TRIALS_FILE):
+            fd = self._feature_fds.get(name)
+            if fd is None:
+                try:
+                    fd = os.open(os.path.join(self._features_dir, name), os.O_RDONLY)
+                except FileNotFoundError:
+                    continue
+                self._feature_fds[name] = fd
+            os.fsync(fd)
+
+    # ----------------------------------------------------------------------------- input
+    def process(self, batch: Batch) -> None:
+        """Feed one batch (call with ``lock`` held)."""
+        seq = batch.end[0]
+        now = self._clock()
+        attempts: set[str] = set()
+        trials: set[str] = set()
+        for span in batch.spans:
+            attrs = span.attributes
+            attempt_id = attrs.get(_ATTEMPT_ID)
+            if isinstance(attempt_id, str):
+                attempts.add(attempt_id)
+            elif attrs.get(_SPAN_TYPE) == "trial":
+                trial_id = attrs.get(_TRIAL_ID)
+                if isinstance(trial_id, str):
+                    trials.add(trial_id)
+        for attempt_id in attempts:
+            self._pin(self._attempt_pins, attempt_id, seq, now)
+        for trial_id in trials:
+            self._pin(self._trial_pins, trial_id, seq, now)
+        self.assembler.add(batch.spans)
+        self.processed = batch.end
+        self._settle()
+        # Spans the assembler did not keep (duplicates of written attempts) pin nothing.
+        assembler = self.assembler
+        for attempt_id in attempts:
+            if attempt_id in self._attempt_pins and not assembler.is_open(attempt_id):
+                self._unpin(self._attempt_pins, attempt_id)
+        for trial_id in trials:
+            if trial_id in self._trial_pins and not assembler.trial_pending(trial_id):
+                self._unpin(self._trial_pins, trial_id)
+
+    def tick(self) -> None:
+        """Release attempts past their grace period, idle or older than max_age_s."""
+        with self.lock:
+            now = self._clock()
+            self.assembler.tick(now)
+            self._expire(now)
+            self._settle()
+
+    def flush(self) -> None:
+        """Write every open attempt and trial (shutdown): incomplete records."""
+        with self.lock:
+            self.assembler.flush()
+            self._settle()
+
+    def _expire(self, now: float) -> None:
+        cutoff = now - self.max_age_s
+        old: list[str] = []
+        for attempt_id, pin in self._attempt_pins.items():
+            if pin.first_seen > cutoff:
+                break
+            old.append(attempt_id)
+        for attempt_id in old:
+            if self.assembler.release_attempt(attempt_id):
+                with self._stats.lock:
+                    self._stats.max_age_released += 1
+            else:
+                self._unpin(self._attempt_pins, attempt_id)
+        old_trials = [t for t, pin in self._trial_pins.items() if pin.first_seen <= cutoff]
+        for trial_id in old_trials:
+            if not self.assembler.release_trial(trial_id):
+                self._unpin(self._trial_pins, trial_id)
+
+    # ------------------------------------------------------------------------------ pins
+    def _pin(self, pins: dict[str, _Pin], key: str, seq: int, now: float) -> None:
+        pin = pins.get(key)
+        if pin is None:
+            pin = pins[key] = _Pin(now)
+        if seq not in pin.segments:
+            pin.segments.add(seq)
+            self._segment_pins[seq] += 1
+
+    def _drop(self, pin: _Pin) -> None:
+        counts = self._segment_pins
+        for seq in pin.segments:
+            left = counts[seq] - 1
+            if left > 0:
+                counts[seq] = left
+            else:
+                del counts[seq]
+
+    def _unpin(self, pins: dict[str, _Pin], key: str) -> None:
+        pin = pins.pop(key, None)
+        if pin is not None:
+            self._drop(pin)
+
+    def _settle(self) -> None:
+        """Records were written: move or drop their pins, then write a release marker."""
+        released = self._released
+        if not released:
+            return
+        try:
+            self._sync_features()
+        except OSError:
+            _log.exception("could not sync the feature files")
+        entries: list[_ReleaseEntry] = []
+        for kind, key, revision, trial_id in released:
+            self._release_order += 1
+            entries.append(_ReleaseEntry(kind, key, revision, self._release_order))
+            if kind == "a":
+                pin = self._attempt_pins.pop(key, None)
+                if pin is None:
+                    continue
+                if trial_id is not None and self.assembler.trial_pending(trial_id):
+                    for seq in pin.segments:
+                        self._pin(self._trial_pins, trial_id, seq, pin.first_seen)
+                self._drop(pin)
+            else:
+                self._unpin(self._trial_pins, key)
+        released.clear()
+        marker = _ReleaseMarker(self.processed, entries)
+        try:
+            self._spool.append(KIND_RELEASE, len(entries), _marker_encoder.encode(marker))
+        except (SpoolError, OSError):
+            # Without the marker a restart writes these records once more; nothing is lost.
+            _log.exception("could not write a release marker to the spool")
+
+    # ------------------------------------------------------------------------- retirement
+    def retire(self, *, forwarding: bool) -> int:
+        """Delete sealed segments, oldest first, that nothing needs any more."""
+        retired = 0
+        spool = self._spool
+        for segment in spool.segments():
+            if not segment.sealed:
+                break
+            with self.lock:
+                if self._segment_pins.get(segment.seq):
+                    break
+                if segment.data_records and self.processed < (segment.seq, segment.data_end):
+                    break
+            if forwarding and spool.cursor(segment.seq) < segment.data_end:
+                break
+            spool.retire(segment.seq)
+            retired += 1
+        return retired
+
+    # -------------------------------------------------------------------------- revisions
+    def save_revisions(self, directory: str | os.PathLike[str]) -> None:
+        """Snapshot attempt revisions, so a span arriving after a restart for an attempt
+        written before it continues at the next revision instead of restarting at 0."""
+        with self.lock:
+            revisions = self.assembler.revisions()
+        path = os.path.join(directory, REVISIONS_FILE)
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(_marker_encoder.encode(revisions))
+            if self._sync_features_enabled:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    def load_revisions(self, directory: str | os.PathLike[str]) -> int:
+        path = os.path.join(directory, REVISIONS_FILE)
+        try:
+            with open(path, "rb") as fh:
+                revisions = _revisions_decoder.decode(fh.read())
+        except FileNotFoundError:
+            return 0
+        except (OSError, msgspec.DecodeError) as exc:
+            _log.warning("spool: ignoring unreadable %s: %s", path, exc)
+            return 0
+        with self.lock:
+            for attempt_id, revision in revisions.items():
+                self.assembler.seed_revision(attempt_id, revision)
+        return len(revisions)
+
+    @property
+    def pinned_segments(self) -> int:
+        return len(self._segment_pins)
+
+    def close(self) -> None:
+        self._sink.close()
+        for fd in self._feature_fds.values():
+            os.close(fd)
+        self._feature_fds.clear()
+
+    # ----------------------------------------------------------------------------- replay
+    def replay(self, segments: Iterable[Segment]) -> ReplayReport:
+        """Resume from an earlier run's spool: feed the spans not yet accounted for.
+
+        Pass 1 reads the release markers and which attempts/trials each request holds; pass 2
+        feeds, in spool order, the spans of attempts that are still open (no marker after
+        their last span), that were written but received spans later (continued at the next
+        revision), or whose trial record is still to come; and trial spans not yet released.
+        """
+        report = ReplayReport()
+        segments = list(segments)
+        report.segments = len(segments)
+        releases: dict[tuple[str, str], tuple[int, int, Position]] = {}
+        attempt_last: dict[str, Position] = {}
+        attempt_trial: dict[str, str] = {}
+        trial_last: dict[str, Position] = {}
+        holds: dict[Position, tuple[frozenset[str], frozenset[str]]] = {}
+        for segment in segments:
+            for record in self._spool.records(segment.seq):
+                if record.kind == KIND_RELEASE:
+                    try:
+                        marker = _marker_decoder.decode(record.body)
+                    except msgspec.DecodeError:
+                        _log.warning("spool: unreadable release marker in segment %d", record.seq)
+                        continue
+                    upto: Position = (marker.upto[0], marker.upto[1])
+                    for e in marker.released:
+                        releases[(e.kind, e.key)] = (e.revision, e.order, upto)
+                        self._release_order = max(self._release_order, e.order)
+                    continue
+                if record.kind not in DATA_KINDS:
+                    continue
+                spans = self._decode_spooled(record, report)
+                if spans is None:
+                    continue
+                position = (record.seq, record.end)
+                attempts: set[str] = set()
+                trials: set[str] = set()
+                for span in spans:
+                    attrs = span.attributes
+                    attempt_id = attrs.get(_ATTEMPT_ID)
+                    if isinstance(attempt_id, str):
+                        attempts.add(attempt_id)
+                        attempt_last[attempt_id] = position
+                        trial_id = attrs.get(_TRIAL_ID)
+                        if isinstance(trial_id, str):
+                            attempt_trial[attempt_id] = trial_id
+                    elif attrs.get(_SPAN_TYPE) == "trial":
+                        trial_id = attrs.get(_TRIAL_ID)
+                        if isinstance(trial_id, str):
+                            trials.add(trial_id)
+                            trial_last[trial_id] = position
+                if attempts or trials:
+                    holds[position] = (frozenset(attempts), frozenset(trials))
+
+        wanted_attempts: set[str] = set()
+        for attempt_id, last in attempt_last.items():
+            release = releases.get(("a", attempt_id))
+            if release is None:
+                wanted_attempts.add(attempt_id)
+                continue
+            revision, order, upto = release
+            trial_id = attempt_trial.get(attempt_id)
+            trial_release = releases.get(("t", trial_id)) if trial_id is not None else None
+            reopened = last > upto
+            trial_needs_it = trial_id is not None and (
+                trial_release is None or trial_release[1] < order
+            )
+            if reopened or trial_needs_it:
+                wanted_attempts.add(attempt_id)
+                self.assembler.seed_revision(attempt_id, revision)
+        wanted_trials = {
+            trial_id
+            for trial_id, last in trial_last.items()
+            if (release := releases.get(("t", trial_id))) is None or last > release[2]
+        }
+        report.attempts = len(wanted_attempts)
+
+        with self.lock:
+            for segment in segments:
+                for record in self._spool.records(segment.seq):
+                    if record.kind not in DATA_KINDS:
+                        continue
+                    position = (record.seq, record.end)
+                    held = holds.get(position)
+                    if held is None or (
+                        held[0].isdisjoint(wanted_attempts) and held[1].isdisjoint(wanted_trials)
+                    ):
+                        self.processed = position
+                        report.skipped_spans += record.count
+                        continue
+                    spans = self._decode_spooled(record, None) or []
+                    keep = [s for s in spans if _wanted(s, wanted_attempts, wanted_trials)]
+                    report.skipped_spans += len(spans) - len(keep)
+                    report.spans += len(keep)
+                    self.process(Batch(keep, position))
+        with self._stats.lock:
+            self._stats.replayed_spans += report.spans
+        return report
+
+    def _decode_spooled(self, record: Record, report: ReplayReport | None) -> list[Span] | None:
+        try:
+            spans = decode_record(record.kind, record.body)
+        except DecodeError as exc:
+            if report is not None:
+                report.undecodable_records += 1
+                _log.warning(
+                    "spool: undecodable request in segment %d at %d: %s",
+                    record.seq,
+                    record.start,
+                    exc,
+                )
+            return None
+        if report is not None:
+            report.records += 1
+        return spans
+
+
+def _wanted(span: Span, attempts: set[str], trials: set[str]) -> bool:
+    attrs = span.attributes
+    attempt_id = attrs.get(_ATTEMPT_ID)
+    if isinstance(attempt_id, str):
+        return attempt_id in attempts
+    trial_id = attrs.get(_TRIAL_ID)
+    return attrs.get(_SPAN_TYPE) == "trial" and isinstance(trial_id, str) and trial_id in trials
