@@ -17,6 +17,7 @@ Field names follow the signal inventory: `behavior.turn_count`, `tokens.cache_re
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -110,18 +111,25 @@ def extract(
     assembler = Assembler(sink, clock=lambda: float(lines), grace=OFFLINE_GRACE_LINES)
     problems: list[DecodeProblem] = []
     done = 0
-    for path in files:
-        try:
-            batches = decode_otlp_json_lines(path, on_problem=problems.append)
-            for batch in batches:
-                lines += 1
-                assembler.add(batch)
-        except OSError as exc:  # listed but gone or unreadable now
-            problems.append(DecodeProblem(str(path), 0, f"cannot open: {exc}"))
-        done += path.stat().st_size
-        if progress is not None:
-            progress(done, total)
-    assembler.flush()
+    # A batch job over many small objects: the cyclic GC costs 12-30% here and finds nothing
+    # (spans hold no cycles; the assembler's memory is bounded), so pause it as decode does.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for path in files:
+            try:
+                for batch in decode_otlp_json_lines(path, on_problem=problems.append):
+                    lines += 1
+                    assembler.add(batch)
+            except OSError as exc:  # listed but gone or unreadable now
+                problems.append(DecodeProblem(str(path), 0, f"cannot open: {exc}"))
+            done += path.stat().st_size if path.exists() else 0
+            if progress is not None:
+                progress(done, total)
+        assembler.flush()
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     return _sorted(sink, problems, assembler.stats)
 
 
