@@ -53,7 +53,7 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,7 @@ from agentsignals import semconv as sc
 from agentsignals._collect.model import Span
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
+from agentsignals._import.formats._common import timestamp_ns
 
 NAME = "claude-code"
 
@@ -133,19 +134,7 @@ class _Rec:
 
 def _ns(value: Any) -> int | None:
     """ISO-8601 timestamp (or Unix milliseconds) as Unix nanoseconds."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return int(value * 1_000_000)
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+    return timestamp_ns(value)
 
 
 def _int(value: Any) -> int | None:

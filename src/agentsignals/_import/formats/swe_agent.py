@@ -75,7 +75,7 @@ from pathlib import Path
 from typing import Any
 
 from agentsignals import semconv as sc
-from agentsignals._collect.model import Span
+from agentsignals._collect.model import Span, coerce_float
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
 
@@ -721,13 +721,4 @@ def _int(value: Any) -> int | None:
 
 
 def _float(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+    return coerce_float(value)
