@@ -52,7 +52,6 @@ import re
 import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -60,6 +59,7 @@ from agentsignals import semconv as sc
 from agentsignals._collect.model import Span
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
+from agentsignals._import.formats._common import as_dict, nonempty_str, timestamp_ns
 
 NAME = "codex"
 
@@ -644,24 +644,15 @@ def _texts(items: Any) -> list[str]:
 
 
 def _timestamp(value: Any) -> int | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    return timestamp_ns(value, numbers=None)
 
 
 def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+    return as_dict(value)
 
 
 def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return nonempty_str(value)
 
 
 def _int(value: Any) -> int | None:

@@ -61,6 +61,7 @@ from agentsignals import semconv as sc
 from agentsignals._collect.model import Span
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
+from agentsignals._import.formats._common import as_dict, as_list, timestamp_ns
 from agentsignals._instrument.tools import category_for, classify_command
 from agentsignals._verify.outcome import outcome_attributes
 
@@ -921,24 +922,15 @@ def _provider(model: str | None) -> str | None:
 
 def _ns(value: Any) -> int | None:
     """Nanoseconds since the epoch from an ISO 8601 timestamp (naive ones taken as UTC)."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+    return timestamp_ns(value, numbers=None)
 
 
 def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+    return as_dict(value)
 
 
 def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
+    return as_list(value)
 
 
 def _str(value: Any) -> str | None:

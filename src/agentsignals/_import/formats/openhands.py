@@ -71,7 +71,6 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +78,7 @@ from agentsignals import semconv as sc
 from agentsignals._collect.model import Span
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
+from agentsignals._import.formats._common import as_dict, as_list, nonempty_str, timestamp_ns
 from agentsignals._instrument.tools import shell_edit_targets
 
 NAME = "openhands"
@@ -884,35 +884,19 @@ def _build(
 
 
 def _timestamp(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        seconds = float(value)
-        if seconds > 1e14:  # already milli/micro/nanoseconds
-            return None
-        return round(seconds * 1e6) * 1000
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    return timestamp_ns(value, numbers="s")
 
 
 def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+    return as_dict(value)
 
 
 def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
+    return as_list(value)
 
 
 def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return nonempty_str(value)
 
 
 def _int(value: Any) -> int | None:
