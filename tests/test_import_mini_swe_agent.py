@@ -400,3 +400,18 @@ def test_unreadable_files(tmp_path: Path, content: bytes, message: str) -> None:
         list(mini_swe_agent.read(path, lambda p: None))
     assert err.value.problem.path == str(path)
     assert message in err.value.problem.message
+
+
+def test_parallel_calls_keep_file_order_wherever_the_file_lives(tmp_path: Path) -> None:
+    # Span ids derive from the file's path; calls sharing a timestamp must not be ordered by them.
+    sequences = set()
+    for name in ("a", "yy2", "zzz3", "q4", "another-directory"):
+        folder = tmp_path / name
+        folder.mkdir()
+        copy = folder / TOOLCALL.name
+        copy.write_bytes(TOOLCALL.read_bytes())
+        spans = load(copy)
+        first_two = of_type(spans, "tool")[:2]
+        assert first_two[0].start_ns < first_two[1].start_ns
+        sequences.add(tuple(record(spans).behavior.tool_category_sequence or ()))
+    assert sequences == {("search", "read", "search", "shell", "test", "submit")}

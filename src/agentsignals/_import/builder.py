@@ -104,6 +104,7 @@ class AttemptBuilder:
     spans: list[Span] = field(default_factory=list)
     turns: list[TurnRef] = field(default_factory=list)
     _tool_seq: itertools.count[int] = field(default_factory=itertools.count)
+    _last_tool_start: int = -1
     _ended: bool = False
 
     def _identity(self, turn: int | None = None) -> dict[str, AttrValue]:
@@ -206,6 +207,12 @@ class AttemptBuilder:
                 category = category_for(name, args).value
         turn = turn if turn is not None else (self.turns[-1] if self.turns else None)
         start, end = self.trajectory._times(start_ns, end_ns)
+        # Parallel calls of one reply share its timestamp; processors order spans by start
+        # time, then span id (derived from the path), so a 1 ns nudge keeps the file's order.
+        if start <= self._last_tool_start:
+            start = self._last_tool_start + 1
+            end = max(end, start)
+        self._last_tool_start = start
         if files is None and command is not None and category == sc.ToolCategory.READ:
             files = shell_read_targets(command) or None
         if changed_files is None:
