@@ -67,6 +67,9 @@ def test_jaeger_compose_exposes_what_the_recipe_uses() -> None:
     env = _load_env(ROOT / "exporters/jaeger/agentsignals.env")
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"].rsplit(":", 1)[1] in ports
     assert {"4317", "4318", "16686"} <= ports
+    # Jaeger v1 (all-in-one) is end of life; the recipe pins a v2 release.
+    image = compose["services"]["jaeger"]["image"]
+    assert image.rsplit("/", 1)[1].startswith("jaeger:2."), image
 
 
 def test_collector_pipeline_is_well_formed() -> None:
