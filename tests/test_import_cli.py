@@ -118,6 +118,22 @@ def test_parallel_workers_give_the_same_spans(shared_data: Path, tmp_path: Path)
     assert one.read_text() == two.read_text()
 
 
+def test_relative_and_absolute_paths_give_the_same_trace(tmp_path: Path) -> None:
+    """Ids derive from the resolved source path, so re-importing by another spelling of the
+    same path deduplicates instead of making a second trial."""
+    fixture = Path(__file__).parent / "fixtures" / "mini_swe_agent" / "toolcall.traj.json"
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    shutil.copy(fixture, runs / fixture.name)
+    rel, absolute = tmp_path / "rel.jsonl", tmp_path / "abs.jsonl"
+    subprocess.run([*CLI, "runs", "-o", str(rel)], cwd=tmp_path, capture_output=True, check=True)
+    subprocess.run(
+        [*CLI, str(runs / ".." / "runs"), "-o", str(absolute)], capture_output=True, check=True
+    )
+    assert rel.read_text() and rel.read_text() == absolute.read_text()
+    assert str(runs.resolve() / fixture.name) in rel.read_text()  # agent_signals.import.source
+
+
 def test_unknown_format_and_missing_path(tmp_path: Path) -> None:
     bad = subprocess.run([*CLI, "--format", "nope", str(tmp_path)], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown format" in bad.stderr

@@ -99,7 +99,9 @@ def import_file(path: str | os.PathLike[str], fmt: str = "auto") -> FileResult:
         return result
     module = _module(modules[name])
     try:
-        for spans in module.read(p, result.problems.append):
+        # Ids derive from the source path: resolve it so `import runs/` and
+        # `import /abs/runs` give the same trace ids and a re-import deduplicates.
+        for spans in module.read(p.resolve(), result.problems.append):
             result.trajectories.append(spans)
     except TrajectoryError as exc:
         result.problems.append(exc.problem)
