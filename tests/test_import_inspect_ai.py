@@ -265,7 +265,7 @@ def _agent_sample(sample_id: int = 7, epoch: int = 1) -> dict[str, Any]:
          "parent_id": "s-solvers", "timestamp": _at(6)},
         {"event": "tool", "id": "call_test", "function": "bash", "timestamp": _at(6),
          "completed": _at(8), "span_id": "s-solvers"},
-        _model_event({"role": "assistant", "content": "inner"}, 6.5, 7, _usage(7, 1),
+        _model_event({"role": "assistant", "content": "inner"}, 6.5, 7, _usage(4, 1, cache_read=3),
                      span_id="s-tool"),
         {"event": "span_end", "id": "s-tool", "timestamp": _at(8)},
         _model_event(a4, 8, 9, _usage(20, 10, cache_read=200, cache_write=20),
@@ -387,6 +387,8 @@ def test_agentic_sample_turns_tools_usage_reasoning_and_outcome(
     calls = [s for s in spans if s.attributes.get(sc.GEN_AI_OPERATION_NAME) == "chat"]
     assert [c.parent_span_id for c in calls] == [attempt.span_id, test.span_id]
     assert [c.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] for c in calls] == [3, 7]
+    # The tool's own call keeps its cache read (a subset of its cache-inclusive input).
+    assert calls[1].attributes[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 3
 
     result = features.from_spans(spans)
     (record,) = result.attempts
@@ -395,7 +397,7 @@ def test_agentic_sample_turns_tools_usage_reasoning_and_outcome(
     # The four turns, the failed call and the tool's call; the scorer's call is not the agent's.
     assert record.tokens.input_tokens_total == 115 + 132 + 3 + 15 + 7 + 240
     assert record.tokens.output_tokens_total == 20 + 30 + 0 + 40 + 1 + 10
-    assert record.tokens.cache_read_tokens == 420
+    assert record.tokens.cache_read_tokens == 100 + 120 + 3 + 200
     assert record.tokens.model_calls == 6
     assert record.reasoning.has_reasoning_blocks is True
     assert record.verification.reward == 1.0

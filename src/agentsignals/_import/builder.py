@@ -277,6 +277,9 @@ class AttemptBuilder:
         model: str | None = None,
         input_tokens: int | None = None,
         output_tokens: int | None = None,
+        cache_read_tokens: int | None = None,
+        cache_write_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
         cost_usd: float | None = None,
         start_ns: int | None = None,
         end_ns: int | None = None,
@@ -290,6 +293,9 @@ class AttemptBuilder:
             sc.GEN_AI_REQUEST_MODEL: model,
             sc.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
             sc.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
+            sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: cache_read_tokens,
+            sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: cache_write_tokens,
+            sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: reasoning_tokens,
             sc.AGENT_SIGNALS_USAGE_COST_USD: float(cost_usd) if cost_usd is not None else None,
         }
         span_id = _hex_id(self.attempt_id, "model", start, len(self.spans), size=8)
