@@ -447,8 +447,8 @@ def test_editor_and_command_parsing(tmp_path: Path) -> None:
     ]
     assert b.tool_error_count == 2  # the failed str_replace, the cancelled command
     assert r.verification.agent_test_runs == 1 and r.verification.agent_last_run_failed == 1
-    # A forfeit has no exit reason (kept as the raw label), and no patch is known.
-    assert r.infra.exit_reason is None and r.infra.final_failure_mode == "exit_forfeit"
+    # A forfeit: the agent gave up (the raw label kept), and no patch is known.
+    assert r.infra.exit_reason == "gave_up" and r.infra.final_failure_mode == "exit_forfeit"
     assert b.touched_files == ["/r/a.py", "src/b.py"]  # from the calls: no submission
     spans = load(write(tmp_path, data))
     errors = [s.attributes.get(sc.ERROR_TYPE) for s in spans if s.attributes.get(sc.ERROR_TYPE)]
@@ -472,7 +472,7 @@ def test_editor_and_command_parsing(tmp_path: Path) -> None:
         ("exit_environment_error", "error"),
         ("exit_command_timeout", "error"),
         ("exit_total_execution_time", "timeout"),
-        ("exit_forfeit", None),
+        ("exit_forfeit", "gave_up"),
         ("exit_command", None),
         ("early_exit", None),
         ("", None),

@@ -367,6 +367,8 @@ class AttemptExitReason(StrEnum):
     """The attempt was interrupted or cancelled."""
     USER_STOPPED = "user_stopped"
     """A user stopped the attempt."""
+    GAVE_UP = "gave_up"
+    """The agent stopped on its own without submitting (a forfeit)."""
 
 
 class SpanType(StrEnum):
@@ -575,6 +577,7 @@ ENUM_VALUES: Final[dict[str, frozenset[str]]] = {
             "context_overflow",
             "cost_limit",
             "error",
+            "gave_up",
             "interrupted",
             "max_turns",
             "submitted",

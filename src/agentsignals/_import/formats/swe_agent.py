@@ -54,8 +54,8 @@ Mapping:
   `submitted (exit_X)` (the harness auto-submitted the patch after X) and `exit_X`: exit_cost ->
   cost_limit, exit_context -> context_overflow, exit_total_execution_time -> timeout,
   exit_format / exit_error / exit_api / exit_environment_error / exit_command_timeout -> error;
-  exit_forfeit and exit_command (the agent gave up or typed `exit`) and unknown labels have no
-  exit reason. `info.submission` is the submitted patch (touched files and line counts); a run
+  exit_forfeit (the agent gave up) -> gave_up; exit_command (the agent typed `exit`) and unknown
+  labels have no exit reason. `info.submission` is the submitted patch (touched files and line counts); a run
   that submitted an empty patch touched nothing.
 * Treatment: model from the config's `agent.model.name` (0.x: the run folder's name,
   `<model>__<data>__<config>__t-..__p-..__c-..__install-..`), the call limit
@@ -115,6 +115,7 @@ _EXIT_REASONS = {
     "exit_api": sc.AttemptExitReason.ERROR.value,
     "exit_environment_error": sc.AttemptExitReason.ERROR.value,
     "exit_command_timeout": sc.AttemptExitReason.ERROR.value,
+    "exit_forfeit": sc.AttemptExitReason.GAVE_UP.value,
 }
 _HARNESS_EXIT = re.compile(r"^\s*Exit(?:ing)? due to\b")
 # SWE-agent's own messages for an edit it did not make.
