@@ -127,6 +127,22 @@ def test_importing_twice_gives_the_same_ids() -> None:
     assert len({s.span_id for s in first}) == len(first)
 
 
+def test_timeouts_and_shared_timestamps() -> None:
+    t0 = 1_700_000_000_000_000_000
+    traj = TrajectoryBuilder(source_format="test", source_path="/x/r", task_id="t", start_ns=t0)
+    attempt = traj.attempt()
+    attempt.turn(start_ns=t0)
+    # Parallel calls of one reply share its timestamp; the file's order is kept.
+    attempt.tool("bash", command="sleep 999", error="timeout", start_ns=t0)
+    attempt.tool("bash", command="ls", error="exit_code_2", start_ns=t0)
+    attempt.tool("bash", command="make", error="CommandFailed", timed_out=True, start_ns=t0)
+    attempt.end()
+    tools = [s for s in traj.finish() if s.attributes.get(sc.AGENT_SIGNALS_SPAN_TYPE) == "tool"]
+    assert [s.start_ns - t0 for s in tools] == [0, 1, 2]
+    assert all(s.end_ns >= s.start_ns for s in tools)
+    assert [s.attributes.get(sc.AGENT_SIGNALS_TOOL_TIMED_OUT) for s in tools] == [True, None, True]
+
+
 def test_encoding_round_trips_through_json_and_protobuf() -> None:
     spans = build(with_times=True)
     assert decode_otlp_json(encode_otlp_json(spans)) == spans

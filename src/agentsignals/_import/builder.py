@@ -188,13 +188,15 @@ class AttemptBuilder:
         result: str | None = None,
         exit_code: int | None = None,
         error: str | None = None,
+        timed_out: bool | None = None,
         start_ns: int | None = None,
         end_ns: int | None = None,
         parent_span_id: str | None = None,
     ) -> str:
         """One tool call requested by `turn` (default: the latest turn). Shell commands are
         classified by what they do and their file writes are read from the command text;
-        returns the span id (for nesting)."""
+        an error naming a timeout marks the call timed out, as `tool.mark_timed_out()` does
+        live. Returns the span id (for nesting)."""
         seq = next(self._tool_seq)
         args = dict(arguments) if arguments is not None else None
         if command is None and args is not None:
@@ -239,6 +241,10 @@ class AttemptBuilder:
                 len(result.encode("utf-8", "replace")) if result is not None else None
             ),
         }
+        if timed_out is None and error:
+            timed_out = "timeout" in error.lower() or "timed out" in error.lower()
+        if timed_out:
+            attrs[sc.AGENT_SIGNALS_TOOL_TIMED_OUT] = True
         if changed_files:
             attrs[sc.AGENT_SIGNALS_TOOL_EDIT_MODE] = (
                 sc.ToolEditMode.DIRECT.value
