@@ -116,12 +116,13 @@ def test_pytest_7432_swe_agent_1x_steps_tools_usage_and_exit() -> None:
         ("reproduce_skipif.py", 15, 0),
         ("src/_pytest/skipping.py", 0, 2),
     ]
-    # Totals only: on the attempt, not spread over turns (no growth curve, no per-call count).
+    # Totals only: on the attempt, not spread over turns (no growth curve); the call count is
+    # the file's api_calls.
     t = r.tokens
     assert t.input_tokens_total == stats["tokens_sent"] == 36982
     assert t.output_tokens_total == stats["tokens_received"] == 1159
     assert t.cost_usd == pytest.approx(stats["instance_cost"])
-    assert t.context_growth_curve is None and t.model_calls is None
+    assert t.context_growth_curve is None and t.model_calls == stats["api_calls"]
     turns = [s for s in spans if s.attributes.get(sc.AGENT_SIGNALS_SPAN_TYPE) == "turn"]
     assert all(sc.GEN_AI_USAGE_INPUT_TOKENS not in s.attributes for s in turns)
     assert r.infra.exit_reason == "submitted" and r.infra.final_failure_mode is None
@@ -327,6 +328,7 @@ def test_retry_agent_attempts_are_attempts(tmp_path: Path) -> None:
     assert sc.AGENT_SIGNALS_ATTEMPT_TOUCHED_FILES not in attempt_span.attributes
     assert a1.behavior.touched_files == ["/testbed/reproduce.py"]
     assert a1.tokens.cost_usd == 3.5 and a1.treatment.attempt1_tool_cap is None
+    assert (a0.tokens.model_calls, a1.tokens.model_calls) == (8, 3)
     (trial,) = result.trials
     assert trial.attempt_count == 2 and len(trial.retries) == 1
 

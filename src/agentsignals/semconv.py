@@ -217,6 +217,12 @@ Cost in US dollars of the span's model usage (a turn's own call; roll-ups on att
 Kept apart from per-call gen_ai.usage.* so roll-ups are never mistaken for calls.
 """
 
+AGENT_SIGNALS_USAGE_MODEL_CALLS: Final = "agent_signals.usage.model_calls"
+"""
+Number of model calls behind an attempt's usage totals, for sources that record totals only
+(imported trajectories). Processors count calls themselves when calls carry usage.
+"""
+
 AGENT_SIGNALS_VERIFY_FAIL_TO_FAIL_COUNT: Final = "agent_signals.verify.fail_to_fail_count"
 """FAIL_TO_PASS tests that still fail after the patch."""
 
@@ -527,6 +533,7 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.turn.reasoning.present": "boolean",
     "agent_signals.turn.reasoning.self_corrections": "int",
     "agent_signals.usage.cost_usd": "double",
+    "agent_signals.usage.model_calls": "int",
     "agent_signals.verify.fail_to_fail_count": "int",
     "agent_signals.verify.fail_to_pass_count": "int",
     "agent_signals.verify.pass_to_fail_count": "int",

@@ -961,10 +961,13 @@ def _list(value: AttrValue | None) -> list[AttrScalar]:
 def _with_attempt_totals(tok: Tokens, attempt: Span | None) -> Tokens:
     """Formats that record usage only as attempt totals (imported trajectories) put them on
     the attempt span; they fill the totals when no turn or model call recorded usage, and are
-    not spread over turns (the growth curve stays None)."""
+    not spread over turns (the growth curve stays None). Their call count fills
+    ``model_calls`` when no call was counted."""
     if attempt is None:
         return tok
     a = attempt.attributes
+    if tok.model_calls is None:
+        tok.model_calls = _int(a.get(sc.AGENT_SIGNALS_USAGE_MODEL_CALLS))
     if tok.input_tokens_total is None and tok.output_tokens_total is None:
         tok.input_tokens_total = _int(a.get(_IN))
         tok.output_tokens_total = _int(a.get(_OUT))

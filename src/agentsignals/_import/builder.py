@@ -328,12 +328,14 @@ class AttemptBuilder:
         cache_read_tokens: int | None = None,
         cache_write_tokens: int | None = None,
         cost_usd: float | None = None,
+        model_calls: int | None = None,
         end_ns: int | None = None,
         error: str | None = None,
     ) -> None:
         """Close the attempt. Token and cost totals given here are the attempt's totals (for
-        formats that record no per-call usage: they are not spread over turns). The submitted
-        patch gives touched files and per-file line counts."""
+        formats that record no per-call usage: they are not spread over turns), `model_calls`
+        the number of calls behind them. The submitted patch gives touched files and per-file
+        line counts."""
         if self._ended:
             return
         self._ended = True
@@ -348,6 +350,7 @@ class AttemptBuilder:
             sc.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
             sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: cache_read_tokens,
             sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: cache_write_tokens,
+            sc.AGENT_SIGNALS_USAGE_MODEL_CALLS: model_calls,
             sc.AGENT_SIGNALS_USAGE_COST_USD: float(cost_usd) if cost_usd is not None else None,
             sc.ERROR_TYPE: error,
         }

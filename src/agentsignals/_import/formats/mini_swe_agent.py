@@ -380,9 +380,10 @@ def _end(
         patch = None  # only a submitting run collects the patch: nothing is known
     stats = _dict(info.get("model_stats"))
     cost = _float(stats.get("instance_cost"))
+    api_calls = _int(stats.get("api_calls"))
     reason = exit_reason(
         status,
-        api_calls=_int(stats.get("api_calls")),
+        api_calls=api_calls,
         cost=cost,
         step_limit=_int(agent_config.get("step_limit")),
         cost_limit=_float(agent_config.get("cost_limit")),
@@ -392,6 +393,7 @@ def _end(
         exit_status=status,
         submission=patch,
         cost_usd=cost,
+        model_calls=api_calls,
         end_ns=end_ns,
         error=status if reason == sc.AttemptExitReason.ERROR.value else None,
     )

@@ -455,6 +455,7 @@ class _Reader:
             input_tokens=sent,
             output_tokens=received,
             cost_usd=cost,
+            model_calls=_int(stats.get("api_calls")),
         )
 
 
