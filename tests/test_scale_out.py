@@ -287,12 +287,15 @@ def test_routing_by_span_id_breaks_the_records(batches: Batches) -> None:
     assert split, "no attempt was split across instances"
     wrong = [key for key in single if union.get(key) != single[key]]
     assert len(wrong) > len(single) // 2
-    # E.g. an attempt: only the instance that got its attempt span calls it complete, and its
-    # tool calls are counted partly on each instance, never whole on either.
-    key = next(k for k in sorted(split) if k[0] == "attempt")
-    whole = json.loads(single[key][-1])
-    parts = [json.loads(out[key][-1]) for out in (a, b)]
-    assert sorted(p["complete"] for p in parts) == [False, True]
-    calls = [p["behavior"]["tool_call_count"] or 0 for p in parts]
-    assert sum(calls) == whole["behavior"]["tool_call_count"]
-    assert whole["behavior"]["tool_call_count"] not in calls
+    # A split attempt: only the instance that got its attempt span calls it complete, and its
+    # tool calls are divided between the instances (which ones is up to the span ids, so an
+    # attempt may still land whole on one side: look at those that did not).
+    divided = 0
+    for key in sorted(k for k in split if k[0] == "attempt"):
+        whole = json.loads(single[key][-1])
+        parts = [json.loads(out[key][-1]) for out in (a, b)]
+        assert sorted(p["complete"] for p in parts) == [False, True]
+        calls = [p["behavior"]["tool_call_count"] or 0 for p in parts]
+        assert sum(calls) == whole["behavior"]["tool_call_count"]
+        divided += whole["behavior"]["tool_call_count"] not in calls
+    assert divided > 0, "no attempt had its tool calls counted partly on each instance"
