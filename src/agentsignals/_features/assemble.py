@@ -250,6 +250,49 @@ class Assembler:
         self.stats.in_flight = 0
 
     # ------------------------------------------------------------------------------ output
+    # ---- controls for a long-running collector (max-age release, restart from a spool)
+
+    def is_open(self, attempt_id: str) -> bool:
+        """The attempt's spans are held, waiting for its end (or grace period)."""
+        return attempt_id in self._open
+
+    def trial_pending(self, trial_id: str) -> bool:
+        """The trial's record has not been written yet."""
+        state = self._trials.get(trial_id)
+        return state is not None and state.emitted_revision < 0
+
+    def release_attempt(self, attempt_id: str) -> bool:
+        """Write the attempt's record now (incomplete unless its span arrived)."""
+        group = self._open.pop(attempt_id, None)
+        if group is None:
+            return False
+        self._emit_attempt(attempt_id, group, complete=group.ended_at is not None)
+        self.stats.in_flight = len(self._open)
+        return True
+
+    def release_trial(self, trial_id: str) -> bool:
+        """Write the trial's record now, marked incomplete."""
+        state = self._trials.get(trial_id)
+        if state is None or state.emitted_revision >= 0:
+            return False
+        self._waiting_trials.pop(trial_id, None)
+        self._emit_trial(state, complete=False)
+        return True
+
+    def seed_revision(self, attempt_id: str, revision: int) -> None:
+        """An earlier run wrote this attempt's record at ``revision``: continue after it."""
+        known = self._emitted.get(attempt_id)
+        if known is None or revision > known:
+            self._remember(attempt_id, revision)
+
+    def revisions(self) -> dict[str, int]:
+        """The last revision written of every attempt still remembered (oldest first)."""
+        out = dict(self._emitted)
+        for attempt_id, finished in self._finished.items():
+            out.pop(attempt_id, None)
+            out[attempt_id] = finished.revision
+        return out
+
     def _emit_attempt(self, attempt_id: str, group: _AttemptGroup, *, complete: bool) -> None:
         self._finished[attempt_id] = _Finished(
             group.spans, group.span_ids, group.revision, complete

@@ -55,8 +55,8 @@ Mapping:
   cost_limit, exit_context -> context_overflow, exit_total_execution_time -> timeout,
   exit_format / exit_error / exit_api / exit_environment_error / exit_command_timeout -> error;
   exit_forfeit (the agent gave up) -> gave_up; exit_command (the agent typed `exit`) and unknown
-  labels have no exit reason. `info.submission` is the submitted patch (touched files and line counts); a run
-  that submitted an empty patch touched nothing.
+  labels have no exit reason. `info.submission` is the submitted patch (touched files and line
+  counts); a run that submitted an empty patch touched nothing.
 * Treatment: model from the config's `agent.model.name` (0.x: the run folder's name,
   `<model>__<data>__<config>__t-..__p-..__c-..__install-..`), the call limit
   (`per_instance_call_limit`) as the first attempt's tool cap, the config's
