@@ -29,6 +29,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, cast
 
 import msgspec
 
+from agentsignals import semconv as sc
 from agentsignals._collect.model import Attributes, AttrScalar, AttrValue, Event, Span
 
 if TYPE_CHECKING:
@@ -356,6 +357,31 @@ def _j_complex(v: _JAnyValue) -> AttrValue | None:
 # fifth of its memory) and makes processors' lookups with literal keys identity hits.
 _intern = sys.intern
 
+# The values of identity and low-cardinality keys also repeat on every span of an attempt
+# (ids, span type, tool name and category, model): one shared string each keeps retained
+# spans about a fifth smaller (docs/performance.md).
+_SHARED_VALUE_KEYS: Final = frozenset(
+    {
+        sc.AGENT_SIGNALS_TRIAL_ID,
+        sc.AGENT_SIGNALS_ATTEMPT_ID,
+        sc.AGENT_SIGNALS_TASK_ID,
+        sc.AGENT_SIGNALS_SPAN_TYPE,
+        sc.AGENT_SIGNALS_TOOL_CATEGORY,
+        sc.AGENT_SIGNALS_TURN_PHASE,
+        sc.AGENT_SIGNALS_TREATMENT_DATASET,
+        sc.AGENT_SIGNALS_TREATMENT_MODEL_ID,
+        sc.AGENT_SIGNALS_TREATMENT_AGENT_TYPE,
+        sc.GEN_AI_OPERATION_NAME,
+        sc.GEN_AI_TOOL_NAME,
+        sc.GEN_AI_AGENT_NAME,
+        sc.GEN_AI_REQUEST_MODEL,
+        sc.GEN_AI_RESPONSE_MODEL,
+        sc.GEN_AI_PROVIDER_NAME,
+        "server.address",
+        "service.name",
+    }
+)
+
 
 def _j_attrs(kvs: list[_JKeyValue]) -> Attributes:
     out: Attributes = {}
@@ -364,17 +390,20 @@ def _j_attrs(kvs: list[_JKeyValue]) -> Attributes:
         if v is None:
             continue
         # Ordered by frequency in agent traces; most attributes are strings.
-        x: AttrValue | None = v.stringValue
+        text = v.stringValue
+        if text is not None:
+            key = _intern(kv.key)
+            out[key] = _intern(text) if key in _SHARED_VALUE_KEYS else text
+            continue
+        x: AttrValue | None = v.intValue
         if x is None:
-            x = v.intValue
+            x = v.boolValue
             if x is None:
-                x = v.boolValue
+                x = v.doubleValue
                 if x is None:
-                    x = v.doubleValue
+                    x = _j_complex(v)
                     if x is None:
-                        x = _j_complex(v)
-                        if x is None:
-                            continue
+                        continue
         out[_intern(kv.key)] = x
     return out
 
@@ -862,7 +891,7 @@ def _pb_attrs(kvs: Any) -> Attributes:
         v = kv.value
         which = v.WhichOneof("value")
         if which == "string_value":
-            out[key] = v.string_value
+            out[key] = _intern(v.string_value) if key in _SHARED_VALUE_KEYS else v.string_value
         elif which == "int_value":
             out[key] = v.int_value
         elif which == "bool_value":
