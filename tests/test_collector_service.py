@@ -691,7 +691,7 @@ def test_health_and_metrics(collector: Factory) -> None:
     for key in (
         "received_spans", "received_requests", "forwarded_spans", "dropped_spans",
         "rejected_spans", "rejected_requests", "in_flight_attempts", "late_spans",
-        "duplicates", "spool_bytes", "queue_depth",
+        "duplicates", "spool_bytes", "queue_depth", "partial_attempt_records",
     ):  # fmt: skip
         assert key in m, key
     assert m["received_requests"] == 1 and m["spool_bytes"] > len(MAGIC)
@@ -707,7 +707,7 @@ def test_duplicate_and_late_spans_are_counted(collector: Factory, tmp_path: Path
     # After the record is written, a retried request is still recognised.
     assert post_pb(c.http_port, spans) == 200
     wait_until(lambda: c.metrics()["duplicates"] == 2 * len(spans))
-    assert c.metrics()["late_spans"] == 0
+    assert c.metrics()["late_spans"] == 0 == c.metrics()["partial_attempt_records"]
     assert len(records_for(tmp_path / "out", attempt_id(spans))) == 1
 
 

@@ -128,9 +128,35 @@ def test_late_span_after_the_attempt_left_memory_still_gets_a_new_revision() -> 
     asm.add(attempt_spans("A", 0))
     asm.add(attempt_spans("B", 1))  # pushes A out of the finished cache
     asm.add([span("Alate", "tool", "A", start=99)])
+    asm.add([span("Alate2", "tool", "A", start=100)])  # joins the partial revision
     asm.flush()
-    revs = [(r.attempt_id, r.revision, r.complete) for r in records if isinstance(r, AttemptRecord)]
-    assert ("A", 0, True) in revs and ("A", 1, False) in revs
+    revs = [
+        (r.attempt_id, r.revision, r.complete, r.partial, r.span_count)
+        for r in records
+        if isinstance(r, AttemptRecord)
+    ]
+    # The late spans alone: written, marked partial, and kept out of the trial's record.
+    assert ("A", 0, True, False, 3) in revs and ("A", 1, False, True, 2) in revs
+    assert asm.stats.partial_records == 1
+    trials = [r for r in records if isinstance(r, TrialRecord)]
+    assert all(not a.partial for t in trials for a in [t.first_attempt, *t.retries] if a)
+    # A reader keeping one record per id keeps the whole revision.
+    sink = ListSink()
+    for record in records:
+        sink(record)
+    assert (sink.attempts["A"].revision, sink.attempts["A"].span_count) == (0, 3)
+
+
+def test_a_rebuild_from_a_spool_is_whole_not_partial() -> None:
+    records: list[AttemptRecord | TrialRecord] = []
+    asm = Assembler(records.append, clock=lambda: 0.0, grace=0)
+    asm.seed_revision("A", 3, rebuild=True)  # written before a restart; all spans follow
+    asm.seed_revision("B", 0)  # written before; only late spans follow
+    asm.add(attempt_spans("A", 0))
+    asm.add([span("Blate", "tool", "B", trial="T2", start=5)])
+    asm.flush()
+    got = {r.attempt_id: (r.revision, r.partial) for r in records if isinstance(r, AttemptRecord)}
+    assert got == {"A": (4, False), "B": (1, True)}
 
 
 def test_in_flight_cap_evicts_oldest_as_incomplete_and_idle_release() -> None:

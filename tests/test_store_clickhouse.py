@@ -337,7 +337,7 @@ def test_feature_tables_are_generated_from_the_record_types(store: ClickHouseSto
                 described.add(f"{table}:{row['name']}")
     attempt_fields = _stored_fields(msgspec.inspect.type_info(AttemptRecord))
     attempt_fields -= {"started_at_ns", "ended_at_ns"}
-    attempt_fields |= {"started_at", "ended_at", "null_lists"}
+    attempt_fields |= {"started_at", "ended_at", "null_lists", schema.VERSION_COLUMN}
     trial_fields = _stored_fields(msgspec.inspect.type_info(TrialRecord))
     trial_fields -= {"first_attempt", "retries", "subagents"}
     trial_fields |= {"first_attempt_id", "retry_attempt_ids", "subagent_attempt_ids"}
@@ -357,7 +357,9 @@ def test_feature_tables_are_generated_from_the_record_types(store: ClickHouseSto
         f"SELECT engine_full FROM system.tables WHERE database = '{store.database}' "
         f"AND name = '{schema.ATTEMPTS_TABLE}'"
     )
-    assert engine["engine_full"].startswith("ReplacingMergeTree(revision) ORDER BY attempt_id")
+    assert engine["engine_full"].startswith(
+        "ReplacingMergeTree(record_version) ORDER BY attempt_id"
+    )
 
 
 @needs_chdb
@@ -630,6 +632,23 @@ def test_latest_revision_wins_even_when_the_task_id_arrives_late(store: ClickHou
     (raw,) = store.query_rows(f"SELECT count() AS n FROM {store.database}.agentsignals_attempts")
     assert raw["n"] == 2
     assert store.read_attempts(where="task_id = 'nope'") == []
+
+
+def test_a_partial_revision_never_replaces_a_whole_one(store: ClickHouseStore) -> None:
+    whole = AttemptRecord(attempt_id="a2", task_id="t", revision=0, span_count=40)
+    partial = AttemptRecord(attempt_id="a2", revision=1, partial=True, span_count=1)
+    later_whole = AttemptRecord(attempt_id="a2", task_id="t", revision=2, span_count=41)
+    store.insert_records([partial, whole])
+    assert store.read_attempts() == [whole]  # FINAL, whatever the merge state
+    (kept,) = store.query_rows(
+        f"SELECT argMax(span_count, record_version) AS n FROM {store.database}.agentsignals_attempts"
+    )
+    assert kept["n"] == 40
+    store.insert_records([later_whole])
+    assert store.read_attempts() == [later_whole]
+    # Only partial revisions (the whole one never reached this table): the latest of them.
+    store.insert_records([AttemptRecord(attempt_id="a3", revision=4, partial=True)])
+    assert [r.revision for r in store.read_attempts(where="attempt_id = 'a3'")] == [4]
 
 
 # ------------------------------------------------------------------------- analysis SQL

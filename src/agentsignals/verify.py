@@ -28,7 +28,7 @@ from pathlib import Path
 import msgspec
 
 from agentsignals import semconv as sc
-from agentsignals._features.record import AttemptRecord, TrialRecord
+from agentsignals._features.record import AttemptRecord, TrialRecord, supersedes
 from agentsignals._features.store import read_records
 from agentsignals._verify.merge import VerifyResult, localize, merge
 from agentsignals._verify.outcome import outcome_attributes
@@ -117,12 +117,12 @@ def _read_feature_file(
                 if b'"attempt_id"' in line.split(b'"first_attempt"', 1)[0]:
                     record = attempt_decoder.decode(line)
                     old = attempts.get(record.attempt_id)
-                    if old is None or record.revision >= old.revision:
+                    if old is None or supersedes(record, old):
                         attempts[record.attempt_id] = record
                 else:
                     trial = trial_decoder.decode(line)
                     old_trial = trials.get(trial.trial_id)
-                    if old_trial is None or trial.revision >= old_trial.revision:
+                    if old_trial is None or supersedes(trial, old_trial):
                         trials[trial.trial_id] = trial
             except msgspec.DecodeError as exc:
                 problems.append(f"{path}:{line_no}: not a feature record: {exc}")

@@ -12,6 +12,7 @@ CREATE TABLE IF NOT EXISTS otel.agentsignals_attempts
     service_name      Nullable(String),
     complete          Bool,
     revision          UInt32,
+    partial           Bool,
     span_count        Int64,
     started_at        Nullable(DateTime64(9, 'UTC')),
     ended_at          Nullable(DateTime64(9, 'UTC')),
@@ -102,7 +103,8 @@ CREATE TABLE IF NOT EXISTS otel.agentsignals_attempts
         final_failure_mode Nullable(String),
         exit_reason Nullable(String)
     ),
-    null_lists        Array(LowCardinality(String))
+    null_lists        Array(LowCardinality(String)),
+    record_version    UInt64 MATERIALIZED revision + if(partial, 0, 4294967296)
 )
-ENGINE = ReplacingMergeTree(revision)
+ENGINE = ReplacingMergeTree(record_version)
 ORDER BY attempt_id

@@ -496,7 +496,9 @@ class Processor:
             )
             if reopened or trial_needs_it:
                 wanted_attempts.add(attempt_id)
-                self.assembler.seed_revision(attempt_id, revision)
+                # A trial still to come kept every segment the attempt pinned, so all of its
+                # spans are replayed; otherwise its earlier segments may be gone (partial).
+                self.assembler.seed_revision(attempt_id, revision, rebuild=trial_needs_it)
         wanted_trials = {
             trial_id
             for trial_id, last in trial_last.items()

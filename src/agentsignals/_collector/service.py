@@ -303,6 +303,7 @@ class Collector:
                 "uptime_s": round(time.monotonic() - self._started_at, 3),
                 "in_flight_attempts": assembler.in_flight,
                 "late_spans": assembler.late_spans,
+                "partial_attempt_records": assembler.partial_records,
                 "duplicates": assembler.duplicates,
                 "unattributed_spans": assembler.unattributed,
                 "evicted_attempts": assembler.evicted,

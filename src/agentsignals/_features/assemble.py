@@ -7,12 +7,15 @@ record), an idle timeout, and a grace period after an attempt span arrives for l
 Trials and attempts run for minutes to hours, so an attempt is released when its own span
 ends, not after a fixed wait. Duplicate spans are dropped by span id; a span that arrives after
 its attempt's record was written yields a revised record (revision + 1), never a silent drop.
+Once the attempt's spans have left the bounded cache of finished attempts, that revision is
+built from the late spans alone and marked ``partial``: readers keep the last whole revision.
 
 The clock is injected: seconds of monotonic time when live, "lines read" when reading files.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
@@ -25,6 +28,7 @@ from agentsignals._features.record import AttemptRecord, TrialRecord
 Record = AttemptRecord | TrialRecord
 Sink = Callable[[Record], None]
 
+_log = logging.getLogger("agentsignals.features")
 _ATTEMPT_ID = sc.AGENT_SIGNALS_ATTEMPT_ID
 _TRIAL_ID = sc.AGENT_SIGNALS_TRIAL_ID
 _SPAN_TYPE = sc.AGENT_SIGNALS_SPAN_TYPE
@@ -40,6 +44,8 @@ class AssemblerStats:
     unattributed: int = 0
     evicted: int = 0
     idle_released: int = 0
+    # Attempt revisions built from late spans alone (the earlier spans were let go).
+    partial_records: int = 0
     attempt_records: int = 0
     trial_records: int = 0
     in_flight: int = 0
@@ -52,6 +58,7 @@ class _AttemptGroup:
     ended_at: float | None = None  # clock reading when the attempt span arrived
     last_seen: float = 0.0
     revision: int = 0  # > 0 when the attempt was emitted before (late spans after eviction)
+    partial: bool = False  # the earlier revisions' spans are gone: this group is late spans only
 
 
 @dataclass
@@ -60,6 +67,7 @@ class _Finished:
     span_ids: set[str]
     revision: int
     complete: bool
+    partial: bool = False
 
 
 @dataclass
@@ -97,6 +105,9 @@ class Assembler:
         # attempt id -> last revision written, for attempts whose spans were let go.
         self._emitted: OrderedDict[str, int] = OrderedDict()
         self._remembered_ids = remembered_ids
+        # Written attempts whose spans are being fed again in full (a collector replaying its
+        # spool): their next group is a rebuild, not late spans alone.
+        self._rebuilding: set[str] = set()
         self._trials: OrderedDict[str, _TrialState] = OrderedDict()
         self._ended: deque[tuple[float, str]] = deque()
         self._pending_trials: deque[tuple[float, str]] = deque()
@@ -127,7 +138,11 @@ class Assembler:
                 if finished is not None:
                     self._add_late(attempt_id, finished, span)
                     continue
-                group = _AttemptGroup(revision=self._next_revision(attempt_id))
+                revision = self._next_revision(attempt_id)
+                rebuild = attempt_id in self._rebuilding
+                if rebuild:
+                    self._rebuilding.discard(attempt_id)
+                group = _AttemptGroup(revision=revision, partial=revision > 0 and not rebuild)
                 self._open[attempt_id] = group
                 if len(self._open) > self.max_in_flight:
                     oldest, evicted = self._open.popitem(last=False)
@@ -162,7 +177,9 @@ class Assembler:
         self._finished.move_to_end(attempt_id)
         complete = finished.complete or span.attributes.get(_SPAN_TYPE) == "attempt"
         finished.complete = complete
-        self._write_attempt(attempt_id, finished.spans, complete, finished.revision)
+        self._write_attempt(
+            attempt_id, finished.spans, complete, finished.revision, partial=finished.partial
+        )
 
     def _add_trial_span(self, span: Span, now: float) -> None:
         trial_id = str(span.attributes[_TRIAL_ID])
@@ -279,11 +296,15 @@ class Assembler:
         self._emit_trial(state, complete=False)
         return True
 
-    def seed_revision(self, attempt_id: str, revision: int) -> None:
-        """An earlier run wrote this attempt's record at ``revision``: continue after it."""
+    def seed_revision(self, attempt_id: str, revision: int, *, rebuild: bool = False) -> None:
+        """An earlier run wrote this attempt's record at ``revision``: continue after it.
+        ``rebuild``: all of the attempt's spans follow (not late spans alone), so the next
+        revision is whole."""
         known = self._emitted.get(attempt_id)
         if known is None or revision > known:
             self._remember(attempt_id, revision)
+        if rebuild:
+            self._rebuilding.add(attempt_id)
 
     def revisions(self) -> dict[str, int]:
         """The last revision written of every attempt still remembered (oldest first)."""
@@ -295,12 +316,14 @@ class Assembler:
 
     def _emit_attempt(self, attempt_id: str, group: _AttemptGroup, *, complete: bool) -> None:
         self._finished[attempt_id] = _Finished(
-            group.spans, group.span_ids, group.revision, complete
+            group.spans, group.span_ids, group.revision, complete, group.partial
         )
         if len(self._finished) > self._finished_cache:
             old_id, old = self._finished.popitem(last=False)
             self._remember(old_id, old.revision)
-        self._write_attempt(attempt_id, group.spans, complete, group.revision)
+        self._write_attempt(
+            attempt_id, group.spans, complete, group.revision, partial=group.partial
+        )
 
     def _remember(self, attempt_id: str, revision: int) -> None:
         self._emitted[attempt_id] = revision
@@ -309,12 +332,32 @@ class Assembler:
             self._emitted.popitem(last=False)
 
     def _write_attempt(
-        self, attempt_id: str, spans: list[Span], complete: bool, revision: int
+        self,
+        attempt_id: str,
+        spans: list[Span],
+        complete: bool,
+        revision: int,
+        *,
+        partial: bool = False,
     ) -> None:
         from agentsignals._features.extract import attempt_record
 
         record = attempt_record(spans, complete=complete, revision=revision)
         self.stats.attempt_records += 1
+        if partial:
+            # Late spans alone say little about the attempt: written (never dropped) and
+            # marked, but kept out of its trial's record, which holds the whole revision.
+            record.partial = True
+            self.stats.partial_records += 1
+            _log.warning(
+                "attempt %s: %d span(s) arrived after its spans were released; written as "
+                "partial revision %d (readers keep the last whole revision)",
+                attempt_id,
+                len(spans),
+                revision,
+            )
+            self._sink(record)
+            return
         self._sink(record)
         if record.trial_id is not None:
             state = self._trial(record.trial_id, self._clock())

@@ -155,6 +155,10 @@ class AttemptRecord(msgspec.Struct, kw_only=True):
     complete: bool = True
     # 0 for the first record; each late span that changes it yields revision + 1.
     revision: int = 0
+    # True when the spans of earlier revisions had already been let go (memory is bounded)
+    # when late spans arrived: this revision describes those late spans alone. Readers keep
+    # the latest revision that is not partial (`supersedes`); partial ones stay for audit.
+    partial: bool = False
     span_count: int = 0
     started_at_ns: int | None = None
     ended_at_ns: int | None = None
@@ -188,3 +192,13 @@ class TrialRecord(msgspec.Struct, kw_only=True):
     # Outcome of the last attempt with a verification result (issue #4).
     final_reward: float | None = None
     resolved_on_attempt: int | None = None
+
+
+def supersedes(new: AttemptRecord | TrialRecord, old: AttemptRecord | TrialRecord) -> bool:
+    """Whether a reader keeping one record per id should keep `new` over `old`: the later
+    revision, except that a partial attempt revision never replaces a whole one."""
+    new_partial = isinstance(new, AttemptRecord) and new.partial
+    old_partial = isinstance(old, AttemptRecord) and old.partial
+    if new_partial != old_partial:
+        return old_partial
+    return new.revision >= old.revision

@@ -1,7 +1,8 @@
 """The embedded feature store: JSON lines on local disk, Parquet and pandas through extras.
 
 Each record is one line written with a single append, so a killed process never corrupts
-earlier lines. Readers keep the latest revision of each attempt and trial.
+earlier lines. Readers keep the latest revision of each attempt and trial (a partial attempt
+revision never replaces a whole one).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from agentsignals._features.record import AttemptRecord, TrialRecord
+from agentsignals._features.record import AttemptRecord, TrialRecord, supersedes
 
 Record = AttemptRecord | TrialRecord
 ATTEMPTS_FILE = "attempts.jsonl"
@@ -61,11 +62,11 @@ class ListSink:
     def __call__(self, record: Record) -> None:
         if isinstance(record, TrialRecord):
             old_trial = self.trials.get(record.trial_id)
-            if old_trial is None or record.revision >= old_trial.revision:
+            if old_trial is None or supersedes(record, old_trial):
                 self.trials[record.trial_id] = record
         else:
             old = self.attempts.get(record.attempt_id)
-            if old is None or record.revision >= old.revision:
+            if old is None or supersedes(record, old):
                 self.attempts[record.attempt_id] = record
 
 

@@ -575,8 +575,9 @@ class ClickHouseStore:
                 problems.append(f"{self._table(table.name)} does not exist")
                 continue
             have = {r["name"]: _normal_type(r["type"]) for r in rows}
-            for name, ch in table.columns:
-                want = _normal_type(ch.split(" CODEC(")[0])
+            wanted = [*table.columns, *([table.version] if table.version is not None else [])]
+            for name, ch in wanted:
+                want = _normal_type(ch.split(" CODEC(")[0].split(" MATERIALIZED ")[0])
                 if name not in have:
                     problems.append(f"{self._table(table.name)} lacks column {name} {want}")
                 elif have[name] != want:

@@ -24,7 +24,9 @@ from them:
 * ``ReplacingMergeTree(revision)`` ordered by the record id keeps the latest revision (read
   with ``FINAL`` or ``argMax``). The key is the id alone: ``task_id`` is only known once the
   attempt span arrives, so an early incomplete revision and the complete one would otherwise
-  get different keys and both survive.
+  get different keys and both survive. Attempts use a materialized ``record_version`` instead,
+  which ranks every whole revision above any partial one (late spans alone, see
+  ``AttemptRecord.partial``), as the file readers do.
 """
 
 from __future__ import annotations
@@ -182,14 +184,22 @@ class FeatureTable:
     record_refs: dict[str, tuple[str, str]] = field(default_factory=dict)
     # Column holding the whole record as JSON (exact round trip of embedded records).
     json_column: str | None = None
+    # ReplacingMergeTree's version: (column, type and MATERIALIZED expression), or None for
+    # the plain revision. Attempts rank whole revisions above partial ones.
+    version: tuple[str, str] | None = None
+
+    @property
+    def version_column(self) -> str:
+        return self.version[0] if self.version is not None else "revision"
 
     def ddl(self, database: str = DEFAULT_DATABASE) -> str:
         db = check_identifier(database, "database")
-        width = max(len(name) for name, _ in self.columns)
-        body = ",\n".join(f"    {name.ljust(width)} {_pretty(ch)}" for name, ch in self.columns)
+        columns = [*self.columns, *([self.version] if self.version is not None else [])]
+        width = max(len(name) for name, _ in columns)
+        body = ",\n".join(f"    {name.ljust(width)} {_pretty(ch)}" for name, ch in columns)
         return (
             f"CREATE TABLE IF NOT EXISTS {db}.{self.name}\n(\n{body}\n)\n"
-            f"ENGINE = ReplacingMergeTree(revision)\nORDER BY {self.order_by}\n"
+            f"ENGINE = ReplacingMergeTree({self.version_column})\nORDER BY {self.order_by}\n"
         )
 
 
@@ -218,6 +228,7 @@ _TIME_TYPE: Final = "DateTime64(9, 'UTC')"
 # ReplacingMergeTree's version column must be unsigned.
 _TYPE_OVERRIDES: Final = {"revision": "UInt32"}
 NULL_LISTS_COLUMN: Final = "null_lists"
+VERSION_COLUMN: Final = "record_version"
 
 
 def _scalar(t: msgspec.inspect.Type) -> str | None:
@@ -316,6 +327,11 @@ def _table(name: str, record: type[msgspec.Struct], order_by: str) -> FeatureTab
     names = [c for c, _ in columns]
     if len(set(names)) != len(names):
         raise TypeError(f"duplicate column names in {name}: {names}")
+    version = None
+    if "partial" in names:
+        # A partial revision (late spans alone) must never replace a whole one, whatever its
+        # revision number: whole revisions rank 2^32 above partial ones.
+        version = (VERSION_COLUMN, "UInt64 MATERIALIZED revision + if(partial, 0, 4294967296)")
     return FeatureTable(
         name=name,
         columns=tuple(columns),
@@ -324,6 +340,7 @@ def _table(name: str, record: type[msgspec.Struct], order_by: str) -> FeatureTab
         time_fields=time_fields,
         record_refs=refs,
         json_column=json_column,
+        version=version,
     )
 
 
