@@ -120,6 +120,15 @@ def test_late_span_yields_a_revision_never_a_silent_drop() -> None:
     attempts = [r for r in records if isinstance(r, AttemptRecord)]
     assert [(r.revision, r.behavior.tool_call_count) for r in attempts] == [(0, 1), (1, 2)]
     assert asm.stats.late_spans == 1 and asm.stats.duplicates == 1
+    # Several late spans in one batch (one export request): one more revision, not one each.
+    more = [
+        span(f"Alate{i}", "tool", "A", start=60 + i, **{sc.GEN_AI_TOOL_NAME: "ls"})
+        for i in range(3)
+    ]
+    asm.add(more)
+    attempts = [r for r in records if isinstance(r, AttemptRecord)]
+    assert [(r.revision, r.behavior.tool_call_count) for r in attempts][-1] == (2, 5)
+    assert len(attempts) == 3 and asm.stats.late_spans == 4
 
 
 def test_late_span_after_the_attempt_left_memory_still_gets_a_new_revision() -> None:

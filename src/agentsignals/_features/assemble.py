@@ -122,6 +122,8 @@ class Assembler:
         """Take spans (any order, any mix of attempts); releases what became ready."""
         now = self._clock()
         stats = self.stats
+        # Late spans for written attempts: one new revision per attempt per call, not per span.
+        revised: dict[str, _Finished] = {}
         for span in spans:
             stats.spans_in += 1
             attrs = span.attributes
@@ -136,7 +138,7 @@ class Assembler:
             if group is None:
                 finished = self._finished.get(attempt_id)
                 if finished is not None:
-                    self._add_late(attempt_id, finished, span)
+                    self._add_late(attempt_id, finished, span, revised)
                     continue
                 revision = self._next_revision(attempt_id)
                 rebuild = attempt_id in self._rebuilding
@@ -159,6 +161,14 @@ class Assembler:
             if attrs.get(_SPAN_TYPE) == "attempt" and group.ended_at is None:
                 group.ended_at = now
                 self._ended.append((now, attempt_id))
+        for attempt_id, finished in revised.items():
+            self._write_attempt(
+                attempt_id,
+                finished.spans,
+                finished.complete,
+                finished.revision,
+                partial=finished.partial,
+            )
         stats.in_flight = len(self._open)
         self.tick(now)
 
@@ -166,20 +176,20 @@ class Assembler:
         last = self._emitted.get(attempt_id)
         return 0 if last is None else last + 1
 
-    def _add_late(self, attempt_id: str, finished: _Finished, span: Span) -> None:
+    def _add_late(
+        self, attempt_id: str, finished: _Finished, span: Span, revised: dict[str, _Finished]
+    ) -> None:
         if span.span_id in finished.span_ids:
             self.stats.duplicates += 1
             return
         self.stats.late_spans += 1
         finished.span_ids.add(span.span_id)
         finished.spans.append(span)
-        finished.revision += 1
+        if attempt_id not in revised:
+            finished.revision += 1
+            revised[attempt_id] = finished
         self._finished.move_to_end(attempt_id)
-        complete = finished.complete or span.attributes.get(_SPAN_TYPE) == "attempt"
-        finished.complete = complete
-        self._write_attempt(
-            attempt_id, finished.spans, complete, finished.revision, partial=finished.partial
-        )
+        finished.complete = finished.complete or span.attributes.get(_SPAN_TYPE) == "attempt"
 
     def _add_trial_span(self, span: Span, now: float) -> None:
         trial_id = str(span.attributes[_TRIAL_ID])
