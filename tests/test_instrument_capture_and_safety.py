@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
+import re
 import subprocess
 import sys
 import textwrap
@@ -12,6 +14,7 @@ import pytest
 
 import agentsignals
 from agentsignals import semconv as sc
+from agentsignals._instrument import capture
 from agentsignals.testing import CapturedSpans, attributes, capture_spans
 
 CONTENT_KEYS = {
@@ -148,6 +151,47 @@ def test_credentials_and_private_keys_redacted() -> None:
     for leaked in ("hunter2hunter2", "abcdefghijklmnop0123456789", "MIIEowIBAAKCAQEA7"):
         assert leaked not in out
     assert "DB_PASSWORD=[REDACTED:credential]" in out
+
+
+def _redact_unfiltered(text: str) -> tuple[str, int]:
+    """Every pattern applied, no literal prefilter: what `redact_secrets` must equal."""
+    count = 0
+    for kind, pattern, _, _ in capture._SECRET_PATTERNS:
+
+        def sub(m: re.Match[str], marker: str = f"[REDACTED:{kind}]") -> str:
+            nonlocal count
+            count += 1
+            if "secret" in m.re.groupindex and m.group("secret") is not None:
+                a, b = m.span("secret")
+                return m.group(0)[: a - m.start()] + marker + m.group(0)[b - m.start() :]
+            return marker
+
+        text = pattern.sub(sub, text)
+    return text, count
+
+
+def test_the_literal_prefilter_never_changes_what_is_redacted() -> None:
+    """Each pattern runs only when one of its literals is present; on texts built from the
+    patterns' own pieces, case variants included (long s, Kelvin sign, Turkish i), the result
+    equals running every pattern."""
+    pieces = [
+        *SECRETS.values(), "DB_PASSWORD=hunter2hunter2", "Api-Key: 'abcdef123456'",
+        "x.auth_token = \"tok3n-tok3n\"", "BEARER abcdefghijklmnop0123456789",
+        "pa\u017f\u017fword=hunter22", "PRIVATE_\u212aEY=abcdefgh", "PR\u0130VATE_KEY=abcdefgh",
+        "pr\u0131vate-key=abcdefgh", "-----BEGIN PRIVATE KEY-----\nxyz\n-----END PRIVATE KEY-----",
+        "secret", "sk-", "eyJ", "AKIA", "ghp_", "xoxb-", "AIza" + "b" * 35, " ", "\n", "=",
+        "def f(api, access, auth):", "return private_value", "123456", "'", "\"",
+    ]  # fmt: skip
+    rng = random.Random(7)
+    filler = "x = 1\n" * 50  # long enough for the prefilter (short values skip it)
+    assert len(filler) >= capture._PREFILTER_MIN_CHARS
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+        for variant in (text, filler + text, text + filler):
+            assert capture.redact_secrets(variant) == _redact_unfiltered(variant), variant
+    # Sanity: the case-folding cases really are secrets to the patterns.
+    for text in ("pa\u017f\u017fword=hunter22", "PR\u0130VATE_KEY=abcdefgh"):
+        assert capture.redact_secrets(filler + text)[1] == 1
 
 
 def test_user_redaction_hook_and_failing_hook(monkeypatch: pytest.MonkeyPatch) -> None:
