@@ -46,6 +46,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 # Before anything creates a BatchSpanProcessor: a queue large enough that nothing drops, and no
@@ -402,6 +403,37 @@ def components(repeats: int, n: int) -> list[tuple[str, float, float]]:
     return out
 
 
+def redaction(repeats: int, budget_chars: int) -> list[tuple[str, float, float]]:
+    """(label, median µs, min µs) of `capture.redact_secrets` per value, by value size: with
+    capture on it runs on each whole value before the byte budget cuts it."""
+    from agentsignals._features import extract
+    from agentsignals._instrument import capture
+
+    # Source code that never names a secret, and source that does (the redaction code
+    # itself: every pattern's literals are in it, so every pattern scans it).
+    plain = Path(extract.__file__).read_text() * 20
+    naming = Path(capture.__file__).read_text() * 20
+    values = {
+        '7 bytes (`{"x":1}`)': '{"x":1}',
+        "1 KB of pytest output": ("tests/test_a.py::test_x PASSED" + " " * 19 + "[ 10%]\n") * 18,
+        "4 KB of Python source": plain[:4096],
+        "64 KB of Python source": plain[:65536],
+        "4 KB of source naming every secret kind": naming[:4096],
+        "64 KB of source naming every secret kind": naming[:65536],
+    }
+    out = []
+    for label, text in values.items():
+        n = max(5, budget_chars // max(len(text), 100))
+        samples = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                capture.redact_secrets(text)
+            samples.append((time.perf_counter() - t0) / n * 1e6)
+        out.append((label, statistics.median(samples), min(samples)))
+    return out
+
+
 # ------------------------------------------------------------------------------- import time
 
 
@@ -734,6 +766,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("|---|---:|---:|")
     for label, median_ns, min_ns in parts:
         print(f"| {label} | {_fmt_ns(median_ns)} | {_fmt_ns(min_ns)} |")
+    print()
+    print("### Secret redaction per captured value (capture on)")
+    print()
+    print("| value | µs median | min |")
+    print("|---|---:|---:|")
+    for label, median_us, min_us in redaction(args.repeats, 200_000 if args.quick else 2_000_000):
+        print(f"| {label} | {median_us:,.1f} | {min_us:,.1f} |")
     print()
     print("Attributes of the tool span copied into scenario 3:")
     print()

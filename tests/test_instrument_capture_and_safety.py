@@ -153,10 +153,29 @@ def test_credentials_and_private_keys_redacted() -> None:
     assert "DB_PASSWORD=[REDACTED:credential]" in out
 
 
-def _redact_unfiltered(text: str) -> tuple[str, int]:
-    """Every pattern applied, no literal prefilter: what `redact_secrets` must equal."""
+# The patterns as first written (plain `\b` prefixes, a word-run prefix before the credential
+# keyword). The shipped ones are rewritten for speed and must redact exactly the same.
+_AS_FIRST_WRITTEN = {
+    "private_key": r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
+    "aws_access_key_id": r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
+    "github_token": r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})",
+    "api_key": r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_\-]{20,}",
+    "slack_token": r"\bxox[abprs]-[A-Za-z0-9\-]{10,}",
+    "google_api_key": r"\bAIza[0-9A-Za-z_\-]{35}",
+    "jwt": r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
+    "bearer_token": r"(?i)\bbearer\s+(?P<secret>[A-Za-z0-9._~+/=\-]{16,})",
+    "credential": (
+        r"(?i)\b[\w.\-]*(?:password|passwd|secret|api[_\-]?key|access[_\-]?key|auth[_\-]?token"
+        r"|private[_\-]?key)[\w.\-]*[\"']?\s*[:=]\s*[\"']?(?P<secret>[^\s\"',;]{6,})"
+    ),
+}
+
+
+def _redact_reference(text: str) -> tuple[str, int]:
+    """Every original pattern applied in order, no prefilter: what `redact_secrets` must equal."""
     count = 0
-    for kind, pattern, _, _ in capture._SECRET_PATTERNS:
+    assert [k for k, *_ in capture._SECRET_PATTERNS] == list(_AS_FIRST_WRITTEN)
+    for kind, source in _AS_FIRST_WRITTEN.items():
 
         def sub(m: re.Match[str], marker: str = f"[REDACTED:{kind}]") -> str:
             nonlocal count
@@ -166,7 +185,7 @@ def _redact_unfiltered(text: str) -> tuple[str, int]:
                 return m.group(0)[: a - m.start()] + marker + m.group(0)[b - m.start() :]
             return marker
 
-        text = pattern.sub(sub, text)
+        text = re.sub(source, sub, text)
     return text, count
 
 
@@ -181,14 +200,18 @@ def test_the_literal_prefilter_never_changes_what_is_redacted() -> None:
         "pr\u0131vate-key=abcdefgh", "-----BEGIN PRIVATE KEY-----\nxyz\n-----END PRIVATE KEY-----",
         "secret", "sk-", "eyJ", "AKIA", "ghp_", "xoxb-", "AIza" + "b" * 35, " ", "\n", "=",
         "def f(api, access, auth):", "return private_value", "123456", "'", "\"",
+        "secret_password", "x.api-key", "--password", ".secret", "my-", "_", ".", "-", ":", "a1",
+        "Passwd", "APIKEY", "auth_token", "access-key", "[REDACTED:api_key]", "x", "9",
+        "ASIA" + "Q" * 16, "gho_" + "z" * 30, "github_pat_" + "y" * 22, "xoxp-" + "1" * 10,
+        "eyJ" + "a" * 8 + "." + "b" * 8 + "." + "c" * 8, "Bearer ", "sk-proj-", "a" * 20,
     ]  # fmt: skip
     rng = random.Random(7)
     filler = "x = 1\n" * 50  # long enough for the prefilter (short values skip it)
     assert len(filler) >= capture._PREFILTER_MIN_CHARS
-    for _ in range(3000):
-        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+    for _ in range(4000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 10)))
         for variant in (text, filler + text, text + filler):
-            assert capture.redact_secrets(variant) == _redact_unfiltered(variant), variant
+            assert capture.redact_secrets(variant) == _redact_reference(variant), variant
     # Sanity: the case-folding cases really are secrets to the patterns.
     for text in ("pa\u017f\u017fword=hunter22", "PR\u0130VATE_KEY=abcdefgh"):
         assert capture.redact_secrets(filler + text)[1] == 1

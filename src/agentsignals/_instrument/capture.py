@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from opentelemetry.trace import Span
 
@@ -68,58 +68,58 @@ def fingerprint(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str
 # ---------------------------------------------------------------------------------- redaction
 
 # Each pattern's match (or its named group "secret") is replaced by "[REDACTED:<kind>]".
-# Each runs only when one of its literals is in the text (case-sensitive ones as they are,
-# case-insensitive ones in the case-folded text): a substring test is ~20x cheaper than the
-# regex scan, and most captured text (code, test output) holds none of them.
-_SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str], tuple[str, ...], tuple[str, ...]], ...] = (
+# Case-sensitive patterns start with a literal and check the word boundary behind it
+# (`sk-(?<=\bsk-)` rather than `\bsk-`): the same matches, but the engine skips ahead to the
+# literal (35x faster on text without it). Case-insensitive ones cannot, so on long text they
+# run only when one of their literals is in the case-folded text (a substring test is 10-20x
+# cheaper than their scan, and most captured text holds none).
+_SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = (
     (
         "private_key",
         re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
-        ("PRIVATE KEY",),
         (),
     ),
-    ("aws_access_key_id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), ("AKIA", "ASIA"), ()),
+    (
+        "aws_access_key_id",
+        re.compile(r"A(?<=\bA)(?:KIA|SIA)[0-9A-Z]{16}\b"),
+        (),
+    ),
     (
         "github_token",
-        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})"),
-        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        re.compile(r"g(?<=\bg)(?:h[pousr]_[A-Za-z0-9]{30,}|ithub_pat_[A-Za-z0-9_]{22,})"),
         (),
     ),
-    ("api_key", re.compile(r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_\-]{20,}"), ("sk-",), ()),
+    ("api_key", re.compile(r"sk-(?<=\bsk-)(?:ant-|proj-)?[A-Za-z0-9_\-]{20,}"), ()),
     (
         "slack_token",
-        re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}"),
-        ("xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-"),
+        re.compile(r"xox(?<=\bxox)[abprs]-[A-Za-z0-9\-]{10,}"),
         (),
     ),
-    ("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_\-]{35}"), ("AIza",), ()),
+    ("google_api_key", re.compile(r"AIza(?<=\bAIza)[0-9A-Za-z_\-]{35}"), ()),
     (
         "jwt",
-        re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
-        ("eyJ",),
+        re.compile(r"eyJ(?<=\beyJ)[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
         (),
     ),
     (
         "bearer_token",
-        re.compile(r"(?i)\bbearer\s+(?P<secret>[A-Za-z0-9._~+/=\-]{16,})"),
-        (),
+        re.compile(r"(?i)b(?<=\bb)earer\s+(?P<secret>[A-Za-z0-9._~+/=\-]{16,})"),
         ("bearer",),
     ),
     (
         "credential",
         re.compile(
-            r"(?i)\b[\w.\-]*(?:password|passwd|secret|api[_\-]?key|access[_\-]?key|auth[_\-]?token"
+            # No `\b[\w.\-]*` before the keyword: it found the same secrets (what precedes the
+            # keyword is kept as it is) at 15x the cost, by backtracking through every word.
+            # A match starts at a keyword, so on long text it is tried only where one is.
+            r"(?i)(?:password|passwd|secret|api[_\-]?key|access[_\-]?key|auth[_\-]?token"
             r"|private[_\-]?key)[\w.\-]*[\"']?\s*[:=]\s*[\"']?(?P<secret>[^\s\"',;]{6,})"
         ),
-        (),
-        (
-            *("passw", "secret", "apikey", "api_key", "api-key", "accesskey", "access_key"),
-            *("access-key", "authtoken", "auth_token", "auth-token", "privatekey"),
-            *("private_key", "private-key"),
-        ),
+        # The start of each alternative (where a match begins), in the case-folded text.
+        ("passw", "secret", "api", "access", "auth", "private"),
     ),
 )
-
+_MATCH_AT_LITERALS: Final = frozenset({"credential"})
 
 _PREFILTER_MIN_CHARS = 256
 
@@ -133,24 +133,52 @@ def _folded(text: str) -> str:
     return folded
 
 
+def _sub_at(
+    pattern: re.Pattern[str],
+    repl: Callable[[re.Match[str]], str],
+    text: str,
+    folded: str,
+    literals: tuple[str, ...],
+) -> str:
+    """`pattern.sub(repl, text)` for a pattern whose matches start where one of `literals`
+    starts in `folded` (same length as `text`, char for char): tried only there."""
+    starts: set[int] = set()
+    for literal in literals:
+        i = folded.find(literal)
+        while i >= 0:
+            starts.add(i)
+            i = folded.find(literal, i + 1)
+    out: list[str] = []
+    done = 0
+    for pos in sorted(starts):
+        if pos < done:
+            continue
+        m = pattern.match(text, pos)
+        if m is None:
+            continue
+        out.append(text[done:pos])
+        out.append(repl(m))
+        done = m.end()
+    if not out:
+        return text
+    out.append(text[done:])
+    return "".join(out)
+
+
 def redact_secrets(text: str) -> tuple[str, int]:
     """Replace secrets with a marker naming their kind; never echoes any part of the match."""
     count = 0
     folded: str | None = None
     # On short values a regex search is as cheap as the literal tests: search directly.
     prefilter = len(text) >= _PREFILTER_MIN_CHARS
-    for kind, pattern, exact, insensitive in _SECRET_PATTERNS:
-        if not prefilter:
-            if pattern.search(text) is None:
-                continue
-        elif exact:
-            if not any(literal in text for literal in exact):
-                continue
-        else:
+    for kind, pattern, insensitive in _SECRET_PATTERNS:
+        if prefilter and insensitive:
             if folded is None:
                 folded = _folded(text)
             if not any(literal in folded for literal in insensitive):
                 continue
+        elif pattern.search(text) is None:
+            continue
         marker = f"[REDACTED:{kind}]"
 
         def _sub(m: re.Match[str], marker: str = marker) -> str:
@@ -164,7 +192,16 @@ def redact_secrets(text: str) -> tuple[str, int]:
             return marker
 
         before = count
-        text = pattern.sub(_sub, text)
+        # Where folding kept every position (no char became two), try only at the literals.
+        if (
+            prefilter
+            and kind in _MATCH_AT_LITERALS
+            and folded is not None
+            and len(folded) == len(text)
+        ):
+            text = _sub_at(pattern, _sub, text, folded, insensitive)
+        else:
+            text = pattern.sub(_sub, text)
         if count != before:
             folded = None  # the text changed: fold it again if needed
     return text, count
