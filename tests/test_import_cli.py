@@ -137,10 +137,21 @@ def test_relative_and_absolute_paths_give_the_same_trace(tmp_path: Path) -> None
 def test_unknown_format_and_missing_path(tmp_path: Path) -> None:
     bad = subprocess.run([*CLI, "--format", "nope", str(tmp_path)], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown format" in bad.stderr
-    missing = subprocess.run([*CLI, str(tmp_path / "missing")], capture_output=True, text=True)
+    # Run where the default output folder would go: a failed import leaves nothing behind.
+    work = tmp_path / "work"
+    work.mkdir()
+    missing = subprocess.run(
+        [*CLI, str(tmp_path / "missing")], capture_output=True, text=True, cwd=work
+    )
     assert missing.returncode == 2 and "no such file" in missing.stderr
     (tmp_path / "notes.json").write_text('{"hello": "world"}')
     assert detect_format(tmp_path / "notes.json") is None
+    # Nothing recognised: no empty output file either.
+    none = subprocess.run(
+        [*CLI, str(tmp_path / "notes.json")], capture_output=True, text=True, cwd=work
+    )
+    assert none.returncode == 0 and "nothing written" in none.stderr
+    assert list(work.iterdir()) == []
 
 
 class _Receiver:

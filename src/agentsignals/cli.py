@@ -218,7 +218,7 @@ def _import(args: argparse.Namespace) -> int:
 
     from agentsignals import semconv
     from agentsignals._collect.encode import encode_otlp_json, encode_otlp_protobuf
-    from agentsignals._import.run import available_formats, post_otlp, run_import
+    from agentsignals._import.run import available_formats, candidate_files, post_otlp, run_import
 
     if args.format != "auto" and args.format not in available_formats():
         known = ", ".join(sorted(available_formats()))
@@ -226,17 +226,20 @@ def _import(args: argparse.Namespace) -> int:
             f"agentsignals import: unknown format {args.format!r} (known: {known})", file=sys.stderr
         )
         return 2
-    out = None
+    try:
+        candidate_files(args.paths)  # a missing path is an error before anything is written
+    except FileNotFoundError as exc:
+        print(f"agentsignals import: {exc}", file=sys.stderr)
+        return 2
+    path: Path | None = None
     if args.endpoint is None:
         target = args.output or Path("agentsignals-output") / "traces"
         if target.suffix == ".jsonl":
-            target.parent.mkdir(parents=True, exist_ok=True)
             path = target
         else:
-            target.mkdir(parents=True, exist_ok=True)
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
             path = target / f"imported-{stamp}-{os.getpid()}.jsonl"
-        out = path.open("ab")
+    out = None  # opened at the first trajectory: an import that finds none writes nothing
     progress = None if args.no_progress else _Progress(unit="files")
     files = trajectories = spans = 0
     problems = 0
@@ -255,7 +258,10 @@ def _import(args: argparse.Namespace) -> int:
                 trajectories += 1
                 spans += len(trajectory)
                 by_format[result.format or "?"] = by_format.get(result.format or "?", 0) + 1
-                if out is not None:
+                if path is not None:
+                    if out is None:
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        out = path.open("ab")
                     out.write(encode_otlp_json(trajectory, schema_url=semconv.SCHEMA_URL) + b"\n")
                 else:
                     post_otlp(
@@ -271,7 +277,7 @@ def _import(args: argparse.Namespace) -> int:
         if out is not None:
             out.close()
     formats = ", ".join(f"{k}: {v}" for k, v in sorted(by_format.items())) or "none recognised"
-    where = args.endpoint if out is None else out.name
+    where = args.endpoint if path is None else str(path) if out is not None else "nothing written"
     print(
         f"agentsignals import: {trajectories} trajectories ({spans} spans) from {files} files "
         f"[{formats}] -> {where}" + (f"; {problems} problems" if problems else ""),
