@@ -53,6 +53,25 @@ class _Clock:
         self._next = max(self._next, ns + _STEP_NS)
 
 
+def _usage(
+    input_tokens: int | None,
+    output_tokens: int | None,
+    cache_read_tokens: int | None,
+    cache_write_tokens: int | None,
+    reasoning_tokens: int | None,
+    cost_usd: float | None,
+) -> dict[str, AttrValue | None]:
+    """GenAI usage attributes (None where the file did not record a value)."""
+    return {
+        sc.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
+        sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: cache_read_tokens,
+        sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: cache_write_tokens,
+        sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: reasoning_tokens,
+        sc.AGENT_SIGNALS_USAGE_COST_USD: float(cost_usd) if cost_usd is not None else None,
+    }
+
+
 def patch_stats(patch: str) -> list[tuple[str, int, int]]:
     """(file, lines added, lines removed) per file of a unified diff, in order."""
     stats: dict[str, list[int]] = {}
@@ -145,12 +164,14 @@ class AttemptBuilder:
             **self._identity(index),
             sc.GEN_AI_REQUEST_MODEL: model,
             sc.GEN_AI_PROVIDER_NAME: provider,
-            sc.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
-            sc.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
-            sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: cache_read_tokens,
-            sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: cache_write_tokens,
-            sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: reasoning_tokens,
-            sc.AGENT_SIGNALS_USAGE_COST_USD: float(cost_usd) if cost_usd is not None else None,
+            **_usage(
+                input_tokens,
+                output_tokens,
+                cache_read_tokens,
+                cache_write_tokens,
+                reasoning_tokens,
+                cost_usd,
+            ),
             sc.AGENT_SIGNALS_TURN_PHASE: phase,
             sc.GEN_AI_RESPONSE_FINISH_REASONS: list(finish_reasons) if finish_reasons else None,
             # GenAI: set only to true, on the call that works from a compacted context.
@@ -297,12 +318,14 @@ class AttemptBuilder:
             sc.GEN_AI_OPERATION_NAME: sc.GenAiOperationName.CHAT.value,
             **self._identity(turn.index if turn is not None else None),
             sc.GEN_AI_REQUEST_MODEL: model,
-            sc.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
-            sc.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
-            sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: cache_read_tokens,
-            sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: cache_write_tokens,
-            sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: reasoning_tokens,
-            sc.AGENT_SIGNALS_USAGE_COST_USD: float(cost_usd) if cost_usd is not None else None,
+            **_usage(
+                input_tokens,
+                output_tokens,
+                cache_read_tokens,
+                cache_write_tokens,
+                reasoning_tokens,
+                cost_usd,
+            ),
         }
         span_id = _hex_id(self.attempt_id, "model", start, len(self.spans), size=8)
         self.spans.append(
@@ -346,12 +369,10 @@ class AttemptBuilder:
             sc.AGENT_SIGNALS_ATTEMPT_FINAL_FAILURE_MODE: (
                 exit_status if exit_reason != sc.AttemptExitReason.SUBMITTED else None
             ),
-            sc.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
-            sc.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
-            sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: cache_read_tokens,
-            sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: cache_write_tokens,
+            **_usage(
+                input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, None, cost_usd
+            ),
             sc.AGENT_SIGNALS_USAGE_MODEL_CALLS: model_calls,
-            sc.AGENT_SIGNALS_USAGE_COST_USD: float(cost_usd) if cost_usd is not None else None,
             sc.ERROR_TYPE: error,
         }
         if exit_reason == sc.AttemptExitReason.TIMEOUT:
