@@ -29,8 +29,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from agentsignals._collect.encode import encode_otlp_protobuf
-from agentsignals._collect.model import Span
+from agentsignals._spans.encode import encode_otlp_protobuf
+from agentsignals._spans.model import Span
 
 
 def _free_port() -> int:

@@ -26,7 +26,7 @@ from typing import Any
 
 import msgspec
 
-from agentsignals._collect.decode import (
+from agentsignals._spans.decode import (
     decode_otlp_json,
     decode_otlp_protobuf,
     read_otlp_json_files,

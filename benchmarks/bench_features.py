@@ -52,9 +52,10 @@ from typing import Any
 import msgspec
 
 from agentsignals import features
-from agentsignals._collect.decode import decode_otlp_json
-from agentsignals._collect.model import Span
 from agentsignals._features.assemble import Assembler
+from agentsignals._features.run import OFFLINE_GRACE_LINES
+from agentsignals._spans.decode import decode_otlp_json
+from agentsignals._spans.model import Span
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gen_traces import _Gen, generate_lines, request, resource_attributes
@@ -94,7 +95,7 @@ class _GcClock:
 
 
 def _throughput(lines: list[bytes], path: Path, repeats: int) -> dict[str, Any]:
-    grace = features.OFFLINE_GRACE_LINES
+    grace = OFFLINE_GRACE_LINES
     # A row returns (spans, CPU seconds to count or None for the whole call).
     Row = Callable[[], tuple[int, float | None]]
 
@@ -291,7 +292,7 @@ def _child_flat(
     """Stream finished attempts; memory after each checkpoint (attempt records written)."""
     pool = [line.encode() for line in generate_lines(pool_spans, seed=seed)]
     lines_read = 0
-    asm = Assembler(_noop, clock=lambda: float(lines_read), grace=features.OFFLINE_GRACE_LINES)
+    asm = Assembler(_noop, clock=lambda: float(lines_read), grace=OFFLINE_GRACE_LINES)
     gc.collect()
     if use_tracemalloc:
         tracemalloc.start()

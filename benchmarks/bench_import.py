@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from agentsignals import features
-from agentsignals._collect.encode import encode_otlp_json
 from agentsignals._import.run import candidate_files, detect_format, run_import
+from agentsignals._spans.encode import encode_otlp_json
 
 ROOT = Path(__file__).resolve().parents[1]
 

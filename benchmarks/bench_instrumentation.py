@@ -370,8 +370,8 @@ def components(repeats: int, n: int) -> list[tuple[str, float, float]]:
 
     import wrapt
 
+    from agentsignals._classify.tools import category_for
     from agentsignals._instrument import capture
-    from agentsignals._instrument.tools import category_for
 
     signature = inspect.signature(work)
     passthrough = wrapt.FunctionWrapper(work, lambda wrapped, instance, a, kw: wrapped(*a, **kw))

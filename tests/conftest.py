@@ -23,7 +23,7 @@ from opentelemetry import trace  # noqa: E402
 from opentelemetry.sdk import trace as sdk_trace  # noqa: E402
 
 from agentsignals import _config  # noqa: E402
-from agentsignals._instrument import runtime, spans  # noqa: E402
+from agentsignals._instrument import runtime, scope  # noqa: E402
 from agentsignals.semconv import SCHEMA_URL  # noqa: E402
 from agentsignals.testing import CapturedSpans, capture_spans  # noqa: E402
 
@@ -85,7 +85,7 @@ def _reset_globals() -> None:
     trace._TRACER_PROVIDER = None  # type: ignore[attr-defined]
     runtime.reset_tracer()
     runtime.RUNTIME.settings = runtime.Settings()
-    spans.set_env_parent(None)
+    scope.set_env_parent(None)
 
 
 @pytest.fixture

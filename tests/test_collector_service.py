@@ -41,13 +41,13 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 import agentsignals
-from agentsignals._collect.decode import decode_otlp_json, decode_otlp_protobuf, from_readable_spans
-from agentsignals._collect.encode import encode_otlp_json, encode_otlp_protobuf
 from agentsignals._collector import Collector, CollectorConfig, load_config, main
 from agentsignals._collector.config import parse_size
 from agentsignals._collector.service import build_parser, config_from_args
 from agentsignals._collector.spool import KIND_PROTOBUF, MAGIC, Spool
 from agentsignals._features.store import read_records
+from agentsignals._spans.decode import decode_otlp_json, decode_otlp_protobuf, from_readable_spans
+from agentsignals._spans.encode import encode_otlp_json, encode_otlp_protobuf
 from agentsignals.testing import capture_spans
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,10 +15,10 @@ import pytest
 
 from agentsignals import features
 from agentsignals import semconv as sc
-from agentsignals._collect.model import Span
 from agentsignals._features.assemble import Assembler
 from agentsignals._features.record import AttemptRecord, TrialRecord
 from agentsignals._features.store import ListSink
+from agentsignals._spans.model import Span
 
 
 def span(
@@ -297,9 +297,8 @@ def test_in_process_processor_writes_records_as_attempts_end(tmp_path: Path) -> 
 
     agentsignals.configure(output_dir=tmp_path, features=True, exporters=["none"], batch=False)
     with agentsignals.trial("t"):
-        with agentsignals.attempt():
-            with agentsignals.tool("bash"):
-                pass
+        with agentsignals.attempt(), agentsignals.tool("bash"):
+            pass
         # The first attempt's record is on disk while the trial is still running.
         written = (tmp_path / "features" / "attempts.jsonl").read_text().splitlines()
         assert len(written) == 1

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from agentsignals import semconv as sc
-from agentsignals._collect.model import STATUS_ERROR, AttrValue, Span
 from agentsignals._features.extract import (
     attempt_record,
     behavior,
@@ -24,6 +23,7 @@ from agentsignals._features.extract import (
     treatment,
 )
 from agentsignals._features.record import Behavior, FileLines, Tokens, Treatment
+from agentsignals._spans.model import STATUS_ERROR, AttrValue, Span
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 T0 = 1_700_000_000_000_000_000
@@ -668,8 +668,8 @@ def test_attempt_record_identity_and_groups() -> None:
 @pytest.mark.skipif(shutil.which("git") is None, reason="the demo needs git")
 def test_demo_attempts(tmp_path: Path) -> None:
     from agentsignals import _demo
-    from agentsignals._collect.decode import from_readable_spans
-    from agentsignals._instrument import reasoning_text
+    from agentsignals._classify import reasoning_text
+    from agentsignals._spans.decode import from_readable_spans
     from agentsignals.testing import capture_spans
 
     repo = _demo.create_repository(tmp_path / "textkit")

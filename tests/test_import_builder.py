@@ -7,10 +7,10 @@ import pytest
 
 from agentsignals import features
 from agentsignals import semconv as sc
-from agentsignals._collect.decode import decode_otlp_json, decode_otlp_protobuf
-from agentsignals._collect.encode import encode_otlp_json, encode_otlp_protobuf
+from agentsignals._classify.tools import shell_edit_targets
 from agentsignals._import.builder import TrajectoryBuilder, patch_stats
-from agentsignals._instrument.tools import shell_edit_targets
+from agentsignals._spans.decode import decode_otlp_json, decode_otlp_protobuf
+from agentsignals._spans.encode import encode_otlp_json, encode_otlp_protobuf
 
 PATCH = """diff --git a/src/a.py b/src/a.py
 --- a/src/a.py

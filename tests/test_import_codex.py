@@ -11,8 +11,8 @@ import pytest
 
 from agentsignals import features
 from agentsignals import semconv as sc
-from agentsignals._collect.model import STATUS_ERROR, Span
 from agentsignals._import.formats import ImportProblem, TrajectoryError, codex
+from agentsignals._spans.model import STATUS_ERROR, Span
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REAL = DATA / "codex" / "redacted-session-01.jsonl"

@@ -17,8 +17,8 @@ import pytest
 
 from agentsignals import features
 from agentsignals import semconv as sc
-from agentsignals._collect.model import Span
 from agentsignals._import.formats import ImportProblem, TrajectoryError, inspect_ai
+from agentsignals._spans.model import Span
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 INSPECT = DATA / "inspect-ai"

@@ -11,9 +11,9 @@ import pytest
 
 from agentsignals import features
 from agentsignals import semconv as sc
-from agentsignals._collect.model import STATUS_ERROR, Span
 from agentsignals._import.builder import patch_stats
 from agentsignals._import.formats import ImportProblem, TrajectoryError, codex, openhands
+from agentsignals._spans.model import STATUS_ERROR, Span
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 OH = DATA / "openhands"

@@ -12,9 +12,9 @@ import pytest
 
 from agentsignals import features
 from agentsignals import semconv as sc
-from agentsignals._collect.model import STATUS_ERROR, Span
 from agentsignals._import.formats import ImportProblem, TrajectoryError, pi
 from agentsignals._import.formats import claude_code as cc
+from agentsignals._spans.model import STATUS_ERROR, Span
 
 LONG = "pi/before-compaction.jsonl"
 SHORT = "pi/redacted-session-01.jsonl"

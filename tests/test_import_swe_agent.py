@@ -13,10 +13,10 @@ import pytest
 
 from agentsignals import features, verify
 from agentsignals import semconv as sc
-from agentsignals._collect.model import Span
 from agentsignals._features.record import AttemptRecord
 from agentsignals._import.formats import ImportProblem, TrajectoryError, mini_swe_agent, swe_agent
 from agentsignals._import.run import detect_format, import_file
+from agentsignals._spans.model import Span
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SWE = DATA / "swe-agent"

@@ -56,7 +56,7 @@ def test_capture_on_records_arguments_results_reasoning_and_command(
 def test_capture_via_the_otel_genai_variable(
     monkeypatch: pytest.MonkeyPatch, fresh_otel: None
 ) -> None:
-    from agentsignals._config import capture_mode
+    from agentsignals._settings import capture_mode
 
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "SPAN_AND_EVENT")
     assert capture_mode(None) == (True, True, True)
@@ -123,13 +123,12 @@ SECRETS = {
 @pytest.mark.parametrize("kind", sorted(SECRETS))
 def test_builtin_secret_patterns_never_echo_the_match(kind: str) -> None:
     secret = SECRETS[kind]
-    with capture_spans(capture_content=True) as captured:
-        with agentsignals.tool("bash") as tool:
-            tool.record_result(f"config dump: value={secret} done")
+    with capture_spans(capture_content=True) as captured, agentsignals.tool("bash") as tool:
+        tool.record_result(f"config dump: value={secret} done")
     attrs = attributes(captured.spans[0])
     text = attrs[sc.GEN_AI_TOOL_CALL_RESULT]
     assert secret not in text
-    assert secret[-6:] not in text and secret[:8] not in text or kind == "aws_access_key_id"
+    assert (secret[-6:] not in text and secret[:8] not in text) or kind == "aws_access_key_id"
     assert "[REDACTED:" in text
     assert attrs[sc.AGENT_SIGNALS_CONTENT_REDACTIONS] >= 1
 

@@ -22,9 +22,8 @@ def test_hierarchy_names_kinds_and_identity_on_every_span(captured: CapturedSpan
                     pass
             with agentsignals.turn() as t1:
                 pass
-        with agentsignals.attempt() as a1:
-            with agentsignals.turn() as t2:
-                pass
+        with agentsignals.attempt() as a1, agentsignals.turn() as t2:
+            pass
 
     assert captured.tree() == "\n".join(
         [
@@ -69,9 +68,8 @@ def test_tools_run_after_the_turn_block_carry_its_index(captured: CapturedSpans)
             pass
         with agentsignals.tool("bash", arguments={"command": "ls"}):
             pass
-        with agentsignals.turn():
-            with agentsignals.tool("edit_file"):
-                pass
+        with agentsignals.turn(), agentsignals.tool("edit_file"):
+            pass
         with agentsignals.tool("pytest"):
             pass
     tools = captured.spans_of_type("tool")
@@ -88,8 +86,9 @@ def test_tools_run_after_the_turn_block_carry_its_index(captured: CapturedSpans)
 
 
 def test_attempt_records_treatment_variables(captured: CapturedSpans) -> None:
-    with agentsignals.trial("t"):
-        with agentsignals.attempt(
+    with (
+        agentsignals.trial("t"),
+        agentsignals.attempt(
             agent_type="mini-swe-agent",
             model_id="anthropic/claude-sonnet-4-20250514",
             dataset="swebench-verified@1.0",
@@ -98,9 +97,10 @@ def test_attempt_records_treatment_variables(captured: CapturedSpans) -> None:
             concurrency=8,
             timeout_s=1800,
             provider="anthropic",
-        ) as a:
-            a.set_modes(localization_mode="search_then_read", recovery_mode="fresh")
-            a.set_exit_reason("submitted")
+        ) as a,
+    ):
+        a.set_modes(localization_mode="search_then_read", recovery_mode="fresh")
+        a.set_exit_reason("submitted")
     attrs = attributes(captured.spans_of_type("attempt")[0])
     assert attrs == attrs | {
         sc.GEN_AI_OPERATION_NAME: "invoke_agent",
@@ -121,19 +121,18 @@ def test_attempt_records_treatment_variables(captured: CapturedSpans) -> None:
 
 
 def test_turn_records_usage_cost_reasoning_and_phase(captured: CapturedSpans) -> None:
-    with agentsignals.attempt():
-        with agentsignals.turn(model="claude-x", phase="explore") as turn:
-            turn.record_usage(
-                input_tokens=1200,
-                output_tokens=180,
-                cache_read_tokens=1000,
-                cache_write_tokens=150,
-                reasoning_tokens=64,
-            )
-            turn.record_cost(0.0123)
-            turn.record_reasoning("1. read the parser\n2. fix it")
-            turn.record_model(response="claude-x-2025", finish_reasons=["tool_call"])
-            turn.set_phase("localize")
+    with agentsignals.attempt(), agentsignals.turn(model="claude-x", phase="explore") as turn:
+        turn.record_usage(
+            input_tokens=1200,
+            output_tokens=180,
+            cache_read_tokens=1000,
+            cache_write_tokens=150,
+            reasoning_tokens=64,
+        )
+        turn.record_cost(0.0123)
+        turn.record_reasoning("1. read the parser\n2. fix it")
+        turn.record_model(response="claude-x-2025", finish_reasons=["tool_call"])
+        turn.set_phase("localize")
     attrs = attributes(captured.spans_of_type("turn")[0])
     assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == 1200
     assert attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 180
@@ -193,10 +192,8 @@ def test_user_exceptions_propagate_unchanged_and_are_recorded(captured: Captured
         pass
 
     bug = AgentBug("model returned garbage")
-    with pytest.raises(AgentBug) as info:
-        with agentsignals.attempt():
-            with agentsignals.tool("bash"):
-                raise bug
+    with pytest.raises(AgentBug) as info, agentsignals.attempt(), agentsignals.tool("bash"):
+        raise bug
     assert info.value is bug
     tool, attempt = captured.spans
     for span in (tool, attempt):
@@ -225,9 +222,8 @@ def test_other_instrumentors_spans_nest_under_turns_and_get_identity(
 ) -> None:
     openai = captured.tracer("opentelemetry.instrumentation.openai")
     with agentsignals.trial("t"), agentsignals.attempt() as attempt:
-        with agentsignals.turn():
-            with openai.start_as_current_span("chat gpt-5") as chat:
-                chat.set_attribute(sc.GEN_AI_USAGE_INPUT_TOKENS, 900)
+        with agentsignals.turn(), openai.start_as_current_span("chat gpt-5") as chat:
+            chat.set_attribute(sc.GEN_AI_USAGE_INPUT_TOKENS, 900)
         with agentsignals.tool("bash"), openai.start_as_current_span("chat gpt-5-mini"):
             pass  # a model call made by a tool after the turn block
     chat_span = captured.named("chat gpt-5")[0]

@@ -26,10 +26,10 @@ from opentelemetry.trace import SpanKind
 
 import agentsignals
 from agentsignals import semconv as sc
-from agentsignals._collect.decode import decode_otlp_json, from_readable_spans
-from agentsignals._collect.model import Span
 from agentsignals._features.assemble import Assembler, Record
 from agentsignals._features.record import TrialRecord
+from agentsignals._spans.decode import decode_otlp_json, from_readable_spans
+from agentsignals._spans.model import Span
 from agentsignals.testing import capture_spans
 
 ROOT = Path(__file__).resolve().parents[1]

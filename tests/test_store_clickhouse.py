@@ -29,8 +29,6 @@ from opentelemetry.trace import SpanKind
 import agentsignals
 from agentsignals import features
 from agentsignals import semconv as sc
-from agentsignals._collect.decode import decode_otlp_json, from_readable_spans
-from agentsignals._collect.model import Event, Span
 from agentsignals._features.record import (
     AttemptRecord,
     Behavior,
@@ -40,6 +38,8 @@ from agentsignals._features.record import (
     TrialRecord,
     Verification,
 )
+from agentsignals._spans.decode import decode_otlp_json, from_readable_spans
+from agentsignals._spans.model import Event, Span
 from agentsignals._store import queries, schema
 from agentsignals._store.clickhouse import (
     ClickHouseError,

@@ -215,13 +215,12 @@ def test_agent_test_runs_give_a_signal_without_any_harness(tmp_path: Path) -> No
             cwd=tmp_path, capture_output=True, text=True, check=False,
         )  # fmt: skip
 
-    with capture_spans() as captured:
-        with agentsignals.attempt(), agentsignals.turn():
-            run_tests()
-            (tmp_path / "calc.py").write_text(
-                "def add(a, b):\n    return a + b\n\ndef sub(a, b):\n    return a - b\n"
-            )
-            run_tests()
+    with capture_spans() as captured, agentsignals.attempt(), agentsignals.turn():
+        run_tests()
+        (tmp_path / "calc.py").write_text(
+            "def add(a, b):\n    return a + b\n\ndef sub(a, b):\n    return a - b\n"
+        )
+        run_tests()
     first, last = (attributes(s) for s in captured.spans_of_type("tool"))
     assert first[sc.AGENT_SIGNALS_TEST_FRAMEWORK] == "pytest"
     assert (

@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 from agentsignals._config import configure, force_flush, shutdown
 from agentsignals._instrument.decorators import trace_attempt, trace_tool, trace_trial, trace_turn
 from agentsignals._instrument.runtime import VERSION as __version__
+from agentsignals._instrument.scope import current_scope
 from agentsignals._instrument.spans import (
     AttemptHandle,
     ToolHandle,
     TrialHandle,
     TurnHandle,
-    current_scope,
     current_tool_handle,
 )
 

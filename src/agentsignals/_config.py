@@ -24,11 +24,6 @@ if TYPE_CHECKING:
 
     from agentsignals._settings import Config
 
-# Environment variables of our own (the standard OTEL_* ones are read where OTel reads them).
-OUTPUT_DIR_ENV = "AGENTSIGNALS_OUTPUT_DIR"
-CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
-DEFAULT_OUTPUT_DIR = "agentsignals-output"
-
 _lock = threading.RLock()
 _active: _Active | None = None
 
@@ -49,7 +44,7 @@ def _make_pipeline_class() -> type:
     from opentelemetry import context as otel_context
     from opentelemetry.sdk.trace import SpanProcessor
 
-    from agentsignals._instrument.spans import current_scope
+    from agentsignals._instrument.scope import current_scope
 
     class _Pipeline(SpanProcessor):
         """Our one processor on the provider: stamps identity on other instrumentors' spans
@@ -113,36 +108,6 @@ def new_pipeline() -> Pipeline:
     if _pipeline_class is None:
         _pipeline_class = _make_pipeline_class()
     return _pipeline_class()
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def capture_mode(explicit: bool | None) -> tuple[bool, bool, bool]:
-    """(capture, to_span, to_events) from the argument and the GenAI capture variable."""
-    raw = os.environ.get(CAPTURE_ENV, "").strip()
-    mode = raw.upper()
-    env_modes = {
-        "SPAN_ONLY": (True, True, False),
-        "EVENT_ONLY": (True, False, True),
-        "SPAN_AND_EVENT": (True, True, True),
-        "TRUE": (True, True, False),
-        "1": (True, True, False),
-        "NO_CONTENT": (False, True, False),
-        "FALSE": (False, True, False),
-        "0": (False, True, False),
-        "": (False, True, False),
-    }
-    from_env = env_modes.get(mode)
-    if from_env is None:
-        logger.warning("agentsignals: ignoring unknown %s=%r", CAPTURE_ENV, raw)
-        from_env = (False, True, False)
-    if explicit is None:
-        return from_env
-    if not explicit:
-        return (False, True, False)
-    return (True, from_env[1], from_env[2]) if from_env[0] else (True, True, False)
 
 
 def configure(

@@ -16,6 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agentsignals._instrument.runtime import logger
 
+# Environment variables of our own (the standard OTEL_* ones are read where OTel reads them).
+OUTPUT_DIR_ENV = "AGENTSIGNALS_OUTPUT_DIR"
+CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+DEFAULT_OUTPUT_DIR = "agentsignals-output"
+
 EXPORTER_NAMES = ("file", "otlp", "console", "none")
 PROTOCOLS = ("grpc", "http/protobuf")
 
@@ -87,8 +92,6 @@ class Config(BaseModel):
         batch: bool,
         features: bool = False,
     ) -> Config:
-        from agentsignals._config import DEFAULT_OUTPUT_DIR, OUTPUT_DIR_ENV, capture_mode
-
         env = os.environ
         enabled = env.get("OTEL_SDK_DISABLED", "").strip().lower() != "true"
         if exporters is None:
@@ -155,3 +158,29 @@ def _protocol_from_env() -> str:
         )
         return "http/protobuf"
     return raw
+
+
+def capture_mode(explicit: bool | None) -> tuple[bool, bool, bool]:
+    """(capture, to_span, to_events) from the argument and the GenAI capture variable."""
+    raw = os.environ.get(CAPTURE_ENV, "").strip()
+    mode = raw.upper()
+    env_modes = {
+        "SPAN_ONLY": (True, True, False),
+        "EVENT_ONLY": (True, False, True),
+        "SPAN_AND_EVENT": (True, True, True),
+        "TRUE": (True, True, False),
+        "1": (True, True, False),
+        "NO_CONTENT": (False, True, False),
+        "FALSE": (False, True, False),
+        "0": (False, True, False),
+        "": (False, True, False),
+    }
+    from_env = env_modes.get(mode)
+    if from_env is None:
+        logger.warning("agentsignals: ignoring unknown %s=%r", CAPTURE_ENV, raw)
+        from_env = (False, True, False)
+    if explicit is None:
+        return from_env
+    if not explicit:
+        return (False, True, False)
+    return (True, from_env[1], from_env[2]) if from_env[0] else (True, True, False)

@@ -217,8 +217,8 @@ def _import(args: argparse.Namespace) -> int:
     import time
 
     from agentsignals import semconv
-    from agentsignals._collect.encode import encode_otlp_json, encode_otlp_protobuf
     from agentsignals._import.run import available_formats, candidate_files, post_otlp, run_import
+    from agentsignals._spans.encode import encode_otlp_json, encode_otlp_protobuf
 
     if args.format != "auto" and args.format not in available_formats():
         known = ", ".join(sorted(available_formats()))

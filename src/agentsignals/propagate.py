@@ -16,13 +16,13 @@ the parent's trial, attempt and turn.
 from agentsignals._instrument.propagation import (
     Thread,
     ThreadPoolExecutor,
-    context_from_environ,
     inject_env,
     patch_subprocess,
     subprocess_env,
     unpatch_subprocess,
     wrap,
 )
+from agentsignals._instrument.scope import context_from_environ
 
 __all__ = [
     "Thread",

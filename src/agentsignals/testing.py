@@ -27,7 +27,7 @@ from opentelemetry.trace import Tracer
 
 from agentsignals import semconv
 from agentsignals._config import new_pipeline
-from agentsignals._instrument import runtime, spans
+from agentsignals._instrument import runtime, scope
 from agentsignals._instrument.runtime import RUNTIME, Settings
 
 __all__ = [
@@ -142,7 +142,7 @@ def capture_spans(
         ticks = itertools.count(START_TIME_NS, 1_000_000)
         RUNTIME.clock = ticks.__next__
     # Spans must not join a parent process's trace from the test runner's environment.
-    spans.set_env_parent(None)
+    scope.set_env_parent(None)
     try:
         yield CapturedSpans(provider, exporter)
     finally:

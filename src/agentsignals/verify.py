@@ -28,10 +28,10 @@ from pathlib import Path
 import msgspec
 
 from agentsignals import semconv as sc
+from agentsignals._classify.outcome import outcome_attributes
 from agentsignals._features.record import AttemptRecord, TrialRecord, supersedes
 from agentsignals._features.store import read_records
 from agentsignals._verify.merge import VerifyResult, localize, merge
-from agentsignals._verify.outcome import outcome_attributes
 from agentsignals._verify.swebench import (
     LABELS,
     GoldTask,

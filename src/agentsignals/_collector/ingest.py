@@ -14,11 +14,11 @@ from typing import Any, Final
 
 import msgspec
 
-from agentsignals._collect.decode import DecodeError, decode_otlp_json, decode_otlp_protobuf
-from agentsignals._collect.model import Span
 from agentsignals._collector.pipeline import Batch, SpanQueue
 from agentsignals._collector.spool import KIND_JSON, KIND_PROTOBUF, Position, Spool, SpoolError
 from agentsignals._collector.stats import Stats
+from agentsignals._spans.decode import DecodeError, decode_otlp_json, decode_otlp_protobuf
+from agentsignals._spans.model import Span
 
 # google.rpc.Code numbers used in error bodies and gRPC statuses.
 CODE_INVALID_ARGUMENT: Final = 3

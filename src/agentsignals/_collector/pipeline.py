@@ -31,8 +31,6 @@ from typing import Final
 import msgspec
 
 from agentsignals import semconv as sc
-from agentsignals._collect.decode import DecodeError, decode_otlp_json, decode_otlp_protobuf
-from agentsignals._collect.model import Span
 from agentsignals._collector.spool import (
     DATA_KINDS,
     KIND_PROTOBUF,
@@ -48,6 +46,8 @@ from agentsignals._features.assemble import Assembler
 from agentsignals._features.assemble import Record as FeatureRecord
 from agentsignals._features.record import AttemptRecord
 from agentsignals._features.store import ATTEMPTS_FILE, TRIALS_FILE, JsonLinesSink
+from agentsignals._spans.decode import DecodeError, decode_otlp_json, decode_otlp_protobuf
+from agentsignals._spans.model import Span
 
 _log = logging.getLogger("agentsignals.collector")
 

@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from agentsignals import semconv as sc
-from agentsignals._collect.model import Span
 from agentsignals._features.record import AttemptRecord, TrialRecord
+from agentsignals._spans.model import Span
 
 Record = AttemptRecord | TrialRecord
 Sink = Callable[[Record], None]

@@ -32,17 +32,6 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from agentsignals import semconv as sc
-from agentsignals._collect.model import (
-    STATUS_ERROR,
-    AttrScalar,
-    AttrValue,
-    Span,
-    coerce_bool,
-    coerce_float,
-    coerce_int,
-    coerce_str,
-    coerce_str_list,
-)
 from agentsignals._features.record import (
     AttemptRecord,
     Behavior,
@@ -52,6 +41,17 @@ from agentsignals._features.record import (
     Tokens,
     Treatment,
     Verification,
+)
+from agentsignals._spans.model import (
+    STATUS_ERROR,
+    AttrScalar,
+    AttrValue,
+    Span,
+    coerce_bool,
+    coerce_float,
+    coerce_int,
+    coerce_str,
+    coerce_str_list,
 )
 
 __all__ = [

@@ -15,9 +15,9 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from agentsignals._collect.decode import from_readable_spans
 from agentsignals._features.assemble import Assembler, Sink
 from agentsignals._instrument.runtime import internal_error
+from agentsignals._spans.decode import from_readable_spans
 
 
 class FeatureSpanProcessor(SpanProcessor):

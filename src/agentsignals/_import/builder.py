@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentsignals import semconv as sc
-from agentsignals._collect.model import STATUS_ERROR, AttrValue, Span
-from agentsignals._instrument.capture import fingerprint
-from agentsignals._instrument.tools import (
+from agentsignals._classify.tools import (
     category_for,
     classify_command,
     shell_edit_targets,
     shell_read_targets,
 )
+from agentsignals._instrument.capture import fingerprint
+from agentsignals._spans.model import STATUS_ERROR, AttrValue, Span
 
 _SYNTHETIC_START_NS = 1_577_836_800_000_000_000  # 2020-01-01: obviously not a real run time
 _STEP_NS = 1_000_000
@@ -155,7 +155,7 @@ class AttemptBuilder:
         compacted: bool = False,
     ) -> TurnRef:
         """One model call. Usage is per call here; attempt totals go to `end(totals=...)`."""
-        from agentsignals._instrument import reasoning_text
+        from agentsignals._classify import reasoning_text
 
         index = len(self.turns)
         start, end = self.trajectory._times(start_ns, end_ns)
@@ -277,7 +277,7 @@ class AttemptBuilder:
                 name, (), args if args is not None else {"command": command}
             )
         if category == sc.ToolCategory.TEST and result:
-            from agentsignals._verify.outcome import test_run_attributes
+            from agentsignals._classify.outcome import test_run_attributes
 
             attrs.update(test_run_attributes(result))
         span_id = _hex_id(self.attempt_id, "tool", seq, size=8)

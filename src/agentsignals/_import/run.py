@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from agentsignals._collect.model import Span
 from agentsignals._import.formats import FORMAT_MODULES, ImportProblem, TrajectoryError
+from agentsignals._spans.model import Span
 
 HEAD_BYTES = 64 * 1024
 _SUFFIXES = (".traj", ".json", ".jsonl", ".eval", ".traj.json")

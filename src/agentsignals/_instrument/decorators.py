@@ -17,17 +17,17 @@ import wrapt
 from opentelemetry import context as otel_context
 
 from agentsignals import semconv as sc
+from agentsignals._classify.tools import _EDITOR_TOOLS, _normalise, category_for
 from agentsignals._instrument import capture
 from agentsignals._instrument.runtime import RUNTIME, internal_error
+from agentsignals._instrument.scope import AttributeValue
 from agentsignals._instrument.spans import (
     AttemptHandle,
-    AttributeValue,
     ToolHandle,
     TrialHandle,
     TurnHandle,
     _SpanHandle,
 )
-from agentsignals._instrument.tools import _EDITOR_TOOLS, _normalise, category_for
 
 F = TypeVar("F", bound=Callable[..., Any])
 

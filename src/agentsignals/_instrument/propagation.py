@@ -16,7 +16,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, ParamSpec, TypeVar
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
@@ -25,14 +25,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from agentsignals import semconv as sc
 from agentsignals._instrument.runtime import internal_error
-from agentsignals._instrument.spans import (
-    AttemptState,
-    Scope,
-    TrialState,
-    context_with_scope,
-    current_scope,
-    parent_context,
-)
+from agentsignals._instrument.scope import current_scope, parent_context
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -138,56 +131,6 @@ def subprocess_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     except Exception:
         internal_error("could not inject trace context into a subprocess environment")
     return result
-
-
-def context_from_environ(environ: Mapping[str, str] | None = None) -> otel_context.Context | None:
-    """The parent process's context from TRACEPARENT/TRACESTATE/BAGGAGE, or None."""
-    environ = os.environ if environ is None else environ
-    try:
-        traceparent = environ.get("TRACEPARENT")
-        if not traceparent:
-            return None
-        carrier = {"traceparent": traceparent}
-        if environ.get("TRACESTATE"):
-            carrier["tracestate"] = environ["TRACESTATE"]
-        ctx = _TRACECONTEXT.extract(carrier, context=otel_context.Context())
-        if not trace.get_current_span(ctx).get_span_context().is_valid:
-            return None
-        identity = _parse_baggage(environ.get("BAGGAGE", ""))
-        return context_with_scope(_scope_from_identity(identity), ctx)
-    except Exception:
-        internal_error("could not read the parent trace context from the environment")
-        return None
-
-
-def _parse_baggage(header: str) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for member in header.split(","):
-        name, sep, value = member.split(";", 1)[0].partition("=")
-        if sep:
-            values[unquote(name.strip())] = unquote(value.strip())
-    return values
-
-
-def _scope_from_identity(identity: Mapping[str, str]) -> Scope:
-    trial = None
-    if sc.AGENT_SIGNALS_TRIAL_ID in identity:
-        trial = TrialState(
-            identity[sc.AGENT_SIGNALS_TRIAL_ID], identity.get(sc.AGENT_SIGNALS_TASK_ID, "")
-        )
-    attempt = None
-    if sc.AGENT_SIGNALS_ATTEMPT_ID in identity:
-        attempt = AttemptState(
-            identity[sc.AGENT_SIGNALS_ATTEMPT_ID],
-            int(identity.get(sc.AGENT_SIGNALS_ATTEMPT_INDEX, "0")),
-        )
-        turn = identity.get(sc.AGENT_SIGNALS_TURN_INDEX)
-        if turn is not None:
-            attempt.current_turn = int(turn)
-            # Turns the child starts continue after the parent's.
-            for _ in range(int(turn) + 1):
-                next(attempt.next_turn)
-    return Scope(trial, attempt, None)
 
 
 # The original Popen.__init__ while patched; None when not patched.

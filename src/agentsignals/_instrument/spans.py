@@ -21,130 +21,32 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 
 from agentsignals import semconv as sc
-from agentsignals._instrument import capture, reasoning_text
+from agentsignals._classify import reasoning_text
+from agentsignals._classify.tools import category_for
+from agentsignals._instrument import capture
 from agentsignals._instrument.runtime import RUNTIME, error_type, internal_error
-from agentsignals._instrument.tools import category_for
+from agentsignals._instrument.scope import (
+    EMPTY_SCOPE,
+    AttemptState,
+    AttributeValue,
+    Scope,
+    TrialState,
+    context_with_scope,
+    current_scope,
+    parent_context,
+)
 
 if TYPE_CHECKING:
     from agentsignals._instrument.workspace import WorkspaceTracker
 
-_SCOPE_KEY = otel_context.create_key("agent_signals.scope")
 _TOOL_KEY = otel_context.create_key("agent_signals.tool")
 _INTERNAL = SpanKind.INTERNAL
 _OK_STATUS = Status(StatusCode.OK)
-
-AttributeValue = str | bool | int | float | Sequence[str] | Sequence[bool] | Sequence[int]
-
-
-class TrialState:
-    """Mutable per-trial bookkeeping shared by the trial's attempts."""
-
-    __slots__ = ("attempts_started", "handle", "run_id", "task_id", "trial_id")
-
-    def __init__(
-        self,
-        trial_id: str,
-        task_id: str,
-        handle: TrialHandle | None = None,
-        run_id: str | None = None,
-    ) -> None:
-        self.trial_id = trial_id
-        self.task_id = task_id
-        self.attempts_started = itertools.count()
-        self.handle = handle
-        self.run_id = run_id
-
-
-class AttemptState:
-    """Mutable per-attempt bookkeeping: turn numbering and the workspace tracker."""
-
-    __slots__ = ("attempt_id", "current_turn", "handle", "index", "next_turn", "workspace")
-
-    def __init__(self, attempt_id: str, index: int, handle: AttemptHandle | None = None) -> None:
-        self.attempt_id = attempt_id
-        self.index = index
-        self.next_turn = itertools.count()
-        # The last turn started: tools run after a turn block still belong to it.
-        self.current_turn: int | None = None
-        self.workspace: WorkspaceTracker | None = None
-        self.handle = handle
-
-
-class Scope:
-    """Immutable identity of the innermost trial/attempt/turn, stored in the OTel context."""
-
-    __slots__ = ("attempt", "identity", "trial", "turn", "turn_index")
-
-    def __init__(
-        self,
-        trial: TrialState | None,
-        attempt: AttemptState | None,
-        turn_index: int | None,
-        turn: TurnHandle | None = None,
-    ) -> None:
-        self.trial = trial
-        self.attempt = attempt
-        self.turn_index = turn_index
-        self.turn = turn
-        identity: dict[str, AttributeValue] = {}
-        if trial is not None:
-            identity[sc.AGENT_SIGNALS_TRIAL_ID] = trial.trial_id
-        if attempt is not None:
-            identity[sc.AGENT_SIGNALS_ATTEMPT_ID] = attempt.attempt_id
-            identity[sc.AGENT_SIGNALS_ATTEMPT_INDEX] = attempt.index
-        if turn_index is not None:
-            identity[sc.AGENT_SIGNALS_TURN_INDEX] = turn_index
-        self.identity = identity
-
-    def identity_for_tool(self) -> dict[str, AttributeValue]:
-        """Identity for a tool span: the enclosing turn, or the attempt's latest turn."""
-        if self.turn_index is None and self.attempt is not None:
-            turn = self.attempt.current_turn
-            if turn is not None:
-                return {**self.identity, sc.AGENT_SIGNALS_TURN_INDEX: turn}
-        return self.identity
-
-
-EMPTY_SCOPE = Scope(None, None, None)
-
-
-def current_scope(ctx: otel_context.Context | None = None) -> Scope:
-    value = otel_context.get_value(_SCOPE_KEY, ctx)
-    return value if isinstance(value, Scope) else EMPTY_SCOPE
-
-
-def context_with_scope(
-    scope: Scope, ctx: otel_context.Context | None = None
-) -> otel_context.Context:
-    return otel_context.set_value(_SCOPE_KEY, scope, ctx)
 
 
 def current_tool_handle() -> ToolHandle | None:
     value = otel_context.get_value(_TOOL_KEY)
     return value if isinstance(value, ToolHandle) else None
-
-
-# The parent process's context (TRACEPARENT / TRACESTATE / BAGGAGE), loaded once on first use.
-_env_parent: otel_context.Context | None = None
-_env_parent_loaded = False
-
-
-def set_env_parent(ctx: otel_context.Context | None) -> None:
-    global _env_parent, _env_parent_loaded
-    _env_parent = ctx
-    _env_parent_loaded = True
-
-
-def parent_context() -> otel_context.Context:
-    """Where new spans start: the current context, else the parent process's (TRACEPARENT)."""
-    ctx = otel_context.get_current()
-    if trace.get_current_span(ctx) is not INVALID_SPAN:
-        return ctx
-    if not _env_parent_loaded:
-        from agentsignals._instrument.propagation import context_from_environ
-
-        set_env_parent(context_from_environ())
-    return _env_parent if _env_parent is not None else ctx
 
 
 # ----------------------------------------------------------------------------------- handles
@@ -182,7 +84,7 @@ class _SpanHandle:
         self._span = span
         ctx = trace.set_span_in_context(span, parent)
         if scope is not None:
-            ctx = otel_context.set_value(_SCOPE_KEY, scope, ctx)
+            ctx = context_with_scope(scope, ctx)
         if tool is not None:
             ctx = otel_context.set_value(_TOOL_KEY, tool, ctx)
         self._token = otel_context.attach(ctx)
@@ -518,7 +420,7 @@ class AttemptHandle(_SpanHandle):
         the tests itself). The label is derived from the counts when not given; the outcome is
         also added as a `gen_ai.evaluation.result` event so trace viewers show it."""
         try:
-            from agentsignals._verify.outcome import outcome_attributes
+            from agentsignals._classify.outcome import outcome_attributes
 
             attrs, event = outcome_attributes(
                 resolved=resolved,
@@ -850,7 +752,7 @@ class ToolHandle(_SpanHandle):
     def _record_test_run(self, output: str | bytes, *, junit: bool) -> None:
         if not self._span.is_recording():
             return
-        from agentsignals._verify.outcome import test_run_attributes
+        from agentsignals._classify.outcome import test_run_attributes
 
         attrs = test_run_attributes(output, junit=junit)
         if attrs:

@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import msgspec
 
-from agentsignals._collect.model import Span
 from agentsignals._features.record import AttemptRecord, TrialRecord
+from agentsignals._spans.model import Span
 from agentsignals._store import records as _records
 from agentsignals._store import schema as _schema
 from agentsignals._store.traces import (
@@ -55,8 +55,8 @@ from agentsignals._store.traces import (
 )
 
 if TYPE_CHECKING:
-    from agentsignals._collect.decode import DecodeProblem
-    from agentsignals.features import FeatureSet
+    from agentsignals._features.run import FeatureSet
+    from agentsignals._spans.decode import DecodeProblem
 
 __all__ = [
     "DEFAULT_BATCH_ROWS",
@@ -724,8 +724,8 @@ def features_from_clickhouse(
     ``agentsignals features --source clickhouse://...`` runs. Returns a
     :class:`agentsignals.features.FeatureSet`, equal to ``features.from_spans`` on the same
     spans."""
-    from agentsignals import features
     from agentsignals._features.assemble import Assembler
+    from agentsignals._features.run import sorted_feature_set
     from agentsignals._features.store import ListSink
 
     sink = ListSink()
@@ -737,7 +737,7 @@ def features_from_clickhouse(
         batches += 1
         assembler.add(batch)
     assembler.flush()
-    return features._sorted(sink, [], assembler.stats)
+    return sorted_feature_set(sink, [], assembler.stats)
 
 
 def insert_otlp_files(
@@ -748,7 +748,7 @@ def insert_otlp_files(
 ) -> tuple[int, list[DecodeProblem]]:
     """Load OTLP/JSON lines files (ours or the Collector's file exporter) into
     ``otel_traces``; returns (spans inserted, decode problems)."""
-    from agentsignals._collect.decode import (
+    from agentsignals._spans.decode import (
         DecodeProblem,
         decode_otlp_json_lines,
         find_otlp_json_files,

@@ -25,8 +25,8 @@ from typing import Any, Final, TypeAlias, TypeVar
 import msgspec
 
 from agentsignals import semconv
-from agentsignals._collect.decode import _without_gc
-from agentsignals._collect.model import (
+from agentsignals._spans.decode import _without_gc
+from agentsignals._spans.model import (
     STATUS_ERROR,
     STATUS_OK,
     STATUS_UNSET,

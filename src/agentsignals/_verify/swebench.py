@@ -100,6 +100,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeAlias
 
+from agentsignals._classify.outcome import (
+    CORRECT_PATCH,
+    LABELS,
+    UNVERIFIABLE,
+    patch_outcome_label,
+)
+
 __all__ = [
     "LABELS",
     "LITERAL_EVAL_MAX_BYTES",
@@ -114,19 +121,6 @@ __all__ = [
 ]
 
 PathArg: TypeAlias = str | os.PathLike[str]
-
-CORRECT_PATCH: Final = "correct_patch"
-PARTIAL_PATCH: Final = "partial_patch"
-REGRESSIVE_PATCH: Final = "regressive_patch"
-NO_EFFECT_PATCH: Final = "no_effect_patch"
-UNVERIFIABLE: Final = "unverifiable"
-LABELS: Final[tuple[str, ...]] = (
-    CORRECT_PATCH,
-    PARTIAL_PATCH,
-    REGRESSIVE_PATCH,
-    NO_EFFECT_PATCH,
-    UNVERIFIABLE,
-)
 
 #: Largest file :func:`load_outcomes` hands to ``ast.literal_eval`` (Python-literal reports).
 LITERAL_EVAL_MAX_BYTES: Final = 16 * 1024 * 1024
@@ -203,75 +197,6 @@ class _Reporter:
         if self._problems is None:
             raise ReportError(path, message + " (pass problems=[] to collect problems instead)")
         self._problems.append(Problem(path, message))
-
-
-# --------------------------------------------------------------------------------------------
-# The label
-# --------------------------------------------------------------------------------------------
-
-
-def patch_outcome_label(
-    *,
-    patch_applies: bool | None,
-    fail_to_pass: int | None,
-    fail_to_fail: int | None,
-    pass_to_fail: int | None,
-    touched_files_nonempty: bool | None = None,
-    infra_failure_reason: str | None = None,
-) -> tuple[str, str | None]:
-    """``(label, unverifiable_reason)`` by the seed's definitions; the reason is None unless the
-    label is ``unverifiable``.
-
-    Checked in this order:
-
-    - ``infra_failure_reason`` (any non-empty text: ``"harness_error"``, ``"timeout"``,
-      ``"infra_failure: <reason>"``, ...) -> ``unverifiable`` with that reason, verbatim: the
-      verifier did not run properly, so the counts (if any) mean nothing.
-    - ``touched_files_nonempty is False`` -> ``unverifiable`` / ``"empty_patch"``: no patch to
-      judge, and ``no_effect_patch`` requires touched files.
-    - ``patch_applies is False`` -> ``unverifiable`` / ``"patch_apply_failed"``.
-    - ``fail_to_pass > 0`` and (``fail_to_fail > 0`` or ``pass_to_fail > 0``) ->
-      ``partial_patch`` (some but not all target tests fixed, or fixes with regressions).
-    - ``pass_to_fail > 0`` and ``fail_to_pass == 0`` -> ``regressive_patch``.
-    - ``pass_to_fail == 0``, ``fail_to_pass == 0``, ``fail_to_fail > 0`` -> ``no_effect_patch``
-      (the patch applied, no test result changed).
-    - ``pass_to_fail == 0``, ``fail_to_fail == 0`` -> ``correct_patch``. This includes an
-      instance with no FAIL_TO_PASS tests at all (0/0), which the harness resolves (reward 1.0).
-    - Otherwise (a count the decision needs is None) -> ``unverifiable`` /
-      ``"missing_test_counts"``. ``patch_applies`` None is fine when counts are given: counts
-      only exist for a patch that applied.
-
-    Counts must be non-negative ints (ValueError otherwise).
-    """
-    for name, value in (
-        ("fail_to_pass", fail_to_pass),
-        ("fail_to_fail", fail_to_fail),
-        ("pass_to_fail", pass_to_fail),
-    ):
-        if value is not None and (
-            not isinstance(value, int) or isinstance(value, bool) or value < 0
-        ):
-            raise ValueError(f"{name} must be a non-negative int or None, got {value!r}")
-    if infra_failure_reason:
-        return UNVERIFIABLE, infra_failure_reason
-    if touched_files_nonempty is False:
-        return UNVERIFIABLE, "empty_patch"
-    if patch_applies is False:
-        return UNVERIFIABLE, "patch_apply_failed"
-    f2p, f2f, p2f = fail_to_pass, fail_to_fail, pass_to_fail
-    if (
-        f2p is not None
-        and f2p > 0
-        and ((f2f is not None and f2f > 0) or (p2f is not None and p2f > 0))
-    ):
-        return PARTIAL_PATCH, None
-    if p2f is not None and p2f > 0 and f2p == 0:
-        return REGRESSIVE_PATCH, None
-    if p2f == 0 and f2p is not None and f2f is not None:
-        if f2p == 0 and f2f > 0:
-            return NO_EFFECT_PATCH, None
-        return CORRECT_PATCH, None
-    return UNVERIFIABLE, "missing_test_counts"
 
 
 # --------------------------------------------------------------------------------------------

@@ -56,10 +56,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from agentsignals import semconv as sc
-from agentsignals._collect.model import Span
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
 from agentsignals._import.formats._common import as_dict, nonempty_str, timestamp_ns
+from agentsignals._spans.model import Span
 
 NAME = "codex"
 

@@ -58,12 +58,12 @@ from typing import Any
 import msgspec
 
 from agentsignals import semconv as sc
-from agentsignals._collect.model import Span
+from agentsignals._classify.outcome import outcome_attributes
+from agentsignals._classify.tools import category_for, classify_command
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
 from agentsignals._import.formats._common import as_dict, as_list, timestamp_ns
-from agentsignals._instrument.tools import category_for, classify_command
-from agentsignals._verify.outcome import outcome_attributes
+from agentsignals._spans.model import Span
 
 NAME = "inspect-ai"
 

@@ -60,10 +60,10 @@ from pathlib import Path
 from typing import Any
 
 from agentsignals import semconv as sc
-from agentsignals._collect.model import Span, coerce_float
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
 from agentsignals._import.formats.swe_agent import load_json_document
+from agentsignals._spans.model import Span, coerce_float
 
 NAME = "mini-swe-agent"
 

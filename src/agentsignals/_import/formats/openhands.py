@@ -75,11 +75,11 @@ from pathlib import Path
 from typing import Any
 
 from agentsignals import semconv as sc
-from agentsignals._collect.model import Span
+from agentsignals._classify.tools import shell_edit_targets
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
 from agentsignals._import.formats._common import as_dict, as_list, nonempty_str, timestamp_ns
-from agentsignals._instrument.tools import shell_edit_targets
+from agentsignals._spans.model import Span
 
 NAME = "openhands"
 

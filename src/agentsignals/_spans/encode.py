@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import msgspec
 
-from agentsignals._collect.model import AttrValue, Span
+from agentsignals._spans.model import AttrValue, Span
 
 _encoder = msgspec.json.Encoder()
 

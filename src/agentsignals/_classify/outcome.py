@@ -6,9 +6,23 @@ when it writes verification spans, so both look the same to the feature extracti
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from agentsignals import semconv as sc
+
+CORRECT_PATCH: Final = "correct_patch"
+PARTIAL_PATCH: Final = "partial_patch"
+REGRESSIVE_PATCH: Final = "regressive_patch"
+NO_EFFECT_PATCH: Final = "no_effect_patch"
+UNVERIFIABLE: Final = "unverifiable"
+LABELS: Final[tuple[str, ...]] = (
+    CORRECT_PATCH,
+    PARTIAL_PATCH,
+    REGRESSIVE_PATCH,
+    NO_EFFECT_PATCH,
+    UNVERIFIABLE,
+)
+
 
 # Test names on a span are capped: a full Django run names thousands; counts stay exact.
 MAX_TEST_NAMES = 1000
@@ -34,8 +48,6 @@ def outcome_attributes(
     `patch=False` is for tasks that are not code changes (a scored answer): the reward is
     kept, but no patch outcome label is derived from it.
     """
-    from agentsignals._verify.swebench import LABELS, patch_outcome_label
-
     if reward is None and resolved is not None:
         reward = 1.0 if resolved else 0.0
     known = (fail_to_pass, fail_to_fail, pass_to_fail)
@@ -90,7 +102,7 @@ def _explain(f2p: int | None, f2f: int | None, p2f: int | None, reason: str | No
 def test_run_attributes(output: str | bytes, *, junit: bool = False) -> dict[str, Any]:
     """Span attributes for a test run parsed from console output or JUnit XML; {} when the
     text is not recognisable test output."""
-    from agentsignals._verify.testlog import parse_junit_xml, parse_test_output
+    from agentsignals._classify.testlog import parse_junit_xml, parse_test_output
 
     if junit:
         run = parse_junit_xml(output)
@@ -111,3 +123,67 @@ def test_run_attributes(output: str | bytes, *, junit: bool = False) -> dict[str
         sc.AGENT_SIGNALS_TEST_FAILED: failed[:MAX_TEST_NAMES],
         sc.AGENT_SIGNALS_TEST_COMPLETE: run.complete,
     }
+
+
+def patch_outcome_label(
+    *,
+    patch_applies: bool | None,
+    fail_to_pass: int | None,
+    fail_to_fail: int | None,
+    pass_to_fail: int | None,
+    touched_files_nonempty: bool | None = None,
+    infra_failure_reason: str | None = None,
+) -> tuple[str, str | None]:
+    """``(label, unverifiable_reason)`` by the seed's definitions; the reason is None unless the
+    label is ``unverifiable``.
+
+    Checked in this order:
+
+    - ``infra_failure_reason`` (any non-empty text: ``"harness_error"``, ``"timeout"``,
+      ``"infra_failure: <reason>"``, ...) -> ``unverifiable`` with that reason, verbatim: the
+      verifier did not run properly, so the counts (if any) mean nothing.
+    - ``touched_files_nonempty is False`` -> ``unverifiable`` / ``"empty_patch"``: no patch to
+      judge, and ``no_effect_patch`` requires touched files.
+    - ``patch_applies is False`` -> ``unverifiable`` / ``"patch_apply_failed"``.
+    - ``fail_to_pass > 0`` and (``fail_to_fail > 0`` or ``pass_to_fail > 0``) ->
+      ``partial_patch`` (some but not all target tests fixed, or fixes with regressions).
+    - ``pass_to_fail > 0`` and ``fail_to_pass == 0`` -> ``regressive_patch``.
+    - ``pass_to_fail == 0``, ``fail_to_pass == 0``, ``fail_to_fail > 0`` -> ``no_effect_patch``
+      (the patch applied, no test result changed).
+    - ``pass_to_fail == 0``, ``fail_to_fail == 0`` -> ``correct_patch``. This includes an
+      instance with no FAIL_TO_PASS tests at all (0/0), which the harness resolves (reward 1.0).
+    - Otherwise (a count the decision needs is None) -> ``unverifiable`` /
+      ``"missing_test_counts"``. ``patch_applies`` None is fine when counts are given: counts
+      only exist for a patch that applied.
+
+    Counts must be non-negative ints (ValueError otherwise).
+    """
+    for name, value in (
+        ("fail_to_pass", fail_to_pass),
+        ("fail_to_fail", fail_to_fail),
+        ("pass_to_fail", pass_to_fail),
+    ):
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 0
+        ):
+            raise ValueError(f"{name} must be a non-negative int or None, got {value!r}")
+    if infra_failure_reason:
+        return UNVERIFIABLE, infra_failure_reason
+    if touched_files_nonempty is False:
+        return UNVERIFIABLE, "empty_patch"
+    if patch_applies is False:
+        return UNVERIFIABLE, "patch_apply_failed"
+    f2p, f2f, p2f = fail_to_pass, fail_to_fail, pass_to_fail
+    if (
+        f2p is not None
+        and f2p > 0
+        and ((f2f is not None and f2f > 0) or (p2f is not None and p2f > 0))
+    ):
+        return PARTIAL_PATCH, None
+    if p2f is not None and p2f > 0 and f2p == 0:
+        return REGRESSIVE_PATCH, None
+    if p2f == 0 and f2p is not None and f2f is not None:
+        if f2p == 0 and f2f > 0:
+            return NO_EFFECT_PATCH, None
+        return CORRECT_PATCH, None
+    return UNVERIFIABLE, "missing_test_counts"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agentsignals._verify.testlog import (
+from agentsignals._classify.testlog import (
     MAX_NAMED,
     TestRun,
     parse_junit_xml,

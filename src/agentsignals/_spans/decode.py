@@ -1,6 +1,6 @@
 """Decoders: OTLP/JSON, OTLP/JSON lines files, OTLP/protobuf and in-process SDK spans -> Span.
 
-All decoders produce equal :class:`~agentsignals._collect.model.Span` lists for the same spans.
+All decoders produce equal :class:`~agentsignals._spans.model.Span` lists for the same spans.
 Attribute values are normalised the same way everywhere: int64 -> ``int``, arrays -> ``list``
 of scalars, ``bytesValue`` -> base64 text, ``kvlistValue`` (and nested arrays inside arrays) ->
 compact JSON text, empty values dropped.
@@ -30,7 +30,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, cast
 import msgspec
 
 from agentsignals import semconv as sc
-from agentsignals._collect.model import Attributes, AttrScalar, AttrValue, Event, Span
+from agentsignals._spans.model import Attributes, AttrScalar, AttrValue, Event, Span
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan

@@ -24,7 +24,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from agentsignals._collect.decode import (
+from agentsignals import semconv as sc
+from agentsignals._spans.decode import (
     DecodeError,
     DecodeProblem,
     decode_otlp_json,
@@ -34,9 +35,8 @@ from agentsignals._collect.decode import (
     from_readable_spans,
     read_otlp_json_files,
 )
-from agentsignals import semconv as sc
-from agentsignals._collect.encode import encode_otlp_protobuf
-from agentsignals._collect.model import Event, Span
+from agentsignals._spans.encode import encode_otlp_protobuf
+from agentsignals._spans.model import Event, Span
 
 REPO = Path(__file__).resolve().parent.parent
 _ID_KEYS = ("traceId", "spanId", "parentSpanId")
@@ -431,7 +431,7 @@ def test_jsonl_bad_lines_are_reported_and_others_kept(tmp_path: Path) -> None:
 def test_problems_are_logged_by_default(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "t.jsonl"
     path.write_bytes(_line(_span(1)) + b"not json\n")
-    with caplog.at_level(logging.WARNING, logger="agentsignals._collect.decode"):
+    with caplog.at_level(logging.WARNING, logger="agentsignals._spans.decode"):
         spans = list(read_otlp_json_files(path))
     assert len(spans) == 1
     assert f"{path}:2: malformed JSON" in caplog.text

@@ -6,7 +6,7 @@ import pytest
 
 import agentsignals
 from agentsignals import semconv as sc
-from agentsignals._instrument.tools import category_for, classify_command
+from agentsignals._classify.tools import category_for, classify_command
 from agentsignals.testing import CapturedSpans, attributes
 
 

@@ -1,1 +1,0 @@
-"""Collection: decode spans from any source into one typed model."""
