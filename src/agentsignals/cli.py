@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from pathlib import Path
+from typing import Any
+
+# Commands of the analysis stage live with their package: each module named here defines
+# `NAME`, `HELP`, `DESCRIPTION`, `add_arguments(parser)` and `run(args) -> int`, and keeps its
+# heavy imports inside `run`, so `agentsignals --help` stays fast. One line here per command.
+_COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _command_modules() -> list[Any]:
+    return [importlib.import_module(name) for name in _COMMAND_MODULES]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,7 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     imp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
+    extra = {}
+    for module in _command_modules():
+        sub = commands.add_parser(module.NAME, help=module.HELP, description=module.DESCRIPTION)
+        module.add_arguments(sub)
+        extra[module.NAME] = module
+
     args = parser.parse_args(args_in)
+    if args.command in extra:
+        return int(extra[args.command].run(args))
     if args.command == "import":
         return _import(args)
     if args.command == "verify":
