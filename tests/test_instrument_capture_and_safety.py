@@ -152,46 +152,38 @@ def test_credentials_and_private_keys_redacted() -> None:
     assert "DB_PASSWORD=[REDACTED:credential]" in out
 
 
-# The patterns as first written (plain `\b` prefixes, a word-run prefix before the credential
-# keyword). The shipped ones are rewritten for speed and must redact exactly the same.
-_AS_FIRST_WRITTEN = {
-    "private_key": r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
-    "aws_access_key_id": r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
-    "github_token": r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})",
-    "api_key": r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_\-]{20,}",
-    "slack_token": r"\bxox[abprs]-[A-Za-z0-9\-]{10,}",
-    "google_api_key": r"\bAIza[0-9A-Za-z_\-]{35}",
-    "jwt": r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
-    "bearer_token": r"(?i)\bbearer\s+(?P<secret>[A-Za-z0-9._~+/=\-]{16,})",
-    "credential": (
-        r"(?i)\b[\w.\-]*(?:password|passwd|secret|api[_\-]?key|access[_\-]?key|auth[_\-]?token"
-        r"|private[_\-]?key)[\w.\-]*[\"']?\s*[:=]\s*[\"']?(?P<secret>[^\s\"',;]{6,})"
-    ),
-}
-
-
 def _redact_reference(text: str) -> tuple[str, int]:
-    """Every original pattern applied in order, no prefilter: what `redact_secrets` must equal."""
-    count = 0
-    assert [k for k, *_ in capture._SECRET_PATTERNS] == list(_AS_FIRST_WRITTEN)
-    for kind, source in _AS_FIRST_WRITTEN.items():
+    """Every rule searched over the whole text, no keywords: what `redact_secrets` must equal
+    (rules in order, a match overlapping an earlier rule's accepted match skipped)."""
+    from agentsignals._instrument import redact
 
-        def sub(m: re.Match[str], marker: str = f"[REDACTED:{kind}]") -> str:
-            nonlocal count
-            count += 1
-            if "secret" in m.re.groupindex and m.group("secret") is not None:
-                a, b = m.span("secret")
-                return m.group(0)[: a - m.start()] + marker + m.group(0)[b - m.start() :]
-            return marker
+    spans: list[tuple[int, int, str]] = []
+    for rule in redact.RULES:
+        if rule.requires and rule.requires not in redact._folded(text):
+            continue
+        pos = 0
+        while pos <= len(text):
+            m = rule.pattern.search(text, pos)
+            if m is None:
+                break
+            pos = m.start() + 1
+            begin, end = m.span()
+            if end == begin or any(b < end and begin < e for b, e, _ in spans):
+                continue
+            replacement = redact._replacement(rule, m)
+            if replacement is not None:
+                spans.append((begin, end, replacement))
+    out, done = [], 0
+    for begin, end, replacement in sorted(spans):
+        out += [text[done:begin], replacement]
+        done = end
+    return "".join([*out, text[done:]]), len(spans)
 
-        text = re.sub(source, sub, text)
-    return text, count
 
-
-def test_the_literal_prefilter_never_changes_what_is_redacted() -> None:
-    """Each pattern runs only when one of its literals is present; on texts built from the
-    patterns' own pieces, case variants included (long s, Kelvin sign, Turkish i), the result
-    equals running every pattern."""
+def test_keywords_never_change_what_is_redacted() -> None:
+    """Each rule runs only where one of its keywords is; on texts built from the rules' own
+    pieces, case variants included (long s, Kelvin sign, Turkish i), the result equals searching
+    every rule everywhere."""
     pieces = [
         *SECRETS.values(), "DB_PASSWORD=hunter2hunter2", "Api-Key: 'abcdef123456'",
         "x.auth_token = \"tok3n-tok3n\"", "BEARER abcdefghijklmnop0123456789",
@@ -203,15 +195,18 @@ def test_the_literal_prefilter_never_changes_what_is_redacted() -> None:
         "Passwd", "APIKEY", "auth_token", "access-key", "[REDACTED:api_key]", "x", "9",
         "ASIA" + "Q" * 16, "gho_" + "z" * 30, "github_pat_" + "y" * 22, "xoxp-" + "1" * 10,
         "eyJ" + "a" * 8 + "." + "b" * 8 + "." + "c" * 8, "Bearer ", "sk-proj-", "a" * 20,
+        "://", "user:", "@", "postgres://u:pw@h", "Basic ", "dXNlcjpwYXNz", "Authorization: ",
+        "machine m login l ", "password ", "Cookie: ", "sk_live_", "hf_", "Q~", "abc1",
+        "DB_PASS", "PASS", "passed", "tokens", "token", "_KEY", "key", "--token ", "-u ",
+        "aws_secret_access_key ", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "\\\"", "\\n", "machine",
     ]  # fmt: skip
     rng = random.Random(7)
-    filler = "x = 1\n" * 50  # long enough for the prefilter (short values skip it)
-    assert len(filler) >= capture._PREFILTER_MIN_CHARS
+    filler = "x = 1\n" * 50
     for _ in range(4000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 10)))
         for variant in (text, filler + text, text + filler):
             assert capture.redact_secrets(variant) == _redact_reference(variant), variant
-    # Sanity: the case-folding cases really are secrets to the patterns.
+    # Sanity: the case-folding cases really are secrets to the rules.
     for text in ("pa\u017f\u017fword=hunter22", "PR\u0130VATE_KEY=abcdefgh"):
         assert capture.redact_secrets(filler + text)[1] == 1
 

@@ -9,13 +9,13 @@ keeping head and tail, with the original size and SHA-256 recorded so nothing is
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable
 from typing import Any, Final
 
 from opentelemetry.trace import Span
 
 from agentsignals import semconv
+from agentsignals._instrument import redact as _redact
 from agentsignals._instrument.runtime import RUNTIME, internal_error, safe_repr
 
 _msgspec_json: Any = None
@@ -67,144 +67,91 @@ def fingerprint(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str
 
 # ---------------------------------------------------------------------------------- redaction
 
-# Each pattern's match (or its named group "secret") is replaced by "[REDACTED:<kind>]".
-# Case-sensitive patterns start with a literal and check the word boundary behind it
-# (`sk-(?<=\bsk-)` rather than `\bsk-`): the same matches, but the engine skips ahead to the
-# literal (35x faster on text without it). Case-insensitive ones cannot, so on long text they
-# run only when one of their literals is in the case-folded text (a substring test is 10-20x
-# cheaper than their scan, and most captured text holds none).
-_SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = (
-    (
-        "private_key",
-        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
-        (),
-    ),
-    (
-        "aws_access_key_id",
-        re.compile(r"A(?<=\bA)(?:KIA|SIA)[0-9A-Z]{16}\b"),
-        (),
-    ),
-    (
-        "github_token",
-        re.compile(r"g(?<=\bg)(?:h[pousr]_[A-Za-z0-9]{30,}|ithub_pat_[A-Za-z0-9_]{22,})"),
-        (),
-    ),
-    ("api_key", re.compile(r"sk-(?<=\bsk-)(?:ant-|proj-)?[A-Za-z0-9_\-]{20,}"), ()),
-    (
-        "slack_token",
-        re.compile(r"xox(?<=\bxox)[abprs]-[A-Za-z0-9\-]{10,}"),
-        (),
-    ),
-    ("google_api_key", re.compile(r"AIza(?<=\bAIza)[0-9A-Za-z_\-]{35}"), ()),
-    (
-        "jwt",
-        re.compile(r"eyJ(?<=\beyJ)[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
-        (),
-    ),
-    (
-        "bearer_token",
-        re.compile(r"(?i)b(?<=\bb)earer\s+(?P<secret>[A-Za-z0-9._~+/=\-]{16,})"),
-        ("bearer",),
-    ),
-    (
-        "credential",
-        re.compile(
-            # No `\b[\w.\-]*` before the keyword: it found the same secrets (what precedes the
-            # keyword is kept as it is) at 15x the cost, by backtracking through every word.
-            # A match starts at a keyword, so on long text it is tried only where one is.
-            r"(?i)(?:password|passwd|secret|api[_\-]?key|access[_\-]?key|auth[_\-]?token"
-            r"|private[_\-]?key)[\w.\-]*[\"']?\s*[:=]\s*[\"']?(?P<secret>[^\s\"',;]{6,})"
-        ),
-        # The start of each alternative (where a match begins), in the case-folded text.
-        ("passw", "secret", "api", "access", "auth", "private"),
-    ),
-)
-_MATCH_AT_LITERALS: Final = frozenset({"credential"})
+# The rules and the matcher live in `redact`; these are the entry points capture uses.
+redact_secrets = _redact.redact_secrets
 
-_PREFILTER_MIN_CHARS = 256
+_MAX_DEPTH: Final = 64
+_MAX_ITEMS: Final = 100_000
 
 
-def _folded(text: str) -> str:
-    """Case-folded for the case-insensitive literals. Unlike lower(), casefold() maps what
-    re's IGNORECASE also matches (long s, Kelvin sign); the two Turkish i's are mapped here."""
-    folded = text.casefold()
-    if "\u0131" in folded or "\u0307" in folded:
-        folded = folded.replace("i\u0307", "i").replace("\u0131", "i")
-    return folded
+def redact_text(text: str) -> str:
+    """`text` with every secret the built-in rules know replaced; never raises."""
+    try:
+        return _redact.redact_secrets(text)[0]
+    except Exception:
+        internal_error("secret redaction failed; value withheld")
+        return "[REDACTED:unscannable]"
 
 
-def _sub_at(
-    pattern: re.Pattern[str],
-    repl: Callable[[re.Match[str]], str],
-    text: str,
-    folded: str,
-    literals: tuple[str, ...],
-) -> str:
-    """`pattern.sub(repl, text)` for a pattern whose matches start where one of `literals`
-    starts in `folded` (same length as `text`, char for char): tried only there."""
-    starts: set[int] = set()
-    for literal in literals:
-        i = folded.find(literal)
-        while i >= 0:
-            starts.add(i)
-            i = folded.find(literal, i + 1)
-    out: list[str] = []
-    done = 0
-    for pos in sorted(starts):
-        if pos < done:
-            continue
-        m = pattern.match(text, pos)
-        if m is None:
-            continue
-        out.append(text[done:pos])
-        out.append(repl(m))
-        done = m.end()
-    if not out:
+class _Walk:
+    __slots__ = ("count", "items")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.items = 0
+
+
+def redact_value(value: Any) -> tuple[Any, int]:
+    """A copy of `value` (dicts, lists, tuples, strings, scalars) with secrets redacted in every
+    string, before it is encoded: a dict entry whose key names a secret (`password`, `apiKey`,
+    `Authorization`) loses its value whole, and a string inside a dict is scanned as it is, so
+    JSON escaping (`\\n`, `\\"`) cannot hide a private key or a quoted password. Other objects
+    become their (safe) repr, scanned the same way. Returns the copy and the number of secrets
+    replaced."""
+    walk = _Walk()
+    out = _redact_walk(value, walk, 0)
+    return out, walk.count
+
+
+def _redact_walk(value: Any, walk: _Walk, depth: int) -> Any:
+    walk.items += 1
+    if isinstance(value, str):
+        text, found = _redact.redact_secrets(value)
+        walk.count += found
         return text
-    out.append(text[done:])
-    return "".join(out)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if depth >= _MAX_DEPTH or walk.items > _MAX_ITEMS:
+        return "[REDACTED:too_deep]"
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in list(value.items()):
+            name = key if isinstance(key, str) else safe_repr(key)
+            name, found = _redact.redact_secrets(name)
+            walk.count += found
+            if _redact.secret_key(name) and isinstance(item, str | bytes | int | float):
+                if item not in ("", None):
+                    walk.count += 1
+                    out[name] = "[REDACTED:credential]"
+                    continue
+            out[name] = _redact_walk(item, walk, depth + 1)
+        return out
+    if isinstance(value, list | tuple):
+        return [_redact_walk(item, walk, depth + 1) for item in value]
+    if isinstance(value, bytes | bytearray):
+        return _redact_walk(bytes(value).decode("utf-8", errors="replace"), walk, depth)
+    # Anything else (sets, models, custom objects): its JSON or repr as text.
+    return _redact_walk(to_text(value), walk, depth)
 
 
-def redact_secrets(text: str) -> tuple[str, int]:
-    """Replace secrets with a marker naming their kind; never echoes any part of the match."""
-    count = 0
-    folded: str | None = None
-    # On short values a regex search is as cheap as the literal tests: search directly.
-    prefilter = len(text) >= _PREFILTER_MIN_CHARS
-    for kind, pattern, insensitive in _SECRET_PATTERNS:
-        if prefilter and insensitive:
-            if folded is None:
-                folded = _folded(text)
-            if not any(literal in folded for literal in insensitive):
-                continue
-        elif pattern.search(text) is None:
-            continue
-        marker = f"[REDACTED:{kind}]"
+def exception_message(exc: BaseException) -> str:
+    """`str(exc)` redacted; never raises (an exception whose __str__ fails included)."""
+    try:
+        text = str(exc)
+    except Exception:
+        return f"<unprintable {type(exc).__qualname__}>"
+    return redact_text(text)
 
-        def _sub(m: re.Match[str], marker: str = marker) -> str:
-            nonlocal count
-            count += 1
-            if "secret" in m.re.groupindex and m.group("secret") is not None:
-                start, end = m.span("secret")
-                whole = m.group(0)
-                offset = m.start(0)
-                return whole[: start - offset] + marker + whole[end - offset :]
-            return marker
 
-        before = count
-        # Where folding kept every position (no char became two), try only at the literals.
-        if (
-            prefilter
-            and kind in _MATCH_AT_LITERALS
-            and folded is not None
-            and len(folded) == len(text)
-        ):
-            text = _sub_at(pattern, _sub, text, folded, insensitive)
-        else:
-            text = pattern.sub(_sub, text)
-        if count != before:
-            folded = None  # the text changed: fold it again if needed
-    return text, count
+def exception_stacktrace(exc: BaseException) -> str:
+    """The formatted traceback of `exc`, redacted; never raises."""
+    try:
+        import traceback
+
+        text = "".join(traceback.format_exception(exc))
+    except Exception:
+        return f"<no traceback for {type(exc).__qualname__}>"
+    return redact_text(text)
 
 
 # ------------------------------------------------------------------------------------- budget
@@ -258,8 +205,12 @@ def record_content(span: Span, content: SpanContent, key: str, value: Any) -> No
     """
     settings = RUNTIME.settings
     try:
-        text = value if isinstance(value, str) else to_text(value)
-        text, found = redact_secrets(text)
+        if isinstance(value, str):
+            text, found = _redact.redact_secrets(value)
+        else:
+            # Redacted before encoding: the rules see the strings, not their JSON escapes.
+            cleaned, found = redact_value(value)
+            text = to_text(cleaned)
         content.redactions += found
         hook: Callable[[str, str], str | None] | None = settings.redact
         if hook is not None:

@@ -24,6 +24,15 @@ from agentsignals import semconv as sc
 from agentsignals._classify import reasoning_text
 from agentsignals._classify.tools import category_for
 from agentsignals._instrument import capture
+from agentsignals._instrument.args import (
+    as_attributes,
+    as_bool,
+    as_float,
+    as_int,
+    as_str,
+    as_str_list,
+    dropped,
+)
 from agentsignals._instrument.runtime import RUNTIME, error_type, internal_error
 from agentsignals._instrument.scope import (
     EMPTY_SCOPE,
@@ -40,6 +49,10 @@ if TYPE_CHECKING:
     from agentsignals._instrument.workspace import WorkspaceTracker
 
 _TOOL_KEY = otel_context.create_key("agent_signals.tool")
+# The name of a tool whose name argument could not be converted to a string.
+_UNKNOWN_TOOL = "unknown"
+# Turn and attempt indexes beyond this are refused (a count, not an id: int32 is plenty).
+_MAX_INDEX = 2**31 - 1
 _INTERNAL = SpanKind.INTERNAL
 _OK_STATUS = Status(StatusCode.OK)
 
@@ -117,8 +130,20 @@ class _SpanHandle:
         if not span.is_recording():
             return
         span.set_attribute(sc.ERROR_TYPE, error_type(exc))
-        span.record_exception(exc, escaped=True)
-        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:512]))
+        # Built here rather than by span.record_exception: an exception whose __str__ raises
+        # must not break the call, and message and stack trace may hold secrets (a failing
+        # `curl -H "Authorization: ..."`), so both are redacted whether capture is on or not.
+        message = capture.exception_message(exc)
+        span.add_event(
+            "exception",
+            {
+                sc.EXCEPTION_TYPE: error_type(exc),
+                sc.EXCEPTION_MESSAGE: message,
+                sc.EXCEPTION_STACKTRACE: capture.exception_stacktrace(exc),
+                sc.EXCEPTION_ESCAPED: "True",  # as the SDK's record_exception writes it
+            },
+        )
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"[:512]))
 
     def _before_end(self, exc: BaseException | None) -> None:
         """Subclass hook: final attributes before the span ends."""
@@ -171,24 +196,35 @@ def _new_id() -> str:
     return uuid.uuid4().hex
 
 
+# The task id of a trial whose task_id argument could not be converted to a string.
+_UNKNOWN_TASK = "unknown"
+
+
 def treatment_attributes(
-    agent_type: str | None,
-    model_id: str | None,
-    dataset: str | None,
-    attempt1_tool_cap: int | None,
-    retry_tool_cap: int | None,
-    concurrency: int | None,
-    timeout_s: float | None,
+    agent_type: object,
+    model_id: object,
+    dataset: object,
+    attempt1_tool_cap: object,
+    retry_tool_cap: object,
+    concurrency: object,
+    timeout_s: object,
+    where: str = "attempt",
 ) -> dict[str, AttributeValue | None]:
-    """The attempt's treatment variables as attributes (None where not given)."""
+    """The attempt's treatment variables as attributes (None where not given or invalid)."""
     return {
-        sc.AGENT_SIGNALS_TREATMENT_AGENT_TYPE: agent_type,
-        sc.AGENT_SIGNALS_TREATMENT_MODEL_ID: model_id,
-        sc.AGENT_SIGNALS_TREATMENT_DATASET: dataset,
-        sc.AGENT_SIGNALS_TREATMENT_ATTEMPT1_TOOL_CAP: attempt1_tool_cap,
-        sc.AGENT_SIGNALS_TREATMENT_RETRY_TOOL_CAP: retry_tool_cap,
-        sc.AGENT_SIGNALS_TREATMENT_CONCURRENCY: concurrency,
-        sc.AGENT_SIGNALS_TREATMENT_TIMEOUT_S: float(timeout_s) if timeout_s is not None else None,
+        sc.AGENT_SIGNALS_TREATMENT_AGENT_TYPE: as_str(agent_type, f"{where}(agent_type=)"),
+        sc.AGENT_SIGNALS_TREATMENT_MODEL_ID: as_str(model_id, f"{where}(model_id=)"),
+        sc.AGENT_SIGNALS_TREATMENT_DATASET: as_str(dataset, f"{where}(dataset=)"),
+        sc.AGENT_SIGNALS_TREATMENT_ATTEMPT1_TOOL_CAP: as_int(
+            attempt1_tool_cap, f"{where}(attempt1_tool_cap=)", minimum=0
+        ),
+        sc.AGENT_SIGNALS_TREATMENT_RETRY_TOOL_CAP: as_int(
+            retry_tool_cap, f"{where}(retry_tool_cap=)", minimum=0
+        ),
+        sc.AGENT_SIGNALS_TREATMENT_CONCURRENCY: as_int(
+            concurrency, f"{where}(concurrency=)", minimum=0
+        ),
+        sc.AGENT_SIGNALS_TREATMENT_TIMEOUT_S: as_float(timeout_s, f"{where}(timeout_s=)"),
     }
 
 
@@ -208,25 +244,27 @@ class TrialHandle(_SpanHandle):
         attributes: Mapping[str, AttributeValue] | None = None,
     ) -> None:
         super().__init__()
-        self.task_id = str(task_id)
-        self.id = trial_id or _new_id()
-        self._state = TrialState(self.id, self.task_id, self, run_id)
+        self.task_id = as_str(task_id, "trial(task_id=)") or _UNKNOWN_TASK
+        self.id = as_str(trial_id, "trial(trial_id=)") or _new_id()
+        run = as_str(run_id, "trial(run_id=)")
+        self._state = TrialState(self.id, self.task_id, self, run)
+        attrs: dict[str, AttributeValue] = {
+            sc.AGENT_SIGNALS_SPAN_TYPE: sc.SpanType.TRIAL.value,
+            sc.AGENT_SIGNALS_TRIAL_ID: self.id,
+            sc.AGENT_SIGNALS_TASK_ID: self.task_id,
+        }
+        self._attrs = attrs
         try:
-            attrs: dict[str, AttributeValue] = {
-                sc.AGENT_SIGNALS_SPAN_TYPE: sc.SpanType.TRIAL.value,
-                sc.AGENT_SIGNALS_TRIAL_ID: self.id,
-                sc.AGENT_SIGNALS_TASK_ID: self.task_id,
-            }
-            if dataset is not None:
-                attrs[sc.AGENT_SIGNALS_TREATMENT_DATASET] = dataset
-            if run_id is not None:
-                attrs[sc.AGENT_SIGNALS_RUN_ID] = str(run_id)
-            if attributes:
-                attrs.update(attributes)
-            self._attrs = attrs
+            data = as_str(dataset, "trial(dataset=)")
+            if data is not None:
+                attrs[sc.AGENT_SIGNALS_TREATMENT_DATASET] = data
+            if run is not None:
+                attrs[sc.AGENT_SIGNALS_RUN_ID] = run
+            extra = as_attributes(attributes, "trial(attributes=)")
+            if extra:
+                attrs.update(extra)
         except Exception:
             internal_error("could not prepare trial span")
-            self._attrs = {}
 
     def __enter__(self) -> TrialHandle:
         self._entered = True
@@ -274,33 +312,34 @@ class AttemptHandle(_SpanHandle):
         attributes: Mapping[str, AttributeValue] | None = None,
     ) -> None:
         super().__init__()
-        self.id = attempt_id or _new_id()
-        self.index = index if index is not None else -1  # resolved against the trial on enter
+        self.id = as_str(attempt_id, "attempt(attempt_id=)") or _new_id()
+        given = as_int(index, "attempt(index=)", minimum=0, maximum=_MAX_INDEX)
+        self.index = given if given is not None else -1  # resolved against the trial on enter
         self._exit_reason: str | None = None
         self._timed_out: bool | None = None
-        self._workspace_path = workspace
+        self._workspace_path = as_str(workspace, "attempt(workspace=)")
         self._state = AttemptState(self.id, 0, self)
+        self._attrs: dict[str, AttributeValue] = {
+            sc.GEN_AI_OPERATION_NAME: sc.GenAiOperationName.INVOKE_AGENT.value,
+            sc.AGENT_SIGNALS_SPAN_TYPE: sc.SpanType.ATTEMPT.value,
+        }
         try:
             attrs: dict[str, AttributeValue | None] = {
-                sc.GEN_AI_OPERATION_NAME: sc.GenAiOperationName.INVOKE_AGENT.value,
-                sc.AGENT_SIGNALS_SPAN_TYPE: sc.SpanType.ATTEMPT.value,
-                sc.GEN_AI_AGENT_NAME: agent_name,
-                sc.GEN_AI_PROVIDER_NAME: provider,
-                sc.GEN_AI_REQUEST_MODEL: model_id,
-                sc.GEN_AI_CONVERSATION_ID: conversation_id,
+                sc.GEN_AI_AGENT_NAME: as_str(agent_name, "attempt(agent_name=)"),
+                sc.GEN_AI_PROVIDER_NAME: as_str(provider, "attempt(provider=)"),
+                sc.GEN_AI_REQUEST_MODEL: as_str(model_id, "attempt(model_id=)"),
+                sc.GEN_AI_CONVERSATION_ID: as_str(conversation_id, "attempt(conversation_id=)"),
                 **treatment_attributes(
                     agent_type, model_id, dataset, attempt1_tool_cap, retry_tool_cap,
                     concurrency, timeout_s,
                 ),
             }  # fmt: skip
-            self._attrs: dict[str, AttributeValue] = {
-                k: v for k, v in attrs.items() if v is not None
-            }
-            if attributes:
-                self._attrs.update(attributes)
+            self._attrs.update({k: v for k, v in attrs.items() if v is not None})
+            extra = as_attributes(attributes, "attempt(attributes=)")
+            if extra:
+                self._attrs.update(extra)
         except Exception:
             internal_error("could not prepare attempt span")
-            self._attrs = {}
 
     def __enter__(self) -> AttemptHandle:
         self._entered = True
@@ -357,8 +396,11 @@ class AttemptHandle(_SpanHandle):
 
     def set_exit_reason(self, reason: str) -> None:
         """Why the attempt ended: submitted, max_turns, cost_limit, timeout, error, ..."""
-        self._exit_reason = str(reason)
-        if reason == sc.AttemptExitReason.TIMEOUT:
+        text = as_str(reason, "attempt.set_exit_reason(reason=)")
+        if text is None:
+            return
+        self._exit_reason = text
+        if text == sc.AttemptExitReason.TIMEOUT.value:
             self._timed_out = True
 
     def mark_timed_out(self) -> None:
@@ -382,7 +424,7 @@ class AttemptHandle(_SpanHandle):
         self._set(
             treatment_attributes(
                 agent_type, model_id, dataset, attempt1_tool_cap, retry_tool_cap,
-                concurrency, timeout_s,
+                concurrency, timeout_s, "attempt.set_treatment",
             )
         )  # fmt: skip
 
@@ -394,11 +436,18 @@ class AttemptHandle(_SpanHandle):
         final_failure_mode: str | None = None,
     ) -> None:
         """The harness controller's labels for this attempt."""
+        where = "attempt.set_modes"
         self._set(
             {
-                sc.AGENT_SIGNALS_ATTEMPT_LOCALIZATION_MODE: localization_mode,
-                sc.AGENT_SIGNALS_ATTEMPT_RECOVERY_MODE: recovery_mode,
-                sc.AGENT_SIGNALS_ATTEMPT_FINAL_FAILURE_MODE: final_failure_mode,
+                sc.AGENT_SIGNALS_ATTEMPT_LOCALIZATION_MODE: as_str(
+                    localization_mode, f"{where}(localization_mode=)"
+                ),
+                sc.AGENT_SIGNALS_ATTEMPT_RECOVERY_MODE: as_str(
+                    recovery_mode, f"{where}(recovery_mode=)"
+                ),
+                sc.AGENT_SIGNALS_ATTEMPT_FINAL_FAILURE_MODE: as_str(
+                    final_failure_mode, f"{where}(final_failure_mode=)"
+                ),
             }
         )
 
@@ -419,20 +468,29 @@ class AttemptHandle(_SpanHandle):
         """A verifier's outcome for this attempt, recorded in process (e.g. a harness that runs
         the tests itself). The label is derived from the counts when not given; the outcome is
         also added as a `gen_ai.evaluation.result` event so trace viewers show it."""
+        where = "attempt.record_outcome"
         try:
-            from agentsignals._classify.outcome import outcome_attributes
+            from agentsignals._classify.outcome import LABELS, outcome_attributes
+
+            text_label = as_str(label, f"{where}(label=)")
+            if text_label is not None and text_label not in LABELS:
+                dropped(f"{where}(label=)", f"unknown patch outcome label; use one of {LABELS}")
+                text_label = None
+
+            def count(value: object, name: str) -> int | None:
+                return as_int(value, f"{where}({name}=)", minimum=0)
 
             attrs, event = outcome_attributes(
-                resolved=resolved,
-                reward=reward,
-                label=label,
-                fail_to_pass=fail_to_pass,
-                fail_to_fail=fail_to_fail,
-                pass_to_pass=pass_to_pass,
-                pass_to_fail=pass_to_fail,
-                patch_applies=patch_applies,
-                unverifiable_reason=unverifiable_reason,
-                source=source,
+                resolved=as_bool(resolved, f"{where}(resolved=)"),
+                reward=as_float(reward, f"{where}(reward=)"),
+                label=text_label,
+                fail_to_pass=count(fail_to_pass, "fail_to_pass"),
+                fail_to_fail=count(fail_to_fail, "fail_to_fail"),
+                pass_to_pass=count(pass_to_pass, "pass_to_pass"),
+                pass_to_fail=count(pass_to_fail, "pass_to_fail"),
+                patch_applies=as_bool(patch_applies, f"{where}(patch_applies=)"),
+                unverifiable_reason=as_str(unverifiable_reason, f"{where}(unverifiable_reason=)"),
+                source=as_str(source, f"{where}(source=)") or "in_process",
             )
             self._set(attrs)
             if self._span.is_recording():
@@ -493,15 +551,21 @@ class TurnHandle(_SpanHandle):
         super().__init__()
         self.index = -1
         attrs: dict[str, AttributeValue] = {sc.AGENT_SIGNALS_SPAN_TYPE: sc.SpanType.TURN.value}
-        if model is not None:
-            attrs[sc.GEN_AI_REQUEST_MODEL] = model
-        if provider is not None:
-            attrs[sc.GEN_AI_PROVIDER_NAME] = provider
-        if phase is not None:
-            attrs[sc.AGENT_SIGNALS_TURN_PHASE] = str(phase)
-        if attributes:
-            attrs.update(attributes)
         self._attrs = attrs
+        try:
+            for key, value, name in (
+                (sc.GEN_AI_REQUEST_MODEL, model, "model"),
+                (sc.GEN_AI_PROVIDER_NAME, provider, "provider"),
+                (sc.AGENT_SIGNALS_TURN_PHASE, phase, "phase"),
+            ):
+                text = as_str(value, f"turn({name}=)")
+                if text is not None:
+                    attrs[key] = text
+            extra = as_attributes(attributes, "turn(attributes=)")
+            if extra:
+                attrs.update(extra)
+        except Exception:
+            internal_error("could not prepare turn span")
 
     def __enter__(self) -> TurnHandle:
         self._entered = True
@@ -532,19 +596,32 @@ class TurnHandle(_SpanHandle):
         reasoning_tokens: int | None = None,
     ) -> None:
         """Token usage of this turn's model call (input includes cached tokens, per GenAI)."""
+        where = "turn.record_usage"
         self._set(
             {
-                sc.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
-                sc.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
-                sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: cache_read_tokens,
-                sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: cache_write_tokens,
-                sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: reasoning_tokens,
+                sc.GEN_AI_USAGE_INPUT_TOKENS: as_int(
+                    input_tokens, f"{where}(input_tokens=)", minimum=0
+                ),
+                sc.GEN_AI_USAGE_OUTPUT_TOKENS: as_int(
+                    output_tokens, f"{where}(output_tokens=)", minimum=0
+                ),
+                sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: as_int(
+                    cache_read_tokens, f"{where}(cache_read_tokens=)", minimum=0
+                ),
+                sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: as_int(
+                    cache_write_tokens, f"{where}(cache_write_tokens=)", minimum=0
+                ),
+                sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: as_int(
+                    reasoning_tokens, f"{where}(reasoning_tokens=)", minimum=0
+                ),
             }
         )
 
     def record_cost(self, usd: float) -> None:
         """Cost of this turn's model call in US dollars."""
-        self._set({sc.AGENT_SIGNALS_USAGE_COST_USD: float(usd)})
+        cost = as_float(usd, "turn.record_cost(usd=)")
+        if cost is not None:
+            self._set({sc.AGENT_SIGNALS_USAGE_COST_USD: cost})
 
     def record_model(
         self,
@@ -555,25 +632,30 @@ class TurnHandle(_SpanHandle):
         finish_reasons: Sequence[str] | None = None,
     ) -> None:
         """Model names and finish reasons of this turn's call."""
+        where = "turn.record_model"
         self._set(
             {
-                sc.GEN_AI_REQUEST_MODEL: request,
-                sc.GEN_AI_RESPONSE_MODEL: response,
-                sc.GEN_AI_PROVIDER_NAME: provider,
-                sc.GEN_AI_RESPONSE_FINISH_REASONS: (
-                    [str(r) for r in finish_reasons] if finish_reasons is not None else None
+                sc.GEN_AI_REQUEST_MODEL: as_str(request, f"{where}(request=)"),
+                sc.GEN_AI_RESPONSE_MODEL: as_str(response, f"{where}(response=)"),
+                sc.GEN_AI_PROVIDER_NAME: as_str(provider, f"{where}(provider=)"),
+                sc.GEN_AI_RESPONSE_FINISH_REASONS: as_str_list(
+                    finish_reasons, f"{where}(finish_reasons=)"
                 ),
             }
         )
 
     def set_phase(self, phase: str) -> None:
         """The phase of this turn: explore, localize, implement or verify."""
-        self._set({sc.AGENT_SIGNALS_TURN_PHASE: str(phase)})
+        text = as_str(phase, "turn.set_phase(phase=)")
+        if text is not None:
+            self._set({sc.AGENT_SIGNALS_TURN_PHASE: text})
 
     def record_reasoning(self, text: str) -> None:
         """The model's reasoning (thinking) text: its presence and length always, the text
         itself only with content capture on."""
         try:
+            if text is None:
+                return
             text = text if isinstance(text, str) else capture.to_text(text)
             self._set(
                 {
@@ -619,39 +701,45 @@ class ToolHandle(_SpanHandle):
         attributes: Mapping[str, AttributeValue] | None = None,
     ) -> None:
         super().__init__()
-        self.name = str(name)
+        self.name = as_str(name, "tool(name=)") or _UNKNOWN_TOOL
         self._span_name = f"execute_tool {self.name}"
         self._exit_failed = False
         self._scope: Scope = EMPTY_SCOPE
         self._arguments = arguments
+        self.category = sc.ToolCategory.OTHER.value
+        attrs: dict[str, AttributeValue] = {
+            sc.GEN_AI_OPERATION_NAME: sc.GenAiOperationName.EXECUTE_TOOL.value,
+            sc.GEN_AI_TOOL_NAME: self.name,
+            sc.AGENT_SIGNALS_SPAN_TYPE: sc.SpanType.TOOL.value,
+            sc.AGENT_SIGNALS_TOOL_CATEGORY: self.category,
+        }
+        self._attrs = attrs
         try:
-            args_map = arguments if isinstance(arguments, Mapping) else None
-            self.category = (
-                str(category) if category is not None else category_for(self.name, args_map).value
-            )
-            attrs: dict[str, AttributeValue] = {
-                sc.GEN_AI_OPERATION_NAME: sc.GenAiOperationName.EXECUTE_TOOL.value,
-                sc.GEN_AI_TOOL_NAME: self.name,
-                sc.AGENT_SIGNALS_SPAN_TYPE: sc.SpanType.TOOL.value,
-                sc.AGENT_SIGNALS_TOOL_CATEGORY: self.category,
-            }
-            if call_id is not None:
-                attrs[sc.GEN_AI_TOOL_CALL_ID] = str(call_id)
-            if tool_type is not None:
-                attrs[sc.GEN_AI_TOOL_TYPE] = tool_type
-            if files is not None:
-                attrs[sc.AGENT_SIGNALS_TOOL_FILES] = [str(f) for f in files]
+            given = as_str(category, "tool(category=)")
+            if given is None:
+                args_map = arguments if isinstance(arguments, Mapping) else None
+                given = category_for(self.name, args_map).value
+            self.category = given
+            attrs[sc.AGENT_SIGNALS_TOOL_CATEGORY] = given
+            for key, value, label in (
+                (sc.GEN_AI_TOOL_CALL_ID, call_id, "call_id"),
+                (sc.GEN_AI_TOOL_TYPE, tool_type, "tool_type"),
+            ):
+                text = as_str(value, f"tool({label}=)")
+                if text is not None:
+                    attrs[key] = text
+            paths = as_str_list(files, "tool(files=)")
+            if paths is not None:
+                attrs[sc.AGENT_SIGNALS_TOOL_FILES] = paths
             if arguments is not None and RUNTIME.settings.fingerprint_tools:
                 attrs[sc.AGENT_SIGNALS_TOOL_CALL_FINGERPRINT] = capture.fingerprint(
                     self.name, (), arguments if isinstance(arguments, dict) else {"": arguments}
                 )
-            if attributes:
-                attrs.update(attributes)
-            self._attrs = attrs
+            extra = as_attributes(attributes, "tool(attributes=)")
+            if extra:
+                attrs.update(extra)
         except Exception:
             internal_error("could not prepare tool span")
-            self.category = sc.ToolCategory.OTHER.value
-            self._attrs = {}
 
     @classmethod
     def _prepared(
@@ -735,16 +823,23 @@ class ToolHandle(_SpanHandle):
                 self._capture(sc.GEN_AI_TOOL_CALL_RESULT, result)
                 if self.category == "test" and isinstance(result, str | bytes):
                     self._record_test_run(result, junit=False)
-            if exit_code is not None:
-                self.set_exit_code(exit_code)
         except Exception:
             internal_error("could not record tool result")
+        if exit_code is not None:
+            self.set_exit_code(exit_code)
 
     def record_test_report(self, report: str | bytes) -> None:
         """Per-test outcomes from test output or a JUnit XML report (text or bytes), for a
         test tool whose result is not the runner's console output."""
+        if isinstance(report, str):
+            text = report
+        elif isinstance(report, bytes | bytearray):
+            text = bytes(report).decode("utf-8", "replace")
+        else:
+            if report is not None:
+                dropped("tool.record_test_report(report=)", "expected str or bytes")
+            return
         try:
-            text = report if isinstance(report, str) else report.decode("utf-8", "replace")
             self._record_test_run(text, junit=text.lstrip().startswith("<"))
         except Exception:
             internal_error("could not record the test report")
@@ -761,12 +856,15 @@ class ToolHandle(_SpanHandle):
     def set_exit_code(self, code: int, *, failed: bool | None = None) -> None:
         """Exit code of the process the tool ran; non-zero marks the call failed unless
         `failed=False` (grep's 1 for "no match", say)."""
+        number = as_int(code, "tool.set_exit_code(code=)")
+        if number is None:
+            return
+        is_failed = as_bool(failed, "tool.set_exit_code(failed=)")
         try:
-            code = int(code)
-            self._set({sc.PROCESS_EXIT_CODE: code})
-            if failed if failed is not None else code != 0:
+            self._set({sc.PROCESS_EXIT_CODE: number})
+            if is_failed if is_failed is not None else number != 0:
                 self._exit_failed = True
-                self._set({sc.ERROR_TYPE: f"exit_code_{code}"})
+                self._set({sc.ERROR_TYPE: f"exit_code_{number}"})
         except Exception:
             internal_error("could not record exit code")
 
@@ -776,20 +874,36 @@ class ToolHandle(_SpanHandle):
             if isinstance(error, BaseException):
                 self._record_exception(error)
                 return
-            self._set({sc.ERROR_TYPE: str(error)})
+        except Exception:
+            internal_error("could not record tool error")
+            return
+        kind = as_str(error, "tool.set_error(error=)")
+        text = as_str(message, "tool.set_error(message=)")
+        if kind is None:
+            return
+        try:
+            self._set({sc.ERROR_TYPE: capture.redact_text(kind)[:256]})
             if self._span.is_recording():
-                self._span.set_status(Status(StatusCode.ERROR, message or str(error)))
+                # The message is free text from the tool (often its stderr): redacted even with
+                # content capture off.
+                status = capture.redact_text(text or kind)[:512]
+                self._span.set_status(Status(StatusCode.ERROR, status))
         except Exception:
             internal_error("could not record tool error")
 
     def set_files(self, files: Iterable[str]) -> None:
         """Files the call targets (paths from its arguments)."""
-        self._set({sc.AGENT_SIGNALS_TOOL_FILES: [str(f) for f in files]})
+        paths = as_str_list(files, "tool.set_files(files=)")
+        if paths is not None:
+            self._set({sc.AGENT_SIGNALS_TOOL_FILES: paths})
 
     def set_category(self, category: str) -> None:
         """Override the inferred category."""
-        self.category = str(category)
-        self._set({sc.AGENT_SIGNALS_TOOL_CATEGORY: self.category})
+        text = as_str(category, "tool.set_category(category=)")
+        if text is None:
+            return
+        self.category = text
+        self._set({sc.AGENT_SIGNALS_TOOL_CATEGORY: text})
 
     def mark_timed_out(self) -> None:
         """The call hit a time limit."""
