@@ -377,14 +377,15 @@ def test_phoenix_recipe_resolves_as_documented(monkeypatch: pytest.MonkeyPatch) 
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     config = agentsignals.configure()
-    assert (config.exporters, config.protocol) == (("otlp",), "http/protobuf")
+    assert (config.exporters, config.protocol) == (("otlp", "file"), "http/protobuf")
     assert oi.enabled_from_env()
     from agentsignals import _config
 
     processors = _config._active.pipeline.processors  # type: ignore[union-attr]
-    exporters = [getattr(p, "span_exporter", None) for p in processors]
+    exporters = [getattr(getattr(p, "span_exporter", None), "inner", None) for p in processors]
     otlp = [e.inner if isinstance(e, oi.OpenInferenceExporter) else e for e in exporters if e]
-    assert [e._endpoint for e in otlp] == ["http://127.0.0.1:6006/v1/traces"]
+    endpoints = [e._endpoint for e in otlp if hasattr(e, "_endpoint")]
+    assert endpoints == ["http://127.0.0.1:6006/v1/traces"]
     # The start script serves OTLP/HTTP where the recipe sends it.
     script = (ROOT / "exporters/phoenix/start-phoenix.sh").read_text()
     assert 'PHOENIX_PORT="${PHOENIX_PORT:-6006}"' in script

@@ -105,13 +105,14 @@ def test_embedded_default_writes_otlp_json_lines(
 
 
 def test_otlp_http_via_the_standard_variables(
-    http_receiver: OtlpHttpReceiver, monkeypatch: pytest.MonkeyPatch
+    http_receiver: OtlpHttpReceiver, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{http_receiver.port}")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-team=agents")
     monkeypatch.setenv("OTEL_SERVICE_NAME", "my-coding-agent")
-    config = agentsignals.configure()
-    assert config.exporters == ("otlp",)
+    config = agentsignals.configure(output_dir=tmp_path)
+    # The embedded store stays on beside OTLP (a backend outage loses nothing).
+    assert config.exporters == ("otlp", "file")
     _agent_run()
     assert agentsignals.force_flush()
     names = [n for r in http_receiver.requests for n in _names(r)]
@@ -155,6 +156,7 @@ def test_otlp_grpc_over_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     try:
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp")  # the opt-out of the local store
         config = agentsignals.configure()
         assert (config.exporters, config.protocol) == (("otlp",), "grpc")
         _agent_run()

@@ -52,6 +52,10 @@ def _make_pipeline_class() -> type:
 
         def __init__(self) -> None:
             self.processors: tuple[SpanProcessor, ...] = ()
+            # At most one flush or shutdown runs at a time; a caller whose deadline passed
+            # leaves it running (bounded by the exporters' own deadlines) and returns.
+            self._pending: threading.Thread | None = None
+            self._pending_lock = threading.Lock()
 
         def on_start(self, span: Span, parent_context: Context | None = None) -> None:
             try:
@@ -80,21 +84,77 @@ def _make_pipeline_class() -> type:
 
         def shutdown(self) -> None:
             processors, self.processors = self.processors, ()
-            for processor in processors:
-                try:
-                    processor.shutdown()
-                except Exception:
-                    internal_error("a span processor failed to shut down")
+
+            def run() -> bool:
+                for processor in processors:
+                    try:
+                        processor.shutdown()
+                    except Exception:
+                        internal_error("a span processor failed to shut down")
+                return True
+
+            from agentsignals._export.guard import export_timeout_s
+
+            self._bounded(run, export_timeout_s(), "shut down")
 
         def force_flush(self, timeout_millis: int = 30000) -> bool:
-            ok = True
-            for processor in self.processors:
+            processors = self.processors
+
+            def run() -> bool:
+                ok = True
+                for processor in processors:
+                    try:
+                        ok = bool(processor.force_flush(timeout_millis)) and ok
+                    except Exception:
+                        internal_error("a span processor failed to flush")
+                        ok = False
+                return ok
+
+            return self._bounded(run, timeout_millis / 1000.0, "flush")
+
+        def _bounded(self, fn: Callable[[], bool], timeout_s: float, what: str) -> bool:
+            """Run `fn` on a helper thread and wait at most `timeout_s` (less at exit): an
+            exporter that hangs must not hang the agent, its exit or its SIGTERM."""
+            from agentsignals._export.guard import remaining
+
+            result: list[bool] = []
+
+            def target() -> None:
                 try:
-                    ok = bool(processor.force_flush(timeout_millis)) and ok
+                    result.append(fn())
                 except Exception:
-                    internal_error("a span processor failed to flush")
-                    ok = False
-            return ok
+                    internal_error(f"agentsignals could not {what}")
+                    result.append(False)
+
+            with self._pending_lock:
+                pending = self._pending
+                if pending is not None and pending.is_alive():
+                    # An earlier flush is still stuck: wait for it rather than pile up threads.
+                    worker = None
+                else:
+                    worker = threading.Thread(
+                        target=target, name=f"agentsignals-{what}", daemon=True
+                    )
+                    self._pending = worker
+            if worker is None:
+                assert pending is not None
+                pending.join(remaining(max(0.0, timeout_s)))
+                return False
+            try:
+                worker.start()
+            except RuntimeError:  # late in interpreter shutdown: no new threads
+                target()
+                return bool(result and result[0])
+            worker.join(remaining(max(0.0, timeout_s)))
+            if worker.is_alive():
+                logger.warning(
+                    "agentsignals: could not %s within %.1f s; an exporter is stuck "
+                    "(the agent goes on; see OTEL_BSP_EXPORT_TIMEOUT)",
+                    what,
+                    timeout_s,
+                )
+                return False
+            return bool(result and result[0])
 
     return _Pipeline
 
@@ -212,29 +272,37 @@ def _apply(config: Config) -> None:
 
     provider: Any = config.tracer_provider
     owns = False
+    # `front` is what spans are started on (the host's global provider, which may be a proxy
+    # such as Logfire's); `provider` is the SDK provider behind it that holds processors.
+    front: Any = provider
     if provider is None:
-        provider = trace.get_tracer_provider()
-        if not isinstance(provider, SdkTracerProvider):
+        front = trace.get_tracer_provider()
+        provider = sdk_provider_behind(front)
+        if provider is None:
             if _active is not None and _active.owns_provider:
-                provider = _active.provider
+                provider = front = _active.provider
                 owns = True
-            elif type(provider).__name__ in ("ProxyTracerProvider", "NoOpTracerProvider"):
-                provider = _new_provider(config)
+            elif type(front) is trace.ProxyTracerProvider:
+                # The API's placeholder: nobody installed a provider, so we do, once.
+                provider = front = _new_provider(config)
                 trace.set_tracer_provider(provider)
                 owns = trace.get_tracer_provider() is provider
             else:
+                provider = front
                 logger.warning(
                     "agentsignals: the installed TracerProvider %s is not an SDK provider; "
                     "spans go to it, but agentsignals cannot add its exporters",
-                    type(provider).__name__,
+                    type(front).__name__,
                 )
         elif _active is not None and _active.provider is provider:
             owns = _active.owns_provider
+    elif not isinstance(provider, SdkTracerProvider):
+        provider = sdk_provider_behind(front) or front
 
     pipeline = getattr(provider, "_agentsignals_pipeline", None)
     if pipeline is None and isinstance(provider, SdkTracerProvider):
         pipeline = new_pipeline()
-        provider.add_span_processor(pipeline)
+        add_processor(provider, pipeline)
         setattr(provider, "_agentsignals_pipeline", pipeline)  # noqa: B010 - marks our processor
     if _active is not None and _active.pipeline is not pipeline:
         _deactivate()
@@ -246,12 +314,62 @@ def _apply(config: Config) -> None:
                 processor.shutdown()
             except Exception:
                 internal_error("could not shut down a replaced processor")
-    RUNTIME.tracer = provider.get_tracer("agentsignals", runtime.VERSION, schema_url=_schema_url())
+    RUNTIME.tracer = _tracer_from(front, provider)
     _active = _Active(config, provider, pipeline, owns)
 
     from agentsignals._export.file import install_exit_flush
 
     install_exit_flush(force_flush)
+
+
+def sdk_provider_behind(provider: Any) -> Any:
+    """The SDK TracerProvider that `provider` is or wraps (Logfire's ProxyTracerProvider and
+    similar proxies keep it in an attribute), or None (OTel's own placeholder proxy, a no-op or
+    a provider that is no SDK provider)."""
+    from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+
+    for _ in range(8):
+        if isinstance(provider, SdkTracerProvider):
+            return provider
+        if provider is None:
+            return None
+        for attr in ("provider", "_provider", "_tracer_provider", "_delegate", "_real_provider"):
+            try:
+                inner = getattr(provider, attr, None)
+            except Exception:
+                inner = None
+            if inner is not None and inner is not provider and hasattr(inner, "get_tracer"):
+                provider = inner
+                break
+        else:
+            return None
+    return None
+
+
+def add_processor(provider: Any, processor: Any) -> None:
+    """Add `processor` next to the host's processors, never in place of one: Phoenix's
+    `register()` provider replaces its own exporter unless told not to."""
+    import inspect
+
+    try:
+        params = inspect.signature(provider.add_span_processor).parameters
+    except (TypeError, ValueError):
+        params = {}  # type: ignore[assignment]
+    if "replace_default_processor" in params:
+        provider.add_span_processor(processor, replace_default_processor=False)
+    else:
+        provider.add_span_processor(processor)
+
+
+def _tracer_from(front: Any, provider: Any) -> Any:
+    """Our tracer: from the host's global provider when it is a proxy over `provider` (so the
+    host's own span handling, Logfire's for one, sees our spans as its own), else `provider`."""
+    source = front if front is not provider and hasattr(front, "get_tracer") else provider
+    try:
+        return source.get_tracer("agentsignals", runtime.VERSION, schema_url=_schema_url())
+    except Exception:
+        internal_error("could not get a tracer from the host's provider")
+        return provider.get_tracer("agentsignals", runtime.VERSION, schema_url=_schema_url())
 
 
 def _schema_url() -> str:
@@ -272,13 +390,22 @@ def _processors(config: Config) -> list[SpanProcessor]:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
     from agentsignals._export import openinference
+    from agentsignals._export.guard import GuardedExporter
 
     # AGENTSIGNALS_OPENINFERENCE=true: also OpenInference span kinds, for viewers like Phoenix.
-    lead, exporters = openinference.configure_hook(_exporters(config))
+    raw = _exporters(config)
+    local = {id(e) for e in raw if _is_local(e)}
+    lead, exporters = openinference.configure_hook(raw)
     processors: list[SpanProcessor] = list(lead)
     for exporter in exporters:
+        inner = getattr(exporter, "inner", exporter)  # the OpenInference wrapper keeps it here
+        # Every exporter of ours gets secret scrubbing; all but our local file and console
+        # writers also get a deadline (a network or third-party exporter may hang).
+        guarded = GuardedExporter(
+            exporter, bounded=id(exporter) not in local and id(inner) not in local
+        )
         processors.append(
-            BatchSpanProcessor(exporter) if config.batch else SimpleSpanProcessor(exporter)
+            BatchSpanProcessor(guarded) if config.batch else SimpleSpanProcessor(guarded)
         )
     if config.features:
         from agentsignals._features.processor import FeatureSpanProcessor
@@ -286,6 +413,13 @@ def _processors(config: Config) -> list[SpanProcessor]:
 
         processors.append(FeatureSpanProcessor(JsonLinesSink(config.features_dir)))
     return processors
+
+
+def _is_local(exporter: Any) -> bool:
+    from agentsignals._export.console import ConsoleSpanExporter
+    from agentsignals._export.file import FileSpanExporter
+
+    return isinstance(exporter, FileSpanExporter | ConsoleSpanExporter)
 
 
 def _exporters(config: Config) -> list[SpanExporter]:
@@ -296,7 +430,9 @@ def _exporters(config: Config) -> list[SpanExporter]:
         elif item == "file":
             from agentsignals._export.file import FileSpanExporter
 
-            result.append(FileSpanExporter(Path(config.output_dir) / "traces"))
+            result.append(
+                FileSpanExporter(Path(config.output_dir) / "traces", output_root=config.output_dir)
+            )
         elif item == "console":
             from agentsignals._export.console import ConsoleSpanExporter
 
@@ -340,13 +476,19 @@ def _deactivate() -> None:
 
 
 def force_flush(timeout_millis: int = 30_000) -> bool:
-    """Export every finished span now; True when all exporters confirmed."""
+    """Export every finished span now; True when all exporters confirmed within
+    `timeout_millis`. Never waits longer, whatever an exporter does."""
+    from agentsignals._instrument.args import as_int
+
+    timeout = as_int(timeout_millis, "force_flush(timeout_millis=)", minimum=0)
+    if timeout is None:
+        timeout = 30_000
     with _lock:
         active = _active
     if active is None or active.pipeline is None:
         return True
     try:
-        return bool(active.pipeline.force_flush(timeout_millis))
+        return bool(active.pipeline.force_flush(timeout))
     except Exception:
         internal_error("force_flush failed")
         return False

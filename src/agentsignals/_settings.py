@@ -140,7 +140,9 @@ def _exporters_from_env(endpoint: str | None) -> tuple[str, ...]:
         os.environ.get(v)
         for v in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     ):
-        return ("otlp",)
+        # The embedded store stays on beside OTLP, so a backend outage loses no trace and
+        # features can still be derived locally; OTEL_TRACES_EXPORTER=otlp opts out.
+        return ("otlp", "file")
     return ("file",)
 
 

@@ -81,12 +81,15 @@ class FileSpanExporter(SpanExporter):
         max_bytes: int = DEFAULT_MAX_BYTES,
         prefix: str = "traces",
         fsync: bool = False,
+        output_root: str | os.PathLike[str] | None = None,
     ) -> None:
         if max_bytes <= 0:
             raise ValueError("max_bytes must be positive")
         if not prefix or os.sep in prefix or (os.altsep and os.altsep in prefix):
             raise ValueError(f"invalid file prefix {prefix!r}")
         self._directory = Path(directory)
+        # The store's root folder (`agentsignals-output/`): it gets a `.gitignore` when created.
+        self._output_root = Path(output_root) if output_root is not None else None
         self._max_bytes = max_bytes
         self._prefix = prefix
         self._fsync = fsync
@@ -227,6 +230,8 @@ class FileSpanExporter(SpanExporter):
             self._size = 0
 
     def _open_new_file(self) -> int:
+        if self._output_root is not None:
+            ensure_output_root(self._output_root)
         self._directory.mkdir(parents=True, exist_ok=True)
         stamp = _utc_stamp()
         pid = os.getpid()
@@ -252,6 +257,43 @@ class FileSpanExporter(SpanExporter):
             return
         self._reported.add(key)
         _log.warning("%s (further identical errors are logged at DEBUG)", message)
+
+
+_GITIGNORE = (
+    b"# Written by agentsignals: traces and features stay out of the repository (and out of\n"
+    b"# an agent's `git add -A` diff). Delete this file to commit them.\n*\n"
+)
+DEFAULT_OUTPUT_NAME = "agentsignals-output"
+
+
+def ensure_output_root(root: Path) -> None:
+    """Create the store's root folder if needed and keep it out of git.
+
+    The default folder sits in the current directory, usually the repository the agent edits,
+    so a `git add -A` submission would carry the traces. A `.gitignore` holding `*` inside the
+    folder fixes that without touching the repository's own ignore rules. It is written when
+    this call creates the folder, or when the folder has the default name, and never over an
+    existing one (a folder the user chose, say `.`, is left alone).
+    """
+    created = False
+    try:
+        if not root.is_dir():
+            root.mkdir(parents=True, exist_ok=True)
+            created = True
+        if not (created or root.name == DEFAULT_OUTPUT_NAME):
+            return
+        fd = os.open(root / ".gitignore", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        _log.debug("could not write %s/.gitignore: %s", root, exc)
+        return
+    try:
+        os.write(fd, _GITIGNORE)
+    except OSError as exc:
+        _log.debug("could not write %s/.gitignore: %s", root, exc)
+    finally:
+        os.close(fd)
 
 
 _DECODER = msgspec.json.Decoder()

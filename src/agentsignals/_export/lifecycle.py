@@ -52,7 +52,7 @@ def install_exit_flush(flush: Callable[[], object], *, timeout_s: float = 10.0) 
             _flushes.append(flush)
         _timeout_s = max(_timeout_s, timeout_s)
         if not _atexit_registered:
-            atexit.register(_run_flushes)
+            atexit.register(_at_exit)
             _atexit_registered = True
         if threading.current_thread() is threading.main_thread():
             _install_sigterm_handler()
@@ -80,7 +80,29 @@ def _run_flushes() -> None:
             _log.warning("agentsignals exit flush failed", exc_info=True)
 
 
-def _run_flushes_bounded() -> None:
+def _exit_budget_s() -> float:
+    """How long exit may wait for exporters: OTEL_BSP_EXPORT_TIMEOUT (default 30 s), at most
+    `_timeout_s` on SIGTERM. One deadline covers our flush and the providers' shutdown."""
+    from agentsignals._export.guard import export_timeout_s
+
+    return export_timeout_s()
+
+
+def _at_exit() -> None:
+    """The atexit hook: flush with one deadline for everything that follows (the provider's
+    own shutdown included), and exporters told not to retry, so exit is always bounded."""
+    from agentsignals._export.guard import begin_exit
+
+    try:
+        budget = _exit_budget_s()
+        begin_exit(budget)
+    except Exception:
+        budget = _timeout_s
+    _run_flushes_bounded(budget)
+
+
+def _run_flushes_bounded(timeout_s: float | None = None) -> None:
+    timeout = _timeout_s if timeout_s is None else timeout_s
     try:
         worker = threading.Thread(target=_run_flushes, name="agentsignals-exit-flush", daemon=True)
         worker.start()
@@ -88,9 +110,9 @@ def _run_flushes_bounded() -> None:
         # Thread creation can be refused late in interpreter shutdown; flush inline instead.
         _run_flushes()
         return
-    worker.join(_timeout_s)
+    worker.join(timeout)
     if worker.is_alive():
-        _log.warning("agentsignals exit flush did not finish within %.1f s", _timeout_s)
+        _log.warning("agentsignals exit flush did not finish within %.1f s", timeout)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -99,6 +121,8 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     if not _in_sigterm:
         _in_sigterm = True
         try:
+            # Not an exit yet (the host's own handler may keep the process alive), so the
+            # exporters keep retrying; the flush is bounded all the same.
             _run_flushes_bounded()
         finally:
             _in_sigterm = False

@@ -101,9 +101,7 @@ def as_int(
     try:
         if type(value) is int:
             number = value
-        elif isinstance(value, bool):
-            number = int(value)
-        elif isinstance(value, int):
+        elif isinstance(value, int):  # bool and int subclasses
             number = int(value)
         elif isinstance(value, float):
             if not value.is_integer():
@@ -130,9 +128,7 @@ def as_float(value: object, where: str, *, finite: bool = True) -> float | None:
     if value is None:
         return None
     try:
-        if isinstance(value, bool):
-            number = float(value)
-        elif isinstance(value, int | float):
+        if isinstance(value, int | float):
             number = float(value)
         elif isinstance(value, str) and len(value) <= 64:
             number = float(value.strip())

@@ -119,11 +119,10 @@ def _redact_walk(value: Any, walk: _Walk, depth: int) -> Any:
             name = key if isinstance(key, str) else safe_repr(key)
             name, found = _redact.redact_secrets(name)
             walk.count += found
-            if _redact.secret_key(name) and isinstance(item, str | bytes | int | float):
-                if item not in ("", None):
-                    walk.count += 1
-                    out[name] = "[REDACTED:credential]"
-                    continue
+            if _redact.secret_key(name) and isinstance(item, str | bytes) and item not in ("", b""):
+                walk.count += 1
+                out[name] = "[REDACTED:credential]"
+                continue
             out[name] = _redact_walk(item, walk, depth + 1)
         return out
     if isinstance(value, list | tuple):

@@ -24,6 +24,7 @@ from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from agentsignals import semconv as sc
+from agentsignals._instrument.args import dropped
 from agentsignals._instrument.runtime import internal_error
 from agentsignals._instrument.scope import current_scope, parent_context
 
@@ -91,7 +92,23 @@ class Thread(threading.Thread):
 
 
 def inject_env(env: MutableMapping[str, str], ctx: otel_context.Context | None = None) -> None:
-    """Write TRACEPARENT, TRACESTATE and BAGGAGE for the current (or given) context into `env`."""
+    """Write TRACEPARENT, TRACESTATE and BAGGAGE for the current (or given) context into `env`.
+    Never raises: an `env` that cannot take them is left as it is (logged)."""
+    if not isinstance(env, MutableMapping):
+        dropped("propagate.inject_env(env=)", "expected a mutable mapping such as a dict")
+        return
+    if ctx is not None and not isinstance(ctx, otel_context.Context):
+        dropped("propagate.inject_env(ctx=)", "expected an OpenTelemetry Context")
+        ctx = None
+    try:
+        _inject_env(env, ctx)
+    except Exception:
+        internal_error("could not inject trace context into an environment")
+
+
+def _inject_env(env: MutableMapping[str, str], ctx: otel_context.Context | None) -> None:
+    if any(not isinstance(key, str) for key in env):
+        return  # a bytes environment (allowed by Popen on POSIX): mixing key types breaks it
     ctx = ctx if ctx is not None else parent_context()
     if not trace.get_current_span(ctx).get_span_context().is_valid:
         return
@@ -125,13 +142,24 @@ def _baggage(ctx: otel_context.Context) -> list[tuple[str, object]]:
 
 def subprocess_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """A copy of `env` (default: os.environ) with the trace context for a child process."""
-    result = dict(os.environ if env is None else env)
+    source: Mapping[str, str] = os.environ
+    if env is not None:
+        if isinstance(env, Mapping):
+            source = env
+        else:
+            dropped("propagate.subprocess_env(env=)", "expected a mapping; using os.environ")
     try:
-        inject_env(result)
+        result = dict(source)
     except Exception:
-        internal_error("could not inject trace context into a subprocess environment")
+        dropped("propagate.subprocess_env(env=)", "could not copy the mapping; using os.environ")
+        result = dict(os.environ)
+    inject_env(result)
     return result
 
+
+# Index of `env` in the positional arguments of Popen(args, bufsize, executable, stdin, stdout,
+# stderr, preexec_fn, close_fds, shell, cwd, env, ...).
+_POPEN_ENV_POSITION = 10
 
 # The original Popen.__init__ while patched; None when not patched.
 _original_popen_init: Callable[..., None] | None = None
@@ -151,13 +179,19 @@ def patch_subprocess() -> None:
         @functools.wraps(original)
         def __init__(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
             try:
-                ctx = parent_context()
-                if trace.get_current_span(ctx).get_span_context().is_valid:
-                    env = kwargs.get("env")
-                    if env is None or "TRACEPARENT" not in env:
-                        new_env = dict(os.environ if env is None else env)
-                        inject_env(new_env, ctx)
-                        kwargs["env"] = new_env
+                # `env` is Popen's 11th parameter: given by position, it is left as it is.
+                if len(args) <= _POPEN_ENV_POSITION:
+                    ctx = parent_context()
+                    if trace.get_current_span(ctx).get_span_context().is_valid:
+                        env = kwargs.get("env")
+                        if env is None or (
+                            isinstance(env, Mapping)
+                            and "TRACEPARENT" not in env
+                            and all(isinstance(k, str) for k in env)
+                        ):
+                            new_env = dict(os.environ if env is None else env)
+                            _inject_env(new_env, ctx)
+                            kwargs["env"] = new_env
             except Exception:
                 internal_error("could not inject trace context into a subprocess")
             original(self, *args, **kwargs)

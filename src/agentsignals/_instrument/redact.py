@@ -177,9 +177,21 @@ RULES: Final[tuple[Rule, ...]] = (
         "gitlab_token",
         _B + r"(?:gl(?:pat|ptt|dt|rt|soat|cbt|imt|agent|oas|ffct|ft)-[0-9A-Za-z_\-]{20,}"
         r"|GR1348941[0-9A-Za-z_\-]{20,})",
-        ("glpat-", "glptt-", "gldt-", "glrt-", "glsoat-", "glcbt-", "glimt-", "glagent-",
-         "gloas-", "glffct-", "glft-", "GR1348941"),
-    ),  # fmt: skip
+        (
+            "glpat-",
+            "glptt-",
+            "gldt-",
+            "glrt-",
+            "glsoat-",
+            "glcbt-",
+            "glimt-",
+            "glagent-",
+            "gloas-",
+            "glffct-",
+            "glft-",
+            "GR1348941",
+        ),
+    ),
     _rule("npm_token", _B + r"npm_[A-Za-z0-9]{36}" + _E, ("npm_",)),
     _rule("pypi_token", _B + r"pypi-AgE[A-Za-z0-9_\-]{50,}", ("pypi-AgE",)),
     _rule("docker_token", _B + r"dckr_pat_[A-Za-z0-9_\-]{20,}", ("dckr_pat_",)),
@@ -215,12 +227,15 @@ RULES: Final[tuple[Rule, ...]] = (
         ("hooks.slack.com/", "discord.com/api/webhooks/", "discordapp.com/api/webhooks/"),
     ),
     _rule("sendgrid_key", _B + r"SG\.[A-Za-z0-9_\-]{16,32}\.[A-Za-z0-9_\-]{30,50}", ("SG.",)),
-    _rule("twilio_key", _B + r"SK[0-9a-fA-F]{32}" + _E, tuple("SK" + c for c in "0123456789abcdef")),
+    _rule(
+        "twilio_key", _B + r"SK[0-9a-fA-F]{32}" + _E, tuple("SK" + c for c in "0123456789abcdef")
+    ),
     _rule("mailgun_key", _B + r"key-[0-9a-zA-Z]{32}" + _E, ("key-",)),
     _rule(
-        "shopify_token", _B + r"shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}", ("shpat_", "shpss_", "shpca_",
-                                                                       "shppa_")
-    ),  # fmt: skip
+        "shopify_token",
+        _B + r"shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}",
+        ("shpat_", "shpss_", "shpca_", "shppa_"),
+    ),
     _rule("atlassian_token", _B + r"ATATT3[A-Za-z0-9_\-=]{150,}", ("ATATT3",)),
     _rule(
         "observability_token",
@@ -293,11 +308,20 @@ RULES: Final[tuple[Rule, ...]] = (
         "credential",
         r"(?i)(?:passw(?:or)?d|passphrase|(?<![a-z])pass|secret|credentials?|private[_\-]?key"
         r"|client[_\-]?secret)(?![a-z])[\w.\-]{0,24}" + _ASSIGN + _VALUE,
-        ("password", "passwd", "passphrase", *_ended("pass", "secret", "credential", "credentials"),
-         "private_key", "private-key", "privatekey", "client_secret", "clientsecret",
-         "client-secret"),
+        (
+            "password",
+            "passwd",
+            "passphrase",
+            *_ended("pass", "secret", "credential", "credentials"),
+            "private_key",
+            "private-key",
+            "privatekey",
+            "client_secret",
+            "clientsecret",
+            "client-secret",
+        ),
         valid=_password_value,
-    ),  # fmt: skip
+    ),
     _rule(
         "credential",
         r"(?i)(?<![a-z])pwd(?![a-z])[\w.\-]{0,24}" + _ASSIGN + _VALUE,
@@ -309,19 +333,38 @@ RULES: Final[tuple[Rule, ...]] = (
         "credential",
         r"(?i)(?:token|(?<![a-z])auth|api[_\-]?key|access[_\-]?key|account[_\-]?key"
         r"|(?<=[_\-.])key)(?![a-z])[\w.\-]{0,24}" + _ASSIGN + _VALUE,
-        (*_ended("token", "auth", "key"), "api_key", "api-key", "apikey", "access_key",
-         "access-key", "accesskey", "accountkey", "account_key", "account-key"),
+        (
+            *_ended("token", "auth", "key"),
+            "api_key",
+            "api-key",
+            "apikey",
+            "access_key",
+            "access-key",
+            "accesskey",
+            "accountkey",
+            "account_key",
+            "account-key",
+        ),
         valid=_token_value,
-    ),  # fmt: skip
+    ),
     _rule(
         # Command-line flags: --password hunter2, --api-key=..., --db-password x
         "credential",
         r"(?i)(?<=-)(?:passw(?:or)?d|pass|token|api-?key|secret|auth-token|access-key"
         r"|private-key|client-secret)[ \t]*(?:=|[ \t])[ \t]*(?P<secret>[^\s\"'`]{3,256})",
-        ("password", "passwd", *_ended("pass", "token", "secret"), "api-key", "apikey",
-         "auth-token", "access-key", "private-key", "client-secret"),
+        (
+            "password",
+            "passwd",
+            *_ended("pass", "token", "secret"),
+            "api-key",
+            "apikey",
+            "auth-token",
+            "access-key",
+            "private-key",
+            "client-secret",
+        ),
         valid=_password_value,
-    ),  # fmt: skip
+    ),
 )
 
 _SECRET_GROUPS: Final = ("secret", "secret2", "secret3")
@@ -408,9 +451,7 @@ def redact_secrets(text: str) -> tuple[str, int]:
         if rule.anchored and aligned:
             back = rule.back
             matches: Any = (
-                pattern.match(text, pos - back)
-                for pos in sorted(starts[rule_no])
-                if pos >= back
+                pattern.match(text, pos - back) for pos in sorted(starts[rule_no]) if pos >= back
             )
         else:
             matches = pattern.finditer(text)
@@ -469,7 +510,7 @@ def _replacement(rule: Rule, m: re.Match[str]) -> str | None:
 _SECRET_KEY: Final = re.compile(
     r"(?i)(?:passw(?:or)?d|passphrase|^pass$|[_\-.]pass$|^pwd$|[_\-.]pwd$|secret|credential"
     r"|private[_\-]?key|token$|api[_\-]?key|access[_\-]?key|account[_\-]?key|^auth$|[_\-.]auth$"
-    r"|authorization|cookie$|[_\-.]key$|^key$)"
+    r"|authorization|cookie$)"
 )
 
 

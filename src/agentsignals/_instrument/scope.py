@@ -156,31 +156,55 @@ def context_from_environ(environ: Mapping[str, str] | None = None) -> otel_conte
         return None
 
 
+# A BAGGAGE header is at most 8192 bytes (W3C); identity values beyond these bounds are refused.
+_MAX_BAGGAGE_CHARS = 8192
+_MAX_INDEX = 2**31 - 1
+_MAX_ID_CHARS = 256
+
+
 def _parse_baggage(header: str) -> dict[str, str]:
     values: dict[str, str] = {}
-    for member in header.split(","):
+    for member in header[:_MAX_BAGGAGE_CHARS].split(","):
         name, sep, value = member.split(";", 1)[0].partition("=")
         if sep:
             values[unquote(name.strip())] = unquote(value.strip())
     return values
 
 
+def _index(value: str | None) -> int | None:
+    """A turn or attempt index from BAGGAGE: a small non-negative decimal, else None."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text.isdigit() or len(text) > 10:
+        return None
+    number = int(text)
+    return number if number <= _MAX_INDEX else None
+
+
+def _identifier(value: str | None) -> str | None:
+    if value is None or not value or len(value) > _MAX_ID_CHARS:
+        return None
+    return value
+
+
 def _scope_from_identity(identity: Mapping[str, str]) -> Scope:
+    """The parent process's trial and attempt, as far as its BAGGAGE holds valid values; a
+    value out of bounds (a turn index of 10**18, an id of a megabyte) is ignored, never
+    looped over or raised."""
     trial = None
-    if sc.AGENT_SIGNALS_TRIAL_ID in identity:
-        trial = TrialState(
-            identity[sc.AGENT_SIGNALS_TRIAL_ID], identity.get(sc.AGENT_SIGNALS_TASK_ID, "")
-        )
+    trial_id = _identifier(identity.get(sc.AGENT_SIGNALS_TRIAL_ID))
+    if trial_id is not None:
+        trial = TrialState(trial_id, _identifier(identity.get(sc.AGENT_SIGNALS_TASK_ID)) or "")
     attempt = None
-    if sc.AGENT_SIGNALS_ATTEMPT_ID in identity:
+    attempt_id = _identifier(identity.get(sc.AGENT_SIGNALS_ATTEMPT_ID))
+    if attempt_id is not None:
         attempt = AttemptState(
-            identity[sc.AGENT_SIGNALS_ATTEMPT_ID],
-            int(identity.get(sc.AGENT_SIGNALS_ATTEMPT_INDEX, "0")),
+            attempt_id, _index(identity.get(sc.AGENT_SIGNALS_ATTEMPT_INDEX)) or 0
         )
-        turn = identity.get(sc.AGENT_SIGNALS_TURN_INDEX)
+        turn = _index(identity.get(sc.AGENT_SIGNALS_TURN_INDEX))
         if turn is not None:
-            attempt.current_turn = int(turn)
+            attempt.current_turn = turn
             # Turns the child starts continue after the parent's.
-            for _ in range(int(turn) + 1):
-                next(attempt.next_turn)
+            attempt.next_turn = itertools.count(turn + 1)
     return Scope(trial, attempt, None)

@@ -1,0 +1,423 @@
+"""What stands between every span and every exporter of ours: secret scrubbing and deadlines.
+
+**Scrubbing.** Our exporters write other instrumentors' spans too (an OpenAI instrumentor's
+prompts, an HTTP client's URLs), and exception events and status messages carry free text even
+with content capture off. :func:`scrub_span` runs the built-in secret rules over every string a
+span holds (name, attributes, event names and attributes, status message, link attributes)
+before any exporter encodes it. A span with nothing to redact is passed on as the same object,
+so the cost is one keyword scan per string; strings our own capture already redacted, and our
+identifier attributes, are not scanned again.
+
+**Deadlines.** An exporter's ``export`` may hang (a black-holed endpoint, a bug). The SDK's
+processors wait for it without limit: ``BatchSpanProcessor.force_flush`` ignores its timeout,
+``SimpleSpanProcessor`` exports on the agent's own thread, and the exit flush waits forever.
+:class:`GuardedExporter` runs the wrapped exporter's ``export`` on a worker thread and waits at
+most the export timeout (``OTEL_BSP_EXPORT_TIMEOUT``, default 30 s, OpenTelemetry's meaning:
+the longest one export may take). An export past its deadline reports FAILURE; while it is
+still stuck, later batches are dropped at once and counted (never queued behind it), and when
+it returns the exporter is used again. At process exit the wrapped exporter is told to stop
+retrying, so a dead endpoint costs one attempt, not a backoff schedule.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import Link, Status
+
+from agentsignals import semconv as sc
+from agentsignals._instrument import redact
+from agentsignals._instrument.runtime import internal_error, logger
+
+__all__ = [
+    "DEFAULT_EXPORT_TIMEOUT_S",
+    "GuardedExporter",
+    "export_timeout_s",
+    "scrub_span",
+    "stats",
+]
+
+DEFAULT_EXPORT_TIMEOUT_S: Final = 30.0
+
+# Attributes that never hold free text: identifiers, enums, hashes our instrumentation writes.
+_NEVER_FREE_TEXT: Final = frozenset(
+    {
+        sc.AGENT_SIGNALS_SPAN_TYPE, sc.AGENT_SIGNALS_TRIAL_ID, sc.AGENT_SIGNALS_ATTEMPT_ID,
+        sc.AGENT_SIGNALS_ATTEMPT_PARENT_ID, sc.AGENT_SIGNALS_TOOL_CATEGORY,
+        sc.AGENT_SIGNALS_TOOL_CALL_FINGERPRINT, sc.AGENT_SIGNALS_TOOL_EDIT_MODE,
+        sc.GEN_AI_OPERATION_NAME, sc.AGENT_SIGNALS_CONTENT_TRUNCATED_SHA256,
+        sc.AGENT_SIGNALS_CONTENT_TRUNCATED_KEYS,
+    }
+)  # fmt: skip
+# Content our capture redacted already (built-in rules, then the user's hook) on our spans.
+_REDACTED_AT_CAPTURE: Final = frozenset(
+    {
+        sc.GEN_AI_TOOL_CALL_ARGUMENTS, sc.GEN_AI_TOOL_CALL_RESULT, sc.GEN_AI_INPUT_MESSAGES,
+        sc.GEN_AI_OUTPUT_MESSAGES, sc.PROCESS_COMMAND_LINE, sc.AGENT_SIGNALS_CONTENT_VALUE,
+    }
+)  # fmt: skip
+_OUR_SCOPE: Final = "agentsignals"
+# Shorter strings cannot hold a secret any rule matches.
+_MIN_CHARS: Final = 6
+
+
+class _Stats:
+    """Process-wide counters (tests and health checks read them)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.redactions = 0
+        self.spans_scrubbed = 0
+        self.exports_timed_out = 0
+        self.batches_dropped_while_stuck = 0
+        self.spans_dropped_while_stuck = 0
+
+
+stats = _Stats()
+
+
+def export_timeout_s(default: float = DEFAULT_EXPORT_TIMEOUT_S) -> float:
+    """OTEL_BSP_EXPORT_TIMEOUT (milliseconds) in seconds; the default when unset or invalid."""
+    raw = os.environ.get("OTEL_BSP_EXPORT_TIMEOUT", "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw) / 1000.0
+    except ValueError:
+        logger.warning("agentsignals: ignoring invalid OTEL_BSP_EXPORT_TIMEOUT=%r", raw)
+        return default
+    if value <= 0 or value != value:
+        logger.warning("agentsignals: ignoring invalid OTEL_BSP_EXPORT_TIMEOUT=%r", raw)
+        return default
+    return min(value, 24 * 3600.0)
+
+
+# ------------------------------------------------------------------------------- scrubbing
+
+
+def _scrub_text(text: str) -> tuple[str, int]:
+    if len(text) < _MIN_CHARS:
+        return text, 0
+    return redact.redact_secrets(text)
+
+
+def _scrub_value(value: Any) -> tuple[Any, int]:
+    if type(value) is str:
+        return _scrub_text(value)
+    if isinstance(value, tuple | list) and value and any(type(v) is str for v in value):
+        total = 0
+        items = []
+        for v in value:
+            if type(v) is str:
+                v, found = _scrub_text(v)
+                total += found
+            items.append(v)
+        return (tuple(items) if total else value), total
+    return value, 0
+
+
+def _scrub_mapping(
+    attributes: Mapping[str, Any] | None, skip: frozenset[str] = frozenset()
+) -> tuple[dict[str, Any] | None, int]:
+    """A redacted copy of `attributes`, or None when nothing was redacted."""
+    if not attributes:
+        return None, 0
+    changed: dict[str, Any] | None = None
+    total = 0
+    for key, value in attributes.items():
+        if key in _NEVER_FREE_TEXT or key in skip:
+            continue
+        new, found = _scrub_value(value)
+        if found:
+            total += found
+            if changed is None:
+                changed = dict(attributes)
+            changed[key] = new
+    return changed, total
+
+
+def _bounded(new: dict[str, Any], old: Any) -> BoundedAttributes:
+    bounded = BoundedAttributes(maxlen=None, attributes=new, immutable=True)
+    bounded.dropped = getattr(old, "dropped", 0)
+    return bounded
+
+
+def scrub_span(span: ReadableSpan) -> ReadableSpan:
+    """`span`, or a copy of it with every secret in its strings redacted."""
+    scope = span.instrumentation_scope
+    ours = scope is not None and scope.name == _OUR_SCOPE
+    total = 0
+    name, found = _scrub_text(span.name or "")
+    total += found
+    attributes, found = _scrub_mapping(
+        span.attributes, _REDACTED_AT_CAPTURE if ours else frozenset()
+    )
+    total += found
+    events: list[Event] | None = None
+    source_events = getattr(span, "_events", None) or ()
+    if source_events:
+        for i, event in enumerate(span.events):
+            event_name, found_name = _scrub_text(event.name)
+            event_attrs, found_attrs = _scrub_mapping(
+                event.attributes, _REDACTED_AT_CAPTURE if ours else frozenset()
+            )
+            if found_name or found_attrs:
+                if events is None:
+                    events = list(span.events)
+                events[i] = Event(
+                    event_name,
+                    _bounded(event_attrs, event.attributes)
+                    if event_attrs is not None
+                    else event.attributes,
+                    event.timestamp,
+                )
+                total += found_name + found_attrs
+    status = span.status
+    new_status: Status | None = None
+    if status is not None and status.description:
+        description, found = _scrub_text(status.description)
+        if found:
+            new_status = Status(status.status_code, description)
+            total += found
+    links: list[Link] | None = None
+    source_links = getattr(span, "_links", None) or ()
+    if source_links:
+        for i, link in enumerate(span.links):
+            link_attrs, found = _scrub_mapping(link.attributes)
+            if found:
+                if links is None:
+                    links = list(span.links)
+                links[i] = Link(link.context, _bounded(link_attrs or {}, link.attributes))
+                total += found
+    if not total:
+        return span
+    clone = copy.copy(span)  # ReadableSpan has no public copy-with
+    if name != span.name:
+        clone._name = name
+    if attributes is not None:
+        clone._attributes = _bounded(attributes, span._attributes)
+    if events is not None:
+        clone._events = tuple(events)
+    if new_status is not None:
+        clone._status = new_status
+    if links is not None:
+        clone._links = tuple(links)
+    with stats.lock:
+        stats.redactions += total
+        stats.spans_scrubbed += 1
+    return clone
+
+
+def scrub_spans(spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
+    """Every span scrubbed; a span that cannot be scanned is withheld, never passed raw."""
+    out: list[ReadableSpan] | None = None
+    for i, span in enumerate(spans):
+        try:
+            clean = scrub_span(span)
+        except Exception:
+            internal_error("could not scan a span for secrets; span withheld")
+            clean = None
+        if clean is not span:
+            if out is None:
+                out = list(spans[:i])
+            if clean is not None:
+                out.append(clean)
+        elif out is not None:
+            out.append(span)
+    return spans if out is None else out
+
+
+# ------------------------------------------------------------------------------- deadlines
+
+# Set at process exit: exporters stop retrying, waits end by this monotonic time.
+_exit_deadline: float | None = None
+_guarded: list[GuardedExporter] = []
+_guarded_lock = threading.Lock()
+
+
+def begin_exit(budget_s: float) -> float:
+    """The process is exiting: every guarded exporter stops retrying, and every bounded wait
+    from now on ends by one shared deadline. Returns that deadline (monotonic)."""
+    global _exit_deadline
+    if _exit_deadline is None:
+        _exit_deadline = time.monotonic() + budget_s
+        with _guarded_lock:
+            exporters = list(_guarded)
+        for exporter in exporters:
+            exporter.stop_retrying()
+    return _exit_deadline
+
+
+def exit_deadline() -> float | None:
+    return _exit_deadline
+
+
+def remaining(timeout_s: float) -> float:
+    """`timeout_s`, cut to what is left of the exit deadline when the process is exiting."""
+    deadline = _exit_deadline
+    if deadline is None:
+        return timeout_s
+    return max(0.0, min(timeout_s, deadline - time.monotonic()))
+
+
+_failures_logged: set[tuple[str, str]] = set()
+
+
+def _exporter_failed(exporter: object, what: str, exc: Exception) -> None:
+    """An exporter raised: one WARNING line per exporter type and operation, then DEBUG."""
+    key = (type(exporter).__name__, what)
+    first = key not in _failures_logged and len(_failures_logged) < 1000
+    _failures_logged.add(key)
+    message = "agentsignals: %s raised during %s: %s (spans of this batch are lost to it)"
+    args = (key[0], what, type(exc).__name__)
+    if first:
+        logger.warning(message, *args)
+    else:
+        logger.debug(message, *args)
+
+
+class GuardedExporter(SpanExporter):
+    """Scrubs secrets from every span, then exports with a deadline (see the module doc)."""
+
+    def __init__(
+        self,
+        inner: SpanExporter,
+        *,
+        scrub: bool = True,
+        bounded: bool = True,
+        timeout_s: float | None = None,
+    ) -> None:
+        self.inner = inner
+        self._scrub = scrub
+        self._bounded = bounded
+        self._timeout_s = timeout_s if timeout_s is not None else export_timeout_s()
+        self._lock = threading.Lock()
+        self._stuck: threading.Thread | None = None
+        self._warned_stuck = False
+        with _guarded_lock:
+            _guarded.append(self)
+            del _guarded[:-1000]  # bounded: reconfiguring many times must not grow this
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            batch = scrub_spans(spans) if self._scrub else spans
+        except Exception:
+            internal_error("could not scrub spans; batch withheld")
+            return SpanExportResult.FAILURE
+        if not batch:
+            return SpanExportResult.SUCCESS
+        if not self._bounded:
+            try:
+                return self.inner.export(batch)
+            except Exception as exc:
+                _exporter_failed(self.inner, "export", exc)
+                return SpanExportResult.FAILURE
+        return self._export_bounded(batch)
+
+    def _export_bounded(self, batch: Sequence[ReadableSpan]) -> SpanExportResult:
+        with self._lock:
+            stuck = self._stuck
+            if stuck is not None and stuck.is_alive():
+                self._drop_while_stuck(len(batch))
+                return SpanExportResult.FAILURE
+            self._stuck = None
+        result: list[SpanExportResult] = []
+
+        def run() -> None:
+            try:
+                result.append(self.inner.export(batch))
+            except Exception as exc:  # the exporter's failure, not ours: logged, not raised
+                _exporter_failed(self.inner, "export", exc)
+                result.append(SpanExportResult.FAILURE)
+
+        worker = threading.Thread(target=run, name="agentsignals-export", daemon=True)
+        try:
+            worker.start()
+        except RuntimeError:  # no new threads late in interpreter shutdown: export inline
+            run()
+            return result[0]
+        worker.join(remaining(self._timeout_s))
+        if worker.is_alive():
+            with self._lock:
+                self._stuck = worker
+            with stats.lock:
+                stats.exports_timed_out += 1
+            logger.warning(
+                "agentsignals: %s did not finish exporting %d span(s) within %.1f s "
+                "(OTEL_BSP_EXPORT_TIMEOUT); batches are dropped until it returns",
+                type(self.inner).__name__,
+                len(batch),
+                self._timeout_s,
+            )
+            return SpanExportResult.FAILURE
+        return result[0] if result else SpanExportResult.FAILURE
+
+    def _drop_while_stuck(self, count: int) -> None:
+        with stats.lock:
+            stats.batches_dropped_while_stuck += 1
+            stats.spans_dropped_while_stuck += count
+        if not self._warned_stuck:
+            self._warned_stuck = True
+            logger.warning(
+                "agentsignals: %s is still stuck in an earlier export; dropping batches "
+                "(further drops are logged at DEBUG)",
+                type(self.inner).__name__,
+            )
+        else:
+            logger.debug("agentsignals: dropped %d span(s): exporter still stuck", count)
+
+    def stop_retrying(self) -> None:
+        """Ask the wrapped OTLP exporter to give up retries with backoff (at exit)."""
+        client = getattr(self.inner, "_client", None)
+        for holder in (client, self.inner):
+            event = getattr(holder, "_shutdown_event", None) or getattr(
+                holder, "_shutdown_in_progress", None
+            )
+            if isinstance(event, threading.Event):
+                event.set()
+                return
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._call_bounded(
+            lambda: self.inner.force_flush(timeout_millis), timeout_millis / 1000.0, "flush"
+        )
+
+    def shutdown(self) -> None:
+        self.stop_retrying()
+        self._call_bounded(self.inner.shutdown, self._timeout_s, "shut down")
+        with _guarded_lock:
+            if self in _guarded:
+                _guarded.remove(self)
+
+    def _call_bounded(self, fn: Any, timeout_s: float, what: str) -> bool:
+        result: list[Any] = []
+
+        def run() -> None:
+            try:
+                result.append(fn())
+            except Exception as exc:
+                _exporter_failed(self.inner, what, exc)
+                result.append(False)
+
+        worker = threading.Thread(target=run, name=f"agentsignals-{what}", daemon=True)
+        try:
+            worker.start()
+        except RuntimeError:
+            run()
+            return bool(result and result[0] is not False)
+        worker.join(remaining(max(0.0, timeout_s)))
+        if worker.is_alive():
+            logger.warning(
+                "agentsignals: %s did not %s within %.1f s", type(self.inner).__name__, what,
+                timeout_s,
+            )  # fmt: skip
+            return False
+        return bool(result and result[0] is not False)
