@@ -187,10 +187,18 @@ def _features(args: argparse.Namespace) -> int:
     print(
         f"agentsignals features: {len(records)} {kind} records from "
         f"{result.stats.spans_in} spans"
-        + (f" ({len(result.problems)} unreadable lines skipped)" if result.problems else ""),
+        + (f" ({len(result.problems)} unreadable lines skipped)" if result.problems else "")
+        + _unattributed_note(result.stats),
         file=sys.stderr,
     )
     return 1 if result.problems and not records else 0
+
+
+def _unattributed_note(stats: Any) -> str:
+    from agentsignals._features.foreign import reasons_text
+
+    reasons = getattr(stats, "unattributed_reasons", None)
+    return f"; not attributed to any attempt: {reasons_text(reasons)}" if reasons else ""
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from agentsignals import semconv as sc
+from agentsignals._features.foreign import ForeignTraces, normalise
 from agentsignals._features.record import AttemptRecord, TrialRecord
 from agentsignals._spans.model import Span
 
@@ -49,6 +50,10 @@ class AssemblerStats:
     attempt_records: int = 0
     trial_records: int = 0
     in_flight: int = 0
+    # Why spans were not attributed to any attempt (reason -> spans); attempts made for
+    # agents that only other instrumentors traced (see foreign.py).
+    unattributed_reasons: dict[str, int] = field(default_factory=dict)
+    foreign_attempts: int = 0
 
 
 @dataclass
@@ -116,6 +121,11 @@ class Assembler:
         self._emitted_trials: OrderedDict[str, None] = OrderedDict()
         self._last_idle_scan = clock()
         self.stats = AssemblerStats()
+        # Spans without our identity, held per trace: agents only other instrumentors traced.
+        self._foreign = ForeignTraces(
+            grace=grace, idle_timeout=idle_timeout, max_traces=max_in_flight
+        )
+        self.stats.unattributed_reasons = self._foreign.reasons
 
     # ------------------------------------------------------------------------------ input
     def add(self, spans: Iterable[Span]) -> None:
@@ -124,16 +134,25 @@ class Assembler:
         stats = self.stats
         # Late spans for written attempts: one new revision per attempt per call, not per span.
         revised: dict[str, _Finished] = {}
+        foreign = self._foreign
+        released: list[Span] = []
+        ours_trace = None
         for span in spans:
             stats.spans_in += 1
             attrs = span.attributes
+            if _SPAN_TYPE not in attrs:
+                normalise(span)  # other conventions' usage under GenAI names
             attempt_id = attrs.get(_ATTEMPT_ID)
             if not isinstance(attempt_id, str):
                 if attrs.get(_SPAN_TYPE) == "trial" and isinstance(attrs.get(_TRIAL_ID), str):
                     self._add_trial_span(span, now)
+                    foreign.mark_ours(span.trace_id)
                 else:
-                    stats.unattributed += 1
+                    released += foreign.add(span, now)
                 continue
+            if span.trace_id != ours_trace:
+                ours_trace = span.trace_id
+                foreign.mark_ours(ours_trace)
             group = self._open.get(attempt_id)
             if group is None:
                 finished = self._finished.get(attempt_id)
@@ -170,7 +189,20 @@ class Assembler:
                 partial=finished.partial,
             )
         stats.in_flight = len(self._open)
+        if released:
+            self._add_released(released)
         self.tick(now)
+
+    def _add_released(self, spans: list[Span]) -> None:
+        """Spans the foreign-trace holder released: attempt spans now, or counted as
+        unattributed with their reason. Not counted as input a second time."""
+        before = self.stats.spans_in
+        self.add(spans)
+        self.stats.spans_in = before
+        self.stats.foreign_attempts = self._foreign.attempts
+
+    def _sync_unattributed(self) -> None:
+        self.stats.unattributed = sum(self._foreign.reasons.values())
 
     def _next_revision(self, attempt_id: str) -> int:
         last = self._emitted.get(attempt_id)
@@ -222,6 +254,10 @@ class Assembler:
     def tick(self, now: float | None = None) -> None:
         """Release attempts past their grace period and attempts idle for too long."""
         now = self._clock() if now is None else now
+        released = self._foreign.tick(now)
+        if released:
+            self._add_released(released)
+        self._sync_unattributed()
         # Ended attempts wait in arrival order, so only the ready ones are looked at.
         ended = self._ended
         while ended and now - ended[0][0] >= self.grace:
@@ -265,6 +301,10 @@ class Assembler:
     def flush(self) -> None:
         """Release everything: the end of the input, or shutdown. Attempts whose span never
         arrived become incomplete records."""
+        released = self._foreign.flush()
+        if released:
+            self._add_released(released)
+        self._sync_unattributed()
         for attempt_id, group in list(self._open.items()):
             del self._open[attempt_id]
             self._emit_attempt(attempt_id, group, complete=group.ended_at is not None)
