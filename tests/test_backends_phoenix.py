@@ -777,3 +777,57 @@ def test_demo_through_the_collector_in_phoenix(phoenix: Phoenix, tmp_path: Path)
     tool_calls = [a["behavior"]["tool_call_count"] for a in demo]
     assert tool_calls == [calls for _, calls, _ in report["attempts"]]
     assert {t["task_id"] for t in trials} == {"textkit__textkit-1", "child-chat-1"}
+
+
+# The host set Phoenix up itself (`phoenix.otel.register()`, Phoenix's documented way), then
+# calls agentsignals.configure(): Phoenix's own exporter must keep receiving everything.
+REGISTER_DRIVER = r"""
+import json, sys
+from phoenix.otel import register
+endpoint, project, out = sys.argv[1:4]
+provider = register(project_name=project, endpoint=endpoint, batch=False, verbose=False,
+                    set_global_tracer_provider=True)
+host = provider.get_tracer("host-app")
+with host.start_as_current_span("before configure"):
+    pass
+import agentsignals
+agentsignals.configure(output_dir=out, batch=False)
+with host.start_as_current_span("host request"):
+    with agentsignals.trial("phx-register-1"), agentsignals.attempt(), agentsignals.turn():
+        pass
+agentsignals.force_flush()
+provider.force_flush()
+processors = [type(p).__name__ for p in provider._active_span_processor._span_processors]
+print(json.dumps({"processors": processors}))
+"""
+
+
+def test_configure_after_phoenix_register_keeps_phoenix_exporter(
+    phoenix: Phoenix, tmp_path: Path
+) -> None:
+    pytest.importorskip("phoenix.otel", reason="arize-phoenix-otel is in the dev extra")
+    project = "register-then-configure"
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-c", REGISTER_DRIVER, f"{phoenix.url}/v1/traces", project, str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PHOENIX_"))},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["processors"][-1] == "_Pipeline" and len(report["processors"]) == 2
+    expected = {"before configure", "host request", "trial phx-register-1", "invoke_agent"}
+    deadline = time.monotonic() + 120
+    names: set[str] = set()
+    while time.monotonic() < deadline:
+        names = {s["name"] for s in phoenix.spans(project)}
+        if expected | {"turn 0"} <= names:
+            break
+        time.sleep(1)
+    assert expected | {"turn 0"} <= names
+    # and the embedded store got ours, in the same trace as the host's span
+    stored = _file_spans(out / "traces")
+    assert {s["name"] for s in stored} >= {"trial phx-register-1", "host request"}
+    assert len({s["traceId"] for s in stored if s["name"] != "before configure"}) == 1
