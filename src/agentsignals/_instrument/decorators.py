@@ -19,6 +19,7 @@ from opentelemetry import context as otel_context
 from agentsignals import semconv as sc
 from agentsignals._classify.tools import _EDITOR_TOOLS, _normalise, category_for
 from agentsignals._instrument import capture
+from agentsignals._instrument.args import as_attributes, as_str
 from agentsignals._instrument.runtime import RUNTIME, internal_error
 from agentsignals._instrument.scope import AttributeValue
 from agentsignals._instrument.spans import (
@@ -311,7 +312,10 @@ def _tool_factory(
     tool_type: str | None,
     attributes: Mapping[str, AttributeValue] | None,
 ) -> Callable[[_Target, Any, tuple[Any, ...], dict[str, Any]], _SpanHandle]:
-    tool_name = name or _func_name(func)
+    tool_name = as_str(name, "trace_tool(name=)") or _func_name(func)
+    category = as_str(category, "trace_tool(category=)")
+    tool_type = as_str(tool_type, "trace_tool(tool_type=)")
+    attributes = as_attributes(attributes, "trace_tool(attributes=)")
     static_category = category or category_for(tool_name).value
     # Shell and editor tools are refined by their arguments (a grep, a pytest run, a view).
     refine = category is None and (
@@ -380,14 +384,16 @@ def trace_trial(
     `task_id` or `instance_id` parameter, else the function's name."""
 
     def factory(f: Any) -> Callable[[_Target, Any, tuple[Any, ...], dict[str, Any]], _SpanHandle]:
-        fallback = task_id or _func_name(f)
+        given = as_str(task_id, "trace_trial(task_id=)")
+        fallback = given or _func_name(f)
 
         def make(
             target: _Target, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
         ) -> _SpanHandle:
-            found = None if task_id else target.find(instance, args, kwargs, _TASK_ID_PARAMS)
+            found = None if given else target.find(instance, args, kwargs, _TASK_ID_PARAMS)
+            text = as_str(found, "trace_trial(task_id)") if found is not None else None
             return TrialHandle(
-                str(found) if found is not None else fallback,
+                text or fallback,
                 dataset=dataset,
                 attributes=attributes,
             )

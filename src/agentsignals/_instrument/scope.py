@@ -138,7 +138,13 @@ def parent_context() -> otel_context.Context:
 
 def context_from_environ(environ: Mapping[str, str] | None = None) -> otel_context.Context | None:
     """The parent process's context from TRACEPARENT/TRACESTATE/BAGGAGE, or None."""
-    environ = os.environ if environ is None else environ
+    if environ is None:
+        environ = os.environ
+    elif not isinstance(environ, Mapping):
+        from agentsignals._instrument.args import dropped
+
+        dropped("propagate.context_from_environ(environ=)", "expected a mapping")
+        return None
     try:
         traceparent = environ.get("TRACEPARENT")
         if not traceparent:

@@ -171,10 +171,16 @@ class _SpanHandle:
 
     def set_attribute(self, key: str, value: AttributeValue) -> None:
         """Set any attribute on the span (declare new keys in the semconv registry)."""
+        name = as_str(key, "set_attribute(key=)")
+        if name is None:
+            return
+        if not _valid_attribute(value):
+            dropped(f"set_attribute({name[:64]}=)", "not an OpenTelemetry attribute value")
+            return
         try:
-            self._span.set_attribute(key, value)
+            self._span.set_attribute(name, value)
         except Exception:
-            internal_error(f"could not set attribute {key}")
+            internal_error(f"could not set attribute {name}")
 
     def _capture(self, key: str, value: Any) -> None:
         if not RUNTIME.settings.capture_content or not self._span.is_recording():
@@ -190,6 +196,18 @@ class _SpanHandle:
                 span.set_attributes({k: v for k, v in attributes.items() if v is not None})
         except Exception:
             internal_error(f"could not record on {self._span_type} span")
+
+
+_SCALARS = (str, bool, int, float)
+
+
+def _valid_attribute(value: object) -> bool:
+    """A value OpenTelemetry accepts: a scalar, or a list/tuple of scalars."""
+    if isinstance(value, _SCALARS):
+        return not isinstance(value, int) or isinstance(value, bool) or -(2**63) <= value < 2**63
+    if isinstance(value, list | tuple):
+        return all(isinstance(v, _SCALARS) for v in value)
+    return False
 
 
 def _new_id() -> str:
@@ -619,6 +637,9 @@ class TurnHandle(_SpanHandle):
 
     def record_cost(self, usd: float) -> None:
         """Cost of this turn's model call in US dollars."""
+        if usd is None:
+            dropped("turn.record_cost(usd=)", "expected a number, got None")
+            return
         cost = as_float(usd, "turn.record_cost(usd=)")
         if cost is not None:
             self._set({sc.AGENT_SIGNALS_USAGE_COST_USD: cost})
@@ -893,6 +914,9 @@ class ToolHandle(_SpanHandle):
 
     def set_files(self, files: Iterable[str]) -> None:
         """Files the call targets (paths from its arguments)."""
+        if files is None:
+            dropped("tool.set_files(files=)", "expected a list of paths, got None")
+            return
         paths = as_str_list(files, "tool.set_files(files=)")
         if paths is not None:
             self._set({sc.AGENT_SIGNALS_TOOL_FILES: paths})
