@@ -403,34 +403,84 @@ def components(repeats: int, n: int) -> list[tuple[str, float, float]]:
     return out
 
 
-def redaction(repeats: int, budget_chars: int) -> list[tuple[str, float, float]]:
-    """(label, median µs, min µs) of `capture.redact_secrets` per value, by value size: with
-    capture on it runs on each whole value before the byte budget cuts it."""
-    from agentsignals._features import extract
-    from agentsignals._instrument import capture
+# The build before issue #11's rule set: its redaction is timed beside today's, in this run.
+REDACTION_BASELINE = "7ebe810"
 
-    # Source code that never names a secret, and source that does (the redaction code
-    # itself: every pattern's literals are in it, so every pattern scans it).
+
+def _baseline_redactor() -> Callable[[str], Any] | None:
+    """`redact_secrets` of the baseline build, loaded from git (None when git or the commit is
+    not available, e.g. in a shallow clone)."""
+    import importlib.util
+
+    try:
+        source = subprocess.run(
+            ["git", "show", f"{REDACTION_BASELINE}:src/agentsignals/_instrument/capture.py"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    path = Path(tempfile.mkdtemp()) / "baseline_capture.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("baseline_capture", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.redact_secrets  # type: ignore[no-any-return]
+
+
+def redaction(repeats: int, budget_chars: int) -> list[tuple[str, float, float, float | None]]:
+    """(label, median µs, min µs, baseline median µs) of `redact_secrets` per value, by value
+    size: with capture on it runs on each whole value before the byte budget cuts it; on export
+    it runs on every string of every span. The baseline build's function on the same values,
+    interleaved repeat by repeat, is the "before" column."""
+    from agentsignals._features import extract
+    from agentsignals._instrument import capture, redact
+
+    baseline = _baseline_redactor()
+    # Source code that never names a secret, and source that names every kind (the baseline's
+    # redaction module, and today's rule module: every keyword of every rule is in it).
     plain = Path(extract.__file__).read_text() * 20
-    naming = Path(capture.__file__).read_text() * 20
+    old_rules = ""
+    if baseline is not None:
+        old_rules = Path(sys.modules[baseline.__module__].__file__ or "").read_text() * 20
+    new_rules = Path(redact.__file__).read_text() * 20
     values = {
         '7 bytes (`{"x":1}`)': '{"x":1}',
         "1 KB of pytest output": ("tests/test_a.py::test_x PASSED" + " " * 19 + "[ 10%]\n") * 18,
         "4 KB of Python source": plain[:4096],
         "64 KB of Python source": plain[:65536],
-        "4 KB of source naming every secret kind": naming[:4096],
-        "64 KB of source naming every secret kind": naming[:65536],
     }
-    out = []
+    if old_rules:
+        values["4 KB of the baseline's redaction module"] = old_rules[:4096]
+        values["64 KB of the baseline's redaction module"] = old_rules[:65536]
+    values["4 KB of today's rule module (every keyword)"] = new_rules[:4096]
+    values["64 KB of today's rule module (every keyword)"] = new_rules[:65536]
+    out: list[tuple[str, float, float, float | None]] = []
     for label, text in values.items():
         n = max(5, budget_chars // max(len(text), 100))
-        samples = []
+        samples: list[float] = []
+        before: list[float] = []
         for _ in range(repeats):
             t0 = time.perf_counter()
             for _ in range(n):
                 capture.redact_secrets(text)
             samples.append((time.perf_counter() - t0) / n * 1e6)
-        out.append((label, statistics.median(samples), min(samples)))
+            if baseline is not None:
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    baseline(text)
+                before.append((time.perf_counter() - t0) / n * 1e6)
+        out.append(
+            (
+                label,
+                statistics.median(samples),
+                min(samples),
+                statistics.median(before) if before else None,
+            )
+        )
     return out
 
 
@@ -769,10 +819,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print("### Secret redaction per captured value (capture on)")
     print()
-    print("| value | µs median | min |")
-    print("|---|---:|---:|")
-    for label, median_us, min_us in redaction(args.repeats, 200_000 if args.quick else 2_000_000):
-        print(f"| {label} | {median_us:,.1f} | {min_us:,.1f} |")
+    print(f"| value | µs median | min | before ({REDACTION_BASELINE}), µs median |")
+    print("|---|---:|---:|---:|")
+    budget = 200_000 if args.quick else 2_000_000
+    for label, median_us, min_us, before_us in redaction(args.repeats, budget):
+        was = f"{before_us:,.1f}" if before_us is not None else "n/a"
+        print(f"| {label} | {median_us:,.1f} | {min_us:,.1f} | {was} |")
     print()
     print("Attributes of the tool span copied into scenario 3:")
     print()

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the table of entry points reads best one call per line)
 """Fault injection on the in-process side: try to break the host, leak a secret, lose a record.
 
 Each test counts what the issue counts (host failures, hangs, leaks, lost records) and asserts
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -151,15 +152,18 @@ def test_hostile_arguments_never_reach_the_agent(capture: bool) -> None:
 def test_the_issue_examples_are_dropped_with_one_log_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level("DEBUG", logger="agentsignals"), capture_spans() as captured:
-        with agentsignals.attempt() as a:
-            a.set_treatment(timeout_s="30s", concurrency="4")
-            with agentsignals.turn(attributes=42) as turn:  # type: ignore[arg-type]
-                turn.record_cost(None)  # type: ignore[arg-type]
-                turn.record_cost("0.12$")  # type: ignore[arg-type]
-                turn.record_cost("0.25")  # type: ignore[arg-type]
-            with agentsignals.tool("bash") as tool:
-                tool.set_files(None)  # type: ignore[arg-type]
+    with (
+        caplog.at_level("DEBUG", logger="agentsignals"),
+        capture_spans() as captured,
+        agentsignals.attempt() as a,
+    ):
+        a.set_treatment(timeout_s="30s", concurrency="4")
+        with agentsignals.turn(attributes=42) as turn:  # type: ignore[arg-type]
+            turn.record_cost(None)  # type: ignore[arg-type]
+            turn.record_cost("0.12$")  # type: ignore[arg-type]
+            turn.record_cost("0.25")  # type: ignore[arg-type]
+        with agentsignals.tool("bash") as tool:
+            tool.set_files(None)  # type: ignore[arg-type]
     turn_span = captured.spans_of_type("turn")[0]
     attempt_span = captured.spans_of_type("attempt")[0]
     assert turn_span.attributes["agent_signals.usage.cost_usd"] == 0.25  # type: ignore[index]
@@ -387,7 +391,7 @@ def _secret_text() -> str:
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    bodies: list[bytes] = []
+    bodies: ClassVar[list[bytes]] = []
 
     def do_POST(self) -> None:
         n = int(self.headers.get("Content-Length", 0))
