@@ -100,7 +100,7 @@ def _calls() -> list[tuple[str, Callable[[Any], Any]]]:
                 ("turn.set_phase", in_turn(lambda t: t.set_phase(v))),
                 ("turn.record_reasoning", in_turn(lambda t: t.record_reasoning(v))),
                 ("turn.record_messages", in_turn(lambda t: t.record_messages(input=v, output=v))),
-                ("turn.set_attribute", in_turn(lambda t: t.set_attribute(v, v))),
+                ("turn.set_attribute", in_turn(lambda t: (t.set_attribute(H, v), t.set_attribute("agent_signals.turn.phase", [H, v])))),
                 ("attempt.set_exit_reason", in_attempt(lambda a: a.set_exit_reason(v))),
                 ("attempt.set_treatment", in_attempt(lambda a: a.set_treatment(agent_type=v, model_id=v, dataset=v, attempt1_tool_cap=v, retry_tool_cap=v, concurrency=v, timeout_s=v))),
                 ("attempt.set_modes", in_attempt(lambda a: a.set_modes(localization_mode=v, recovery_mode=v, final_failure_mode=v))),
