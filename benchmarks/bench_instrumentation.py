@@ -407,7 +407,7 @@ def components(repeats: int, n: int) -> list[tuple[str, float, float]]:
 REDACTION_BASELINE = "7ebe810"
 
 
-def _baseline_redactor() -> Callable[[str], Any] | None:
+def _baseline_redactor() -> tuple[Callable[[str], Any], Path] | None:
     """`redact_secrets` of the baseline build, loaded from git (None when git or the commit is
     not available, e.g. in a shallow clone)."""
     import importlib.util
@@ -428,7 +428,7 @@ def _baseline_redactor() -> Callable[[str], Any] | None:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.redact_secrets  # type: ignore[no-any-return]
+    return module.redact_secrets, path
 
 
 def redaction(repeats: int, budget_chars: int) -> list[tuple[str, float, float, float | None]]:
@@ -439,13 +439,14 @@ def redaction(repeats: int, budget_chars: int) -> list[tuple[str, float, float, 
     from agentsignals._features import extract
     from agentsignals._instrument import capture, redact
 
-    baseline = _baseline_redactor()
+    loaded = _baseline_redactor()
+    baseline = loaded[0] if loaded is not None else None
     # Source code that never names a secret, and source that names every kind (the baseline's
     # redaction module, and today's rule module: every keyword of every rule is in it).
     plain = Path(extract.__file__).read_text() * 20
     old_rules = ""
-    if baseline is not None:
-        old_rules = Path(sys.modules[baseline.__module__].__file__ or "").read_text() * 20
+    if loaded is not None:
+        old_rules = loaded[1].read_text() * 20
     new_rules = Path(redact.__file__).read_text() * 20
     values = {
         '7 bytes (`{"x":1}`)': '{"x":1}',
