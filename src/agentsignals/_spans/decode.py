@@ -55,6 +55,11 @@ class DecodeError(ValueError):
     """The payload is not a well-formed OTLP ExportTraceServiceRequest."""
 
 
+# Hostile input: values nested past what the parsers (and our flattening of kvlists) recurse
+# through. No exporter writes such a request; it is refused like any malformed one.
+_TOO_DEEP: Final = "malformed request: values nested too deeply to decode"
+
+
 @dataclass(frozen=True, slots=True)
 class DecodeProblem:
     """One input that could not be decoded (the rest of the file still was)."""
@@ -599,7 +604,10 @@ def decode_otlp_json(data: bytes | bytearray | memoryview | str) -> list[Span]:
     write), int64 as string or number, enums as numbers or names. Raises :class:`DecodeError`
     with a message saying what is wrong (truncated, malformed, not OTLP, snake_case keys).
     """
-    return _without_gc(_decode_json, data)
+    try:
+        return _without_gc(_decode_json, data)
+    except RecursionError:
+        raise DecodeError(_TOO_DEEP) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -983,7 +991,10 @@ def decode_otlp_protobuf(data: bytes | bytearray | memoryview) -> list[Span]:
 
     Raises :class:`DecodeError` for a payload that does not parse or has ids of the wrong size.
     """
-    return _without_gc(_decode_protobuf, bytes(data))
+    try:
+        return _without_gc(_decode_protobuf, bytes(data))
+    except RecursionError:
+        raise DecodeError(_TOO_DEEP) from None
 
 
 # --------------------------------------------------------------------------------------------
