@@ -390,9 +390,9 @@ def _import(args: argparse.Namespace) -> int:
             args.paths, fmt=args.format, workers=args.workers, progress=progress
         ):
             files += 1
-            for problem in result.problems:
+            for file_problem in result.problems:
                 problems += 1
-                say(f"skipped {problem}")
+                say(f"skipped {file_problem}")
             if result.format is None and not result.problems:
                 unrecognised.append(result.path)
                 continue
