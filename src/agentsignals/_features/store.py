@@ -50,11 +50,67 @@ class JsonLinesSink:
             while view:
                 view = view[os.write(fd, view) :]
 
+    def sizes(self) -> dict[str, int]:
+        """Each feature file's size now (files not written yet are left out)."""
+        out: dict[str, int] = {}
+        with self._lock:
+            for name in (ATTEMPTS_FILE, TRIALS_FILE):
+                fd = self._fds.get(name)
+                try:
+                    out[name] = (
+                        os.fstat(fd).st_size
+                        if fd is not None
+                        else ((self.directory / name).stat().st_size)
+                    )
+                except OSError:
+                    continue
+        return out
+
     def close(self) -> None:
         with self._lock:
             for fd in self._fds.values():
                 os.close(fd)
             self._fds.clear()
+
+
+class _RecordKey(msgspec.Struct):
+    attempt_id: str | None = None
+    trial_id: str = ""
+    revision: int = 0
+
+
+_key_decoder = msgspec.json.Decoder(_RecordKey)
+
+
+def written_keys(
+    directory: str | os.PathLike[str], offsets: dict[str, int], *, default_tail: int
+) -> set[tuple[str, str, int]]:
+    """(kind "a"/"t", attempt or trial id, revision) of the records in the feature files from
+    ``offsets[name]`` on (the last ``default_tail`` bytes for a file with no offset); a torn
+    or unreadable line is skipped."""
+    keys: set[tuple[str, str, int]] = set()
+    for name, kind in ((ATTEMPTS_FILE, "a"), (TRIALS_FILE, "t")):
+        path = Path(directory) / name
+        try:
+            with path.open("rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                start = offsets.get(name, max(0, size - default_tail))
+                if start > size:  # the file was replaced since: read its tail
+                    start = max(0, size - default_tail)
+                fh.seek(start)
+                if start and name not in offsets:
+                    fh.readline()  # mid-line: skip to the next whole line
+                for line in fh:
+                    try:
+                        key = _key_decoder.decode(line)
+                    except msgspec.DecodeError:
+                        continue
+                    ident = key.attempt_id if kind == "a" else key.trial_id
+                    if ident:
+                        keys.add((kind, ident, key.revision))
+        except OSError:
+            continue
+    return keys
 
 
 class ListSink:
