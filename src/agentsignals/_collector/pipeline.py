@@ -414,7 +414,8 @@ class Processor:
             revisions = self.assembler.revisions()
         path = os.path.join(directory, REVISIONS_FILE)
         tmp = path + ".tmp"
-        with open(tmp, "wb") as fh:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
             fh.write(_marker_encoder.encode(revisions))
             if self._sync_features_enabled:
                 fh.flush()

@@ -226,7 +226,9 @@ def _encode_protobuf(spans: Sequence[Span], schema_url: str | None) -> bytes:
                 span.parent_span_id = bytes.fromhex(s.parent_span_id)
             for e in s.events:
                 span.events.add(
-                    time_unix_nano=_time(e.time_ns), name=e.name, attributes=key_values(e.attributes)
+                    time_unix_nano=_time(e.time_ns),
+                    name=e.name,
+                    attributes=key_values(e.attributes),
                 )
             if s.status_code:
                 span.status.code = cast(Any, s.status_code)
