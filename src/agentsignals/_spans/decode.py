@@ -110,6 +110,7 @@ def _without_gc(fn: Callable[[_T], list[Span]], arg: _T) -> list[Span]:
 
 _HEX: Final = "0123456789abcdef"
 _ZERO_SPAN_ID: Final = "0" * 16
+_U64_MAX: Final = (1 << 64) - 1
 _json_encode = msgspec.json.Encoder().encode
 
 
@@ -470,9 +471,14 @@ def _j_flatten(req: _JRequest) -> list[Span]:
                             if isinstance(code_raw, int)
                             else _enum_number(code_raw, _STATUS_NAMES, "status code")
                         )
+                    start, end = s.startTimeUnixNano, s.endTimeUnixNano
+                    if not (0 <= start <= _U64_MAX and 0 <= end <= _U64_MAX):
+                        raise DecodeError("span time outside the fixed64 range of OTLP")
+                    events = s.events
+                    if events and not all(0 <= e.timeUnixNano <= _U64_MAX for e in events):
+                        raise DecodeError("event time outside the fixed64 range of OTLP")
                 except DecodeError as exc:
                     raise _BadSpan(str(exc), s) from None
-                events = s.events
                 append(
                     Span(
                         trace_id,
@@ -480,8 +486,8 @@ def _j_flatten(req: _JRequest) -> list[Span]:
                         parent,
                         s.name,
                         kind,
-                        s.startTimeUnixNano,
-                        s.endTimeUnixNano,
+                        start,
+                        end,
                         _j_attrs(s.attributes),
                         code,
                         message,
