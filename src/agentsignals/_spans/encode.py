@@ -27,10 +27,6 @@ _UINT64_MAX = (1 << 64) - 1
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _int64(value: int) -> bool:
-    return _INT64_MIN <= value <= _INT64_MAX
-
-
 def _double(value: int) -> float:
     """An integer too large for int64, as the nearest double (infinite past float range)."""
     try:
@@ -91,9 +87,9 @@ def _any_value(value: AttrValue) -> dict[str, Any]:
     if isinstance(value, bool):
         return {"boolValue": value}
     if isinstance(value, int):
-        if not _int64(value):
-            return _any_value(_double(value))
-        return {"intValue": str(value)}
+        if _INT64_MIN <= value <= _INT64_MAX:
+            return {"intValue": str(value)}
+        return _any_value(_double(value))
     if isinstance(value, float):
         if math.isnan(value):
             return {"doubleValue": "NaN"}
@@ -136,8 +132,12 @@ def to_otlp_json_request(spans: Sequence[Span], *, schema_url: str | None = None
                 "spanId": s.span_id,
                 "name": s.name,
                 "kind": s.kind,
-                "startTimeUnixNano": str(_time(s.start_ns)),
-                "endTimeUnixNano": str(_time(s.end_ns)),
+                "startTimeUnixNano": str(
+                    s.start_ns if 0 <= s.start_ns <= _UINT64_MAX else _time(s.start_ns)
+                ),
+                "endTimeUnixNano": str(
+                    s.end_ns if 0 <= s.end_ns <= _UINT64_MAX else _time(s.end_ns)
+                ),
                 "attributes": _attributes(s.attributes),
             }
             if s.parent_span_id:
@@ -186,9 +186,9 @@ def _encode_protobuf(spans: Sequence[Span], schema_url: str | None) -> bytes:
         if isinstance(value, bool):
             return common_pb2.AnyValue(bool_value=value)
         if isinstance(value, int):
-            if not _int64(value):
-                return common_pb2.AnyValue(double_value=_double(value))
-            return common_pb2.AnyValue(int_value=value)
+            if _INT64_MIN <= value <= _INT64_MAX:
+                return common_pb2.AnyValue(int_value=value)
+            return common_pb2.AnyValue(double_value=_double(value))
         if isinstance(value, float):
             return common_pb2.AnyValue(double_value=value)
         if isinstance(value, list):
