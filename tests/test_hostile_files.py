@@ -483,6 +483,7 @@ def test_lone_surrogates_become_replacement_characters(
     assert "\ud800" not in text and "\udc80" not in text
 
 
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 def test_inspect_eval_zip_bomb_is_refused_with_memory_bounded(
     bases: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -503,11 +504,14 @@ def test_inspect_eval_zip_bomb_is_refused_with_memory_bounded(
     packed = zipfile.ZipFile(path).getinfo("samples/3_epoch_1.json")
     assert packed.file_size > 900 * packed.compress_size  # a real 1000x bomb
     out = tmp_path / "out.jsonl"
+    # The peak resident size of this program image (VmHWM): ru_maxrss would also count the
+    # parent's memory at fork, which survives exec on Linux.
     probe = (
-        "import resource, sys\n"
+        "import re\n"
         "from agentsignals.cli import main\n"
         f"code = main(['import', '--no-progress', {str(path)!r}, '-o', {str(out)!r}])\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, code)\n"
+        "status = open('/proc/self/status').read()\n"
+        "print(int(re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1)) // 1024, code)\n"
     )
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert "Traceback" not in run.stderr, run.stderr
