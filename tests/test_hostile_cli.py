@@ -135,9 +135,10 @@ def test_import_of_nothing_recognisable_fails_naming_each_file(tmp_path: Path) -
     work.mkdir()
     code, _, err = run(
         "import", "--no-progress", str(tmp_path / "notes.json"), str(tmp_path / "binary.jsonl"),
-        cwd=work,
+        "/dev/zero", cwd=work,
     )  # fmt: skip
     assert code == 1
+    assert "skipped /dev/zero: not a regular file" in err  # read whole, it would never end
     assert f"skipped {tmp_path / 'notes.json'}: not in a trajectory format" in err
     assert f"skipped {tmp_path / 'binary.jsonl'}: not in a trajectory format" in err
     assert "known formats: " in err and "nothing written" in err

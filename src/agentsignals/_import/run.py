@@ -90,6 +90,8 @@ class FileResult:
 def import_file(path: str | os.PathLike[str], fmt: str = "auto") -> FileResult:
     """Import one file; never raises for bad input (problems are in the result)."""
     p = Path(path)
+    if p.exists() and not p.is_file():  # a device or a pipe (/dev/zero) never ends
+        return FileResult(str(p), None, problems=[ImportProblem(str(p), 0, "not a regular file")])
     name = detect_format(p) if fmt == "auto" else fmt
     result = FileResult(str(p), name)
     if name is None:
