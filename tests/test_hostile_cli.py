@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import socket
 import stat
@@ -190,3 +191,54 @@ def test_import_endpoint_sends_headers_and_fails_in_one_line(tmp_path: Path) -> 
     )
     assert code == 1 and len(lines(err)) == 1
     assert "could not send: cannot reach" in err and "Connection refused" in err
+
+
+def test_an_unanticipated_failure_is_still_one_line(tmp_path: Path) -> None:
+    """A bug (here: the importer made to raise) is one line and exit 70, unless
+    AGENTSIGNALS_RAISE_INTERNAL_ERRORS asks for the traceback, as this suite does."""
+    probe = (
+        "import sys\n"
+        "import agentsignals._import.run as run\n"
+        "def boom(*args, **kwargs):\n"
+        "    raise LookupError('a bug\\nover two lines')\n"
+        "run.run_import = boom\n"
+        "from agentsignals.cli import main\n"
+        f"sys.exit(main(['import', '--no-progress', {str(FIXTURE)!r}]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "AGENTSIGNALS_RAISE_INTERNAL_ERRORS"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert done.returncode == 70
+    assert lines(done.stderr) == [
+        "agentsignals: internal error: LookupError: a bug over two lines "
+        "(AGENTSIGNALS_RAISE_INTERNAL_ERRORS=1 shows the traceback)"
+    ]
+    loud = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path,
+        env={**env, "AGENTSIGNALS_RAISE_INTERNAL_ERRORS": "1"},
+    )  # fmt: skip
+    assert loud.returncode == 1 and "Traceback" in loud.stderr
+
+
+def test_a_closed_stdout_pipe_stops_quietly(traces: Path) -> None:
+    """`agentsignals features ... | head -c 10`: no error message about the pipe."""
+    # 40 attempts (copies with other ids): more output than a pipe buffers, so the write
+    # meets the closed pipe however the two processes are scheduled.
+    line = traces.read_text().splitlines()[0]
+    copies = [
+        re.sub(r"\b[0-9a-f]{32}\b", lambda m, i=i: f"{i:02x}" + m.group(0)[2:], line)
+        for i in range(40)
+    ]
+    many = traces.parent / "many.jsonl"
+    many.write_text("\n".join(copies) + "\n")
+    proc = subprocess.Popen(
+        [*AGENTSIGNALS, "features", "--no-progress", str(many)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader goes away before anything is written
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(60) == 141, err
+    assert "Traceback" not in err and "Broken pipe" not in err

@@ -32,6 +32,34 @@ def _command_modules() -> list[Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A failure nobody anticipated is still one line on stderr (exit 70);
+    AGENTSIGNALS_RAISE_INTERNAL_ERRORS=1 shows its traceback instead (the test suite sets it)."""
+    from agentsignals._instrument.runtime import raising_internal_errors
+
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("agentsignals: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader of stdout went away (`| head`): stop quietly, and keep Python's exit
+        # flush from failing on the same pipe.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except Exception as exc:
+        if raising_internal_errors():
+            raise
+        text = " ".join(str(exc).split())[:300]
+        print(
+            f"agentsignals: internal error: {type(exc).__name__}: {text} "
+            "(AGENTSIGNALS_RAISE_INTERNAL_ERRORS=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 70
+
+
+def _main(argv: list[str] | None) -> int:
     args_in = sys.argv[1:] if argv is None else argv
     if args_in[:1] == ["collect"]:
         # The collector owns its flags (and its --help).
@@ -251,8 +279,10 @@ def _write_records(records: Any, output: Path | None, say: Any) -> int:
     except ImportError as exc:
         say(str(exc))
         return 2
+    except BrokenPipeError:
+        raise  # stdout's reader went away: main() stops quietly
     except OSError as exc:
-        say(f"cannot write {output}: {exc.strerror or exc}")
+        say(f"cannot write {output or 'stdout'}: {exc.strerror or exc}")
         return 2
     return 0
 
