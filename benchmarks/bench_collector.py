@@ -123,7 +123,9 @@ class Collector:
         raise RuntimeError("collector did not start")
 
     def metrics(self) -> dict[str, object]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.port}/metrics?format=json", timeout=5
+        ) as r:
             return dict(json.loads(r.read()))
 
     def stop(self) -> None:

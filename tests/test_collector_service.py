@@ -487,7 +487,7 @@ def test_bearer_token(collector: Factory, tmp_path: Path) -> None:
     assert exporter.export(make_attempt()) == SpanExportResult.SUCCESS
     exporter.shutdown()
     status, m = get_json(
-        f"http://127.0.0.1:{c.http_port}/metrics", {"Authorization": "Bearer s3cret"}
+        f"http://127.0.0.1:{c.http_port}/metrics?format=json", {"Authorization": "Bearer s3cret"}
     )
     assert status == 200 and m["rejections"]["unauthorized"] == 3
 
@@ -686,7 +686,7 @@ def test_health_and_metrics(collector: Factory) -> None:
     status, health = get_json(f"http://127.0.0.1:{c.http_port}/health")
     assert status == 200 and health["status"] == "ok" and health["http_port"] == c.http_port
     post_pb(c.http_port, make_attempt())
-    status, m = get_json(f"http://127.0.0.1:{c.http_port}/metrics")
+    status, m = get_json(f"http://127.0.0.1:{c.http_port}/metrics?format=json")
     assert status == 200
     for key in (
         "received_spans", "received_requests", "forwarded_spans", "dropped_spans",
@@ -871,7 +871,7 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
         assert record["behavior"]["tool_call_count"] == 4
         # The attempt written before the crash is not written again.
         assert len(records_for(out, attempt_id(done))) == 1
-        _, m = get_json(f"http://127.0.0.1:{port}/metrics")
+        _, m = get_json(f"http://127.0.0.1:{port}/metrics?format=json")
         assert m["replayed_spans"] == len(first) + len(ended)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0

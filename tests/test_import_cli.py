@@ -146,11 +146,12 @@ def test_unknown_format_and_missing_path(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "no such file" in missing.stderr
     (tmp_path / "notes.json").write_text('{"hello": "world"}')
     assert detect_format(tmp_path / "notes.json") is None
-    # Nothing recognised: no empty output file either.
+    # Nothing recognised: a failure named per file, and no empty output file either.
     none = subprocess.run(
         [*CLI, str(tmp_path / "notes.json")], capture_output=True, text=True, cwd=work
     )
-    assert none.returncode == 0 and "nothing written" in none.stderr
+    assert none.returncode == 1 and "nothing written" in none.stderr
+    assert f"skipped {tmp_path / 'notes.json'}: not in a trajectory format" in none.stderr
     assert list(work.iterdir()) == []
 
 

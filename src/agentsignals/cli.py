@@ -15,11 +15,51 @@ from typing import Any
 _COMMAND_MODULES: tuple[str, ...] = ()
 
 
+def _version() -> str:
+    """The installed distribution's version (the source tree's when run uninstalled)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("agentsignals")
+    except PackageNotFoundError:
+        from agentsignals._instrument.runtime import VERSION
+
+        return VERSION
+
+
 def _command_modules() -> list[Any]:
     return [importlib.import_module(name) for name in _COMMAND_MODULES]
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A failure nobody anticipated is still one line on stderr (exit 70);
+    AGENTSIGNALS_RAISE_INTERNAL_ERRORS=1 shows its traceback instead (the test suite sets it)."""
+    from agentsignals._instrument.runtime import raising_internal_errors
+
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("agentsignals: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader of stdout went away (`| head`): stop quietly, and keep Python's exit
+        # flush from failing on the same pipe.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except Exception as exc:
+        if raising_internal_errors():
+            raise
+        text = " ".join(str(exc).split())[:300]
+        print(
+            f"agentsignals: internal error: {type(exc).__name__}: {text} "
+            "(AGENTSIGNALS_RAISE_INTERNAL_ERRORS=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 70
+
+
+def _main(argv: list[str] | None) -> int:
     args_in = sys.argv[1:] if argv is None else argv
     if args_in[:1] == ["collect"]:
         # The collector owns its flags (and its --help).
@@ -30,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="agentsignals",
         description="Telemetry for coding agents: where an agent falls apart, not just whether.",
     )
+    parser.add_argument("--version", action="version", version=f"agentsignals {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
         "collect",
@@ -70,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     feats.add_argument(
         "-o", "--output", type=Path, default=None,
-        help="output file: .jsonl (default: stdout) or .parquet (needs the parquet extra)",
+        help="output file: .jsonl (default: stdout), .csv, or .parquet (the parquet extra)",
     )  # fmt: skip
     feats.add_argument("--trials", action="store_true", help="write trial records instead")
     feats.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -91,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         "--dataset", type=Path, default=None, help="SWE-bench rows: JSON, JSONL, Parquet"
     )
     ver.add_argument(
-        "-o", "--output", type=Path, default=None, help=".jsonl (default stdout) or .parquet"
+        "-o", "--output", type=Path, default=None, help=".jsonl (default stdout), .csv or .parquet"
     )
     ver.add_argument("--trials", action="store_true", help="write trial records instead")
     ver.add_argument(
@@ -112,7 +153,15 @@ def main(argv: list[str] | None = None) -> int:
         "-o", "--output", type=Path, default=None,
         help="a .jsonl file or a folder (default: ./agentsignals-output/traces)",
     )  # fmt: skip
-    imp.add_argument("--endpoint", default=None, help="send to this OTLP/HTTP endpoint instead")
+    imp.add_argument(
+        "--endpoint", default=None,
+        help="send to this OTLP/HTTP endpoint instead (headers from OTEL_EXPORTER_OTLP_HEADERS "
+        "and --header; AGENTSIGNALS_COLLECTOR_TOKEN as the bearer token)",
+    )  # fmt: skip
+    imp.add_argument(
+        "--header", action="append", default=[], metavar="NAME=VALUE",
+        help="an HTTP header for --endpoint (repeatable)",
+    )  # fmt: skip
     imp.add_argument(
         "--workers", type=int, default=1, help="worker processes for large folders (default 1)"
     )
@@ -143,12 +192,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def _features(args: argparse.Namespace) -> int:
     from agentsignals import features
-    from agentsignals._features.store import write_json_lines
+
+    def say(message: str) -> None:
+        print(f"agentsignals features: {message}", file=sys.stderr)
 
     if not args.paths and args.source is None:
-        print(
-            "agentsignals features: give trace files or folders, or --source URL", file=sys.stderr
-        )
+        say("give trace files or folders, or --source URL")
+        return 2
+    problem = _output_problem(args.output)
+    if problem:
+        say(problem)
         return 2
     progress = None if args.no_progress or args.source else _progress_bar()
     try:
@@ -158,9 +211,12 @@ def _features(args: argparse.Namespace) -> int:
             result = features_from_clickhouse(args.source)
         else:
             result = features.extract(args.paths, progress=progress)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"agentsignals features: {exc}", file=sys.stderr)
+    except (FileNotFoundError, ValueError, ImportError) as exc:
+        say(str(exc))
         return 2
+    except (RuntimeError, OSError) as exc:  # ClickHouse unreachable or refusing
+        say(_one_line(exc))
+        return 1
     finally:
         if progress is not None:
             progress.close()
@@ -168,28 +224,26 @@ def _features(args: argparse.Namespace) -> int:
         from agentsignals._store.clickhouse import connect
 
         try:
-            connect(args.store).insert_records([*result.attempts, *result.trials])
-        except ValueError as exc:
-            print(f"agentsignals features: {exc}", file=sys.stderr)
+            with connect(args.store) as store:
+                store.insert_records([*result.attempts, *result.trials])
+        except (ValueError, ImportError) as exc:
+            say(str(exc))
             return 2
-    for problem in result.problems:
-        print(f"agentsignals features: skipped {problem}", file=sys.stderr)
+        except (RuntimeError, OSError) as exc:
+            say(_one_line(exc))
+            return 1
+    problems = _trajectory_hints(result.problems, args.paths, say)
+    for problem in problems:
+        say(f"skipped {problem}")
     records = result.trials if args.trials else result.attempts
-    if args.output is not None and args.output.suffix == ".parquet":
-        try:
-            features.write_parquet(records, args.output)
-        except ImportError as exc:
-            print(f"agentsignals features: {exc}", file=sys.stderr)
-            return 2
-    else:
-        write_json_lines(records, args.output)
+    code = _write_records(records, args.output, say)
+    if code:
+        return code
     kind = "trial" if args.trials else "attempt"
-    print(
-        f"agentsignals features: {len(records)} {kind} records from "
-        f"{result.stats.spans_in} spans"
-        + (f" ({len(result.problems)} unreadable lines skipped)" if result.problems else "")
-        + _unattributed_note(result.stats),
-        file=sys.stderr,
+    say(
+        f"{len(records)} {kind} records from {result.stats.spans_in} spans"
+        + (f" ({len(problems)} unreadable lines skipped)" if problems else "")
+        + _unattributed_note(result.stats)
     )
     return 1 if result.problems and not records else 0
 
@@ -201,42 +255,121 @@ def _unattributed_note(stats: Any) -> str:
     return f"; not attributed to any attempt: {reasons_text(reasons)}" if reasons else ""
 
 
+_OUTPUT_TYPES = (".jsonl", ".ndjson", ".csv", ".parquet")
+
+
+def _output_problem(output: Path | None) -> str | None:
+    """Why records cannot go to `output`, checked before any work (None: they can)."""
+    if output is None:
+        return None
+    if output.exists() and not output.is_file() and not output.is_dir():
+        return None  # /dev/null, /dev/stdout, a pipe: JSON lines
+    if output.suffix.lower() not in _OUTPUT_TYPES:
+        return f"-o {output}: write .jsonl (JSON lines), .csv or .parquet"
+    return _unwritable(output)
+
+
+def _write_records(records: Any, output: Path | None, say: Any) -> int:
+    """Records to `output` by its suffix (stdout: JSON lines); an exit code when it failed."""
+    from agentsignals._features.store import write_csv, write_json_lines, write_parquet
+
+    suffix = ".jsonl"
+    if output is not None and (output.is_file() or not output.exists()):
+        suffix = output.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            assert output is not None
+            write_parquet(records, output)
+        elif suffix == ".csv":
+            write_csv(records, output)
+        else:
+            write_json_lines(records, output)
+    except ImportError as exc:
+        say(str(exc))
+        return 2
+    except BrokenPipeError:
+        raise  # stdout's reader went away: main() stops quietly
+    except OSError as exc:
+        say(f"cannot write {output or 'stdout'}: {exc.strerror or exc}")
+        return 2
+    return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _trajectory_hints(problems: list[Any], paths: list[Path], say: Any) -> list[Any]:
+    """Files that are agent trajectories, not OTLP traces, get one suggestion (to import them
+    first) instead of one error per line; the other problems are returned to be listed."""
+    from agentsignals._import.run import detect_format
+
+    by_path: dict[str, list[Any]] = {}
+    for problem in problems:
+        by_path.setdefault(problem.path, []).append(problem)
+    rest: list[Any] = []
+    trajectories: dict[str, str] = {}
+    for path, found in by_path.items():
+        fmt = detect_format(Path(path)) if Path(path).is_file() else None
+        if fmt is None:
+            rest.extend(found)
+        else:
+            trajectories[path] = fmt
+    if trajectories:
+        names = list(trajectories)
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        formats = ", ".join(sorted(set(trajectories.values())))
+        sources = " ".join(map(str, paths))
+        say(
+            f"{shown} {'is an agent trajectory' if len(names) == 1 else 'are agent trajectories'}"
+            f" ({formats}), not OTLP traces: import first, `agentsignals import {sources} "
+            f"-o traces.jsonl`, then run `agentsignals features traces.jsonl`"
+        )
+    return rest
+
+
 def _verify(args: argparse.Namespace) -> int:
     from agentsignals import verify
-    from agentsignals._features.store import write_json_lines
 
+    def say(message: str) -> None:
+        print(f"agentsignals verify: {message}", file=sys.stderr)
+
+    problem = _output_problem(args.output)
+    if problem:
+        say(problem)
+        return 2
     try:
         result = verify.verify(args.inputs, reports=args.reports or None, dataset=args.dataset)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"agentsignals verify: {exc}", file=sys.stderr)
+        say(str(exc))
         return 2
     for problem in result.problems:
-        print(f"agentsignals verify: skipped {problem}", file=sys.stderr)
+        say(f"skipped {problem}")
     for outcome in result.unmatched:
-        print(
-            f"agentsignals verify: no trace for {outcome.instance_id} "
-            f"(outcome {outcome.label or outcome.reward} from {outcome.source})",
-            file=sys.stderr,
+        say(
+            f"no trace for {outcome.instance_id} "
+            f"(outcome {outcome.label or outcome.reward} from {outcome.source})"
         )
     for outcome, trials in result.ambiguous:
-        print(
-            f"agentsignals verify: {outcome.instance_id} ran in {len(trials)} trials and the "
-            f"report from {outcome.source} names no run id or attempt: not applied",
-            file=sys.stderr,
+        say(
+            f"{outcome.instance_id} ran in {len(trials)} trials and the "
+            f"report from {outcome.source} names no run id or attempt: not applied"
         )
     for note in result.notes:
-        print(f"agentsignals verify: {note}", file=sys.stderr)
+        say(note)
     records = result.trials if args.trials else result.attempts
-    if args.output is not None and args.output.suffix == ".parquet":
-        from agentsignals import features
-
-        features.write_parquet(records, args.output)
-    else:
-        write_json_lines(records, args.output)
+    code = _write_records(records, args.output, say)
+    if code:
+        return code
     if args.spans_out is not None:
-        path = verify.write_verification_spans(result, args.spans_out)
-        print(f"agentsignals verify: outcome spans in {path}", file=sys.stderr)
-    print(f"agentsignals verify: {result.summary()}", file=sys.stderr)
+        try:
+            path = verify.write_verification_spans(result, args.spans_out)
+        except OSError as exc:
+            say(f"cannot write {args.spans_out}: {exc.strerror or exc}")
+            return 2
+        say(f"outcome spans in {path}")
+    say(result.summary())
     return 0
 
 
@@ -244,73 +377,141 @@ def _import(args: argparse.Namespace) -> int:
     import time
 
     from agentsignals import semconv
-    from agentsignals._import.run import available_formats, candidate_files, post_otlp, run_import
+    from agentsignals._import.run import (
+        SendError,
+        available_formats,
+        candidate_files,
+        otlp_headers,
+        post_otlp,
+        run_import,
+    )
     from agentsignals._spans.encode import encode_otlp_json, encode_otlp_protobuf
 
+    def say(message: str) -> None:
+        print(f"agentsignals import: {message}", file=sys.stderr)
+
+    known = ", ".join(sorted(available_formats()))
     if args.format != "auto" and args.format not in available_formats():
-        known = ", ".join(sorted(available_formats()))
-        print(
-            f"agentsignals import: unknown format {args.format!r} (known: {known})", file=sys.stderr
-        )
+        say(f"unknown format {args.format!r} (known: {known})")
         return 2
     try:
-        candidate_files(args.paths)  # a missing path is an error before anything is written
-    except FileNotFoundError as exc:
-        print(f"agentsignals import: {exc}", file=sys.stderr)
+        found = candidate_files(args.paths)  # a missing path is an error before any output
+        headers = otlp_headers(args.header) if args.endpoint is not None else {}
+    except (FileNotFoundError, ValueError) as exc:
+        say(str(exc))
         return 2
+    if not found:
+        say("no trajectory files in " + ", ".join(map(str, args.paths)))
+        return 1
     path: Path | None = None
     if args.endpoint is None:
         target = args.output or Path("agentsignals-output") / "traces"
-        if target.suffix == ".jsonl":
+        if target.suffix == ".jsonl" and not target.is_dir():
             path = target
+        elif target.suffix and not target.is_dir():
+            say(f"-o {target}: give a .jsonl file or a folder (OTLP/JSON lines are written)")
+            return 2
         else:
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
             path = target / f"imported-{stamp}-{os.getpid()}.jsonl"
-    out = None  # opened at the first trajectory: an import that finds none writes nothing
+        problem = _unwritable(path, create_parents=True)
+        if problem:
+            say(problem)
+            return 2
+    out: int | None = None  # opened at the first trajectory: an import of none writes nothing
     progress = None if args.no_progress else _Progress(unit="files")
-    files = trajectories = spans = 0
-    problems = 0
+    files = trajectories = spans = problems = 0
+    unrecognised: list[str] = []
     by_format: dict[str, int] = {}
     try:
         for result in run_import(
             args.paths, fmt=args.format, workers=args.workers, progress=progress
         ):
             files += 1
-            for problem in result.problems:
+            for file_problem in result.problems:
                 problems += 1
-                print(f"agentsignals import: skipped {problem}", file=sys.stderr)
+                say(f"skipped {file_problem}")
             if result.format is None and not result.problems:
+                unrecognised.append(result.path)
                 continue
             for trajectory in result.trajectories:
-                trajectories += 1
-                spans += len(trajectory)
-                by_format[result.format or "?"] = by_format.get(result.format or "?", 0) + 1
+                try:
+                    if path is not None:
+                        data = encode_otlp_json(trajectory, schema_url=semconv.SCHEMA_URL)
+                    else:
+                        data = encode_otlp_protobuf(trajectory, schema_url=semconv.SCHEMA_URL)
+                except Exception as exc:  # a span no encoder can write: name it, go on
+                    problems += 1
+                    say(f"skipped a trajectory of {result.path}: cannot encode it: {exc}")
+                    continue
                 if path is not None:
                     if out is None:
                         path.parent.mkdir(parents=True, exist_ok=True)
-                        out = path.open("ab")
-                    out.write(encode_otlp_json(trajectory, schema_url=semconv.SCHEMA_URL) + b"\n")
+                        out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                    _write_all(out, data + b"\n")
                 else:
-                    post_otlp(
-                        args.endpoint,
-                        encode_otlp_protobuf(trajectory, schema_url=semconv.SCHEMA_URL),
-                    )
-    except FileNotFoundError as exc:
-        print(f"agentsignals import: {exc}", file=sys.stderr)
+                    post_otlp(args.endpoint, data, headers=headers)
+                trajectories += 1
+                spans += len(trajectory)
+                by_format[result.format or "?"] = by_format.get(result.format or "?", 0) + 1
+    except SendError as exc:
+        say(f"could not send: {exc} ({trajectories} trajectories sent before)")
+        return 1
+    except OSError as exc:
+        say(f"cannot write {path}: {exc.strerror or exc}")
         return 2
     finally:
         if progress is not None:
             progress.close()
         if out is not None:
-            out.close()
+            os.close(out)
+    if unrecognised:
+        # Files named on the command line are named back; files met in folders (reports,
+        # configs next to the trajectories) are counted, and named too when nothing imported.
+        named = {str(p) for p in args.paths if Path(p).is_file()}
+        listed = [u for u in unrecognised if u in named or not trajectories][:_LISTED]
+        for name in listed:
+            say(f"skipped {name}: not in a trajectory format agentsignals reads")
+        if len(unrecognised) > len(listed):
+            example = next(u for u in unrecognised if u not in listed)
+            say(
+                f"skipped {len(unrecognised) - len(listed)} "
+                + ("more " if listed else "")
+                + f"files found in folders in no known format (such as {example})"
+            )
+        say(f"known formats: {known} (--format NAME reads files as that format)")
     formats = ", ".join(f"{k}: {v}" for k, v in sorted(by_format.items())) or "none recognised"
     where = args.endpoint if path is None else str(path) if out is not None else "nothing written"
-    print(
-        f"agentsignals import: {trajectories} trajectories ({spans} spans) from {files} files "
-        f"[{formats}] -> {where}" + (f"; {problems} problems" if problems else ""),
-        file=sys.stderr,
+    say(
+        f"{trajectories} trajectories ({spans} spans) from {files} files [{formats}] -> {where}"
+        + (f"; {problems} problems" if problems else "")
+        + (f"; {len(unrecognised)} files in no known format" if unrecognised else "")
     )
-    return 1 if problems and not trajectories else 0
+    # Nothing useful done is a failure, so scripts notice; a partial import succeeds.
+    return 1 if not trajectories else 0
+
+
+_LISTED = 20  # at most this many unrecognised files are named one by one
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _unwritable(path: Path, *, create_parents: bool = False) -> str | None:
+    """Why `path` cannot be written, checked before any work is done (None: it can be)."""
+    if path.is_dir():
+        return f"cannot write {path}: it is a folder"
+    parent = path.parent
+    while create_parents and not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot write {path}: no such folder {path.parent}"
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return f"cannot write {path}: permission denied"
+    return None
 
 
 class _Progress:

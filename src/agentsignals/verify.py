@@ -207,7 +207,9 @@ def write_verification_spans(result: VerifyResult, directory: PathArg) -> Path:
     scope = {"scope": {"name": "agentsignals"}, "schemaUrl": sc.SCHEMA_URL, "spans": spans}
     request = {"resourceSpans": [{"resource": resource, "scopeSpans": [scope]}]}
     path = folder / f"verify-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}.jsonl"
-    path.write_bytes(msgspec.json.encode(request) + b"\n")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # owner-only, as traces
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(msgspec.json.encode(request) + b"\n")
     return path
 
 

@@ -45,6 +45,9 @@ class CollectorConfig:
     max_request_bytes: int = 8 << 20
     max_connections: int = 256
     read_timeout_s: float = 30.0
+    # The request line and headers must arrive within this (from a new connection's accept,
+    # or a keep-alive request's first byte): trickling clients (slowloris) are cut off.
+    header_timeout_s: float = 10.0
     retry_after_s: int = 1
     # Spans decoded and waiting for the processing thread; beyond it requests get 429.
     queue_size: int = 20_000
@@ -98,6 +101,7 @@ class CollectorConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         for name in (
             "read_timeout_s",
+            "header_timeout_s",
             "segment_roll_s",
             "idle_timeout_s",
             "max_age_s",

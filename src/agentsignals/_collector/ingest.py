@@ -280,7 +280,14 @@ class Ingest:
                     spans = decode_otlp_json(body)
             except DecodeError as exc:
                 salvage = _salvage_protobuf if kind == KIND_PROTOBUF else _salvage_json
-                spans, body, rejected = salvage(body, exc)
+                try:
+                    spans, body, rejected = salvage(body, exc)
+                except Rejected:
+                    raise
+                except Exception:
+                    # Salvage is best effort (a hostile body may defeat it, e.g. nested too
+                    # deeply for the untyped parser): the request stays a 400, never a 500.
+                    raise Rejected(str(exc)) from None
                 message = f"{rejected} span(s) rejected: {exc}"
         if not spans:
             return Accepted(0, rejected, message)

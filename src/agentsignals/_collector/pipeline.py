@@ -45,7 +45,12 @@ from agentsignals._collector.stats import Stats
 from agentsignals._features.assemble import Assembler
 from agentsignals._features.assemble import Record as FeatureRecord
 from agentsignals._features.record import AttemptRecord
-from agentsignals._features.store import ATTEMPTS_FILE, TRIALS_FILE, JsonLinesSink
+from agentsignals._features.store import (
+    ATTEMPTS_FILE,
+    TRIALS_FILE,
+    JsonLinesSink,
+    written_keys,
+)
 from agentsignals._spans.decode import DecodeError, decode_otlp_json, decode_otlp_protobuf
 from agentsignals._spans.model import Span
 
@@ -139,12 +144,18 @@ class _ReleaseEntry(msgspec.Struct, array_like=True):
 class _ReleaseMarker(msgspec.Struct):
     upto: tuple[int, int]
     released: list[_ReleaseEntry]
+    # The feature files' sizes once these records were in them: on restart, records past
+    # these offsets were written without a marker (a kill in between) and are not rewritten.
+    files: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 _marker_encoder: Final = msgspec.json.Encoder()
 _marker_decoder: Final = msgspec.json.Decoder(_ReleaseMarker)
 _revisions_decoder: Final = msgspec.json.Decoder(dict[str, int])
 REVISIONS_FILE: Final = "revisions.json"
+# Without a marker naming the feature files' sizes (a spool from an older version, or a kill
+# before the first marker), this much of each file's tail is read for unmarked records.
+_UNMARKED_TAIL: Final = 64 << 20
 
 
 @dataclass
@@ -155,6 +166,7 @@ class ReplayReport:
     skipped_spans: int = 0
     undecodable_records: int = 0
     attempts: int = 0
+    already_written: int = 0  # records written before a crash but not marked: not rewritten
 
 
 class Processor:
@@ -196,6 +208,9 @@ class Processor:
         self._trial_pins: dict[str, _Pin] = {}
         self._segment_pins: Counter[int] = Counter()
         self._release_order = 0
+        # Records an earlier run wrote but could not mark released before it died: replay
+        # produces them again, and they are not written a second time.
+        self._unmarked: set[tuple[str, str, int]] = set()
         self.processed: Position = (0, 0)
         self.errors = 0
         self._stop = threading.Event()
@@ -229,11 +244,16 @@ class Processor:
 
     # ---------------------------------------------------------------------------- records
     def _on_record(self, record: FeatureRecord) -> None:
-        self._sink(record)
         if isinstance(record, AttemptRecord):
+            key = ("a", record.attempt_id, record.revision)
             self._released.append(("a", record.attempt_id, record.revision, record.trial_id))
         else:
+            key = ("t", record.trial_id, record.revision)
             self._released.append(("t", record.trial_id, record.revision, None))
+        if key in self._unmarked:
+            self._unmarked.discard(key)  # on disk already, from before the crash
+            return
+        self._sink(record)
 
     def _sync_features(self) -> None:
         """Feature lines on disk before the marker saying they were written."""
@@ -360,7 +380,7 @@ class Processor:
             else:
                 self._unpin(self._trial_pins, key)
         released.clear()
-        marker = _ReleaseMarker(self.processed, entries)
+        marker = _ReleaseMarker(self.processed, entries, self._sink.sizes())
         try:
             self._spool.append(KIND_RELEASE, len(entries), _marker_encoder.encode(marker))
         except (SpoolError, OSError):
@@ -394,7 +414,8 @@ class Processor:
             revisions = self.assembler.revisions()
         path = os.path.join(directory, REVISIONS_FILE)
         tmp = path + ".tmp"
-        with open(tmp, "wb") as fh:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
             fh.write(_marker_encoder.encode(revisions))
             if self._sync_features_enabled:
                 fh.flush()
@@ -443,6 +464,7 @@ class Processor:
         attempt_trial: dict[str, str] = {}
         trial_last: dict[str, Position] = {}
         holds: dict[Position, tuple[frozenset[str], frozenset[str]]] = {}
+        files: dict[str, int] = {}
         for segment in segments:
             for record in self._spool.records(segment.seq):
                 if record.kind == KIND_RELEASE:
@@ -451,6 +473,7 @@ class Processor:
                     except msgspec.DecodeError:
                         _log.warning("spool: unreadable release marker in segment %d", record.seq)
                         continue
+                    files.update(marker.files)
                     upto: Position = (marker.upto[0], marker.upto[1])
                     for e in marker.released:
                         releases[(e.kind, e.key)] = (e.revision, e.order, upto)
@@ -505,6 +528,14 @@ class Processor:
             if (release := releases.get(("t", trial_id))) is None or last > release[2]
         }
         report.attempts = len(wanted_attempts)
+        # Records written after the last marker (the run died between writing them and
+        # marking them): replaying their attempts yields them again; do not write them twice.
+        self._unmarked = {
+            key
+            for key in written_keys(self._features_dir, files, default_tail=_UNMARKED_TAIL)
+            if (key[0], key[1]) not in releases or releases[(key[0], key[1])][0] < key[2]
+        }
+        report.already_written = len(self._unmarked)
 
         with self.lock:
             for segment in segments:

@@ -3,15 +3,22 @@
 
 Responses follow the OTLP/HTTP spec: 200 with an ExportTraceServiceResponse in the request's
 encoding (``partial_success`` when some spans were rejected); errors carry a google.rpc.Status
-in the request's encoding; 429 and 503 carry ``Retry-After``. Hardening: a connection cap, a
-socket timeout and a whole-body deadline (slow clients), a size limit checked before reading
-(``Content-Length``, chunked bodies, and again after gunzip: no decompression bombs), and no
+in the request's encoding; 429 and 503 carry ``Retry-After``. Hardening: a connection cap;
+deadlines on every phase of a request (the wait for its first byte, the whole request line and
+headers, the whole body), so a client trickling a header line a second (slowloris) is cut off
+like one that stalls; framing that is ambiguous (two different ``Content-Length`` headers, or
+one beside ``Transfer-Encoding``) refused with 400; a size limit checked before reading
+(``Content-Length``, chunked bodies, and again after gunzip: no decompression bombs); and no
 exception escapes a request.
+
+``/metrics`` answers in the Prometheus text exposition format (``agentsignals_collector_*``
+counters and gauges); ``Accept: application/json`` or ``?format=json`` gives the JSON document.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import socket
 import threading
@@ -50,6 +57,7 @@ _PROTOBUF_TYPES: Final = frozenset(
 _CONTENT_TYPE: Final = {KIND_PROTOBUF: "application/x-protobuf", KIND_JSON: "application/json"}
 _BOM: Final = b"\xef\xbb\xbf"
 _DRAIN_LIMIT: Final = 1 << 20  # bytes we read and discard to answer an unread body cleanly
+_PROMETHEUS_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 _json_encode: Final = msgspec.json.Encoder().encode
 
 
@@ -61,6 +69,7 @@ class App(Protocol):
 
     def authorized(self, header: str | None) -> bool: ...
     def metrics(self) -> dict[str, Any]: ...
+    def metrics_text(self) -> str: ...
     def health(self) -> tuple[int, dict[str, Any]]: ...
 
 
@@ -85,12 +94,14 @@ class _Server(ThreadingHTTPServer):
         *,
         max_request_bytes: int,
         read_timeout_s: float,
+        header_timeout_s: float,
         max_connections: int,
         retry_after_s: int,
     ) -> None:
         self.app = app
         self.max_request_bytes = max_request_bytes
         self.read_timeout_s = read_timeout_s
+        self.header_timeout_s = min(header_timeout_s, read_timeout_s)
         self.retry_after_s = retry_after_s
         self._slots = threading.BoundedSemaphore(max_connections)
         self._conn_lock = threading.Lock()
@@ -147,6 +158,39 @@ class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
+class _DeadlineReader(io.RawIOBase):
+    """Socket reads under a deadline: each recv may block only for the time left.
+
+    A per-recv socket timeout alone lets a client that sends a byte now and then hold a
+    connection forever. Between requests the deadline is ``None`` and a recv waits up to
+    ``idle_s``; the first byte of a request starts the header deadline; the handler moves it
+    to the body deadline once the headers are in.
+    """
+
+    def __init__(self, sock: socket.socket, idle_s: float, header_s: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._idle_s = idle_s
+        self._header_s = header_s
+        self.deadline: float | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.deadline is None:
+            self._sock.settimeout(self._idle_s)
+            n = self._sock.recv_into(buffer)
+            if n:
+                self.deadline = time.monotonic() + self._header_s
+            return n
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request was not received in time")
+        self._sock.settimeout(min(left, self._idle_s))
+        return self._sock.recv_into(buffer)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "agentsignals-collector"
@@ -154,9 +198,32 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def setup(self) -> None:
-        # The socket timeout for every read and write (a slow client is cut off).
-        self.request.settimeout(self.server.read_timeout_s)
+        # The socket timeout for every write (a client that does not read is cut off); reads
+        # go through a deadline reader.
+        server = self.server
+        self.request.settimeout(server.read_timeout_s)
         super().setup()
+        self._reader = _DeadlineReader(self.request, server.read_timeout_s, server.header_timeout_s)
+        self.rfile = io.BufferedReader(self._reader, 65536)
+        self._first = True
+
+    def handle_one_request(self) -> None:
+        reader = self._reader
+        if self._first:
+            # A new connection must start its request promptly: the header deadline runs from
+            # the accept. Between keep-alive requests it waits up to read_timeout_s, then
+            # runs from the next request's first byte.
+            self._first = False
+            reader.deadline = time.monotonic() + self.server.header_timeout_s
+        else:
+            reader.deadline = None
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        # Headers are in: the whole body has read_timeout_s from now.
+        self._reader.deadline = time.monotonic() + self.server.read_timeout_s
+        return ok
 
     def log_message(self, format: str, *args: Any) -> None:
         _log.debug("http: %s %s", self.address_string(), format % args)
@@ -213,7 +280,25 @@ class _Handler(BaseHTTPRequestHandler):
                 server.busy -= 1
                 server.busy_cond.notify_all()
 
+    def _framing_error(self) -> str | None:
+        """Why the body's length is ambiguous (request smuggling, a confused client)."""
+        lengths = {v.strip() for v in self.headers.get_all("Content-Length") or []}
+        if len(lengths) > 1:
+            return "conflicting Content-Length headers"
+        if lengths and self.headers.get("Transfer-Encoding") is not None:
+            return "both Content-Length and Transfer-Encoding: the body length is ambiguous"
+        if len(self.headers.get_all("Transfer-Encoding") or []) > 1:
+            return "more than one Transfer-Encoding header"
+        return None
+
     def _route(self) -> None:
+        framing = self._framing_error()
+        if framing is not None:
+            self.close_connection = True  # the body cannot be skipped reliably
+            self.server.app.stats.reject("malformed")
+            kind = _kind(self.headers.get("Content-Type")) or KIND_JSON
+            self._send_status(400, kind, CODE_INVALID_ARGUMENT, framing, close=True)
+            return
         path = self.path.split("?", 1)[0]
         method = self.command
         routes: dict[str, tuple[str, Callable[[], None]]] = {
@@ -450,7 +535,10 @@ class _Handler(BaseHTTPRequestHandler):
                 headers={"WWW-Authenticate": 'Bearer realm="agentsignals"'},
             )
             return
-        self._send_json(200, app.metrics())
+        if _wants_json(self.path, self.headers.get("Accept")):
+            self._send_json(200, app.metrics())
+        else:
+            self._send(200, app.metrics_text().encode("utf-8"), _PROMETHEUS_TYPE)
 
     # ---------------------------------------------------------------------------- replies
     def _send_status(
@@ -489,6 +577,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+
+def _wants_json(path: str, accept: str | None) -> bool:
+    """``?format=json``, or an Accept header that prefers JSON (Prometheus sends text/plain
+    or its own types, browsers text/html: both get the text format)."""
+    query = path.partition("?")[2]
+    for part in query.split("&"):
+        key, _, value = part.partition("=")
+        if key == "format":
+            return value.lower() == "json"
+    media = [m.split(";", 1)[0].strip().lower() for m in (accept or "").split(",")]
+    return bool(media) and media[0] in ("application/json", "application/*+json")
 
 
 def _kind(content_type: str | None) -> int | None:
@@ -545,6 +645,7 @@ class HttpReceiver:
         read_timeout_s: float,
         max_connections: int,
         retry_after_s: int,
+        header_timeout_s: float = 10.0,
     ) -> None:
         server_type = _Server6 if ":" in host else _Server
         self._server = server_type(
@@ -552,6 +653,7 @@ class HttpReceiver:
             app,
             max_request_bytes=max_request_bytes,
             read_timeout_s=read_timeout_s,
+            header_timeout_s=header_timeout_s,
             max_connections=max_connections,
             retry_after_s=retry_after_s,
         )

@@ -119,6 +119,7 @@ class Collector:
                 config.http_port,
                 max_request_bytes=config.max_request_bytes,
                 read_timeout_s=config.read_timeout_s,
+                header_timeout_s=config.header_timeout_s,
                 max_connections=config.max_connections,
                 retry_after_s=config.retry_after_s,
             )
@@ -144,12 +145,14 @@ class Collector:
                 report = self.replay_report
                 _log.info(
                     "replayed %d spans of %d in-flight attempts from %d spool segments "
-                    "in %.2f s (%d spans already accounted for)",
+                    "in %.2f s (%d spans already accounted for; %d records written before "
+                    "the stop but not marked, not written again)",
                     report.spans,
                     report.attempts,
                     report.segments,
                     time.monotonic() - started,
                     report.skipped_spans,
+                    report.already_written,
                 )
             self.processor.start()
             if self.forwarder is not None:
@@ -274,6 +277,10 @@ class Collector:
             doc["reason"] = "the spool cannot be written"
         return (200 if status == "ok" else 503), doc
 
+    def metrics_text(self) -> str:
+        """``metrics()`` in the Prometheus text exposition format."""
+        return prometheus_text(self.metrics())
+
     def metrics(self) -> dict[str, Any]:
         stats = self.stats
         assembler = self.processor.assembler.stats
@@ -319,12 +326,130 @@ class Collector:
                 "spool_segments": len(self.spool.segments()),
                 "spool_pinned_segments": self.processor.pinned_segments,
                 "spool_fsyncs": self.spool.syncs,
+                "spool_lost_records": self.spool.lost_records,
+                "spool_lost_bytes": self.spool.lost_bytes,
+                "spool_lost_spans": self.spool.lost_spans,
                 "forwarding": forwarder is not None,
                 "forward_backlog_bytes": forwarder.backlog_bytes if forwarder else 0,
                 "forward_last_error": forwarder.last_error if forwarder else "",
             }
         )
         return counters
+
+
+# ------------------------------------------------------------------------- Prometheus text
+
+_PREFIX: Final = "agentsignals_collector_"
+# /metrics in the Prometheus text format: (JSON key, metric name, help). Names ending in _total
+# are counters, the rest gauges.
+_METRICS: Final = (
+    ("received_requests", "received_requests_total",
+     "Export requests accepted and spooled."),
+    ("received_spans", "received_spans_total",
+     "Spans accepted."),
+    ("received_bytes", "received_bytes_total",
+     "Request body bytes accepted (decompressed)."),
+    ("http_requests", "http_requests_total",
+     "OTLP/HTTP export requests received."),
+    ("grpc_requests", "grpc_requests_total",
+     "OTLP/gRPC export calls received."),
+    ("rejected_requests", "rejected_requests_total",
+     "Requests refused as malformed, too large or unauthorized (4xx other than 429)."),
+    ("rejected_spans", "rejected_spans_total",
+     "Bad spans dropped from partially accepted requests."),
+    ("throttled_requests", "throttled_requests_total",
+     "Requests answered 429 / RESOURCE_EXHAUSTED."),
+    ("unavailable_requests", "unavailable_requests_total",
+     "Requests answered 503 / UNAVAILABLE."),
+    ("forwarded_requests", "forwarded_requests_total",
+     "Requests forwarded downstream."),
+    ("forwarded_spans", "forwarded_spans_total",
+     "Spans forwarded downstream."),
+    ("forward_retries", "forward_retries_total",
+     "Forwarding attempts retried."),
+    ("dropped_spans", "forward_dropped_spans_total",
+     "Spans the downstream refused for good."),
+    ("forward_rejected_spans", "forward_rejected_spans_total",
+     "Spans the downstream reported rejected (partial success)."),
+    ("replayed_spans", "replayed_spans_total",
+     "Spans replayed from the spool at start-up."),
+    ("spool_lost_records", "spool_lost_records_total",
+     "Spool records skipped as corrupt at start-up."),
+    ("spool_lost_bytes", "spool_lost_bytes_total",
+     "Spool bytes skipped as corrupt at start-up."),
+    ("spool_lost_spans", "spool_lost_spans_total",
+     "Spans in corrupt spool records, where their header was readable."),
+    ("max_age_released", "max_age_released_total",
+     "Attempts written because they reached max_age_s."),
+    ("late_spans", "late_spans_total",
+     "Spans arriving after their attempt was written."),
+    ("partial_attempt_records", "partial_attempt_records_total",
+     "Attempt records written without every span."),
+    ("duplicates", "duplicate_spans_total",
+     "Spans received more than once."),
+    ("unattributed_spans", "unattributed_spans_total",
+     "Spans belonging to no attempt."),
+    ("evicted_attempts", "evicted_attempts_total",
+     "Attempts written early because max_in_flight was reached."),
+    ("idle_released", "idle_released_total",
+     "Attempts written after idle_timeout_s without spans."),
+    ("attempt_records", "attempt_records_total",
+     "Attempt records written."),
+    ("trial_records", "trial_records_total",
+     "Trial records written."),
+    ("processed_spans", "processed_spans_total",
+     "Spans fed to the assembler."),
+    ("processing_errors", "processing_errors_total",
+     "Batches the processing thread failed on."),
+    ("spool_fsyncs", "spool_fsyncs_total",
+     "fdatasync calls on the spool."),
+    ("uptime_s", "uptime_seconds",
+     "Seconds since the collector started."),
+    ("in_flight_attempts", "in_flight_attempts",
+     "Attempts open in the assembler."),
+    ("queue_depth", "queue_spans",
+     "Spans decoded and waiting for the processing thread."),
+    ("queue_capacity", "queue_capacity_spans",
+     "Spans the processing queue holds before 429."),
+    ("request_bytes_in_progress", "request_bytes_in_progress",
+     "Request body bytes being read or decoded."),
+    ("spool_bytes", "spool_bytes",
+     "Bytes in live spool segments."),
+    ("spool_segments", "spool_segments",
+     "Live spool segments."),
+    ("spool_pinned_segments", "spool_pinned_segments",
+     "Segments held by attempts not yet written."),
+    ("forwarding", "forwarding",
+     "1 when forwarding downstream is configured."),
+    ("forward_backlog_bytes", "forward_backlog_bytes",
+     "Spooled bytes not yet forwarded."),
+)  # fmt: skip
+
+
+def prometheus_text(metrics: dict[str, Any]) -> str:
+    """The metrics document in the Prometheus text exposition format (version 0.0.4)."""
+    lines: list[str] = []
+    for key, name, help_text in _METRICS:
+        kind = "counter" if name.endswith("_total") else "gauge"
+        value = metrics.get(key)
+        if value is None:
+            continue
+        lines += [
+            f"# HELP {_PREFIX}{name} {help_text}",
+            f"# TYPE {_PREFIX}{name} {kind}",
+            f"{_PREFIX}{name} {float(value)!r}" if isinstance(value, float) else
+            f"{_PREFIX}{name} {int(value)}",
+        ]  # fmt: skip
+    rejections = metrics.get("rejections") or {}
+    name = f"{_PREFIX}rejections_total"
+    lines += [f"# HELP {name} Requests refused, by reason.", f"# TYPE {name} counter"]
+    for reason, count in sorted(rejections.items()):
+        lines.append(f'{name}{{reason="{_label(reason)}"}} {int(count)}')
+    return "\n".join(lines) + "\n"
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 # ------------------------------------------------------------------------------ command line

@@ -10,8 +10,14 @@ Layout: ``<dir>/<seq:016d>.seg`` start with ``AGSPOOL1`` followed by records::
     u32 body length | u32 crc32(kind, count, body) | u8 kind | u32 span count | body
 
 all little-endian. ``kind`` is 1 (OTLP/protobuf request), 2 (OTLP/JSON request) or 3 (release
-markers written by the processor). A torn or corrupt tail (power cut mid-write) is cut off at
-the last whole record on open. ``<seq>.fwd`` holds the forwarder's cursor into a segment.
+markers written by the processor). A torn tail (power cut mid-write) is cut off at the last
+whole record on open. A corrupt record in the middle (a flipped bit, a bad sector) does not
+cost the records after it: the reader resynchronises at the next offset where a whole record
+with a valid CRC starts, keeps the damaged range as a *hole* every reader skips, and counts
+what was lost (records, bytes, and the spans its header claimed when the header was intact).
+``<seq>.fwd`` holds the forwarder's cursor into a segment.
+
+Files are created owner-only (0600): they hold the spans' content.
 
 Segments are retired oldest first, so a release marker never outlives the data it refers to.
 """
@@ -23,12 +29,13 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import struct
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -48,6 +55,8 @@ _KINDS: Final = frozenset({KIND_PROTOBUF, KIND_JSON, KIND_RELEASE})
 MAX_BODY: Final = 1 << 30
 SEGMENT_SUFFIX: Final = ".seg"
 CURSOR_SUFFIX: Final = ".fwd"
+FILE_MODE: Final = 0o600
+_KIND_BYTE: Final = re.compile(rb"[\x01-\x03]")  # where a record's kind byte could be
 
 Position = tuple[int, int]  # (segment seq, byte offset): compares in spool order
 
@@ -69,6 +78,17 @@ class Segment:
     data_records: int = 0
     data_spans: int = 0
     base: int = 0  # logical offset (bytes appended since open) of the segment's first byte
+    holes: dict[int, int] = field(default_factory=dict)  # corrupt ranges: start -> end
+
+
+@dataclass(frozen=True, slots=True)
+class Hole:
+    """A corrupt range of a segment that readers skip."""
+
+    start: int
+    end: int
+    records: int  # 1 when the header was intact (its length ends at ``end``), else unknown: 1
+    spans: int  # the span count its header claimed when intact, else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,23 +125,75 @@ def encode_record(kind: int, count: int, body: bytes) -> tuple[bytes, int]:
     return HEADER.pack(len(body), crc, kind, count), HEADER.size + len(body)
 
 
-def parse_records(seq: int, data: bytes | memoryview, start: int) -> tuple[list[Record], int]:
-    """Whole, valid records of a segment's bytes from ``start``; and where they end."""
+def _valid_at(view: memoryview, pos: int, limit: int) -> tuple[int, int, int] | None:
+    """(kind, count, end) of a whole record with a valid CRC at ``pos``, else None."""
+    if pos + HEADER.size > limit:
+        return None
+    length, crc, kind, count = HEADER.unpack_from(view, pos)
+    end = pos + HEADER.size + length
+    if kind not in _KINDS or length > MAX_BODY or end > limit:
+        return None
+    if zlib.crc32(view[pos + HEADER.size : end], zlib.crc32(_KIND_COUNT.pack(kind, count))) != crc:
+        return None
+    return kind, count, end
+
+
+def resync(data: bytes | memoryview, bad: int, limit: int) -> int | None:
+    """The first offset after ``bad`` where a whole, valid record starts (None: no record
+    follows, the rest is a torn tail). A false match needs a 32-bit CRC to agree by chance."""
+    view = memoryview(data)
+    kind_at = HEADER.size - _KIND_COUNT.size  # offset of the kind byte in a header
+    for match in _KIND_BYTE.finditer(view, bad + 1 + kind_at, max(bad + 1, limit)):
+        pos = match.start() - kind_at
+        if _valid_at(view, pos, limit) is not None:
+            return pos
+    return None
+
+
+def _hole(view: memoryview, start: int, end: int, base: int = 0) -> Hole:
+    """The corrupt range [start, end) of ``view`` (at offset ``base`` in its segment)."""
+    spans = 0
+    if end - start >= HEADER.size:
+        length, _, kind, count = HEADER.unpack_from(view, start)
+        if start + HEADER.size + length == end and kind in DATA_KINDS:
+            spans = count  # only the body was damaged: its header still says what was lost
+    return Hole(base + start, base + end, 1, spans)
+
+
+def scan_records(
+    seq: int, data: bytes | memoryview, start: int, holes: dict[int, int] | None = None
+) -> tuple[list[Record], int, list[Hole]]:
+    """Whole, valid records of a segment's bytes from ``start``, skipping known ``holes`` and
+    resynchronising past new corrupt ranges; where the readable part ends (a torn tail
+    starts there); and the new holes."""
     view = memoryview(data)
     out: list[Record] = []
+    found: list[Hole] = []
     pos = start
     limit = len(view)
     while pos + HEADER.size <= limit:
-        length, crc, kind, count = HEADER.unpack_from(view, pos)
-        end = pos + HEADER.size + length
-        if kind not in _KINDS or length > MAX_BODY or end > limit:
-            break
-        body = bytes(view[pos + HEADER.size : end])
-        if zlib.crc32(body, zlib.crc32(_KIND_COUNT.pack(kind, count))) != crc:
-            break
-        out.append(Record(seq, pos, end, kind, count, body))
+        if holes and pos in holes:
+            pos = holes[pos]
+            continue
+        valid = _valid_at(view, pos, limit)
+        if valid is None:
+            next_pos = resync(view, pos, limit)
+            if next_pos is None:
+                break  # nothing whole follows: a torn tail
+            found.append(_hole(view, pos, next_pos))
+            pos = next_pos
+            continue
+        kind, count, end = valid
+        out.append(Record(seq, pos, end, kind, count, bytes(view[pos + HEADER.size : end])))
         pos = end
-    return out, pos
+    return out, pos, found
+
+
+def parse_records(seq: int, data: bytes | memoryview, start: int) -> tuple[list[Record], int]:
+    """Whole, valid records of a segment's bytes from ``start`` (resynchronising past corrupt
+    ones); and where the last one ends."""
+    records, end, _ = scan_records(seq, data, start)
+    return records, end
 
 
 class Spool:
@@ -156,6 +228,10 @@ class Spool:
         self._synced = 0
         self.syncs = 0  # fdatasync calls (for measurements)
         self.failed = False
+        # What corrupt ranges cost (found on open, or while reading): see Hole.
+        self.lost_records = 0
+        self.lost_bytes = 0
+        self.lost_spans = 0
 
     # ------------------------------------------------------------------------- lifecycle
     def open(self) -> list[Segment]:
@@ -164,7 +240,7 @@ class Spool:
         Returns the segments left by an earlier run (oldest first), to be replayed.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
-        lock_fd = os.open(self.directory / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+        lock_fd = os.open(self.directory / "LOCK", os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -209,7 +285,7 @@ class Spool:
             _log.error("spool: %s is not a spool segment; moved to %s", path, bad.name)
             path.rename(bad)
             return None
-        records, end = parse_records(seq, data, len(MAGIC))
+        records, end, holes = scan_records(seq, data, len(MAGIC))
         if end < len(data):
             _log.warning(
                 "spool: %s: cut %d bytes of torn or corrupt records at offset %d",
@@ -219,6 +295,8 @@ class Spool:
             )
             os.truncate(path, end)
         segment = Segment(seq, path, size=end, sealed=True, created=self._clock())
+        for hole in holes:
+            self._lost(segment, hole, after=sum(1 for r in records if r.start >= hole.end))
         for record in records:
             if record.kind in DATA_KINDS:
                 segment.data_end = record.end
@@ -226,9 +304,26 @@ class Spool:
                 segment.data_spans += record.count
         return segment
 
+    def _lost(self, segment: Segment, hole: Hole, *, after: int | None = None) -> None:
+        """Register a corrupt range: readers skip it from now on; count and log the loss."""
+        segment.holes[hole.start] = hole.end
+        self.lost_records += hole.records
+        self.lost_bytes += hole.end - hole.start
+        self.lost_spans += hole.spans
+        spans = f"{hole.spans} spans" if hole.spans else "its span count unreadable"
+        kept = f"; {after} records after it kept" if after is not None else ""
+        _log.error(
+            "spool: %s: skipped a corrupt record at offset %d (%d bytes, %s)%s",
+            segment.path.name,
+            hole.start,
+            hole.end - hole.start,
+            spans,
+            kept,
+        )
+
     def _start_segment(self, seq: int) -> None:
         path = self.directory / f"{seq:016d}{SEGMENT_SUFFIX}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, FILE_MODE)
         try:
             os.write(fd, MAGIC)
             if self.fsync != "never":
@@ -441,7 +536,9 @@ class Spool:
             return
         with open(segment.path, "rb") as fh:
             data = fh.read(segment.size)
-        records, _ = parse_records(seq, data, start)
+        records, _, holes = scan_records(seq, data, start, segment.holes)
+        for hole in holes:  # damaged since it was opened
+            self._lost(segment, hole)
         yield from records
 
     def read(self, seq: int, start: int, end: int, max_bytes: int) -> list[Record]:
@@ -458,23 +555,38 @@ class Spool:
         try:
             pos = start
             while pos < end and (not out or total < max_bytes):
+                if pos in segment.holes:
+                    pos = segment.holes[pos]
+                    continue
                 header = os.pread(fd, HEADER.size, pos)
                 if len(header) < HEADER.size:
                     break
                 length, crc, kind, count = HEADER.unpack(header)
-                if pos + HEADER.size + length > end:
+                corrupt = kind not in _KINDS or length > MAX_BODY
+                if not corrupt and pos + HEADER.size + length > end:
+                    if not segment.sealed or end < segment.size:
+                        break  # the rest is not written (or not durable) yet
+                    corrupt = True
+                if not corrupt and out and total + length > max_bytes:
                     break
-                if out and total + length > max_bytes:
-                    break
-                body = os.pread(fd, length, pos + HEADER.size)
-                if zlib.crc32(body, zlib.crc32(_KIND_COUNT.pack(kind, count))) != crc:
-                    raise SpoolError(errno.EIO, f"corrupt record in {segment.path} at {pos}")
+                body = b"" if corrupt else os.pread(fd, length, pos + HEADER.size)
+                if corrupt or zlib.crc32(body, zlib.crc32(_KIND_COUNT.pack(kind, count))) != crc:
+                    # Damaged since the spool was opened (recovery found the older damage):
+                    # skip to the next whole record, or to the end of what is readable.
+                    data = os.pread(fd, end - pos, pos)
+                    found = resync(data, 0, len(data))
+                    hole_end = pos + found if found is not None else end
+                    self._lost(segment, _hole(memoryview(data), 0, hole_end - pos, pos))
+                    pos = hole_end
+                    continue
                 record_end = pos + HEADER.size + length
                 out.append(Record(seq, pos, record_end, kind, count, body))
                 total += length
                 pos = record_end
         finally:
             os.close(fd)
+        if not out and pos > start:  # only holes: let the caller move past them
+            out.append(Record(seq, start, pos, KIND_RELEASE, 0, b""))
         return out
 
     # ---------------------------------------------------------------------------- cursors
@@ -489,7 +601,7 @@ class Spool:
         self._cursors[seq] = offset
         data = _CURSOR.pack(offset, zlib.crc32(offset.to_bytes(8, "little")))
         path = self.directory / f"{seq:016d}{CURSOR_SUFFIX}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
         try:
             os.pwrite(fd, data, 0)
         finally:

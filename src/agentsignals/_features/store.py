@@ -20,6 +20,9 @@ from agentsignals._features.record import AttemptRecord, TrialRecord, supersedes
 Record = AttemptRecord | TrialRecord
 ATTEMPTS_FILE = "attempts.jsonl"
 TRIALS_FILE = "trials.jsonl"
+# Records may hold task text, file paths and error messages: readable by their owner only,
+# like the trace files the SDK writes.
+FILE_MODE = 0o600
 
 _encoder = msgspec.json.Encoder()
 
@@ -39,17 +42,75 @@ class JsonLinesSink:
             fd = self._fds.get(name)
             if fd is None:
                 self.directory.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.directory / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                fd = os.open(
+                    self.directory / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE
+                )
                 self._fds[name] = fd
             view = memoryview(line)
             while view:
                 view = view[os.write(fd, view) :]
+
+    def sizes(self) -> dict[str, int]:
+        """Each feature file's size now (files not written yet are left out)."""
+        out: dict[str, int] = {}
+        with self._lock:
+            for name in (ATTEMPTS_FILE, TRIALS_FILE):
+                fd = self._fds.get(name)
+                try:
+                    out[name] = (
+                        os.fstat(fd).st_size
+                        if fd is not None
+                        else ((self.directory / name).stat().st_size)
+                    )
+                except OSError:
+                    continue
+        return out
 
     def close(self) -> None:
         with self._lock:
             for fd in self._fds.values():
                 os.close(fd)
             self._fds.clear()
+
+
+class _RecordKey(msgspec.Struct):
+    attempt_id: str | None = None
+    trial_id: str = ""
+    revision: int = 0
+
+
+_key_decoder = msgspec.json.Decoder(_RecordKey)
+
+
+def written_keys(
+    directory: str | os.PathLike[str], offsets: dict[str, int], *, default_tail: int
+) -> set[tuple[str, str, int]]:
+    """(kind "a"/"t", attempt or trial id, revision) of the records in the feature files from
+    ``offsets[name]`` on (the last ``default_tail`` bytes for a file with no offset); a torn
+    or unreadable line is skipped."""
+    keys: set[tuple[str, str, int]] = set()
+    for name, kind in ((ATTEMPTS_FILE, "a"), (TRIALS_FILE, "t")):
+        path = Path(directory) / name
+        try:
+            with path.open("rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                start = offsets.get(name, max(0, size - default_tail))
+                if start > size:  # the file was replaced since: read its tail
+                    start = max(0, size - default_tail)
+                fh.seek(start)
+                if start and name not in offsets:
+                    fh.readline()  # mid-line: skip to the next whole line
+                for line in fh:
+                    try:
+                        key = _key_decoder.decode(line)
+                    except msgspec.DecodeError:
+                        continue
+                    ident = key.attempt_id if kind == "a" else key.trial_id
+                    if ident:
+                        keys.add((kind, ident, key.revision))
+        except OSError:
+            continue
+    return keys
 
 
 class ListSink:
@@ -134,7 +195,8 @@ def write_parquet(records: Sequence[Record], path: str | os.PathLike[str]) -> No
                 value, dict
             ):
                 row[key] = msgspec.json.encode(value).decode()
-    pq.write_table(pa.Table.from_pylist(rows), str(path))
+    with _create(path) as fh:
+        pq.write_table(pa.Table.from_pylist(rows), fh)
 
 
 def write_json_lines(records: Iterable[Record], path: str | os.PathLike[str] | None) -> int:
@@ -142,17 +204,60 @@ def write_json_lines(records: Iterable[Record], path: str | os.PathLike[str] | N
     import sys
 
     count = 0
-    out = sys.stdout.buffer if path is None else open(path, "wb")  # noqa: SIM115
-    try:
+    if path is None:
+        out = sys.stdout.buffer
         for record in records:
             out.write(_encoder.encode(record) + b"\n")
             count += 1
-    finally:
-        if path is not None:
-            out.close()
-        else:
-            out.flush()
+        out.flush()
+        return count
+    with _create(path) as fh:
+        for record in records:
+            fh.write(_encoder.encode(record) + b"\n")
+            count += 1
     return count
+
+
+def write_csv(records: Sequence[Record], path: str | os.PathLike[str] | None) -> int:
+    """Write flattened records as CSV (stdout when None): one row per record, dotted column
+    names (`behavior.turn_count`) in record order, lists and objects as JSON text, None as an
+    empty cell. Returns how many rows."""
+    import csv
+    import io
+    import sys
+
+    rows = [flatten(r) for r in records]
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row.get(name)) for name in columns])
+    data = text.getvalue().encode("utf-8")
+    if path is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        with _create(path) as fh:
+            fh.write(data)
+    return len(rows)
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        return msgspec.json.encode(value).decode()
+    return value
+
+
+def _create(path: str | os.PathLike[str]) -> Any:
+    """Open `path` for writing, truncated, created owner-only (an existing file keeps its
+    mode)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    return os.fdopen(fd, "wb")
 
 
 def iter_lines(records: Iterable[Record]) -> Iterator[bytes]:

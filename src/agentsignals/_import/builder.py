@@ -28,11 +28,19 @@ from agentsignals._spans.model import STATUS_ERROR, AttrValue, Span
 
 _SYNTHETIC_START_NS = 1_577_836_800_000_000_000  # 2020-01-01: obviously not a real run time
 _STEP_NS = 1_000_000
+MAX_NS = (1 << 63) - 1  # span times are kept to what a signed 64-bit nanosecond clock holds
+
+
+def valid_ns(ns: int | None) -> int | None:
+    """Unix nanoseconds a span can carry (0 .. 2**63-1), else None: not a recorded time."""
+    return ns if ns is not None and 0 <= ns <= MAX_NS else None
 
 
 def _hex_id(*parts: object, size: int) -> str:
-    """Deterministic ids: importing the same file twice gives the same spans (dedup works)."""
-    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=size).hexdigest()
+    """Deterministic ids: importing the same file twice gives the same spans (dedup works).
+    Lone surrogates (a path that is not UTF-8) hash as themselves instead of failing."""
+    data = "\x1f".join(map(str, parts)).encode("utf-8", "surrogatepass")
+    digest = hashlib.blake2b(data, digest_size=size).hexdigest()
     return digest if int(digest, 16) else "1".rjust(size * 2, "0")
 
 
@@ -362,6 +370,7 @@ class AttemptBuilder:
         if self._ended:
             return
         self._ended = True
+        end_ns = valid_ns(end_ns)
         attrs = self.attributes
         values: dict[str, AttrValue | None] = {
             sc.AGENT_SIGNALS_ATTEMPT_EXIT_REASON: exit_reason,
@@ -425,6 +434,7 @@ class TrajectoryBuilder:
         self.trial_span_id = _hex_id(self.trial_id, "trial", size=8)
         self.resource: dict[str, AttrValue] = {"service.name": service_name}
         self.dataset = dataset
+        start_ns = valid_ns(start_ns)
         self.clock = _Clock(start_ns, synthetic=start_ns is None)
         self.trial_start = self.clock.tick()
         self.spans: list[Span] = []
@@ -433,6 +443,7 @@ class TrajectoryBuilder:
         self._trial_synthetic = start_ns is None
 
     def _times(self, start_ns: int | None, end_ns: int | None) -> tuple[int, int]:
+        start_ns, end_ns = valid_ns(start_ns), valid_ns(end_ns)
         if start_ns is None:
             self._last_synthetic = True
             start = self.clock.tick()
@@ -542,6 +553,7 @@ class TrajectoryBuilder:
         for attempt in self._attempts:
             attempt.end()
         end = max((s.end_ns for s in self.spans), default=self.trial_start)
+        end_ns = valid_ns(end_ns)
         if end_ns is not None:
             end = max(end, end_ns)
         trial_attrs: dict[str, AttrValue | None] = {

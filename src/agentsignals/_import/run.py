@@ -12,7 +12,7 @@ import os
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -21,6 +21,7 @@ from agentsignals._import.formats import FORMAT_MODULES, ImportProblem, Trajecto
 from agentsignals._spans.model import Span
 
 HEAD_BYTES = 64 * 1024
+_TOKEN_ENV = "AGENTSIGNALS_COLLECTOR_TOKEN"  # the collector's (see _collector/config.py)
 _SUFFIXES = (".traj", ".json", ".jsonl", ".eval", ".traj.json")
 _modules: dict[str, ModuleType] = {}
 
@@ -89,9 +90,16 @@ class FileResult:
 def import_file(path: str | os.PathLike[str], fmt: str = "auto") -> FileResult:
     """Import one file; never raises for bad input (problems are in the result)."""
     p = Path(path)
+    if p.exists() and not p.is_file():  # a device or a pipe (/dev/zero) never ends
+        return FileResult(str(p), None, problems=[ImportProblem(str(p), 0, "not a regular file")])
     name = detect_format(p) if fmt == "auto" else fmt
     result = FileResult(str(p), name)
     if name is None:
+        try:
+            with p.open("rb"):
+                pass
+        except OSError as exc:
+            result.problems.append(ImportProblem(str(p), 0, f"cannot read: {_why(exc)}"))
         return result
     modules = available_formats()
     if name not in modules:
@@ -105,13 +113,24 @@ def import_file(path: str | os.PathLike[str], fmt: str = "auto") -> FileResult:
             result.trajectories.append(spans)
     except TrajectoryError as exc:
         result.problems.append(exc.problem)
-    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-        # A reader bug or an input shape nobody anticipated: report it against the file
-        # rather than losing the whole import.
-        result.problems.append(
-            ImportProblem(str(p), 0, f"could not import: {type(exc).__name__}: {exc}")
-        )
+    except Exception as exc:
+        # The per-file isolation boundary: a reader bug or a hostile shape nobody anticipated
+        # (nesting past the recursion limit, a number no clock holds, memory) is reported
+        # against this file, and every other file still imports. Trajectories the reader
+        # finished before the failure are kept.
+        result.problems.append(ImportProblem(str(p), 0, f"could not import: {_reason(exc)}"))
     return result
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read (RecursionError)"
+    if isinstance(exc, MemoryError):
+        return "too large to read in memory (MemoryError)"
+    text = str(exc)
+    if len(text) > 200:
+        text = text[:200] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _import_worker(args: tuple[str, str]) -> FileResult:
@@ -141,25 +160,92 @@ def run_import(
                 progress(done, len(jobs))
 
 
-def post_otlp(endpoint: str, body: bytes, *, timeout: float = 30.0, attempts: int = 4) -> None:
-    """POST one OTLP/protobuf request, retrying on 429/5xx and connection errors."""
+class SendError(Exception):
+    """An OTLP endpoint that cannot be reached or refuses the data; the message is one line."""
+
+
+def otlp_headers(extra: Iterable[str] = ()) -> dict[str, str]:
+    """Request headers for an OTLP endpoint, as the OpenTelemetry exporters take them:
+    `OTEL_EXPORTER_OTLP_HEADERS`, overridden by `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, then
+    `extra` ("Name=value" each); and the collector's bearer token
+    (`AGENTSIGNALS_COLLECTOR_TOKEN`) as `Authorization` when nothing else sets it."""
+    from opentelemetry.util.re import parse_env_headers
+
+    headers: dict[str, str] = {}
+    for name in ("OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"):
+        headers.update(parse_env_headers(os.environ.get(name, ""), liberal=True))
+    for item in extra:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--header wants Name=value, got {item!r}")
+        headers[key.strip().lower()] = value.strip()
+    token = os.environ.get(_TOKEN_ENV)
+    if token and "authorization" not in headers:
+        headers["authorization"] = f"Bearer {token}"
+    return headers
+
+
+def traces_url(endpoint: str) -> str:
     url = endpoint.rstrip("/")
-    if not url.endswith("/v1/traces"):
-        url += "/v1/traces"
+    return url if url.endswith("/v1/traces") else url + "/v1/traces"
+
+
+def post_otlp(
+    endpoint: str,
+    body: bytes,
+    *,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+    attempts: int = 4,
+) -> None:
+    """POST one OTLP/protobuf request, retrying on 429/5xx and connection errors; SendError
+    (one line saying why) when it cannot be delivered."""
+    url = traces_url(endpoint)
+    if not url.startswith(("http://", "https://")):
+        raise SendError(f"{endpoint!r} is not an http:// or https:// URL")
     delay = 0.5
     for attempt in range(attempts):
         request = urllib.request.Request(
-            url, data=body, method="POST", headers={"Content-Type": "application/x-protobuf"}
+            url,
+            data=body,
+            method="POST",
+            headers={**(headers or {}), "Content-Type": "application/x-protobuf"},
         )
+        last = attempt == attempts - 1
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 response.read()
                 return
         except urllib.error.HTTPError as exc:
-            if exc.code not in (429, 502, 503, 504) or attempt == attempts - 1:
-                raise
-        except urllib.error.URLError:
-            if attempt == attempts - 1:
-                raise
+            if exc.code not in (429, 502, 503, 504) or last:
+                raise SendError(f"{url} answered {exc.code} {exc.reason}{_detail(exc)}") from None
+        except urllib.error.URLError as exc:
+            if last:
+                raise SendError(f"cannot reach {url}: {_why(exc.reason)}") from None
+        except OSError as exc:  # a timeout or reset while reading the answer
+            if last:
+                raise SendError(f"cannot reach {url}: {_why(exc)}") from None
         time.sleep(delay)
         delay *= 2
+
+
+def _why(reason: object) -> str:
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror
+    return str(reason) or type(reason).__name__
+
+
+def _detail(exc: urllib.error.HTTPError) -> str:
+    """The error body's message: a google.rpc.Status (protobuf) or text."""
+    try:
+        body = exc.read(4096)
+    except OSError:
+        return ""
+    message = ""
+    try:
+        status = importlib.import_module("google.rpc.status_pb2").Status.FromString(body)
+        message = str(status.message)
+    except Exception:
+        message = body.decode("utf-8", "replace")
+    message = " ".join(message.split())[:200]
+    return f": {message}" if message.isprintable() and message else ""

@@ -55,6 +55,11 @@ class DecodeError(ValueError):
     """The payload is not a well-formed OTLP ExportTraceServiceRequest."""
 
 
+# Hostile input: values nested past what the parsers (and our flattening of kvlists) recurse
+# through. No exporter writes such a request; it is refused like any malformed one.
+_TOO_DEEP: Final = "malformed request: values nested too deeply to decode"
+
+
 @dataclass(frozen=True, slots=True)
 class DecodeProblem:
     """One input that could not be decoded (the rest of the file still was)."""
@@ -105,6 +110,7 @@ def _without_gc(fn: Callable[[_T], list[Span]], arg: _T) -> list[Span]:
 
 _HEX: Final = "0123456789abcdef"
 _ZERO_SPAN_ID: Final = "0" * 16
+_U64_MAX: Final = (1 << 64) - 1
 _json_encode = msgspec.json.Encoder().encode
 
 
@@ -465,9 +471,14 @@ def _j_flatten(req: _JRequest) -> list[Span]:
                             if isinstance(code_raw, int)
                             else _enum_number(code_raw, _STATUS_NAMES, "status code")
                         )
+                    start, end = s.startTimeUnixNano, s.endTimeUnixNano
+                    if not (0 <= start <= _U64_MAX and 0 <= end <= _U64_MAX):
+                        raise DecodeError("span time outside the fixed64 range of OTLP")
+                    events = s.events
+                    if events and not all(0 <= e.timeUnixNano <= _U64_MAX for e in events):
+                        raise DecodeError("event time outside the fixed64 range of OTLP")
                 except DecodeError as exc:
                     raise _BadSpan(str(exc), s) from None
-                events = s.events
                 append(
                     Span(
                         trace_id,
@@ -475,8 +486,8 @@ def _j_flatten(req: _JRequest) -> list[Span]:
                         parent,
                         s.name,
                         kind,
-                        s.startTimeUnixNano,
-                        s.endTimeUnixNano,
+                        start,
+                        end,
                         _j_attrs(s.attributes),
                         code,
                         message,
@@ -599,7 +610,10 @@ def decode_otlp_json(data: bytes | bytearray | memoryview | str) -> list[Span]:
     write), int64 as string or number, enums as numbers or names. Raises :class:`DecodeError`
     with a message saying what is wrong (truncated, malformed, not OTLP, snake_case keys).
     """
-    return _without_gc(_decode_json, data)
+    try:
+        return _without_gc(_decode_json, data)
+    except RecursionError:
+        raise DecodeError(_TOO_DEEP) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -983,7 +997,10 @@ def decode_otlp_protobuf(data: bytes | bytearray | memoryview) -> list[Span]:
 
     Raises :class:`DecodeError` for a payload that does not parse or has ids of the wrong size.
     """
-    return _without_gc(_decode_protobuf, bytes(data))
+    try:
+        return _without_gc(_decode_protobuf, bytes(data))
+    except RecursionError:
+        raise DecodeError(_TOO_DEEP) from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -49,7 +49,6 @@ on their own: their session imports them.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -60,7 +59,7 @@ from typing import Any
 from agentsignals import semconv as sc
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
-from agentsignals._import.formats._common import timestamp_ns
+from agentsignals._import.formats._common import loads_json, timestamp_ns
 from agentsignals._spans.model import Span
 
 NAME = "claude-code"
@@ -101,7 +100,7 @@ def detect(path: Path, head: bytes) -> bool:
         if not raw.startswith(b"{"):
             continue
         try:
-            record = json.loads(raw)
+            record = loads_json(raw)
         except ValueError:
             continue
         if not isinstance(record, dict):
@@ -158,7 +157,7 @@ def _load(path: Path, report: Report) -> list[tuple[int, dict[str, Any]]]:
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw)
+            record = loads_json(raw)
         except ValueError as exc:
             first_bad = first_bad or number
             what = "truncated record" if number == last else "not valid JSON"

@@ -58,7 +58,7 @@ from typing import Any
 from agentsignals import semconv as sc
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
-from agentsignals._import.formats._common import as_dict, nonempty_str, timestamp_ns
+from agentsignals._import.formats._common import as_dict, loads_json, nonempty_str, timestamp_ns
 from agentsignals._spans.model import Span
 
 NAME = "codex"
@@ -119,7 +119,7 @@ def read(path: Path, report: Report) -> Iterator[list[Span]]:
                 continue
             any_line = True
             try:
-                obj = json.loads(raw)
+                obj = loads_json(raw)
             except UnicodeDecodeError:
                 report(ImportProblem(str(path), number, "not UTF-8 text; line skipped"))
                 continue
@@ -536,7 +536,7 @@ def _call(p: Mapping[str, Any], ts: int | None) -> _Call:
             arguments = raw
         elif isinstance(raw, str):
             try:
-                parsed = json.loads(raw) if raw.strip() else {}
+                parsed = loads_json(raw) if raw.strip() else {}
             except ValueError:
                 parsed = {"input": raw}
             arguments = parsed if isinstance(parsed, dict) else {"input": parsed}
@@ -606,7 +606,7 @@ def _output(value: Any, ts: int | None) -> _Output:
         out.text = value
         if value.startswith("{"):
             try:
-                parsed = json.loads(value)
+                parsed = loads_json(value)
             except ValueError:
                 parsed = None
             if isinstance(parsed, dict) and "output" in parsed:

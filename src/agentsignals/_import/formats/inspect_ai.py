@@ -62,7 +62,13 @@ from agentsignals._classify.outcome import outcome_attributes
 from agentsignals._classify.tools import category_for, classify_command
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
-from agentsignals._import.formats._common import as_dict, as_list, timestamp_ns
+from agentsignals._import.formats._common import (
+    as_dict,
+    as_list,
+    loads_json,
+    read_zip_member,
+    timestamp_ns,
+)
 from agentsignals._spans.model import Span
 
 NAME = "inspect-ai"
@@ -305,7 +311,7 @@ class _MemberError(Exception):
 
 def _member_bytes(archive: zipfile.ZipFile, member: str) -> bytes:
     try:
-        return archive.read(member)
+        return read_zip_member(archive, member)  # refuses a zip bomb before inflating it
     except (*_ZIP_ERRORS, RuntimeError) as exc:  # RuntimeError: an encrypted member
         raise _MemberError(f"cannot read zip member: {exc}") from exc
 
@@ -317,9 +323,11 @@ def _decode(data: bytes, where: str) -> Any:
         return msgspec.json.decode(data)
     except msgspec.DecodeError:
         pass
+    except RecursionError:
+        raise _DecodeError(where, "JSON nested too deeply to read", 1) from None
     try:
         text = data.decode("utf-8-sig")
-        return json.loads(text)
+        return loads_json(text)
     except json.JSONDecodeError as exc:
         rest = text[exc.pos + 1 :]
         truncated = exc.pos >= len(text.rstrip()) or (
@@ -588,7 +596,7 @@ def _add_tool(
     arguments = call.get("arguments")
     if isinstance(arguments, str):
         try:
-            arguments = json.loads(arguments)
+            arguments = loads_json(arguments)
         except ValueError:
             arguments = {"arguments": arguments}
     args = {str(k): resolve.value(v) for k, v in _dict(arguments).items()}

@@ -78,7 +78,13 @@ from agentsignals import semconv as sc
 from agentsignals._classify.tools import shell_edit_targets
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
-from agentsignals._import.formats._common import as_dict, as_list, nonempty_str, timestamp_ns
+from agentsignals._import.formats._common import (
+    as_dict,
+    as_list,
+    loads_json,
+    nonempty_str,
+    timestamp_ns,
+)
 from agentsignals._spans.model import Span
 
 NAME = "openhands"
@@ -184,7 +190,7 @@ def read(path: Path, report: Report) -> Iterator[list[Span]]:
     if not raw.strip():
         raise TrajectoryError(str(path), "empty file")
     try:
-        data = json.loads(raw)
+        data = loads_json(raw)
     except UnicodeDecodeError as exc:
         raise TrajectoryError(str(path), f"not UTF-8 text: {exc}") from exc
     except json.JSONDecodeError as exc:
@@ -232,7 +238,7 @@ def _read_lines(path: Path, report: Report) -> Iterator[list[Span]]:
                 report(ImportProblem(str(path), line, message))
 
             try:
-                record = json.loads(raw)
+                record = loads_json(raw)
             except UnicodeDecodeError:
                 bad("not UTF-8 text; line skipped")
                 continue
@@ -631,7 +637,7 @@ def _tool_call_arguments(e: _Event) -> dict[str, Any] | None:
                 return raw
             if isinstance(raw, str):
                 try:
-                    parsed = json.loads(raw)
+                    parsed = loads_json(raw)
                 except ValueError:
                     return None
                 return parsed if isinstance(parsed, dict) else None

@@ -37,7 +37,6 @@ The first line is the header, `{"type": "session", "id", "timestamp", "cwd", "ve
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ from typing import Any
 from agentsignals import semconv as sc
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
-from agentsignals._import.formats._common import timestamp_ns
+from agentsignals._import.formats._common import loads_json, timestamp_ns
 from agentsignals._spans.model import Span
 
 NAME = "pi"
@@ -81,7 +80,7 @@ def detect(path: Path, head: bytes) -> bool:
     if not first.startswith(b"{") or b'"session"' not in first:
         return False
     try:
-        header = json.loads(first)
+        header = loads_json(first)
     except ValueError:
         return False
     return (
@@ -154,7 +153,7 @@ def parse(path: Path, report: Report) -> PiSession:
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw)
+            record = loads_json(raw)
         except ValueError as exc:
             if header is None:
                 raise TrajectoryError(where, f"no pi session header: {exc}", line=number) from exc

@@ -77,6 +77,7 @@ from typing import Any
 from agentsignals import semconv as sc
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
+from agentsignals._import.formats._common import loads_json
 from agentsignals._spans.model import Span, coerce_float
 
 NAME = "swe-agent"
@@ -149,7 +150,7 @@ def load_json_document(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise TrajectoryError(str(path), f"not UTF-8 text: {exc}") from exc
     try:
-        return json.loads(text)
+        return loads_json(text)
     except json.JSONDecodeError as exc:
         # Cut off: the error is at the very end, or a string runs into the end of the file.
         cut = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
@@ -248,7 +249,7 @@ def _config(data: dict[str, Any], path: Path) -> _Config:
     parsed: Any = raw
     if isinstance(raw, str):
         try:
-            parsed = json.loads(raw)
+            parsed = loads_json(raw)
         except ValueError:
             try:  # some versions wrote the config's Python repr
                 parsed = ast.literal_eval(raw)
@@ -680,7 +681,7 @@ def _json_object(value: Any) -> dict[str, Any] | None:
         return value
     if isinstance(value, str):
         try:
-            parsed = json.loads(value)
+            parsed = loads_json(value)
         except ValueError:
             return None
         return parsed if isinstance(parsed, dict) else None
