@@ -1,0 +1,71 @@
+"""The report's sections, in order. A section computes a JSON-ready result from the context,
+draws its plots, and says what it found in a few Markdown lines; its HTML is a Jinja2 template
+`templates/<id>.html.j2` that receives `r` (the result), `plots` and the shared macros.
+
+Add a section (the product-session and recovery sections will) with::
+
+    from agentsignals._report.sections import Section, register
+
+    class Sessions(Section):
+        id = "sessions"
+        title = "Product sessions"
+        def build(self, ctx): ...        # dict, or None when there is nothing to show
+
+    register(Sessions(), after="behaviour")
+
+and a template `templates/sessions.html.j2` (or override `html`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agentsignals._report.context import Context
+
+
+class Section:
+    id: str = ""
+    title: str = ""
+
+    def build(self, ctx: Context) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def plots(self, result: dict[str, Any]) -> dict[str, str]:
+        """SVG strings by name."""
+        return {}
+
+    def markdown(self, result: dict[str, Any]) -> list[str]:
+        return []
+
+    def template(self) -> str:
+        return f"{self.id}.html.j2"
+
+
+_REGISTERED: list[tuple[Section, str | None]] = []
+
+
+def register(section: Section, *, after: str | None = None) -> None:
+    """Add a section (replacing one with the same id), after the section `after` or last."""
+    _REGISTERED.append((section, after))
+
+
+def default_sections() -> list[Section]:
+    """The built-in sections in order, then the registered ones where they asked to go."""
+    from agentsignals._report.sections import (
+        behaviour,
+        clusters,
+        compare,
+        failures,
+        origins,
+        overview,
+    )
+
+    order: list[Section] = [
+        m.SECTION for m in (overview, failures, behaviour, compare, origins, clusters)
+    ]
+    for section, after in _REGISTERED:
+        order = [s for s in order if s.id != section.id]
+        at = next((i + 1 for i, s in enumerate(order) if s.id == after), len(order))
+        order.insert(at, section)
+    return order
