@@ -155,7 +155,7 @@ def _clip(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return v
 
 
-def forest_odds(rows: list[dict[str, Any]]) -> str:
+def forest_odds(rows: list[dict[str, Any]], adjusted: bool = False) -> str:
     rows = rows[:MAX_FOREST_ROWS]
     n = len(rows)
     fig = _figure(8.5, 0.28 * n + 1.6)
@@ -164,7 +164,8 @@ def forest_odds(rows: list[dict[str, Any]]) -> str:
     lo_lim, hi_lim = 1 / 64, 64.0
     for key, color, offset, label, marker in (
         ("raw", RAW, -0.17, "raw (all attempts; bootstrap over tasks)", "o"),
-        ("within", WITHIN, 0.17, "within task (Mantel-Haenszel)", "D"),
+        ("within", WITHIN, 0.17, "within task, adjusted for agent (conditional logit)"
+         if adjusted else "within task (Mantel-Haenszel)", "D"),
     ):
         est = _clip([_val(r[key]["value"]) for r in rows], lo_lim, hi_lim)
         lo = _clip([_val(r[key]["lo"]) for r in rows], lo_lim, hi_lim)

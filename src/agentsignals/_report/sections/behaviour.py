@@ -349,8 +349,11 @@ class Behaviour(Section):
     def plots(self, result: dict[str, Any]) -> dict[str, str]:
         out: dict[str, str] = {}
         rows = [r for r in result.get("rows", []) if r["raw"]["value"] is not None]
+        if result.get("adjusted"):
+            # The plot shows the estimate the verdict uses.
+            rows = [{**r, "within": r.get("adjusted") or r["within"]} for r in rows]
         if rows:
-            out["forest"] = plots.forest_odds(rows)
+            out["forest"] = plots.forest_odds(rows, adjusted=bool(result.get("adjusted")))
         nums = [r for r in result.get("numeric", []) if r.get("standardized")]
         if nums:
             out["forest_numeric"] = plots.forest_numeric(nums)
