@@ -29,9 +29,17 @@ def browser(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
 
     options = Options()
     options.binary_location = CHROMIUM  # type: ignore[assignment]
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=1400,1000"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+    ):
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -93,8 +101,10 @@ def test_drill_down_lists_the_attempts_behind_a_row(browser, page: Path) -> None
     assert not panel.is_displayed()
     # An arm row of the overview drills to that arm's attempts.
     browser.find_element(By.CSS_SELECTOR, "#overview-table button.drill").click()
-    arms = {r.find_elements(By.TAG_NAME, "td")[2].text
-            for r in panel.find_elements(By.CSS_SELECTOR, "tr.attempt-row")}
+    arms = {
+        r.find_elements(By.TAG_NAME, "td")[2].text
+        for r in panel.find_elements(By.CSS_SELECTOR, "tr.attempt-row")
+    }
     assert len(arms) == 1
     errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
     assert errors == []
@@ -109,8 +119,10 @@ def test_tables_sort(browser, page: Path) -> None:  # type: ignore[no-untyped-de
     header.click()
 
     def values() -> list[float]:
-        return [float(r.find_elements(By.TAG_NAME, "td")[3].text.replace(",", ""))
-                for r in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+        return [
+            float(r.find_elements(By.TAG_NAME, "td")[3].text.replace(",", ""))
+            for r in table.find_elements(By.CSS_SELECTOR, "tbody tr")
+        ]
 
     assert values() == sorted(values())
     header.click()

@@ -15,9 +15,9 @@ import pytest
 
 pytest.importorskip("statsmodels", reason="the report extra is not installed")
 
-from agentsignals import report  # noqa: E402
-from agentsignals._report import stats  # noqa: E402
-from agentsignals._report.frame import FWS_PHASE, TIMELINE, step_phases  # noqa: E402
+from agentsignals import report
+from agentsignals._report import stats
+from agentsignals._report.frame import FWS_PHASE, TIMELINE, step_phases
 
 CATEGORIES = ["search", "read", "read", "edit", "shell", "test", "edit", "test", "submit"]
 
@@ -44,22 +44,30 @@ def judged_records(tasks: int = 60, per_task: int = 4, seed: int = 0) -> list[di
                     "tool_sequence": ["bash"] * len(CATEGORIES),
                     "touched_files": ["src/x.py"],
                     "step_files": [[], ["src/x.py"], ["README"], ["src/x.py"], [], [], [], [], []],
-                    "step_changed_files": [[], [], [], ["src/x.py"], [], [], ["src/x.py"], [],
-                                           []],
+                    "step_changed_files": [[], [], [], ["src/x.py"], [], [], ["src/x.py"], [], []],
                 },
-                "verification": {"reward": 0.0 if failed else 1.0,
-                                 "patch_outcome_label": "no_effect_patch" if failed
-                                 else "correct_patch"},
+                "verification": {
+                    "reward": 0.0 if failed else 1.0,
+                    "patch_outcome_label": "no_effect_patch" if failed else "correct_patch",
+                },
                 "judge": {
-                    "memory_drift": {"value": bool(drift), "explanation": f"step {a} says so",
-                                     "model": "tiny", "citations": ["abc"]},
+                    "memory_drift": {
+                        "value": bool(drift),
+                        "explanation": f"step {a} says so",
+                        "model": "tiny",
+                        "citations": ["abc"],
+                    },
                     "planning": {"label": ["none", "short", "long"][int(rng.integers(0, 3))]},
                     "confidence": {"score": float(rng.random())},
                 },
             }
             if failed:
                 rec["judge"]["first_wrong_step"] = {
-                    "index": 3, "span_id": "00f", "category": "wrong_edit", "reason": "bad"}
+                    "index": 3,
+                    "span_id": "00f",
+                    "category": "wrong_edit",
+                    "reason": "bad",
+                }
                 rec["cluster_id"] = "c1" if drift else "c2"
             out.append(rec)
     return out
@@ -74,12 +82,14 @@ def test_judge_fields_become_rows_without_new_code() -> None:
     assert {"judge.planning.label = none", "judge.planning.label = long"} <= signals
     assert "judge.confidence.score" in signals
     # Text, model names, citations, the first wrong step and clusters are not behaviour rows.
-    assert not any("explanation" in s or ".model" in s or "first_wrong" in s or "cluster" in s
-                   for s in signals)
+    assert not any(
+        "explanation" in s or ".model" in s or "first_wrong" in s or "cluster" in s for s in signals
+    )
     drift = next(r for r in beh["rows"] if r["signal"] == "judge.memory_drift.value")
     assert drift["prevalence_failed"] > drift["prevalence_resolved"]
     assert drift["ratio"]["value"] == pytest.approx(
-        drift["prevalence_failed"] / drift["prevalence_resolved"])
+        drift["prevalence_failed"] / drift["prevalence_resolved"]
+    )
 
 
 def test_first_wrong_step_heatmap_and_clusters() -> None:
@@ -94,10 +104,23 @@ def test_first_wrong_step_heatmap_and_clusters() -> None:
     assert origins["categories"] == {"wrong_edit": failed}
     baseline = np.array(origins["baseline"])
     assert baseline.sum() == pytest.approx(failed)
-    phases = step_phases(CATEGORIES, [[], ["src/x.py"], ["README"], ["src/x.py"], [], [], [],
-                                      [], []], None, ["src/x.py"])
-    assert phases == ["explore", "localize", "explore", "implement", "verify", "verify",
-                      "implement", "verify", "submit"]
+    phases = step_phases(
+        CATEGORIES,
+        [[], ["src/x.py"], ["README"], ["src/x.py"], [], [], [], [], []],
+        None,
+        ["src/x.py"],
+    )
+    assert phases == [
+        "explore",
+        "localize",
+        "explore",
+        "implement",
+        "verify",
+        "verify",
+        "implement",
+        "verify",
+        "submit",
+    ]
     clusters = result.result("clusters")
     assert clusters is not None
     sizes = {c["id"]: c["size"] for c in clusters["clusters"]}
@@ -110,11 +133,15 @@ def test_first_wrong_step_heatmap_and_clusters() -> None:
 
 def test_judge_calibration_corrects_prevalence(tmp_path: Path) -> None:
     cal = tmp_path / "calibration.json"
-    cal.write_text(json.dumps({
-        "format": "agentsignals.judge_calibration/v1",
-        "judge": {"model": "tiny"},
-        "fields": {"judge.memory_drift": {"tp": 45, "fn": 5, "tn": 80, "fp": 20}},
-    }))
+    cal.write_text(
+        json.dumps(
+            {
+                "format": "agentsignals.judge_calibration/v1",
+                "judge": {"model": "tiny"},
+                "fields": {"judge.memory_drift": {"tp": 45, "fn": 5, "tn": 80, "fp": 20}},
+            }
+        )
+    )
     options = report.Options(replicates=500, calibration=report.load_calibration(cal))
     result = report.build(report.from_records(judged_records()), options)
     beh = result.result("behaviour")
@@ -134,24 +161,34 @@ def test_judge_calibration_corrects_prevalence(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [("{", "not JSON"), ('{"fields": {"judge.x": {"tp": 1}}}', "give tp/fn/tn/fp"),
-     ('{"format": "other", "fields": {}}', "is not")],
+    [
+        ("{", "not JSON"),
+        ('{"fields": {"judge.x": {"tp": 1}}}', "give tp/fn/tn/fp"),
+        ('{"format": "other", "fields": {}}', "is not"),
+    ],
 )
 def test_bad_calibration_is_one_clear_line(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "cal.json"
     path.write_text(content)
     records = tmp_path / "attempts.jsonl"
     records.write_bytes(b"".join(msgspec.json.encode(r) + b"\n" for r in judged_records(5, 2)))
-    proc = _cli("report", str(records), "--judge-calibration", str(path), "-o",
-                str(tmp_path / "r.html"))
+    proc = _cli(
+        "report", str(records), "--judge-calibration", str(path), "-o", str(tmp_path / "r.html")
+    )
     assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1 and message in proc.stderr and "Traceback" not in (
-        proc.stderr)
+    assert (
+        proc.stderr.count("\n") == 1 and message in proc.stderr and "Traceback" not in (proc.stderr)
+    )
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "agentsignals.cli", *args], capture_output=True,
-                          text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "agentsignals.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_report_command_writes_html_json_markdown_and_skips_bad_lines(tmp_path: Path) -> None:
@@ -175,8 +212,9 @@ def test_report_command_writes_html_json_markdown_and_skips_bad_lines(tmp_path: 
 
 def test_report_command_missing_input_and_missing_outcomes(tmp_path: Path) -> None:
     proc = _cli("report", str(tmp_path / "nope.jsonl"), "-o", str(tmp_path / "r.html"))
-    assert proc.returncode == 2 and "no such file" in proc.stderr and "Traceback" not in (
-        proc.stderr)
+    assert (
+        proc.returncode == 2 and "no such file" in proc.stderr and "Traceback" not in (proc.stderr)
+    )
     unverified = [{**r, "verification": {}} for r in judged_records(5, 2)]
     path = tmp_path / "a.jsonl"
     path.write_bytes(b"".join(msgspec.json.encode(r) + b"\n" for r in unverified))
@@ -205,8 +243,12 @@ def test_show_prints_the_timeline(tmp_path: Path) -> None:
 def test_filters_parquet_and_revisions(tmp_path: Path) -> None:
     from agentsignals import features
 
-    records = [msgspec.convert({k: v for k, v in r.items() if k not in ("judge", "cluster_id")},
-                               features.AttemptRecord) for r in judged_records(10, 2)]
+    records = [
+        msgspec.convert(
+            {k: v for k, v in r.items() if k not in ("judge", "cluster_id")}, features.AttemptRecord
+        )
+        for r in judged_records(10, 2)
+    ]
     pq = tmp_path / "a.parquet"
     features.write_parquet(records, pq)
     jsonl = tmp_path / "attempts.jsonl"

@@ -14,15 +14,20 @@ import pytest
 
 pytest.importorskip("statsmodels", reason="the report extra is not installed")
 
-from agentsignals import report  # noqa: E402
+from agentsignals import report
 
 GEMINI = "gruckion__mini-swe-agent/swebench_results/20251118_gemini-3-pro-74pct"
 LM32B = "lgetter__swe-agent-trajectory-analysis/20250511_sweagent_lm_32b"
 
 
 def _cli(*args: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "agentsignals.cli", *args],
-                          capture_output=True, text=True, timeout=900, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "agentsignals.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
@@ -35,8 +40,10 @@ def corpus_records(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
         pytest.skip(f"the labelled corpus is not at {corpus} (../shared/data is absent)")
     work = tmp_path_factory.mktemp("corpus")
     parts = []
-    for name, reports in ((GEMINI, corpus / GEMINI / "logs"),
-                          (LM32B, corpus / LM32B / "results" / "results.json")):
+    for name, reports in (
+        (GEMINI, corpus / GEMINI / "logs"),
+        (LM32B, corpus / LM32B / "results" / "results.json"),
+    ):
         trajs = work / name.split("/")[0]
         for gz in sorted((corpus / name / "trajs").rglob("*.gz")):
             out = trajs / gz.relative_to(corpus / name / "trajs").with_suffix("")
@@ -56,8 +63,9 @@ def corpus_records(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
 @pytest.fixture(scope="session")
 def corpus_report(corpus_records: tuple[Path, Path]) -> report.Report:
     attempts, _ = corpus_records
-    return report.build(report.load([attempts]),
-                        report.Options(by=("agent",), title="832 SWE-bench Verified runs"))
+    return report.build(
+        report.load([attempts]), report.Options(by=("agent",), title="832 SWE-bench Verified runs")
+    )
 
 
 def _labels(path: Path) -> list[dict[str, str]]:
@@ -65,8 +73,9 @@ def _labels(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def test_resolve_rates_equal_the_labels(corpus_report: report.Report,
-                                        corpus_records: tuple[Path, Path]) -> None:
+def test_resolve_rates_equal_the_labels(
+    corpus_report: report.Report, corpus_records: tuple[Path, Path]
+) -> None:
     labels = _labels(corpus_records[1])
     overview = corpus_report.result("overview")
     assert overview is not None
@@ -80,8 +89,9 @@ def test_resolve_rates_equal_the_labels(corpus_report: report.Report,
     assert (round(lo, 4), round(hi, 4)) == (0.5034, 0.6097)  # Wilson 185/332, computed by hand
 
 
-def test_within_task_estimates_use_the_89_mixed_tasks(corpus_report: report.Report,
-                                                      corpus_records: tuple[Path, Path]) -> None:
+def test_within_task_estimates_use_the_89_mixed_tasks(
+    corpus_report: report.Report, corpus_records: tuple[Path, Path]
+) -> None:
     by_task: dict[str, set[str]] = {}
     for r in _labels(corpus_records[1]):
         by_task.setdefault(r["instance_id"], set()).add(r["resolved"])

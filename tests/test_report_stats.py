@@ -9,17 +9,21 @@ import pytest
 
 pytest.importorskip("statsmodels", reason="the report extra is not installed")
 
-from agentsignals._report import stats  # noqa: E402
-from agentsignals._report.build import build_report  # noqa: E402
-from agentsignals._report.context import Options  # noqa: E402
-from agentsignals._report.frame import from_records  # noqa: E402
+from agentsignals._report import stats
+from agentsignals._report.build import build_report
+from agentsignals._report.context import Options
+from agentsignals._report.frame import from_records
 
 
 @pytest.mark.parametrize(
     ("k", "n", "lo", "hi"),
     # Newcombe (1998), Statistics in Medicine 17:857-872, Table I, method 3 (Wilson score).
-    [(81, 263, 0.2553, 0.3662), (15, 148, 0.0624, 0.1605), (0, 20, 0.0, 0.1611),
-     (1, 29, 0.0061, 0.1718)],
+    [
+        (81, 263, 0.2553, 0.3662),
+        (15, 148, 0.0624, 0.1605),
+        (0, 20, 0.0, 0.1611),
+        (1, 29, 0.0061, 0.1718),
+    ],
 )
 def test_wilson_matches_published_reference_values(k: int, n: int, lo: float, hi: float) -> None:
     got_lo, got_hi = stats.wilson(k, n)
@@ -76,8 +80,10 @@ def test_bootstrap_is_reproducible_and_chunked_equals_cached() -> None:
 
 def _mh_by_hand(tables: np.ndarray) -> float:
     n = tables.sum(axis=(1, 2))
-    return float(np.sum(tables[:, 0, 0] * tables[:, 1, 1] / n)
-                 / np.sum(tables[:, 0, 1] * tables[:, 1, 0] / n))
+    return float(
+        np.sum(tables[:, 0, 0] * tables[:, 1, 1] / n)
+        / np.sum(tables[:, 0, 1] * tables[:, 1, 0] / n)
+    )
 
 
 def _simulate_confounded(seed: int = 0, tasks: int = 400, per_task: int = 6) -> list[dict]:
@@ -134,8 +140,9 @@ def test_mantel_haenszel_against_hand_formula_and_conditional_logit() -> None:
     for t, x, f in zip(task, flag, fail, strict=True):
         tables[t, 0 if x else 1, 0 if f else 1] += 1
     est = stats.mantel_haenszel(tables)
-    informative = tables[(tables.sum(axis=2) > 0).all(axis=1) & (tables.sum(axis=1) > 0).all(
-        axis=1)]
+    informative = tables[
+        (tables.sum(axis=2) > 0).all(axis=1) & (tables.sum(axis=1) > 0).all(axis=1)
+    ]
     assert est.value == pytest.approx(_mh_by_hand(informative), rel=1e-12)
     assert est.n == len(informative)
     cl = stats.conditional_logit(fail, flag, None, task)

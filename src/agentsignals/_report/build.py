@@ -62,8 +62,7 @@ class Report:
 
     def write_json(self, path: str | Path) -> Path:
         p = Path(path)
-        p.write_text(json.dumps(self.to_json(), indent=1, allow_nan=False) + "\n",
-                     encoding="utf-8")
+        p.write_text(json.dumps(self.to_json(), indent=1, allow_nan=False) + "\n", encoding="utf-8")
         return p
 
     def markdown(self) -> str:
@@ -116,20 +115,24 @@ def apply_filters(frame: Frame, filters: dict[str, Any]) -> Frame:
 
     def match(col: np.ndarray, patterns: list[str]) -> np.ndarray:
         return np.array(
-            [v is not None and any(fnmatch.fnmatchcase(str(v), p) for p in patterns)
-             for v in col],
+            [v is not None and any(fnmatch.fnmatchcase(str(v), p) for p in patterns) for v in col],
             dtype=bool,
         )
 
-    for key, column in (("run_id", "run_id"), ("agent", "treatment.agent_type"),
-                        ("model", "treatment.model_id"), ("dataset", "treatment.dataset")):
+    for key, column in (
+        ("run_id", "run_id"),
+        ("agent", "treatment.agent_type"),
+        ("model", "treatment.model_id"),
+        ("dataset", "treatment.dataset"),
+    ):
         value = filters.get(key)
         if value:
             keep &= match(text(column), list(value))
     tags = filters.get("tag")
     if tags:
-        columns = [c for c in frame.columns if c in ("tag", "tags") or c.endswith((".tag",
-                                                                                  ".tags"))]
+        columns = [
+            c for c in frame.columns if c in ("tag", "tags") or c.endswith((".tag", ".tags"))
+        ]
         if not columns:
             raise FilterError("--tag: no record has a tag field")
         hit = np.zeros(n, dtype=bool)
@@ -286,16 +289,18 @@ def embedded_attempts(report: Report) -> dict[str, Any]:
     if TIMELINE in ctx.frame.columns:
         columns["timeline"] = [v for v in ctx.frame.columns[TIMELINE][rows]]
     extra = [c for c, _ in ctx.signal_columns()]
-    extra += [c for c in ctx.frame.columns if c.startswith(("cluster", "judge.first_wrong_step",
-                                                              "_fws"))]
+    extra += [
+        c for c in ctx.frame.columns if c.startswith(("cluster", "judge.first_wrong_step", "_fws"))
+    ]
     for name in dict.fromkeys(extra):
         col = ctx.frame.columns[name][rows]
         kind = ctx.frame.kinds[name]
         if kind == STR:
             columns[name] = [None if v is None else str(v) for v in col]
         else:
-            columns[name] = [None if math.isnan(v) else (int(v) if kind == BOOL else _round(v))
-                             for v in col]
+            columns[name] = [
+                None if math.isnan(v) else (int(v) if kind == BOOL else _round(v)) for v in col
+            ]
         kinds[name] = kind
     return {"n": int(n), "embedded": len(rows), "columns": columns, "kinds": kinds}
 
@@ -325,7 +330,10 @@ def render_html(report: Report) -> str:
         lstrip_blocks=True,
     )
     env.filters.update(
-        pct=_pct_filter, num=_num_filter, anchor=plot_mod.anchor, ci=_ci_filter,
+        pct=_pct_filter,
+        num=_num_filter,
+        anchor=plot_mod.anchor,
+        ci=_ci_filter,
         money=_money_filter,
     )
     rendered = []

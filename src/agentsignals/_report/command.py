@@ -24,13 +24,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "inputs", nargs="*", type=Path,
         help="attempts.jsonl / .parquet / feature or trace folders (default: ./agentsignals-output)",
     )  # fmt: skip
-    p.add_argument("--source", default=None,
-                   help="ClickHouse/chDB URL: the feature tables, else features of otel_traces")
-    p.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
-                   help=f"HTML file (default: {DEFAULT_OUTPUT})")
+    p.add_argument(
+        "--source",
+        default=None,
+        help="ClickHouse/chDB URL: the feature tables, else features of otel_traces",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help=f"HTML file (default: {DEFAULT_OUTPUT})",
+    )
     p.add_argument("--json", type=Path, default=None, help="JSON file (default: beside the HTML)")
-    p.add_argument("--markdown", type=Path, default=None,
-                   help="Markdown summary file (default: beside the HTML)")
+    p.add_argument(
+        "--markdown",
+        type=Path,
+        default=None,
+        help="Markdown summary file (default: beside the HTML)",
+    )
     p.add_argument("--title", default="agentsignals report")
     f = p.add_argument_group("filters (repeatable ones match any; text values are glob patterns)")
     f.add_argument("--run-id", action="append", default=[])
@@ -43,22 +55,49 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     f.add_argument("--until", default=None, help="ISO time or Unix seconds (attempt start)")
     f.add_argument("--where", action="append", default=[], help="COLUMN=VALUE (any column)")
     s = p.add_argument_group("statistics")
-    s.add_argument("--attempts", choices=("first", "retries", "all"), default="first",
-                   help="population of the behaviour statistics (default: first attempts)")
-    s.add_argument("--by", default="agent,model,dataset",
-                   help="fields that make an arm (default: agent,model,dataset; any column)")
-    s.add_argument("--strata", choices=("task", "task+arm"), default="task",
-                   help="within-task strata (default: task)")
+    s.add_argument(
+        "--attempts",
+        choices=("first", "retries", "all"),
+        default="first",
+        help="population of the behaviour statistics (default: first attempts)",
+    )
+    s.add_argument(
+        "--by",
+        default="agent,model,dataset",
+        help="fields that make an arm (default: agent,model,dataset; any column)",
+    )
+    s.add_argument(
+        "--strata",
+        choices=("task", "task+arm"),
+        default="task",
+        help="within-task strata (default: task)",
+    )
     s.add_argument("--replicates", type=int, default=2000, help="bootstrap replicates (2000)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--judge-calibration", type=Path, default=None,
-                   help="judge sensitivity/specificity per flag (JSON, docs/report.md)")
-    s.add_argument("--signals", action="append", default=[],
-                   help="only these columns as behaviour rows (glob, repeatable)")
-    s.add_argument("--exclude", action="append", default=[],
-                   help="leave these columns out of the behaviour rows (glob, repeatable)")
-    s.add_argument("--max-embedded", type=int, default=10_000,
-                   help="attempts embedded for the drill-down (a stable sample beyond it)")
+    s.add_argument(
+        "--judge-calibration",
+        type=Path,
+        default=None,
+        help="judge sensitivity/specificity per flag (JSON, docs/report.md)",
+    )
+    s.add_argument(
+        "--signals",
+        action="append",
+        default=[],
+        help="only these columns as behaviour rows (glob, repeatable)",
+    )
+    s.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        help="leave these columns out of the behaviour rows (glob, repeatable)",
+    )
+    s.add_argument(
+        "--max-embedded",
+        type=int,
+        default=10_000,
+        help="attempts embedded for the drill-down (a stable sample beyond it)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the summary")
 
 
@@ -85,8 +124,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     inputs = list(args.inputs) or ([] if args.source else default_inputs())
     if not inputs and args.source is None:
-        print("agentsignals report: give feature or trace files/folders, or --source URL "
-              "(nothing found in ./agentsignals-output)", file=sys.stderr)
+        print(
+            "agentsignals report: give feature or trace files/folders, or --source URL "
+            "(nothing found in ./agentsignals-output)",
+            file=sys.stderr,
+        )
         return 2
     if args.replicates < 100:
         print("agentsignals report: --replicates must be at least 100", file=sys.stderr)
@@ -137,7 +179,9 @@ def run(args: argparse.Namespace) -> int:
     md_path = report.write_markdown(args.markdown or args.output.with_suffix(".md"))
     if not args.quiet:
         print(report.markdown())
-    print(f"agentsignals report: {report.context.n} attempts -> {html.resolve()} "
-          f"(open it in a browser); numbers in {json_path}, summary in {md_path}",
-          file=sys.stderr)
+    print(
+        f"agentsignals report: {report.context.n} attempts -> {html.resolve()} "
+        f"(open it in a browser); numbers in {json_path}, summary in {md_path}",
+        file=sys.stderr,
+    )
     return 0 if report.context.n else 1

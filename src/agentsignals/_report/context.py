@@ -21,8 +21,15 @@ UNVERIFIED = "unverified"
 # unverifiable_reason values that are the harness's failure, not the agent's: such attempts are
 # counted apart and left out of every outcome statistic.
 INFRA_REASONS = frozenset(
-    {"infra_failure", "harness_error", "install_failed", "reset_failed", "timeout", "no_logs",
-     "incomplete"}
+    {
+        "infra_failure",
+        "harness_error",
+        "install_failed",
+        "reset_failed",
+        "timeout",
+        "no_logs",
+        "incomplete",
+    }
 )
 
 ARM_FIELDS = ("treatment.agent_type", "treatment.model_id", "treatment.dataset")
@@ -32,12 +39,39 @@ ARM_ALIASES = {"agent": ARM_FIELDS[0], "model": ARM_FIELDS[1], "dataset": ARM_FI
 # must not be the label it is compared with), the treatment (the arms), and what only failed
 # attempts carry (first wrong step, clusters: their own sections).
 EXCLUDE_PATTERNS = (
-    "schema_version", "trial_id", "task_id", "attempt_id", "attempt_index", "parent_attempt_id",
-    "run_id", "trace_id", "span_id", "service_name", "complete", "revision", "partial",
-    "span_count", "started_at_ns", "ended_at_ns", "treatment.*", "infra.attempt_index",
-    "verification.*", "judge.first_wrong_step.*", "cluster_id", "*cluster*", "_*",
-    "*.explanation", "*.reason", "*.model", "*.rubric_version", "*.samples", "*.status",
-    "*.span_id", "*.citations", "tags", "*.tags",
+    "schema_version",
+    "trial_id",
+    "task_id",
+    "attempt_id",
+    "attempt_index",
+    "parent_attempt_id",
+    "run_id",
+    "trace_id",
+    "span_id",
+    "service_name",
+    "complete",
+    "revision",
+    "partial",
+    "span_count",
+    "started_at_ns",
+    "ended_at_ns",
+    "treatment.*",
+    "infra.attempt_index",
+    "verification.*",
+    "judge.first_wrong_step.*",
+    "cluster_id",
+    "*cluster*",
+    "_*",
+    "*.explanation",
+    "*.reason",
+    "*.model",
+    "*.rubric_version",
+    "*.samples",
+    "*.status",
+    "*.span_id",
+    "*.citations",
+    "tags",
+    "*.tags",
 )
 # ...except the agent's own test runs, which are behaviour.
 INCLUDE_ANYWAY = ("verification.agent_*",)
@@ -94,23 +128,29 @@ class Context:
         by = [ARM_ALIASES.get(b, b) for b in options.by]
         if tuple(by) == ARM_FIELDS:
             self.arm = np.array(
-                [f"{a} · {m}" + ("" if d == "-" else f" · {d}")
-                 for a, m, d in zip(self.agent, self.model, self.dataset, strict=True)],
+                [
+                    f"{a} · {m}" + ("" if d == "-" else f" · {d}")
+                    for a, m, d in zip(self.agent, self.model, self.dataset, strict=True)
+                ],
                 dtype=object,
             )
         else:
             cols = [self.text(b) for b in by]
             self.arm = np.array(
-                [" · ".join("-" if v is None else str(v) for v in vals) for vals in zip(*cols,
-                                                                                      strict=True)],
+                [
+                    " · ".join("-" if v is None else str(v) for v in vals)
+                    for vals in zip(*cols, strict=True)
+                ],
                 dtype=object,
             )
         task = self.text("task_id")
         trial = self.text("trial_id")
         attempt_id = self.text("attempt_id")
         self.task_id = np.array(
-            [t if t is not None else (tr or a) for t, tr, a in zip(task, trial, attempt_id,
-                                                                    strict=True)],
+            [
+                t if t is not None else (tr or a)
+                for t, tr, a in zip(task, trial, attempt_id, strict=True)
+            ],
             dtype=object,
         )
         self.trial_id = np.array(

@@ -59,8 +59,10 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.source}:{self.line}: {self.message}" if self.line else (
-            f"{self.source}: {self.message}"
+        return (
+            f"{self.source}:{self.line}: {self.message}"
+            if self.line
+            else (f"{self.source}: {self.message}")
         )
 
 
@@ -231,11 +233,10 @@ def step_phases(
     attempt went on to change; submit; everything else before the first edit is explore, and
     reads after it belong to implementing."""
     n = len(categories)
-    changed = [bool(step_changed[i]) if step_changed and i < len(step_changed) else False
-               for i in range(n)]
-    first_edit = next(
-        (i for i, c in enumerate(categories) if c == "edit" or changed[i]), n
-    )
+    changed = [
+        bool(step_changed[i]) if step_changed and i < len(step_changed) else False for i in range(n)
+    ]
+    first_edit = next((i for i, c in enumerate(categories) if c == "edit" or changed[i]), n)
     touched_names = {_tail(p) for p in (touched or [])}
     phases: list[str] = []
     for i, cat in enumerate(categories):
@@ -247,8 +248,11 @@ def step_phases(
             phases.append("submit")
         elif i > first_edit:
             phases.append("verify" if cat == "shell" else "implement")
-        elif cat in ("read", "search") and step_files and i < len(step_files) and any(
-            _tail(p) in touched_names for p in step_files[i]
+        elif (
+            cat in ("read", "search")
+            and step_files
+            and i < len(step_files)
+            and any(_tail(p) in touched_names for p in step_files[i])
         ):
             phases.append("localize")
         else:
@@ -432,9 +436,7 @@ class _Builder:
         if kind == STR:
             intern = self._intern.setdefault(name, {})
             arr = np.empty(len(vals), dtype=object)
-            arr[:] = [
-                None if v is None else intern.setdefault(str(v), str(v)) for v in vals
-            ]
+            arr[:] = [None if v is None else intern.setdefault(str(v), str(v)) for v in vals]
         else:
             try:
                 arr = np.fromiter(
@@ -698,12 +700,13 @@ def concat(a: Frame, b: Frame) -> Frame:
     if a.baseline_steps or b.baseline_steps:
         shape = (len(PHASES), POSITION_BINS)
         steps = np.concatenate(
-            [
-                f.baseline_steps.get("steps", np.zeros((f.n, *shape)))
-                for f in (a, b)
-            ]
+            [f.baseline_steps.get("steps", np.zeros((f.n, *shape))) for f in (a, b)]
         )
     return latest_revisions(
-        Frame(columns, kinds, {"steps": steps} if steps is not None else {},
-              [*a.problems, *b.problems])
+        Frame(
+            columns,
+            kinds,
+            {"steps": steps} if steps is not None else {},
+            [*a.problems, *b.problems],
+        )
     )

@@ -54,9 +54,7 @@ def _svg(fig: Any, label: str) -> str:
     text = buf.getvalue()
     text = text[text.index("<svg") :]
     # Accessible name, and a class the page and the browser test find plots by.
-    return text.replace(
-        "<svg ", f'<svg class="plot" role="img" aria-label="{_escape(label)}" ', 1
-    )
+    return text.replace("<svg ", f'<svg class="plot" role="img" aria-label="{_escape(label)}" ', 1)
 
 
 def _escape(s: str) -> str:
@@ -82,12 +80,20 @@ def resolve_rates(arms: list[dict[str, Any]]) -> str:
         lo = np.array([a[key]["lo"] if a[key]["lo"] is not None else np.nan for a in arms])
         hi = np.array([a[key]["hi"] if a[key]["hi"] is not None else np.nan for a in arms])
         ax.barh(y + offset, rate * 100, height=height, color=color, label=name, alpha=0.85)
-        ax.errorbar(rate * 100, y + offset, xerr=[(rate - lo) * 100, (hi - rate) * 100],
-                    fmt="none", ecolor="#222", capsize=3, lw=1)
+        ax.errorbar(
+            rate * 100,
+            y + offset,
+            xerr=[(rate - lo) * 100, (hi - rate) * 100],
+            fmt="none",
+            ecolor="#222",
+            capsize=3,
+            lw=1,
+        )
         for yi, r, n in zip(y + offset, rate, [a[key]["n"] for a in arms], strict=True):
             if not math.isnan(r):
-                ax.text(min(r * 100 + 1, 96), yi, f"{100 * r:.1f}% (n={n})", va="center",
-                        fontsize=8)
+                ax.text(
+                    min(r * 100 + 1, 96), yi, f"{100 * r:.1f}% (n={n})", va="center", fontsize=8
+                )
     ax.set_yticks(y + (height / 2 if has_retries else 0), labels)
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
@@ -164,32 +170,62 @@ def forest_odds(rows: list[dict[str, Any]], adjusted: bool = False) -> str:
     lo_lim, hi_lim = 1 / 64, 64.0
     for key, color, offset, label, marker in (
         ("raw", RAW, -0.17, "raw (all attempts; bootstrap over tasks)", "o"),
-        ("within", WITHIN, 0.17, "within task, adjusted for agent (conditional logit)"
-         if adjusted else "within task (Mantel-Haenszel)", "D"),
+        (
+            "within",
+            WITHIN,
+            0.17,
+            "within task, adjusted for agent (conditional logit)"
+            if adjusted
+            else "within task (Mantel-Haenszel)",
+            "D",
+        ),
     ):
         est = _clip([_val(r[key]["value"]) for r in rows], lo_lim, hi_lim)
         lo = _clip([_val(r[key]["lo"]) for r in rows], lo_lim, hi_lim)
         hi = _clip([_val(r[key]["hi"]) for r in rows], lo_lim, hi_lim)
         ok = ~np.isnan(est)
-        ax.hlines(y[ok] + offset, np.where(np.isnan(lo[ok]), est[ok], lo[ok]),
-                  np.where(np.isnan(hi[ok]), est[ok], hi[ok]), color=color, lw=1.4)
-        ax.plot(est[ok], y[ok] + offset, marker, color=color, ms=4.5, label=label,
-                mfc="white" if key == "raw" else color, linestyle="none")
+        ax.hlines(
+            y[ok] + offset,
+            np.where(np.isnan(lo[ok]), est[ok], lo[ok]),
+            np.where(np.isnan(hi[ok]), est[ok], hi[ok]),
+            color=color,
+            lw=1.4,
+        )
+        ax.plot(
+            est[ok],
+            y[ok] + offset,
+            marker,
+            color=color,
+            ms=4.5,
+            label=label,
+            mfc="white" if key == "raw" else color,
+            linestyle="none",
+        )
     ax.axvline(1, color="#333", lw=0.8)
     ax.set_xscale("log", base=2)
     ax.set_xlim(lo_lim, hi_lim)
     ax.set_yticks(y, [""] * n)
     for yi, r in zip(y, rows, strict=True):
-        t = ax.text(-0.01, yi, _short(r["signal"]), transform=ax.get_yaxis_transform(),
-                    ha="right", va="center", fontsize=8,
-                    color="#9b2226" if r.get("verdict") in ("reverses", "vanishes within task")
-                    else "#111")
+        t = ax.text(
+            -0.01,
+            yi,
+            _short(r["signal"]),
+            transform=ax.get_yaxis_transform(),
+            ha="right",
+            va="center",
+            fontsize=8,
+            color="#9b2226" if r.get("verdict") in ("reverses", "vanishes within task") else "#111",
+        )
         t.set_url("#" + anchor(r["signal"]))
     ax.invert_yaxis()
     ax.set_xlabel("odds ratio of failure with the signal (log scale; > 1: goes with failure)")
     ax.set_title("Behaviour versus failure: raw and within-task odds ratios, 95% intervals")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08 - 1.2 / max(n, 4) / 1.5), ncol=2,
-              frameon=False)
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.08 - 1.2 / max(n, 4) / 1.5),
+        ncol=2,
+        frameon=False,
+    )
     return _svg(fig, "Forest plot of odds ratios, raw and within task")
 
 
@@ -207,25 +243,50 @@ def forest_numeric(rows: list[dict[str, Any]]) -> str:
         est, lo, hi = vals[:, 0], vals[:, 1], vals[:, 2]
         est, lo, hi = (_clip(v, -2, 2) for v in (est, lo, hi))
         ok = ~np.isnan(est)
-        ax.hlines(y[ok] + offset, np.where(np.isnan(lo[ok]), est[ok], lo[ok]),
-                  np.where(np.isnan(hi[ok]), est[ok], hi[ok]), color=color, lw=1.4)
-        ax.plot(est[ok], y[ok] + offset, marker, color=color, ms=4.5, label=label,
-                mfc="white" if key == "raw" else color, linestyle="none")
+        ax.hlines(
+            y[ok] + offset,
+            np.where(np.isnan(lo[ok]), est[ok], lo[ok]),
+            np.where(np.isnan(hi[ok]), est[ok], hi[ok]),
+            color=color,
+            lw=1.4,
+        )
+        ax.plot(
+            est[ok],
+            y[ok] + offset,
+            marker,
+            color=color,
+            ms=4.5,
+            label=label,
+            mfc="white" if key == "raw" else color,
+            linestyle="none",
+        )
     ax.axvline(0, color="#333", lw=0.8)
     ax.set_xlim(-2, 2)
     ax.set_yticks(y, [""] * n)
     for yi, r in zip(y, rows, strict=True):
-        t = ax.text(-0.01, yi, _short(r["signal"]), transform=ax.get_yaxis_transform(),
-                    ha="right", va="center", fontsize=8,
-                    color="#9b2226" if r.get("verdict") in ("reverses", "vanishes within task")
-                    else "#111")
+        t = ax.text(
+            -0.01,
+            yi,
+            _short(r["signal"]),
+            transform=ax.get_yaxis_transform(),
+            ha="right",
+            va="center",
+            fontsize=8,
+            color="#9b2226" if r.get("verdict") in ("reverses", "vanishes within task") else "#111",
+        )
         t.set_url("#" + anchor(r["signal"]))
     ax.invert_yaxis()
-    ax.set_xlabel("failed minus resolved, in standard deviations of the signal (> 0: higher "
-                  "in failed attempts)")
+    ax.set_xlabel(
+        "failed minus resolved, in standard deviations of the signal (> 0: higher "
+        "in failed attempts)"
+    )
     ax.set_title("Numeric signals: raw and within-task differences, 95% intervals")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08 - 1.2 / max(n, 4) / 1.5), ncol=2,
-              frameon=False)
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.08 - 1.2 / max(n, 4) / 1.5),
+        ncol=2,
+        frameon=False,
+    )
     return _svg(fig, "Forest plot of numeric differences, raw and within task")
 
 
@@ -244,12 +305,23 @@ def distributions(rows: list[dict[str, Any]]) -> str:
             if not s["n"]:
                 continue
             q5, q25, q50, q75, q95 = s["q"]
-            boxes.append({"label": f"{name}\nn={s['n']}", "whislo": q5, "q1": q25, "med": q50,
-                          "q3": q75, "whishi": q95, "mean": s["mean"], "fliers": []})
+            boxes.append(
+                {
+                    "label": f"{name}\nn={s['n']}",
+                    "whislo": q5,
+                    "q1": q25,
+                    "med": q50,
+                    "q3": q75,
+                    "whishi": q95,
+                    "mean": s["mean"],
+                    "fliers": [],
+                }
+            )
         if not boxes:
             continue
-        artists = ax.bxp(boxes, orientation="horizontal", showmeans=True, patch_artist=True,
-                         widths=0.55)
+        artists = ax.bxp(
+            boxes, orientation="horizontal", showmeans=True, patch_artist=True, widths=0.55
+        )
         for patch, color in zip(artists["boxes"], (RESOLVED, FAILED), strict=False):
             patch.set_facecolor(color)
             patch.set_alpha(0.55)
@@ -259,8 +331,10 @@ def distributions(rows: list[dict[str, Any]]) -> str:
             ax.set_xscale("log")
         ax.set_title(_short(r["signal"], 38), fontsize=8.5)
         ax.tick_params(labelsize=7)
-    fig.suptitle("Distributions by outcome (box: quartiles, whiskers: 5th-95th percentile, "
-                 "triangle: mean)", fontsize=9)
+    fig.suptitle(
+        "Distributions by outcome (box: quartiles, whiskers: 5th-95th percentile, triangle: mean)",
+        fontsize=9,
+    )
     return _svg(fig, "Distributions of numeric signals by outcome")
 
 
@@ -280,9 +354,15 @@ def paired_rates(pairs: list[dict[str, Any]]) -> str:
             rate = r["rate"] if r.get("rate") is not None else np.nan
             ax.barh(yi, 100 * rate, color=color, height=0.65)
             if r.get("lo") is not None:
-                ax.errorbar(100 * rate, yi, xerr=[[100 * (rate - r["lo"])],
-                                                  [100 * (r["hi"] - rate)]],
-                            fmt="none", ecolor="#222", capsize=3, lw=1)
+                ax.errorbar(
+                    100 * rate,
+                    yi,
+                    xerr=[[100 * (rate - r["lo"])], [100 * (r["hi"] - rate)]],
+                    fmt="none",
+                    ecolor="#222",
+                    capsize=3,
+                    lw=1,
+                )
             ax.text(min(100 * rate + 1, 92), yi, f"{100 * rate:.1f}%", va="center", fontsize=8)
         ax.set_yticks(y, [b[0] for b in bars])
         ax.invert_yaxis()
@@ -309,8 +389,15 @@ def origin_heatmaps(heat: np.ndarray, baseline: np.ndarray, phases: list[str]) -
         im = ax.imshow(data, aspect="auto", cmap="Reds", vmin=0, vmax=vmax)
         for (i, j), v in np.ndenumerate(data):
             if v >= 0.5:
-                ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7,
-                        color="white" if v > vmax * 0.6 else "#222")
+                ax.text(
+                    j,
+                    i,
+                    f"{v:.0f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if v > vmax * 0.6 else "#222",
+                )
         ax.set_xticks(range(bins), [f"{int(100 * k / bins)}" for k in range(bins)], fontsize=7)
         ax.set_xlabel("relative position in the attempt (% of steps)")
         ax.set_title(title, fontsize=9)

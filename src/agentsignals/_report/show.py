@@ -22,8 +22,12 @@ MAX_ATTEMPTS = 20
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("id", help="attempt id (or prefix), trial id or task id")
-    p.add_argument("inputs", nargs="*", type=Path,
-                   help="feature or trace files/folders (default: ./agentsignals-output)")
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        type=Path,
+        help="feature or trace files/folders (default: ./agentsignals-output)",
+    )
     p.add_argument("--source", default=None, help="ClickHouse/chDB URL")
 
 
@@ -32,8 +36,10 @@ def run(args: argparse.Namespace) -> int:
 
     inputs = list(args.inputs) or ([] if args.source else default_inputs())
     if not inputs and args.source is None:
-        print("agentsignals show: give feature or trace files/folders, or --source URL",
-              file=sys.stderr)
+        print(
+            "agentsignals show: give feature or trace files/folders, or --source URL",
+            file=sys.stderr,
+        )
         return 2
     try:
         records = find(args.id, inputs, source=args.source)
@@ -41,16 +47,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"agentsignals show: {exc}", file=sys.stderr)
         return 2
     if not records:
-        print(f"agentsignals show: no attempt, trial or task {args.id!r} in the inputs",
-              file=sys.stderr)
+        print(
+            f"agentsignals show: no attempt, trial or task {args.id!r} in the inputs",
+            file=sys.stderr,
+        )
         return 1
     out = sys.stdout
     for record in records[:MAX_ATTEMPTS]:
         out.write(render(record))
         out.write("\n")
     if len(records) > MAX_ATTEMPTS:
-        print(f"agentsignals show: {len(records)} attempts match; the first {MAX_ATTEMPTS} "
-              "are shown (give an attempt id)", file=sys.stderr)
+        print(
+            f"agentsignals show: {len(records)} attempts match; the first {MAX_ATTEMPTS} "
+            "are shown (give an attempt id)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -83,7 +94,8 @@ def find(key: str, inputs: list[Path], *, source: str | None = None) -> list[dic
             return
         old = found.get(record["attempt_id"])
         if old is None or (bool(old.get("partial")), -(old.get("revision") or 0)) >= (
-            bool(record.get("partial")), -(record.get("revision") or 0)
+            bool(record.get("partial")),
+            -(record.get("revision") or 0),
         ):
             found[record["attempt_id"]] = record
 
@@ -114,8 +126,12 @@ def find(key: str, inputs: list[Path], *, source: str | None = None) -> list[dic
                 offer(msgspec.to_builtins(r))
     return sorted(
         found.values(),
-        key=lambda r: (str(r.get("task_id")), str(r.get("trial_id")),
-                       r.get("attempt_index") or 0, r.get("started_at_ns") or 0),
+        key=lambda r: (
+            str(r.get("task_id")),
+            str(r.get("trial_id")),
+            r.get("attempt_index") or 0,
+            r.get("started_at_ns") or 0,
+        ),
     )
 
 
@@ -150,11 +166,16 @@ def render(r: dict[str, Any]) -> str:
     if reward is None and label is None:
         outcome = "no outcome recorded"
     else:
-        resolved = (reward is not None and reward >= 1) or (reward is None
-                                                            and label == "correct_patch")
-        outcome = ("RESOLVED" if resolved else "FAILED") + f" ({label or '-'}, reward {_fmt(reward)}"
-        outcome += (f"; fail->pass {_fmt(g(r, 'verification.fail_to_pass_count'))}, "
-                    f"pass->fail {_fmt(g(r, 'verification.pass_to_fail_count'))})")
+        resolved = (reward is not None and reward >= 1) or (
+            reward is None and label == "correct_patch"
+        )
+        outcome = (
+            "RESOLVED" if resolved else "FAILED"
+        ) + f" ({label or '-'}, reward {_fmt(reward)}"
+        outcome += (
+            f"; fail->pass {_fmt(g(r, 'verification.fail_to_pass_count'))}, "
+            f"pass->fail {_fmt(g(r, 'verification.pass_to_fail_count'))})"
+        )
         reason = g(r, "verification.unverifiable_reason")
         if reason:
             outcome += f" unverifiable: {reason}"
@@ -181,25 +202,34 @@ def render(r: dict[str, Any]) -> str:
         from agentsignals._report.frame import flatten_value
 
         flatten_value(judge, "judge", flat, {})
-        shown = [f"{k[6:]}={_fmt(v)}" for k, v in flat.items()
-                 if not k.startswith("judge.first_wrong_step")
-                 and not k.endswith((".explanation", ".reason"))
-                 and isinstance(v, bool | int | float | str) and len(str(v)) < 40]
+        shown = [
+            f"{k[6:]}={_fmt(v)}"
+            for k, v in flat.items()
+            if not k.startswith("judge.first_wrong_step")
+            and not k.endswith((".explanation", ".reason"))
+            and isinstance(v, bool | int | float | str)
+            and len(str(v)) < 40
+        ]
         if shown:
             lines.append("  judge: " + ", ".join(shown[:16]))
     fws = g(r, "judge.first_wrong_step")
     fws_index = fws.get("index", fws.get("step")) if isinstance(fws, dict) else None
     if isinstance(fws, dict):
-        lines.append(f"  first wrong step: #{_fmt(fws_index)} ({_fmt(fws.get('category'))}): "
-                     f"{_fmt(fws.get('reason'))}")
+        lines.append(
+            f"  first wrong step: #{_fmt(fws_index)} ({_fmt(fws.get('category'))}): "
+            f"{_fmt(fws.get('reason'))}"
+        )
     if r.get("cluster_id") is not None:
         lines.append(f"  cluster: {r.get('cluster_id')}")
     tools = g(r, "behavior.tool_sequence") or []
     cats = g(r, "behavior.tool_category_sequence") or []
     files = g(r, "behavior.step_files") or []
     changed = g(r, "behavior.step_changed_files") or []
-    phases = step_phases(list(cats), files or None, changed or None,
-                         g(r, "behavior.touched_files")) if cats else []
+    phases = (
+        step_phases(list(cats), files or None, changed or None, g(r, "behavior.touched_files"))
+        if cats
+        else []
+    )
     marks = {
         g(r, "behavior.first_edit_step"): "first edit",
         g(r, "behavior.first_gold_read_step"): "first gold read",
@@ -228,8 +258,11 @@ def render(r: dict[str, Any]) -> str:
     lines.append("")
     touched = g(r, "behavior.touched_file_lines") or []
     lines.append(
-        "  touched: " + (", ".join(f"{t['path']} (+{t['lines_added']} -{t['lines_removed']})"
-                                   for t in touched) or "nothing")
+        "  touched: "
+        + (
+            ", ".join(f"{t['path']} (+{t['lines_added']} -{t['lines_removed']})" for t in touched)
+            or "nothing"
+        )
         + f" · files read before the first edit {_fmt(g(r, 'behavior.files_read_before_edit'))}"
     )
     lines.append(
@@ -245,4 +278,4 @@ def render(r: dict[str, Any]) -> str:
 
 def _short(path: str, width: int = 40) -> str:
     p = path.split("/testbed/")[-1]
-    return p if len(p) <= width else "…" + p[-(width - 1):]
+    return p if len(p) <= width else "…" + p[-(width - 1) :]

@@ -22,9 +22,9 @@ from scipy import stats as _st
 Z95 = float(_st.norm.ppf(0.975))
 
 
-def wilson(k: np.ndarray | float, n: np.ndarray | float, conf: float = 0.95) -> tuple[
-    np.ndarray, np.ndarray
-]:
+def wilson(
+    k: np.ndarray | float, n: np.ndarray | float, conf: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval for k successes in n trials (vectorized; nan where n == 0)."""
     k = np.asarray(k, dtype=float)
     n = np.asarray(n, dtype=float)
@@ -75,8 +75,9 @@ class TaskBootstrap:
             return np.zeros((self.replicates, s.shape[1]))
         if self._weights is not None:
             return (self._weights @ s.astype(np.float32)).astype(np.float64)
-        return np.concatenate([(w @ s.astype(np.float32)).astype(np.float64)
-                               for w in self._chunks()])
+        return np.concatenate(
+            [(w @ s.astype(np.float32)).astype(np.float64) for w in self._chunks()]
+        )
 
 
 def per_task_sums(task: np.ndarray, n_tasks: int, values: np.ndarray) -> np.ndarray:
@@ -89,9 +90,9 @@ def per_task_sums(task: np.ndarray, n_tasks: int, values: np.ndarray) -> np.ndar
     return out
 
 
-def percentile_ci(reps: np.ndarray, conf: float = 0.95, max_undefined: float = 0.05) -> tuple[
-    np.ndarray, np.ndarray
-]:
+def percentile_ci(
+    reps: np.ndarray, conf: float = 0.95, max_undefined: float = 0.05
+) -> tuple[np.ndarray, np.ndarray]:
     """Percentile interval per column of B x K replicates. Replicates where the statistic is
     undefined (nan) are left out; a column with more than `max_undefined` of them gets nan.
     Infinite values are kept (a ratio whose reference prevalence is 0 in a replicate)."""
@@ -190,11 +191,11 @@ def mean_difference(diffs: np.ndarray) -> Estimate:
     d = np.asarray(diffs, dtype=float)
     d = d[~np.isnan(d)]
     if len(d) < 2:
-        return Estimate(float(d.mean()) if len(d) else math.nan, math.nan, math.nan, math.nan,
-                        len(d))
+        return Estimate(
+            float(d.mean()) if len(d) else math.nan, math.nan, math.nan, math.nan, len(d)
+        )
     if np.all(d == d[0]):
-        return Estimate(float(d[0]), float(d[0]), float(d[0]), 1.0 if d[0] == 0 else 0.0,
-                        len(d))
+        return Estimate(float(d[0]), float(d[0]), float(d[0]), 1.0 if d[0] == 0 else 0.0, len(d))
     res = _st.ttest_1samp(d, 0.0)
     ci = res.confidence_interval(0.95)
     return Estimate(float(d.mean()), float(ci.low), float(ci.high), float(res.pvalue), len(d))
@@ -249,8 +250,11 @@ def classify_agreement(raw: Estimate, within: Estimate, null: float) -> str:
     if rs and ws:
         return "agree" if rs == ws else "reverses"
     unbounded = (
-        math.isnan(within.lo) or math.isnan(within.hi) or math.isinf(within.hi)
-        or (null == 1.0 and within.lo <= 0) or math.isinf(within.lo)
+        math.isnan(within.lo)
+        or math.isnan(within.hi)
+        or math.isinf(within.hi)
+        or (null == 1.0 and within.lo <= 0)
+        or math.isinf(within.lo)
     )
     if rs and unbounded:
         return "not estimable within task"
@@ -281,7 +285,7 @@ def conditional_logit(
         both = (pos > 0) & (pos < cnt)
     keep = both[groups] if len(groups) else np.zeros(0, dtype=bool)
     event, x, groups = event[keep], x[keep], groups[keep]
-    n_groups = int(len(np.unique(groups)))
+    n_groups = len(np.unique(groups))
     if n_groups < 2 or np.nanstd(x) == 0:
         return Estimate(math.nan, math.nan, math.nan, math.nan, n_groups)
     design = x[:, None]
@@ -302,5 +306,10 @@ def conditional_logit(
     if not all(math.isfinite(v) for v in (beta, lo, hi)) or abs(beta) > 20:
         return Estimate(math.nan, math.nan, math.nan, math.nan, n_groups)
     # A bound past e^50 means the data cannot bound it (near separation): infinite.
-    return Estimate(math.exp(beta), math.exp(max(lo, -50)) if lo > -50 else 0.0,
-                    math.exp(hi) if hi < 50 else math.inf, p, n_groups)
+    return Estimate(
+        math.exp(beta),
+        math.exp(max(lo, -50)) if lo > -50 else 0.0,
+        math.exp(hi) if hi < 50 else math.inf,
+        p,
+        n_groups,
+    )

@@ -47,7 +47,7 @@ class Behaviour(Section):
         }[opts.attempts]
         result: dict[str, Any] = {
             "population": population_name,
-            "attempts": int(len(idx)),
+            "attempts": len(idx),
             "resolved": int(np.sum(ctx.y[idx] == 1)),
             "failed": int(np.sum(ctx.y[idx] == 0)),
             "replicates": opts.replicates,
@@ -77,9 +77,11 @@ class Behaviour(Section):
         mixed = _mixed(strata, y, n_strata)
         result["tasks"] = n_tasks
         result["mixed_tasks"] = int(mixed.sum())
-        result["mixed_task_ids"] = sorted(
-            {str(t) for t in ctx.task_id[idx][mixed[strata]]}
-        ) if opts.strata == "task" else []
+        result["mixed_task_ids"] = (
+            sorted({str(t) for t in ctx.task_id[idx][mixed[strata]]})
+            if opts.strata == "task"
+            else []
+        )
         arms_in_mixed = {
             tuple(sorted(set(ctx.arm[idx][strata == s]))) for s in np.flatnonzero(mixed)
         }
@@ -199,9 +201,7 @@ class Behaviour(Section):
             values[:, 4 * j + 2] = xv * (1 - y)  # X & failed
             values[:, 4 * j + 3] = ok * (1 - y)  # failed with X known
         by_task = stats.per_task_sums(task, n_tasks, values)
-        by_stratum = (
-            by_task if strata is task else stats.per_task_sums(strata, n_strata, values)
-        )
+        by_stratum = by_task if strata is task else stats.per_task_sums(strata, n_strata, values)
         total = by_task.sum(axis=0)
         reps = boot.sums(by_task)
         rng = np.random.default_rng(opts.seed + 1)
@@ -219,11 +219,7 @@ class Behaviour(Section):
                 "with_resolved": int(a),
                 "with_failed": int(c),
             }
-            eligible = (
-                b >= opts.min_per_outcome
-                and d >= opts.min_per_outcome
-                and 0 < a + c < b + d
-            )
+            eligible = b >= opts.min_per_outcome and d >= opts.min_per_outcome and 0 < a + c < b + d
             with np.errstate(invalid="ignore", divide="ignore"):
                 prev_res = a / b if b else math.nan
                 prev_fail = c / d if d else math.nan
@@ -294,9 +290,7 @@ class Behaviour(Section):
             values[:, 4 * j + 2] = xv * (1 - y)
             values[:, 4 * j + 3] = ok * (1 - y)
         by_task = stats.per_task_sums(task, n_tasks, values)
-        by_stratum = (
-            by_task if strata is task else stats.per_task_sums(strata, n_strata, values)
-        )
+        by_stratum = by_task if strata is task else stats.per_task_sums(strata, n_strata, values)
         total = by_task.sum(axis=0)
         reps = boot.sums(by_task)
         rows = []
@@ -374,8 +368,10 @@ class Behaviour(Section):
             return lines
         lines.append("")
         if result.get("adjusted"):
-            lines.append("Within-task estimates are adjusted for agent · model (conditional "
-                         "logistic regression): the mixed tasks were run by different arms.")
+            lines.append(
+                "Within-task estimates are adjusted for agent · model (conditional "
+                "logistic regression): the mixed tasks were run by different arms."
+            )
         lines.append("| signal | resolved | failed | raw [95% CI] | within task [95% CI] | q | |")
         lines.append("|---|---|---|---|---|---|---|")
         for r in shown[:15]:
@@ -383,8 +379,11 @@ class Behaviour(Section):
                 res = _num(r["resolved"]["median"])
                 fail = _num(r["failed"]["median"])
                 raw = f"diff {_ci(r['raw'])}"
-                within = (f"OR/SD {_ci(r['adjusted'])}" if key == "adjusted"
-                          else f"diff {_ci(r['within'])}")
+                within = (
+                    f"OR/SD {_ci(r['adjusted'])}"
+                    if key == "adjusted"
+                    else f"diff {_ci(r['within'])}"
+                )
             else:
                 res = _pct(r["prevalence_resolved"])
                 fail = _pct(r["prevalence_failed"])
@@ -444,8 +443,9 @@ def _safe_div(num: Any, den: Any) -> Any:
     num = np.asarray(num, dtype=float)
     den = np.asarray(den, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(den != 0, num / np.where(den != 0, den, 1), np.where(num > 0, np.inf,
-                                                                            np.nan))
+        out = np.where(
+            den != 0, num / np.where(den != 0, den, 1), np.where(num > 0, np.inf, np.nan)
+        )
     return float(out) if out.ndim == 0 else out
 
 
@@ -499,7 +499,7 @@ def _summary(x: np.ndarray) -> dict[str, Any]:
         return {"n": 0, "mean": None, "median": None, "q": [None] * 5}
     q = np.percentile(x, [5, 25, 50, 75, 95])
     return {
-        "n": int(len(x)),
+        "n": len(x),
         "mean": float(np.mean(x)),
         "median": float(q[2]),
         "q": [float(v) for v in q],

@@ -38,15 +38,18 @@ class Clusters(Section):
             clusters.append(
                 {
                     "id": cid,
-                    "name": next((str(names[i]) for i in idx if names is not None
-                                  and names[i] is not None), None),
-                    "size": int(len(idx)),
+                    "name": next(
+                        (str(names[i]) for i in idx if names is not None and names[i] is not None),
+                        None,
+                    ),
+                    "size": len(idx),
                     "resolved": rate(np.sum(y[verified] == 1), np.sum(verified)),
                     "example": {
                         "attempt_id": str(ctx.attempt_id[example]),
                         "task_id": str(ctx.task_id[example]),
                         "arm": str(ctx.arm[example]),
-                        "summary": None if summary is None or summary[example] is None
+                        "summary": None
+                        if summary is None or summary[example] is None
                         else str(summary[example]),
                     },
                 }

@@ -45,8 +45,11 @@ class Compare(Section):
         out = []
         for _, a, b, shared in pairs[:MAX_PAIRS]:
             out.append(self._pair(ctx, a, b, shared, per_arm))
-        return {"pairs": out, "population": ctx.options.attempts,
-                "pairs_left_out": max(0, len(pairs) - MAX_PAIRS)}
+        return {
+            "pairs": out,
+            "population": ctx.options.attempts,
+            "pairs_left_out": max(0, len(pairs) - MAX_PAIRS),
+        }
 
     def _pair(
         self,
@@ -76,16 +79,13 @@ class Compare(Section):
             vals = [v for vs in per_arm[arm].values() for v in vs]
             result[key] = rate(sum(vals), len(vals))
             result[key]["tasks"] = len(per_arm[arm])
-        result["task_sets_differ"] = (
-            result["a_all"]["tasks"] != n or result["b_all"]["tasks"] != n
-        )
+        result["task_sets_differ"] = result["a_all"]["tasks"] != n or result["b_all"]["tasks"] != n
         if binary:
             both = int(np.sum((ra == 1) & (rb == 1)))
             a_only = int(np.sum((ra == 1) & (rb == 0)))
             b_only = int(np.sum((ra == 0) & (rb == 1)))
             neither = int(np.sum((ra == 0) & (rb == 0)))
-            result["table"] = {"both": both, "a_only": a_only, "b_only": b_only,
-                               "neither": neither}
+            result["table"] = {"both": both, "a_only": a_only, "b_only": b_only, "neither": neither}
             result["mcnemar_p"] = stats.mcnemar_exact(a_only, b_only)
         result["behaviours"] = self._behaviours(ctx, a, b, shared)
         return result
@@ -115,8 +115,13 @@ class Compare(Section):
                     continue
                 present = np.array([v is not None for v in col])
                 for level in levels:
-                    series.append((f"{name} = {level}", "categorical",
-                                   np.where(present, (col == level).astype(float), np.nan)))
+                    series.append(
+                        (
+                            f"{name} = {level}",
+                            "categorical",
+                            np.where(present, (col == level).astype(float), np.nan),
+                        )
+                    )
         rows = []
         for label, kind, x in series:
             ok = ~np.isnan(x)
@@ -143,13 +148,18 @@ class Compare(Section):
                     "difference": _est(est),
                 }
             )
-        p = np.array([r["difference"]["p"] if r["difference"]["p"] is not None else np.nan
-                      for r in rows])
+        p = np.array(
+            [r["difference"]["p"] if r["difference"]["p"] is not None else np.nan for r in rows]
+        )
         q = stats.benjamini_hochberg(p)
         for r, qv in zip(rows, q, strict=True):
             r["difference"]["q"] = None if math.isnan(qv) else float(qv)
-        rows.sort(key=lambda r: (r["difference"]["q"] if r["difference"]["q"] is not None
-                                 else 2.0, r["signal"]))
+        rows.sort(
+            key=lambda r: (
+                r["difference"]["q"] if r["difference"]["q"] is not None else 2.0,
+                r["signal"],
+            )
+        )
         return rows
 
     def plots(self, result: dict[str, Any]) -> dict[str, str]:

@@ -45,22 +45,24 @@ class Failures(Section):
             labels = Counter("(no label)" if v is None else str(v) for v in label[idx])
             loc: dict[str, int] = {}
             gold_failed = failed[has_gold[failed]]
-            loc["never_read_gold"] = int(np.sum(np.isnan(read_step[gold_failed])
-                                                & np.isnan(edit_step[gold_failed])))
-            loc["read_not_edited"] = int(np.sum(~np.isnan(read_step[gold_failed])
-                                                & np.isnan(edit_step[gold_failed])))
+            loc["never_read_gold"] = int(
+                np.sum(np.isnan(read_step[gold_failed]) & np.isnan(edit_step[gold_failed]))
+            )
+            loc["read_not_edited"] = int(
+                np.sum(~np.isnan(read_step[gold_failed]) & np.isnan(edit_step[gold_failed]))
+            )
             loc["edited_gold"] = int(np.sum(~np.isnan(edit_step[gold_failed])))
             known_p2f = ~np.isnan(p2f[idx])
-            no_patch = np.array(
-                [r in NO_PATCH_REASONS for r in reason[idx]], dtype=bool
-            ) | (diff_lines[idx] == 0)
+            no_patch = np.array([r in NO_PATCH_REASONS for r in reason[idx]], dtype=bool) | (
+                diff_lines[idx] == 0
+            )
             arms.append(
                 {
                     "arm": arm,
-                    "attempts": int(len(idx)),
+                    "attempts": len(idx),
                     "labels": {k: labels.get(k, 0) for k in (*LABELS, "(no label)")},
-                    "failed": int(len(failed)),
-                    "localization_known": int(len(gold_failed)),
+                    "failed": len(failed),
+                    "localization_known": len(gold_failed),
                     "localization": loc,
                     "regressions": rate(np.sum(p2f[idx][known_p2f] > 0), np.sum(known_p2f)),
                     "no_patch": rate(np.sum(no_patch), len(idx)),

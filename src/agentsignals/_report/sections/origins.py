@@ -30,9 +30,7 @@ class Origins(Section):
         for c in labelled_any:
             col = ctx.frame.columns[c]
             present = (
-                np.array([v is not None for v in col])
-                if col.dtype == object
-                else ~np.isnan(col)
+                np.array([v is not None for v in col]) if col.dtype == object else ~np.isnan(col)
             )
             labelled |= present
         position = ctx.num(FWS_POSITION)
@@ -44,8 +42,7 @@ class Origins(Section):
             heat[PHASES.index(phases[i]), b] += 1
         steps = ctx.frame.baseline_steps.get("steps")
         baseline = (
-            steps[placed].sum(axis=0) if steps is not None and placed.any()
-            else np.zeros_like(heat)
+            steps[placed].sum(axis=0) if steps is not None and placed.any() else np.zeros_like(heat)
         )
         total = heat.sum()
         if baseline.sum() > 0 and total > 0:
@@ -76,8 +73,10 @@ class Origins(Section):
 
     def markdown(self, result: dict[str, Any]) -> list[str]:
         if not result["placed"]:
-            return [f"{result['labelled_failed']} failed attempts carry a first-wrong-step "
-                    "label; none could be placed on its attempt's steps."]
+            return [
+                f"{result['labelled_failed']} failed attempts carry a first-wrong-step "
+                "label; none could be placed on its attempt's steps."
+            ]
         top = max(result["by_phase"].items(), key=lambda kv: kv[1])
         base = result["baseline_by_phase"][top[0]]
         return [

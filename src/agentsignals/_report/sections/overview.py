@@ -56,14 +56,15 @@ class Overview(Section):
                 "agent": ctx.agent[idx[0]],
                 "model": ctx.model[idx[0]],
                 "dataset": ctx.dataset[idx[0]],
-                "attempts": int(len(idx)),
-                "trials": int(len(set(trial_ids.tolist()))),
-                "tasks": int(len(set(ctx.task_id[idx].tolist()))),
+                "attempts": len(idx),
+                "trials": len(set(trial_ids.tolist())),
+                "tasks": len(set(ctx.task_id[idx].tolist())),
                 "first": rate(np.sum(y[first & verified] == 1), np.sum(first & verified)),
                 "retries": rate(np.sum(y[~first & verified] == 1), np.sum(~first & verified)),
                 "trial": rate(sum(trial_resolved.values()), len(trial_resolved)),
-                "status": {s: int(np.sum(status == s)) for s in (RESOLVED, FAILED, INFRA,
-                                                                 UNVERIFIED)},
+                "status": {
+                    s: int(np.sum(status == s)) for s in (RESOLVED, FAILED, INFRA, UNVERIFIED)
+                },
                 "cost_per_attempt": _f(np.nanmean(c)) if np.any(~np.isnan(c)) else None,
                 "cost_known": int(np.sum(~np.isnan(c))),
                 "tokens_per_attempt": _f(np.nanmean(tokens_in[idx] + tokens_out[idx]))
@@ -73,8 +74,9 @@ class Overview(Section):
                     Counter("-" if r is None else str(r) for r in exit_reason[idx]).most_common()
                 ),
                 "infra_reasons": dict(
-                    Counter(str(r) for r, s in zip(reason[idx], status, strict=True)
-                            if s == INFRA).most_common()
+                    Counter(
+                        str(r) for r, s in zip(reason[idx], status, strict=True) if s == INFRA
+                    ).most_common()
                 ),
             }
             row["cost_per_resolved_task"] = self._cost_per_resolved(ctx, idx, trial_resolved)
@@ -86,8 +88,9 @@ class Overview(Section):
             "tasks": len(set(ctx.task_id.tolist())),
             "first_attempts": int(ctx.first.sum()),
             "retries": int((~ctx.first).sum()),
-            "status": {s: int(np.sum(ctx.status == s)) for s in (RESOLVED, FAILED, INFRA,
-                                                                 UNVERIFIED)},
+            "status": {
+                s: int(np.sum(ctx.status == s)) for s in (RESOLVED, FAILED, INFRA, UNVERIFIED)
+            },
             "verified": int(verified.sum()),
         }
         return {"totals": totals, "arms": arms}
