@@ -18,29 +18,7 @@ and a template `templates/sessions.html.j2` (or override `html`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from agentsignals._report.context import Context
-
-
-class Section:
-    id: str = ""
-    title: str = ""
-
-    def build(self, ctx: Context) -> dict[str, Any] | None:
-        raise NotImplementedError
-
-    def plots(self, result: dict[str, Any]) -> dict[str, str]:
-        """SVG strings by name."""
-        return {}
-
-    def markdown(self, result: dict[str, Any]) -> list[str]:
-        return []
-
-    def template(self) -> str:
-        return f"{self.id}.html.j2"
-
+from agentsignals._report.base import Section
 
 _REGISTERED: list[tuple[Section, str | None]] = []
 

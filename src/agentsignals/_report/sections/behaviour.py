@@ -29,7 +29,7 @@ import numpy as np
 
 from agentsignals._report import plots, stats
 from agentsignals._report.context import BOOL, NUM, STR, Context
-from agentsignals._report.sections import Section
+from agentsignals._report.base import Section
 
 
 class Behaviour(Section):

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from agentsignals._report.context import Context
-from agentsignals._report.sections import Section
+from agentsignals._report.base import Section
 from agentsignals._report.sections.behaviour import _pct
 from agentsignals._report.sections.overview import rate
 

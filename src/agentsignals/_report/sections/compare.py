@@ -13,7 +13,7 @@ import numpy as np
 
 from agentsignals._report import plots, stats
 from agentsignals._report.context import BOOL, NUM, STR, Context
-from agentsignals._report.sections import Section
+from agentsignals._report.base import Section
 from agentsignals._report.sections.behaviour import _est, _f, _levels, _num, _pct
 from agentsignals._report.sections.overview import rate
 
