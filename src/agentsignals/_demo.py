@@ -307,8 +307,10 @@ def write_report(features_dir: Path, html: Path) -> None:
     try:
         from agentsignals import report
     except ImportError as exc:
-        print(f"report: needs the report extra ({exc.name} is missing): "
-              "pip install 'agentsignals[report]'")
+        print(
+            f"report: needs the report extra ({exc.name} is missing): "
+            "pip install 'agentsignals[report]'"
+        )
         return
     result = report.build(report.load([features_dir]), report.Options(title="agentsignals demo"))
     path = result.write_html(html)

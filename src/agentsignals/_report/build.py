@@ -37,7 +37,7 @@ class Report:
         return next((r for s, r in self.sections if s.id == section_id), None)
 
     def to_json(self) -> dict[str, Any]:
-        return _json_safe(
+        out: dict[str, Any] = _json_safe(
             {
                 "format": FORMAT,
                 "title": self.options.title,
@@ -59,6 +59,7 @@ class Report:
                 "sections": {s.id: r for s, r in self.sections},
             }
         )
+        return out
 
     def write_json(self, path: str | Path) -> Path:
         p = Path(path)

@@ -21,9 +21,11 @@ DEFAULT_OUTPUT = Path("agentsignals-output") / "report" / "report.html"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "inputs", nargs="*", type=Path,
-        help="attempts.jsonl / .parquet / feature or trace folders (default: ./agentsignals-output)",
-    )  # fmt: skip
+        "inputs",
+        nargs="*",
+        type=Path,
+        help="attempts.jsonl, .parquet, feature or trace folders (default: ./agentsignals-output)",
+    )
     p.add_argument(
         "--source",
         default=None,

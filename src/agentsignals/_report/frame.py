@@ -281,7 +281,7 @@ class _Builder:
     def __init__(self) -> None:
         root = _root()
         self.root = root
-        self.decoder = msgspec.json.Decoder(root.cls)
+        self.decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(root.cls)
         self.kinds: dict[str, str] = dict(known_kinds())
         self.chunks: dict[str, list[np.ndarray]] = {}
         self.sparse: dict[str, tuple[list[int], list[Any]]] = {}

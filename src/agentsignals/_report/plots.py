@@ -155,7 +155,7 @@ def localization_bars(arms: list[dict[str, Any]], names: dict[str, str]) -> str:
     return _svg(fig, "Localization of failed attempts")
 
 
-def _clip(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+def _clip(values: np.ndarray | list[float], lo: float, hi: float) -> np.ndarray:
     v = np.array(values, dtype=float)
     v = np.where(np.isnan(v), np.nan, np.clip(v, lo, hi))
     return v

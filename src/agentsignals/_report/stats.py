@@ -108,8 +108,8 @@ def percentile_ci(
         if len(ok) == 0 or len(ok) < (1 - max_undefined) * len(col):
             continue
         ok = np.sort(ok)
-        lo[j] = ok[int(math.floor(alpha * (len(ok) - 1)))]
-        hi[j] = ok[int(math.ceil((1 - alpha) * (len(ok) - 1)))]
+        lo[j] = ok[math.floor(alpha * (len(ok) - 1))]
+        hi[j] = ok[math.ceil((1 - alpha) * (len(ok) - 1))]
     return lo, hi
 
 
@@ -220,7 +220,9 @@ def mcnemar_exact(b: int, c: int) -> float:
     return float(mcnemar(np.array([[0, b], [c, 0]]), exact=True).pvalue)
 
 
-def rogan_gladen(p: np.ndarray, sensitivity: np.ndarray, specificity: np.ndarray) -> np.ndarray:
+def rogan_gladen(
+    p: np.ndarray | float, sensitivity: np.ndarray | float, specificity: np.ndarray | float
+) -> np.ndarray:
     """True prevalence from an apparent one: (p + Sp - 1) / (Se + Sp - 1), clipped to [0, 1];
     nan where the judge is no better than chance (Se + Sp <= 1)."""
     p = np.asarray(p, dtype=float)

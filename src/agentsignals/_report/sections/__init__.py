@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from agentsignals._report.base import Section
 
+__all__ = ["Section", "default_sections", "register"]
+
 _REGISTERED: list[tuple[Section, str | None]] = []
 
 

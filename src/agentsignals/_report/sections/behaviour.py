@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from agentsignals._report import plots, stats
-from agentsignals._report.context import BOOL, NUM, STR, Context
 from agentsignals._report.base import Section
+from agentsignals._report.context import BOOL, NUM, STR, Context
 
 
 class Behaviour(Section):

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from agentsignals._report.context import Context
 from agentsignals._report.base import Section
+from agentsignals._report.context import Context
 from agentsignals._report.sections.behaviour import _pct
 from agentsignals._report.sections.overview import rate
 
@@ -29,7 +29,7 @@ class Clusters(Section):
         names = next((ctx.text(f) for f in NAME_FIELDS if f in ctx.frame.columns), None)
         summary = next((ctx.text(f) for f in SUMMARY_FIELDS if f in ctx.frame.columns), None)
         present = np.array([v is not None for v in ids])
-        clusters = []
+        clusters: list[dict[str, Any]] = []
         for cid in sorted({str(v) for v in ids[present]}):
             idx = np.flatnonzero(present & (ids.astype(str) == cid))
             y = ctx.y[idx]

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from agentsignals._report import plots, stats
-from agentsignals._report.context import BOOL, NUM, STR, Context
 from agentsignals._report.base import Section
+from agentsignals._report.context import BOOL, NUM, STR, Context
 from agentsignals._report.sections.behaviour import _est, _f, _levels, _num, _pct
 from agentsignals._report.sections.overview import rate
 
@@ -122,7 +122,7 @@ class Compare(Section):
                             np.where(present, (col == level).astype(float), np.nan),
                         )
                     )
-        rows = []
+        rows: list[dict[str, Any]] = []
         for label, kind, x in series:
             ok = ~np.isnan(x)
             sums = np.bincount(code, weights=np.where(ok, x, 0), minlength=len(uniq))

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from agentsignals._report import plots
-from agentsignals._report.context import FAILED, Context
 from agentsignals._report.base import Section
+from agentsignals._report.context import FAILED, Context
 from agentsignals._report.sections.overview import rate
 
 LABELS = ("correct_patch", "partial_patch", "regressive_patch", "no_effect_patch", "unverifiable")

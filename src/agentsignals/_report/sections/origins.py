@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from agentsignals._report import plots
+from agentsignals._report.base import Section
 from agentsignals._report.context import FAILED, Context
 from agentsignals._report.frame import FWS_PHASE, FWS_POSITION, PHASES, POSITION_BINS
-from agentsignals._report.base import Section
 
 
 class Origins(Section):

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from agentsignals._report import plots, stats
-from agentsignals._report.context import FAILED, INFRA, RESOLVED, UNVERIFIED, Context
 from agentsignals._report.base import Section
+from agentsignals._report.context import FAILED, INFRA, RESOLVED, UNVERIFIED, Context
 from agentsignals._report.sections.behaviour import _f, _num, _pct
 
 
