@@ -12,7 +12,7 @@ pytest.importorskip("statsmodels", reason="the report extra is not installed")
 from agentsignals._report import stats
 from agentsignals._report.build import build_report
 from agentsignals._report.context import Options
-from agentsignals._report.frame import from_records
+from agentsignals._report.sources import from_records
 
 
 @pytest.mark.parametrize(

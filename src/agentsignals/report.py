@@ -19,8 +19,9 @@ from agentsignals._report.build import Report, apply_filters
 from agentsignals._report.build import build_report as build
 from agentsignals._report.calibration import Calibration, load_calibration
 from agentsignals._report.context import Options
-from agentsignals._report.frame import Frame, from_records, load
+from agentsignals._report.frame import Frame
 from agentsignals._report.sections import Section, register
+from agentsignals._report.sources import from_records, load
 
 __all__ = [
     "Calibration",

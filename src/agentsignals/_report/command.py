@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         from agentsignals._report.build import FilterError, build_report
         from agentsignals._report.calibration import CalibrationError, load_calibration
         from agentsignals._report.context import Options
-        from agentsignals._report.frame import load
+        from agentsignals._report.sources import load
     except ImportError as exc:
         print(
             f"agentsignals report: needs the report extra ({exc.name} is missing): "
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         by=tuple(b.strip() for b in args.by.split(",") if b.strip()),
     )
     try:
-        frame = load(inputs, source=args.source)
+        frame = load(inputs, source=args.source, options=options)
     except (FileNotFoundError, ValueError) as exc:
         print(f"agentsignals report: {exc}", file=sys.stderr)
         return 2

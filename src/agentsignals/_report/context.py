@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import fnmatch
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from agentsignals._report.calibration import Calibration
-from agentsignals._report.frame import BOOL, NUM, STR, TIMELINE, Frame
+from agentsignals._report.frame import BOOL, NUM, STR, TIMELINE, Frame, isnull
 
 RESOLVED = "resolved"
 FAILED = "failed"
@@ -95,6 +96,17 @@ class Options:
     filters: dict[str, Any] = field(default_factory=dict)
 
 
+def factorize(values: np.ndarray, missing: str = "-") -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values (as text, sorted; None as `missing`) and each row's code into them."""
+    if len(values) == 0:
+        return np.array([], dtype=object), np.zeros(0, dtype=np.intp)
+    text = values
+    if values.dtype == object:
+        text = np.where(isnull(values), missing, values)
+    names, codes = np.unique(text.astype(str), return_inverse=True)
+    return names.astype(object), codes.reshape(-1)
+
+
 class Context:
     def __init__(self, frame: Frame, options: Options) -> None:
         self.frame = frame
@@ -104,12 +116,12 @@ class Context:
         reward = self.num("verification.reward")
         label = self.text("verification.patch_outcome_label")
         reason = self.text("verification.unverifiable_reason")
-        infra = np.array([r in INFRA_REASONS for r in reason], dtype=bool)
+        infra = np.isin(reason, sorted(INFRA_REASONS)) if n else np.zeros(0, dtype=bool)
         y = np.full(n, np.nan)
         has_reward = ~np.isnan(reward)
         y[has_reward] = (reward[has_reward] >= 1.0 - 1e-9).astype(float)
-        by_label = ~has_reward & np.array([lab is not None for lab in label], dtype=bool)
-        y[by_label] = np.array([lab == "correct_patch" for lab in label[by_label]], dtype=float)
+        by_label = ~has_reward & ~isnull(label)
+        y[by_label] = np.equal(label[by_label], "correct_patch").astype(float)
         y[infra] = np.nan
         self.y = y
         status = np.full(n, UNVERIFIED, dtype=object)
@@ -121,43 +133,38 @@ class Context:
         index = np.where(np.isnan(index), self.num("infra.attempt_index"), index)
         self.attempt_index = np.where(np.isnan(index), 0, index).astype(int)
         self.first = self.attempt_index == 0
-        parts = [self.text(f) for f in ARM_FIELDS]
-        self.agent, self.model, self.dataset = (
-            np.array(["-" if v is None else str(v) for v in p], dtype=object) for p in parts
-        )
+        parts = [factorize(self.text(f)) for f in ARM_FIELDS]
+        self.agent, self.model, self.dataset = (names[codes] for names, codes in parts)
         by = [ARM_ALIASES.get(b, b) for b in options.by]
         if tuple(by) == ARM_FIELDS:
-            self.arm = np.array(
-                [
-                    f"{a} · {m}" + ("" if d == "-" else f" · {d}")
-                    for a, m, d in zip(self.agent, self.model, self.dataset, strict=True)
-                ],
-                dtype=object,
-            )
+            arm_parts = parts
+            joiner: Callable[[list[str]], str] = _default_arm_name
         else:
-            cols = [self.text(b) for b in by]
-            self.arm = np.array(
-                [
-                    " · ".join("-" if v is None else str(v) for v in vals)
-                    for vals in zip(*cols, strict=True)
-                ],
-                dtype=object,
-            )
+            arm_parts = [factorize(self.text(b)) for b in by]
+            joiner = " · ".join
+        # One code per combination of the arm fields; names built once per combination.
+        combined = np.zeros(n, dtype=np.int64)
+        for names, codes in arm_parts:
+            combined = combined * max(len(names), 1) + codes
+        _, first_row, arm_code = np.unique(combined, return_index=True, return_inverse=True)
+        combo_names = np.array(
+            [joiner([str(names[codes[r]]) for names, codes in arm_parts]) for r in first_row],
+            dtype=object,
+        )
+        order = np.argsort(combo_names.astype(str), kind="stable")
+        rank = np.empty(len(order), dtype=np.intp)
+        rank[order] = np.arange(len(order))
+        self.arm_names = combo_names[order]
+        self.arm_code = rank[arm_code.reshape(-1)] if n else np.zeros(0, dtype=np.intp)
+        self.arm = self.arm_names[self.arm_code] if n else np.array([], dtype=object)
         task = self.text("task_id")
         trial = self.text("trial_id")
         attempt_id = self.text("attempt_id")
-        self.task_id = np.array(
-            [
-                t if t is not None else (tr or a)
-                for t, tr, a in zip(task, trial, attempt_id, strict=True)
-            ],
-            dtype=object,
-        )
-        self.trial_id = np.array(
-            [tr if tr is not None else a for tr, a in zip(trial, attempt_id, strict=True)],
-            dtype=object,
-        )
+        self.trial_id = np.where(isnull(trial), attempt_id, trial)
+        self.task_id = np.where(isnull(task), self.trial_id, task)
         self.attempt_id = attempt_id
+        self.task_names, self.task_code = factorize(self.task_id)
+        self.trial_names, self.trial_code = factorize(self.trial_id)
         if options.attempts == "first":
             self.population = self.first.copy()
         elif options.attempts == "retries":
@@ -185,7 +192,7 @@ class Context:
 
     @property
     def arms(self) -> list[str]:
-        return sorted(set(self.arm.tolist()))
+        return [str(a) for a in self.arm_names]
 
     def signal_columns(self) -> list[tuple[str, str]]:
         """(column, kind) of every column that is a candidate behaviour row."""
@@ -198,6 +205,50 @@ class Context:
 
     def has_timeline(self) -> bool:
         return TIMELINE in self.frame.columns
+
+
+# Columns some section, filter or the drill-down reads besides the behaviour rows.
+READ_ALWAYS = (
+    "attempt_id",
+    "trial_id",
+    "task_id",
+    "attempt_index",
+    "infra.attempt_index",
+    "run_id",
+    "revision",
+    "partial",
+    "started_at_ns",
+    "treatment.*",
+    "verification.*",
+    "judge.first_wrong_step.*",
+    "*cluster*",
+    "judge.summary*",
+    "judge.failure_summary",
+    "tag",
+    "tags",
+    "*.tag",
+    "*.tags",
+)
+
+
+def needed_columns(options: Options) -> Callable[[str], bool]:
+    """Which record fields a report with these options reads: the behaviour rows, what the
+    sections, filters and arms use; every other field is skipped by the loaders."""
+    always = (
+        *READ_ALWAYS,
+        *(ARM_ALIASES.get(b, b) for b in options.by),
+        *(c.partition("=")[0].strip() for c in options.filters.get("where") or ()),
+    )
+
+    def wanted(name: str) -> bool:
+        return _is_signal(name, options) or any(fnmatch.fnmatchcase(name, p) for p in always)
+
+    return wanted
+
+
+def _default_arm_name(parts: list[str]) -> str:
+    agent, model, dataset = parts
+    return f"{agent} · {model}" + ("" if dataset == "-" else f" · {dataset}")
 
 
 def _is_signal(name: str, options: Options) -> bool:

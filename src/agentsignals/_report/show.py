@@ -73,7 +73,8 @@ def _matches(record: dict[str, Any], key: str) -> bool:
 
 
 def _record_lines(path: Path) -> Iterator[bytes]:
-    from agentsignals._report.frame import _is_record_file, _lines
+    from agentsignals._report.sources import is_record_file as _is_record_file
+    from agentsignals._report.sources import record_lines as _lines
 
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for f in files:

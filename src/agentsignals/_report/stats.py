@@ -56,15 +56,22 @@ class TaskBootstrap:
             self._weights = np.concatenate(list(self._chunks()))
 
     def _chunks(self) -> list[np.ndarray]:
+        """B x T weights: each replicate draws T tasks uniformly with replacement (a
+        multinomial count per task, built with one bincount per chunk of replicates)."""
         out = []
         rng = np.random.default_rng(self.seed)
-        step = max(1, min(self.replicates, 4_000_000 // max(self.n_tasks, 1)))
-        p = np.full(self.n_tasks, 1.0 / self.n_tasks) if self.n_tasks else np.zeros(0)
+        t = self.n_tasks
+        step = max(1, min(self.replicates, 1_000_000 // max(t, 1)))
         done = 0
         while done < self.replicates:
             size = min(step, self.replicates - done)
-            w = rng.multinomial(self.n_tasks, p, size=size).astype(np.float32)
-            out.append(w)
+            if t == 0:
+                out.append(np.zeros((size, 0), dtype=np.float32))
+            else:
+                offsets = np.arange(size, dtype=np.int64)[:, None] * t
+                draws = rng.integers(0, t, size=(size, t), dtype=np.int64) + offsets
+                counts = np.bincount(draws.ravel(), minlength=size * t)
+                out.append(counts.reshape(size, t).astype(np.float32))
             done += size
         return out
 
@@ -81,12 +88,18 @@ class TaskBootstrap:
 
 
 def per_task_sums(task: np.ndarray, n_tasks: int, values: np.ndarray) -> np.ndarray:
-    """T x K sums of per-attempt values (n x K) by task code."""
+    """T x K sums of per-attempt values (n x K) by task code (sorted once, summed by block)."""
     values = np.asarray(values, dtype=np.float64)
     if values.ndim == 1:
         values = values[:, None]
     out = np.zeros((n_tasks, values.shape[1]))
-    np.add.at(out, task, values)
+    if len(task) == 0:
+        return out
+    task = np.asarray(task)
+    order = np.argsort(task, kind="stable")
+    ordered = task[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    out[ordered[starts]] = np.add.reduceat(values[order], starts, axis=0)
     return out
 
 
@@ -100,16 +113,20 @@ def percentile_ci(
     if reps.ndim == 1:
         reps = reps[:, None]
     alpha = (1 - conf) / 2
-    lo = np.full(reps.shape[1], np.nan)
-    hi = np.full(reps.shape[1], np.nan)
-    for j in range(reps.shape[1]):
-        col = reps[:, j]
-        ok = col[~np.isnan(col)]
-        if len(ok) == 0 or len(ok) < (1 - max_undefined) * len(col):
-            continue
-        ok = np.sort(ok)
-        lo[j] = ok[math.floor(alpha * (len(ok) - 1))]
-        hi[j] = ok[math.ceil((1 - alpha) * (len(ok) - 1))]
+    k = reps.shape[1]
+    lo = np.full(k, np.nan)
+    hi = np.full(k, np.nan)
+    if reps.shape[0] == 0 or k == 0:
+        return lo, hi
+    ordered = np.sort(reps, axis=0)  # nan sorts last
+    defined = np.sum(~np.isnan(reps), axis=0)
+    ok = (defined > 0) & (defined >= (1 - max_undefined) * reps.shape[0])
+    last = np.maximum(defined - 1, 0)
+    low = np.floor(alpha * last).astype(int)
+    high = np.ceil((1 - alpha) * last).astype(int)
+    cols = np.arange(k)
+    lo[ok] = ordered[low, cols][ok]
+    hi[ok] = ordered[high, cols][ok]
     return lo, hi
 
 
@@ -119,16 +136,11 @@ def bootstrap_p(reps: np.ndarray, null: float) -> np.ndarray:
     reps = np.asarray(reps, dtype=float)
     if reps.ndim == 1:
         reps = reps[:, None]
-    out = np.full(reps.shape[1], np.nan)
-    for j in range(reps.shape[1]):
-        col = reps[:, j]
-        col = col[~np.isnan(col)]
-        if len(col) == 0:
-            continue
-        below = (np.sum(col <= null) + 1) / (len(col) + 1)
-        above = (np.sum(col >= null) + 1) / (len(col) + 1)
-        out[j] = min(1.0, 2 * min(below, above))
-    return out
+    defined = np.sum(~np.isnan(reps), axis=0)
+    with np.errstate(invalid="ignore"):
+        below = (np.sum(reps <= null, axis=0) + 1) / (defined + 1)
+        above = (np.sum(reps >= null, axis=0) + 1) / (defined + 1)
+    return np.where(defined > 0, np.minimum(1.0, 2 * np.minimum(below, above)), np.nan)
 
 
 @dataclass

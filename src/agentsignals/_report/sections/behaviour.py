@@ -30,6 +30,7 @@ import numpy as np
 from agentsignals._report import plots, stats
 from agentsignals._report.base import Section
 from agentsignals._report.context import BOOL, NUM, STR, Context
+from agentsignals._report.frame import isnull
 
 
 class Behaviour(Section):
@@ -64,13 +65,13 @@ class Behaviour(Section):
             result["empty"] = "no attempt with a verified outcome in this population"
             return result
         y = ctx.y[idx]
-        tasks, task = np.unique(ctx.task_id[idx].astype(str), return_inverse=True)
+        tasks, task = np.unique(ctx.task_code[idx], return_inverse=True)
+        task = task.reshape(-1)
         n_tasks = len(tasks)
+        arm = ctx.arm_code[idx]
+        n_arms = max(len(ctx.arm_names), 1)
         if opts.strata == "task+arm":
-            _, strata = np.unique(
-                np.char.add(ctx.task_id[idx].astype(str), ctx.arm[idx].astype(str)),
-                return_inverse=True,
-            )
+            strata = np.unique(task * n_arms + arm, return_inverse=True)[1].reshape(-1)
         else:
             strata = task
         n_strata = int(strata.max()) + 1
@@ -78,14 +79,12 @@ class Behaviour(Section):
         result["tasks"] = n_tasks
         result["mixed_tasks"] = int(mixed.sum())
         result["mixed_task_ids"] = (
-            sorted({str(t) for t in ctx.task_id[idx][mixed[strata]]})
-            if opts.strata == "task"
-            else []
+            sorted(str(t) for t in ctx.task_names[tasks[mixed]]) if opts.strata == "task" else []
         )
-        arms_in_mixed = {
-            tuple(sorted(set(ctx.arm[idx][strata == s]))) for s in np.flatnonzero(mixed)
-        }
-        result["mixed_strata_span_arms"] = any(len(a) > 1 for a in arms_in_mixed)
+        # Whether some stratum with both outcomes holds attempts of more than one arm.
+        pairs = np.unique(strata * n_arms + arm)
+        arms_per_stratum = np.bincount(pairs // n_arms, minlength=n_strata)
+        result["mixed_strata_span_arms"] = bool(np.any(arms_per_stratum[mixed] > 1))
         boot = stats.TaskBootstrap(n_tasks, opts.replicates, opts.seed)
 
         # Boolean and categorical rows.
@@ -111,7 +110,7 @@ class Behaviour(Section):
                 if why:
                     result["skipped"].append({"signal": name, "why": why})
                     continue
-                present = np.array([v is not None for v in col])
+                present = ~isnull(col)
                 for level in levels:
                     x = np.where(present, (col == level).astype(float), np.nan)
                     indicators.append((f"{name} = {level}", name, level, x))
@@ -129,8 +128,8 @@ class Behaviour(Section):
                 adjust = False
         result["adjusted"] = bool(adjust)
         if adjust:
-            arms, arm_code = np.unique(ctx.arm[idx].astype(str), return_inverse=True)
-            dummies = np.eye(len(arms))[arm_code][:, 1:] if len(arms) > 1 else None
+            arms, arm_code = np.unique(arm, return_inverse=True)
+            dummies = np.eye(len(arms))[arm_code.reshape(-1)][:, 1:] if len(arms) > 1 else None
             fail = 1.0 - y
             for row, x in zip(rows, [ind[3] for ind in indicators], strict=True):
                 self._adjust(row, fail, x, dummies, task, is_numeric=False)
@@ -190,18 +189,11 @@ class Behaviour(Section):
         opts = ctx.options
         if not indicators:
             return []
-        k = len(indicators)
-        n = len(y)
-        values = np.zeros((n, 4 * k))
-        for j, (_, _, _, x) in enumerate(indicators):
-            ok = ~np.isnan(x)
-            xv = np.where(ok, x, 0.0)
-            values[:, 4 * j] = xv * y  # X & resolved
-            values[:, 4 * j + 1] = ok * y  # resolved with X known
-            values[:, 4 * j + 2] = xv * (1 - y)  # X & failed
-            values[:, 4 * j + 3] = ok * (1 - y)  # failed with X known
-        by_task = stats.per_task_sums(task, n_tasks, values)
-        by_stratum = by_task if strata is task else stats.per_task_sums(strata, n_strata, values)
+        # Per task (and stratum), for each row: X & resolved, resolved with X known, X & failed,
+        # failed with X known; the n x 4k matrix of per-attempt values is never built.
+        xs = [ind[3] for ind in indicators]
+        by_task = _outcome_sums(xs, y, task, n_tasks)
+        by_stratum = by_task if strata is task else _outcome_sums(xs, y, strata, n_strata)
         total = by_task.sum(axis=0)
         reps = boot.sums(by_task)
         rng = np.random.default_rng(opts.seed + 1)
@@ -279,18 +271,9 @@ class Behaviour(Section):
     ) -> list[dict[str, Any]]:
         if not numerics:
             return []
-        k = len(numerics)
-        n = len(y)
-        values = np.zeros((n, 4 * k))
-        for j, (_, x) in enumerate(numerics):
-            ok = ~np.isnan(x)
-            xv = np.where(ok, x, 0.0)
-            values[:, 4 * j] = xv * y
-            values[:, 4 * j + 1] = ok * y
-            values[:, 4 * j + 2] = xv * (1 - y)
-            values[:, 4 * j + 3] = ok * (1 - y)
-        by_task = stats.per_task_sums(task, n_tasks, values)
-        by_stratum = by_task if strata is task else stats.per_task_sums(strata, n_strata, values)
+        xs = [x for _, x in numerics]
+        by_task = _outcome_sums(xs, y, task, n_tasks)
+        by_stratum = by_task if strata is task else _outcome_sums(xs, y, strata, n_strata)
         total = by_task.sum(axis=0)
         reps = boot.sums(by_task)
         rows = []
@@ -413,6 +396,22 @@ def _log(e: stats.Estimate) -> stats.Estimate:
     return stats.Estimate(lg(e.value), lg(e.lo), lg(e.hi), e.p, e.n)
 
 
+def _outcome_sums(
+    xs: list[np.ndarray], y: np.ndarray, group: np.ndarray, n_groups: int
+) -> np.ndarray:
+    """G x 4k sums by group of, for each signal x: x among resolved, resolved with x known,
+    x among failed, failed with x known (one bincount each, no n x 4k matrix)."""
+    out = np.zeros((n_groups, 4 * len(xs)))
+    resolved = y == 1
+    failed = y == 0
+    for j, x in enumerate(xs):
+        ok = ~np.isnan(x)
+        xv = np.where(ok, x, 0.0)
+        for i, w in enumerate((xv * resolved, ok & resolved, xv * failed, ok & failed)):
+            out[:, 4 * j + i] = np.bincount(group, weights=w, minlength=n_groups)
+    return out
+
+
 def _mixed(strata: np.ndarray, y: np.ndarray, n: int) -> np.ndarray:
     res = np.bincount(strata, weights=(y == 1).astype(float), minlength=n)
     fail = np.bincount(strata, weights=(y == 0).astype(float), minlength=n)
@@ -420,10 +419,13 @@ def _mixed(strata: np.ndarray, y: np.ndarray, n: int) -> np.ndarray:
 
 
 def _levels(col: np.ndarray, opts: Any) -> tuple[list[str], str | None]:
-    values = [v for v in col if v is not None]
-    if not values:
+    values = col[~isnull(col)]
+    if len(values) == 0:
         return [], "empty"
-    uniq, counts = np.unique(np.array(values, dtype=object).astype(str), return_counts=True)
+    seen = set(values[:10_000].tolist())
+    if len(seen) > opts.max_levels:  # free text: no need to count every distinct value
+        return [], f"more than {opts.max_levels} distinct values (text, not a category)"
+    uniq, counts = np.unique(values.astype(str), return_counts=True)
     if len(uniq) == 1:
         return [], "constant"
     if len(uniq) > opts.max_levels:

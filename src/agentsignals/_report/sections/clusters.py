@@ -9,6 +9,7 @@ import numpy as np
 
 from agentsignals._report.base import Section
 from agentsignals._report.context import Context
+from agentsignals._report.frame import isnull
 from agentsignals._report.sections.behaviour import _pct
 from agentsignals._report.sections.overview import rate
 
@@ -28,7 +29,7 @@ class Clusters(Section):
         ids = ctx.text(field)
         names = next((ctx.text(f) for f in NAME_FIELDS if f in ctx.frame.columns), None)
         summary = next((ctx.text(f) for f in SUMMARY_FIELDS if f in ctx.frame.columns), None)
-        present = np.array([v is not None for v in ids])
+        present = ~isnull(ids)
         clusters: list[dict[str, Any]] = []
         for cid in sorted({str(v) for v in ids[present]}):
             idx = np.flatnonzero(present & (ids.astype(str) == cid))

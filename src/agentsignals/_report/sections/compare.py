@@ -14,6 +14,7 @@ import numpy as np
 from agentsignals._report import plots, stats
 from agentsignals._report.base import Section
 from agentsignals._report.context import BOOL, NUM, STR, Context
+from agentsignals._report.frame import isnull
 from agentsignals._report.sections.behaviour import _est, _f, _levels, _num, _pct
 from agentsignals._report.sections.overview import rate
 
@@ -113,7 +114,7 @@ class Compare(Section):
                 levels, why = _levels(col, ctx.options)
                 if why:
                     continue
-                present = np.array([v is not None for v in col])
+                present = ~isnull(col)
                 for level in levels:
                     series.append(
                         (

@@ -36,47 +36,53 @@ class Overview(Section):
         tokens_out = ctx.num("tokens.output_tokens_total")
         exit_reason = ctx.text("infra.exit_reason")
         reason = ctx.text("verification.unverifiable_reason")
+        # A trial is resolved when any of its verified attempts is.
+        verified_all = ~np.isnan(ctx.y)
+        n_trials = len(ctx.trial_names)
+        trial_verified = np.bincount(ctx.trial_code[verified_all], minlength=n_trials) > 0
+        trial_resolved = (
+            np.bincount(
+                ctx.trial_code[verified_all],
+                weights=(ctx.y[verified_all] == 1).astype(float),
+                minlength=n_trials,
+            )
+            > 0
+        )
         arms = []
-        for arm in ctx.arms:
-            m = ctx.arm == arm
-            idx = np.flatnonzero(m)
+        for a, arm in enumerate(ctx.arms):
+            idx = np.flatnonzero(ctx.arm_code == a)
+            if len(idx) == 0:
+                continue
             status = ctx.status[idx]
             y = ctx.y[idx]
             first = ctx.first[idx]
             verified = ~np.isnan(y)
-            trial_ids = ctx.trial_id[idx]
-            # A trial is resolved when any of its verified attempts is.
-            trial_resolved: dict[str, float] = {}
-            for t, v in zip(trial_ids, y, strict=True):
-                if not np.isnan(v):
-                    trial_resolved[t] = max(trial_resolved.get(t, 0.0), v)
+            trials = np.unique(ctx.trial_code[idx])
+            known = trials[trial_verified[trials]]
             c = cost[idx]
+            tokens = tokens_in[idx] + tokens_out[idx]
             row: dict[str, Any] = {
                 "arm": arm,
                 "agent": ctx.agent[idx[0]],
                 "model": ctx.model[idx[0]],
                 "dataset": ctx.dataset[idx[0]],
                 "attempts": len(idx),
-                "trials": len(set(trial_ids.tolist())),
-                "tasks": len(set(ctx.task_id[idx].tolist())),
+                "trials": len(trials),
+                "tasks": len(np.unique(ctx.task_code[idx])),
                 "first": rate(np.sum(y[first & verified] == 1), np.sum(first & verified)),
                 "retries": rate(np.sum(y[~first & verified] == 1), np.sum(~first & verified)),
-                "trial": rate(sum(trial_resolved.values()), len(trial_resolved)),
+                "trial": rate(int(trial_resolved[known].sum()), len(known)),
                 "status": {
                     s: int(np.sum(status == s)) for s in (RESOLVED, FAILED, INFRA, UNVERIFIED)
                 },
                 "cost_per_attempt": _f(np.nanmean(c)) if np.any(~np.isnan(c)) else None,
                 "cost_known": int(np.sum(~np.isnan(c))),
-                "tokens_per_attempt": _f(np.nanmean(tokens_in[idx] + tokens_out[idx]))
-                if np.any(~np.isnan(tokens_in[idx] + tokens_out[idx]))
-                else None,
+                "tokens_per_attempt": _f(np.nanmean(tokens)) if np.any(~np.isnan(tokens)) else None,
                 "exit_reasons": dict(
                     Counter("-" if r is None else str(r) for r in exit_reason[idx]).most_common()
                 ),
                 "infra_reasons": dict(
-                    Counter(
-                        str(r) for r, s in zip(reason[idx], status, strict=True) if s == INFRA
-                    ).most_common()
+                    Counter(str(r) for r in reason[idx][status == INFRA]).most_common()
                 ),
             }
             row["cost_per_resolved_task"] = self._cost_per_resolved(ctx, idx, trial_resolved)
@@ -84,8 +90,8 @@ class Overview(Section):
         verified = ~np.isnan(ctx.y)
         totals = {
             "attempts": ctx.n,
-            "trials": len(set(ctx.trial_id.tolist())),
-            "tasks": len(set(ctx.task_id.tolist())),
+            "trials": n_trials,
+            "tasks": len(ctx.task_names),
             "first_attempts": int(ctx.first.sum()),
             "retries": int((~ctx.first).sum()),
             "status": {
@@ -96,21 +102,19 @@ class Overview(Section):
         return {"totals": totals, "arms": arms}
 
     def _cost_per_resolved(
-        self, ctx: Context, idx: np.ndarray, trial_resolved: dict[str, float]
+        self, ctx: Context, idx: np.ndarray, trial_resolved: np.ndarray
     ) -> dict[str, Any] | None:
         cost = ctx.num("tokens.cost_usd")[idx]
-        if not np.any(~np.isnan(cost)) or not any(trial_resolved.values()):
+        trial = ctx.trial_code[idx]
+        if not np.any(~np.isnan(cost)) or not trial_resolved[trial].any():
             return None
-        tasks, task = np.unique(ctx.task_id[idx].astype(str), return_inverse=True)
-        # Per attempt: its cost, and 1 on one attempt of each resolved trial.
+        tasks, task = np.unique(ctx.task_code[idx], return_inverse=True)
+        # Per attempt: its cost, and 1 on one attempt (the first row) of each resolved trial.
         marker = np.zeros(len(idx))
-        seen: set[str] = set()
-        for i, t in enumerate(ctx.trial_id[idx]):
-            if trial_resolved.get(t) == 1 and t not in seen:
-                seen.add(t)
-                marker[i] = 1
+        trials, first_row = np.unique(trial, return_index=True)
+        marker[first_row[trial_resolved[trials]]] = 1
         values = np.stack([np.nan_to_num(cost), marker], axis=1)
-        by_task = stats.per_task_sums(task, len(tasks), values)
+        by_task = stats.per_task_sums(task.reshape(-1), len(tasks), values)
         total = by_task.sum(axis=0)
         boot = stats.TaskBootstrap(len(tasks), ctx.options.replicates, ctx.options.seed + 2)
         reps = boot.sums(by_task)
