@@ -273,3 +273,51 @@ def test_the_clickhouse_select_names_only_the_report_columns() -> None:
     for absent in ("trace_id", "span_id", "service_name", "behavior.tool_sequence", "record_json"):
         assert absent not in names and f" {absent}," not in sql
     assert names[-1] == "behavior.tool_category_sequence"
+
+
+def test_report_from_clickhouse_equals_the_report_from_files(tmp_path: Path) -> None:
+    pytest.importorskip("chdb", reason="chDB (the clickhouse extra) is not installed")
+    import subprocess
+    import sys
+
+    from agentsignals import features
+
+    records = [
+        msgspec.convert(
+            {
+                **{k: v for k, v in r.items() if k != "judge"},
+                "behavior": {
+                    k: v for k, v in (r.get("behavior") or {}).items() if k != "newer_signal"
+                },
+                "revision": 1,
+            },
+            features.AttemptRecord,
+        )
+        for r in _records()
+    ]
+    jsonl = tmp_path / "attempts.jsonl"
+    # An older revision of the first record first: both readers keep the latest.
+    old = msgspec.structs.replace(records[0], revision=0, verification=features.Verification())
+    jsonl.write_bytes(b"".join(msgspec.json.encode(r) + b"\n" for r in [old, *records]))
+    db = f"chdb://{tmp_path / 'db'}"
+    # chDB allows one data directory per process: the store is written and read in children.
+    loader = (
+        "import sys, msgspec; from agentsignals import features; "
+        "from agentsignals._store.clickhouse import connect; "
+        "recs = [msgspec.json.decode(l, type=features.AttemptRecord) "
+        "for l in open(sys.argv[2], 'rb')]; "
+        "s = connect(sys.argv[1]); s.insert_records(recs); s.close()"
+    )
+    subprocess.run([sys.executable, "-c", loader, db, str(jsonl)], check=True, timeout=300)
+    cli = [sys.executable, "-m", "agentsignals.cli", "report", "-q", "--replicates", "200"]
+    out_db = tmp_path / "db.html"
+    out_files = tmp_path / "files.html"
+    for args in (["--source", db, "-o", str(out_db)], [str(jsonl), "-o", str(out_files)]):
+        proc = subprocess.run(
+            [*cli, *args], capture_output=True, text=True, check=False, timeout=300
+        )
+        assert proc.returncode == 0, proc.stderr
+    from_db = json.loads(out_db.with_suffix(".json").read_text())
+    from_files = json.loads(out_files.with_suffix(".json").read_text())
+    assert from_db["sections"]["overview"]["totals"]["attempts"] == len(records)
+    assert from_db["sections"] == from_files["sections"]
