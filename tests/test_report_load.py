@@ -321,3 +321,20 @@ def test_report_from_clickhouse_equals_the_report_from_files(tmp_path: Path) -> 
     from_files = json.loads(out_files.with_suffix(".json").read_text())
     assert from_db["sections"]["overview"]["totals"]["attempts"] == len(records)
     assert from_db["sections"] == from_files["sections"]
+
+
+def test_tag_filter_without_a_tag_field_is_one_clear_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = _write(tmp_path / "attempts.jsonl", _records(20))
+    proc = subprocess.run(
+        [sys.executable, "-m", "agentsignals.cli", "report", str(path), "--tag", "team=a"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "--tag: the attempt records carry no tag" in proc.stderr

@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from agentsignals._report.context import Context, Options
@@ -135,7 +136,10 @@ def apply_filters(frame: Frame, filters: dict[str, Any]) -> Frame:
             c for c in frame.columns if c in ("tag", "tags") or c.endswith((".tag", ".tags"))
         ]
         if not columns:
-            raise FilterError("--tag: no record has a tag field")
+            raise FilterError(
+                "--tag: the attempt records carry no tag field (this version's records have "
+                "none); filter on a recorded field with --where COLUMN=VALUE"
+            )
         hit = np.zeros(n, dtype=bool)
         for c in columns:
             hit |= match(text(c), list(tags))
@@ -288,7 +292,7 @@ def embedded_attempts(report: Report) -> dict[str, Any]:
     }
     kinds = {"attempt_index": NUM}
     if TIMELINE in ctx.frame.columns:
-        columns["timeline"] = [v for v in ctx.frame.columns[TIMELINE][rows]]
+        columns["timeline"] = ctx.frame.columns[TIMELINE][rows].tolist()
     extra = [c for c, _ in ctx.signal_columns()]
     extra += [
         c for c in ctx.frame.columns if c.startswith(("cluster", "judge.first_wrong_step", "_fws"))
@@ -300,7 +304,7 @@ def embedded_attempts(report: Report) -> dict[str, Any]:
             columns[name] = [None if v is None else str(v) for v in col]
         else:
             columns[name] = [
-                None if math.isnan(v) else (int(v) if kind == BOOL else _round(v)) for v in col
+                None if v != v else (int(v) if kind == BOOL else _round(v)) for v in col.tolist()
             ]
         kinds[name] = kind
     return {"n": int(n), "embedded": len(rows), "columns": columns, "kinds": kinds}
@@ -312,7 +316,9 @@ def hash_id(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
-def _round(v: float) -> float | int:
+def _round(v: float) -> float | int | str:
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
     if float(v).is_integer():
         return int(v)
     return float(f"{v:.6g}")
@@ -351,7 +357,8 @@ def render_html(report: Report) -> str:
         )
     report.timings["plots_and_html"] = time.perf_counter() - start
     data = embedded_attempts(report)
-    payload = json.dumps(_json_safe(data), separators=(",", ":"), allow_nan=False)
+    # Plain values only (embedded_attempts makes them): msgspec writes them in one call.
+    payload = msgspec.json.encode(data).decode()
     return env.get_template("report.html.j2").render(
         report=report,
         sections=rendered,
