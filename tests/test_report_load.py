@@ -211,16 +211,17 @@ def test_parquet_reads_only_the_columns_it_needs(
     path = tmp_path / "a.parquet"
     features.write_parquet(records, path)
     asked: list[list[str]] = []
-    original = pq.ParquetFile.iter_batches
+    original = pq.ParquetFile.read_row_group
 
     def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
         asked.append(list(kwargs["columns"]))
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(pq.ParquetFile, "iter_batches", spy)
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", spy)
     options = report.Options()
     frame = report.load([path], options=options)
-    (columns,) = asked
+    columns = [c for group in asked for c in group]
+    assert len(columns) == len(set(columns)) and max(map(len, asked)) <= sources.PARQUET_COLUMNS
     schema = pq.read_schema(path)
     lists = {f.name for f in schema if pa.types.is_list(f.type)}
     assert lists & set(columns) == {"behavior.tool_category_sequence"}
@@ -272,7 +273,8 @@ def test_the_clickhouse_select_names_only_the_report_columns() -> None:
     assert "toUnixTimestamp64Nano(started_at)" in sql
     for absent in ("trace_id", "span_id", "service_name", "behavior.tool_sequence", "record_json"):
         assert absent not in names and f" {absent}," not in sql
-    assert names[-1] == "behavior.tool_category_sequence"
+    assert names[-1] == TIMELINE and "arrayStringConcat(arrayMap(" in sql
+    assert "behavior.tool_category_sequence" not in names  # no labels: the letters suffice
 
 
 def test_report_from_clickhouse_equals_the_report_from_files(tmp_path: Path) -> None:
@@ -321,6 +323,22 @@ def test_report_from_clickhouse_equals_the_report_from_files(tmp_path: Path) -> 
     from_files = json.loads(out_files.with_suffix(".json").read_text())
     assert from_db["sections"]["overview"]["totals"]["attempts"] == len(records)
     assert from_db["sections"] == from_files["sections"]
+    # The timeline letters the server made equal the ones read from the files.
+    reader = (
+        "import sys, json; from agentsignals import report; "
+        "f = report.load(source=sys.argv[1], options=report.Options()); "
+        "print(json.dumps(dict(zip(f.columns['attempt_id'].tolist(), "
+        "f.columns['_timeline'].tolist()))))"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", reader, db], capture_output=True, text=True, check=True
+    )
+    frame = report.load([jsonl])
+    expected = dict(
+        zip(frame.columns["attempt_id"].tolist(), frame.columns[TIMELINE].tolist(), strict=True)
+    )
+    assert json.loads(child.stdout) == expected
+    assert sum(v is not None for v in expected.values()) > len(records) // 2
 
 
 def test_tag_filter_without_a_tag_field_is_one_clear_line(tmp_path: Path) -> None:

@@ -315,11 +315,17 @@ class ColumnBuilder:
         """Append n rows given as columns: `values` holds scalar columns (sequences, or
         `Typed` arrays), `kept` the kept lists (timeline categories, per-step files)."""
         start = self.rows
+        self.add_columns(values, start)
+        self.derive(values, kept, start, n)
+        self.rows += n
+
+    def add_columns(self, values: dict[str, Any], start: int) -> None:
+        """Columns for the rows from `start` on (a reader going through a block of rows a few
+        columns at a time calls this per group of columns, then `derive`, then advances
+        `rows`)."""
         for name, col in values.items():
             if name == "attempt_id" or self.wanted(name):
                 self._add(name, col, start)
-        self._derive(values, kept, start, n)
-        self.rows += n
 
     def _add(self, name: str, col: Any, start: int) -> None:
         declared = self.declared.get(name)
@@ -366,23 +372,31 @@ class ColumnBuilder:
                 self._intern[name] = None  # ids: nothing to share
         return arr
 
-    def _derive(self, values: dict[str, Any], kept: dict[str, Any], start: int, n: int) -> None:
+    def derive(self, values: dict[str, Any], kept: dict[str, Any], start: int, n: int) -> None:
         """The timeline of each attempt, and where a labelled first wrong step falls."""
         raw_cats = kept.get(CATEGORIES)
-        if raw_cats is None:
-            return
-        strips = timelines(raw_cats)
-        self.parts.setdefault(TIMELINE, []).append(_Part(start, _obj(strips), STR))
+        strips = kept.get(TIMELINE)  # a reader that made the timelines itself (Parquet, SQL)
+        if strips is None:
+            if raw_cats is None:
+                return
+            strips = timelines(raw_cats)
+        self.parts.setdefault(TIMELINE, []).append(_Part(start, _obj(list(strips)), STR))
         labels = [
             values[f].values if isinstance(values[f], Typed) else values[f]
             for f in FIRST_WRONG_STEP.fields
             if f in values
         ]
-        if not labels:
+        if not labels or raw_cats is None:
             return
+        rows: set[int] = set()
+        for col in labels:
+            if isinstance(col, np.ndarray) and col.dtype != object:
+                rows.update(np.flatnonzero(~np.isnan(col)).tolist())
+            else:
+                rows.update(i for i, v in enumerate(col) if v is not None)
         phase: list[str | None] = [None] * n
         position = np.full(n, math.nan)
-        for i in range(n):
+        for i in sorted(rows):
             step = next(
                 (s for s in (FIRST_WRONG_STEP.step(col[i]) for col in labels) if s is not None),
                 None,

@@ -35,10 +35,12 @@ from agentsignals._report.decode import (
 from agentsignals._report.frame import (
     BOOL,
     CATEGORIES,
+    CATEGORY_LETTERS,
     FIRST_WRONG_STEP,
     NUM,
     STEP_LISTS,
     STR,
+    TIMELINE,
     Frame,
     Problem,
     concat,
@@ -46,7 +48,7 @@ from agentsignals._report.frame import (
 )
 
 PathArg = str | os.PathLike[str]
-PARQUET_BATCH = 65_536
+PARQUET_COLUMNS = 8
 
 
 # --- files -----------------------------------------------------------------------------------
@@ -215,7 +217,12 @@ def load_parquet(path: Path, wanted: Wanted | None = None) -> Frame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(path)
+    # The categories as a dictionary (a few distinct strings, an index per step).
+    leaves = pq.ParquetFile(path).schema
+    paths = [leaves.column(i).path for i in range(len(leaves))]
+    pf = pq.ParquetFile(
+        path, read_dictionary=[p for p in paths if p.startswith(f"{CATEGORIES}.")] or None
+    )
     schema = pf.schema_arrow
     lists = _record_lists()
     labelled = any(f in schema.names for f in FIRST_WRONG_STEP.fields)
@@ -233,14 +240,32 @@ def load_parquet(path: Path, wanted: Wanted | None = None) -> Frame:
         elif f.name not in declared and pa.types.is_string(f.type):
             columns.append(f.name)  # may be a group held as JSON text: its members may count
     builder = ColumnBuilder(wanted)
+    # A row group is decoded whole, so it is read a few columns at a time: Arrow holds one
+    # group of columns of one row group, never the whole file. The lists and the labels that
+    # place a first wrong step are read together.
+    special = {CATEGORIES, *STEP_LISTS, *FIRST_WRONG_STEP.fields}
+    groups = [[c for c in columns if c in special]]
+    rest = [c for c in columns if c not in special]
+    groups += [rest[i : i + PARQUET_COLUMNS] for i in range(0, len(rest), PARQUET_COLUMNS)]
     try:
-        batches = pf.iter_batches(columns=columns, batch_size=PARQUET_BATCH)
-        for batch in batches:
-            values: dict[str, Any] = {}
-            kept: dict[str, Any] = {}
-            for name, col in zip(batch.schema.names, batch.columns, strict=True):
-                _arrow_column(name, col, values, kept, builder.declared, pa)
-            builder.ingest(values, kept, batch.num_rows)
+        for rg in range(pf.metadata.num_row_groups):
+            n = pf.metadata.row_group(rg).num_rows
+            start = builder.rows
+            for group in groups:
+                if not group and group is not groups[0]:
+                    continue
+                values: dict[str, Any] = {}
+                kept: dict[str, Any] = {}
+                if group:
+                    table = pf.read_row_group(rg, columns=group)
+                    for name in table.column_names:
+                        col = table.column(name).combine_chunks()
+                        _arrow_column(name, col, values, kept, builder.declared, pa)
+                    del table
+                builder.add_columns(values, start)
+                if group is groups[0]:
+                    builder.derive(values, kept, start, n)
+            builder.rows += n
     except (OSError, pa.ArrowInvalid) as exc:
         builder.problems.append(Problem(str(path), 0, f"cannot read further: {exc}"))
     return builder.finish()
@@ -256,7 +281,9 @@ def _arrow_column(
 ) -> None:
     t = col.type
     if pa.types.is_list(t) or pa.types.is_large_list(t):
-        kept[name] = col.to_pylist()
+        kept[name] = _ArrowList(col)  # read by row, and only for labelled attempts
+        if name == CATEGORIES:
+            kept[TIMELINE] = _arrow_timelines(col, pa)
     elif pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_floating(t):
         arr = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
         number = BOOL if pa.types.is_boolean(t) else declared.get(name, NUM)
@@ -273,6 +300,48 @@ def _arrow_column(
             _flatten_json_column(name, texts, values)
         else:
             values[name] = texts
+
+
+class _ArrowList:
+    """An Arrow list column read one row at a time."""
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.array[i].as_py()
+
+
+def _arrow_timelines(col: Any, pa: Any) -> list[str | None]:
+    """Each row's timeline letters, computed in Arrow: the categories are dictionary-encoded,
+    each distinct one mapped to its letter once, and the rows cut from one string."""
+    import pyarrow.compute as pc
+
+    lengths = pc.list_value_length(col).to_numpy(zero_copy_only=False)
+    lengths = np.nan_to_num(lengths.astype(np.float64), nan=-1.0).astype(np.int64)
+    flat = pc.list_flatten(col)
+    if not pa.types.is_dictionary(flat.type):
+        if not pa.types.is_string(flat.type):
+            flat = flat.cast(pa.string())
+        flat = pc.dictionary_encode(flat)
+    names = flat.dictionary.to_pylist()
+    # One letter per distinct category, and "o" for a missing one (the last slot).
+    lut = np.array(
+        [ord(CATEGORY_LETTERS.get(v, "o") if isinstance(v, str) else "o") for v in names]
+        + [ord("o")],
+        dtype=np.uint8,
+    )
+    indices = pc.fill_null(flat.indices, len(names)).to_numpy(zero_copy_only=False)
+    letters = lut[indices.astype(np.intp)].tobytes().decode("ascii")
+    ends = np.cumsum(np.maximum(lengths, 0))
+    starts = ends - np.maximum(lengths, 0)
+    return [
+        letters[a:b] if size > 0 else None
+        for a, b, size in zip(starts.tolist(), ends.tolist(), lengths.tolist(), strict=True)
+    ]
 
 
 def _flatten_json_column(name: str, texts: list[Any], values: dict[str, Any]) -> None:
@@ -323,7 +392,9 @@ def read_clickhouse(builder: ColumnBuilder, url: str) -> None:
             values: dict[str, Any] = {}
             kept: dict[str, Any] = {}
             for name, col in zip(names, columns, strict=True):
-                if name == CATEGORIES or name in STEP_LISTS:
+                if name == TIMELINE:
+                    kept[name] = [v or None for v in col]
+                elif name == CATEGORIES or name in STEP_LISTS:
                     kept[name] = col
                 else:
                     values[name] = col
@@ -349,12 +420,15 @@ def _attempts_query(table: Any, database: str, wanted: Wanted) -> tuple[list[str
             exprs.append(f"toUnixTimestamp64Nano({times[name]})")
         else:
             exprs.append(name)
-    names.append(CATEGORIES)
-    exprs.append(CATEGORIES)
+    # The timeline letters are made by the server: one short string per attempt crosses the
+    # wire instead of its list of categories.
+    letter = ", ".join(f"c = '{cat}', '{ch}'" for cat, ch in CATEGORY_LETTERS.items())
+    names.append(TIMELINE)
+    exprs.append(f"arrayStringConcat(arrayMap(c -> multiIf({letter}, 'o'), {CATEGORIES}))")
     labels = [f for f in FIRST_WRONG_STEP.fields if f in declared]
     if labels:
         has_label = " OR ".join(f"isNotNull({f})" for f in labels)
-        for name in STEP_LISTS:
+        for name in (CATEGORIES, *STEP_LISTS):
             names.append(name)
             exprs.append(f"if({has_label}, {name}, [])")
     sql = f"SELECT {', '.join(exprs)} FROM {database}.{table.name} FINAL ORDER BY {table.order_by}"
