@@ -356,3 +356,26 @@ def test_tag_filter_without_a_tag_field_is_one_clear_line(tmp_path: Path) -> Non
     )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "--tag: the attempt records carry no tag" in proc.stderr
+
+
+def test_filters_match_each_distinct_value_like_fnmatch() -> None:
+    import fnmatch
+
+    records = _records(200)
+    for i, r in enumerate(records):
+        r["run_id"] = ["r1-a", "r1-b", "r2", None][i % 4]
+    frame = report.from_records(records)
+    cases = [
+        ({"run_id": ["r1*"]}, lambda r: fnmatch.fnmatchcase(r.get("run_id") or "\0", "r1*")),
+        (
+            {"where": ["behavior.localization_mode=gr*"]},
+            lambda r: (r.get("behavior") or {}).get("localization_mode") == "grep",
+        ),
+        ({"agent": ["y"], "attempt_index": "1-"}, lambda r: r["treatment"]["agent_type"] == "y"
+         and r["attempt_index"] >= 1),
+    ]  # fmt: skip
+    for filters, keep in cases:
+        kept = report.apply_filters(frame, filters)
+        assert list(kept.columns["attempt_id"]) == [r["attempt_id"] for r in records if keep(r)], (
+            filters
+        )

@@ -16,7 +16,7 @@ import msgspec
 import numpy as np
 
 from agentsignals._report.context import Context, Options
-from agentsignals._report.frame import BOOL, NUM, STR, TIMELINE, Frame
+from agentsignals._report.frame import BOOL, NUM, STR, TIMELINE, Frame, isnull
 from agentsignals._report.sections import Section, default_sections
 
 FORMAT = "agentsignals.report/v1"
@@ -116,10 +116,17 @@ def apply_filters(frame: Frame, filters: dict[str, Any]) -> Frame:
         return col
 
     def match(col: np.ndarray, patterns: list[str]) -> np.ndarray:
-        return np.array(
-            [v is not None and any(fnmatch.fnmatchcase(str(v), p) for p in patterns) for v in col],
-            dtype=bool,
+        """Rows whose value matches a pattern (each distinct value is matched once)."""
+        out = np.zeros(n, dtype=bool)
+        present = ~isnull(col)
+        if not present.any():
+            return out
+        values, codes = np.unique(col[present].astype(str), return_inverse=True)
+        hit = np.array(
+            [any(fnmatch.fnmatchcase(str(v), p) for p in patterns) for v in values], dtype=bool
         )
+        out[present] = hit[codes.reshape(-1)]
+        return out
 
     for key, column in (
         ("run_id", "run_id"),

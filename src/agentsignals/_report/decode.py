@@ -380,7 +380,7 @@ class ColumnBuilder:
             if raw_cats is None:
                 return
             strips = timelines(raw_cats)
-        self.parts.setdefault(TIMELINE, []).append(_Part(start, _obj(list(strips)), STR))
+        self.parts.setdefault(TIMELINE, []).append(_Part(start, self._text(TIMELINE, strips), STR))
         labels = [
             values[f].values if isinstance(values[f], Typed) else values[f]
             for f in FIRST_WRONG_STEP.fields
