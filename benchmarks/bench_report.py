@@ -6,8 +6,8 @@ Records are synthetic but full-size (every record field, tool sequences of 30 st
 attempts per task from two agents, with judge flags. Each measurement runs in a fresh process
 (imports count, and the peak resident memory is that process's own): wall and CPU time per
 stage, the peak RSS, the RSS of the libraries alone (numpy, scipy, statsmodels, matplotlib,
-imported before the report starts) and the bytes the loaded columns hold, so 'memory bounded by
-the columns' can be checked against the size of the input.
+pyarrow, imported before the report starts) and the bytes the loaded columns hold, so 'memory
+bounded by the columns' can be checked against the size of the input.
 
 `--before REV` runs the same measurements, in the same run, on the code of an earlier commit
 (exported with `git archive` into a temporary folder): a side-by-side before/after.
@@ -111,6 +111,8 @@ def child(path: Path, out_dir: Path) -> dict[str, float]:
     import inspect
 
     import matplotlib.figure  # noqa: F401 - the libraries first: their RSS is not the data's
+    import pyarrow.compute
+    import pyarrow.parquet  # noqa: F401
     import scipy.stats  # noqa: F401
     import statsmodels.stats.contingency_tables  # noqa: F401
 

@@ -51,8 +51,9 @@ class TaskBootstrap:
         self.replicates = replicates
         self.seed = seed
         self._weights: np.ndarray | None = None
-        # Keep the B x T matrix when it is small; regenerate chunk by chunk otherwise.
-        if n_tasks * replicates <= 16_000_000:
+        # Keep the B x T matrix when it is small (16 MB); regenerate chunk by chunk otherwise,
+        # so memory does not grow with tasks x replicates.
+        if n_tasks * replicates <= 4_000_000:
             self._weights = np.concatenate(list(self._chunks()))
 
     def _chunks(self) -> list[np.ndarray]:

@@ -23,6 +23,7 @@ difference, means the signal goes with failed attempts.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -114,8 +115,19 @@ class Behaviour(Section):
                 for level in levels:
                     x = np.where(present, (col == level).astype(float), np.nan)
                     indicators.append((f"{name} = {level}", name, level, x))
-        rows = self._indicator_rows(indicators, y, task, strata, n_tasks, n_strata, boot, ctx)
-        nums = self._numeric_rows(numerics, y, task, strata, n_tasks, n_strata, boot, opts)
+        # Per task (and stratum), for each signal x: x among resolved, resolved with x known, x
+        # among failed, failed with x known; then every bootstrap total in one matrix product.
+        xs = [ind[3] for ind in indicators] + [x for _, x in numerics]
+        by_task = _outcome_sums(xs, y, task, n_tasks)
+        by_stratum = by_task if opts.strata == "task" else _outcome_sums(xs, y, strata, n_strata)
+        reps = boot.sums(by_task)
+        k = 4 * len(indicators)
+        rows = self._indicator_rows(
+            indicators, _Sums(by_task[:, :k], by_stratum[:, :k], reps[:, :k]), n_tasks, ctx
+        )
+        nums = self._numeric_rows(
+            numerics, y, _Sums(by_task[:, k:], by_stratum[:, k:], reps[:, k:]), n_tasks, opts
+        )
         adjust = result["mixed_strata_span_arms"] and opts.strata == "task"
         if adjust:
             informative = int(np.sum(mixed[strata]))
@@ -178,24 +190,14 @@ class Behaviour(Section):
     def _indicator_rows(
         self,
         indicators: list[tuple[str, str, str | None, np.ndarray]],
-        y: np.ndarray,
-        task: np.ndarray,
-        strata: np.ndarray,
+        sums: _Sums,
         n_tasks: int,
-        n_strata: int,
-        boot: stats.TaskBootstrap,
         ctx: Context,
     ) -> list[dict[str, Any]]:
         opts = ctx.options
         if not indicators:
             return []
-        # Per task (and stratum), for each row: X & resolved, resolved with X known, X & failed,
-        # failed with X known; the n x 4k matrix of per-attempt values is never built.
-        xs = [ind[3] for ind in indicators]
-        by_task = _outcome_sums(xs, y, task, n_tasks)
-        by_stratum = by_task if strata is task else _outcome_sums(xs, y, strata, n_strata)
-        total = by_task.sum(axis=0)
-        reps = boot.sums(by_task)
+        by_stratum, total, reps = sums.by_stratum, sums.by_task.sum(axis=0), sums.reps
         rng = np.random.default_rng(opts.seed + 1)
         rows = []
         for j, (label, column, level, _) in enumerate(indicators):
@@ -262,20 +264,13 @@ class Behaviour(Section):
         self,
         numerics: list[tuple[str, np.ndarray]],
         y: np.ndarray,
-        task: np.ndarray,
-        strata: np.ndarray,
+        sums: _Sums,
         n_tasks: int,
-        n_strata: int,
-        boot: stats.TaskBootstrap,
         opts: Any,
     ) -> list[dict[str, Any]]:
         if not numerics:
             return []
-        xs = [x for _, x in numerics]
-        by_task = _outcome_sums(xs, y, task, n_tasks)
-        by_stratum = by_task if strata is task else _outcome_sums(xs, y, strata, n_strata)
-        total = by_task.sum(axis=0)
-        reps = boot.sums(by_task)
+        by_stratum, total, reps = sums.by_stratum, sums.by_task.sum(axis=0), sums.reps
         rows = []
         for j, (name, x) in enumerate(numerics):
             a, b, c, d = total[4 * j : 4 * j + 4]
@@ -394,6 +389,16 @@ def _log(e: stats.Estimate) -> stats.Estimate:
         return math.log(x) if x > 0 and not math.isnan(x) else math.nan
 
     return stats.Estimate(lg(e.value), lg(e.lo), lg(e.hi), e.p, e.n)
+
+
+@dataclass
+class _Sums:
+    """Per-task and per-stratum sums (T x 4k, S x 4k) of a family of rows, and their
+    bootstrap totals (B x 4k)."""
+
+    by_task: np.ndarray
+    by_stratum: np.ndarray
+    reps: np.ndarray
 
 
 def _outcome_sums(
