@@ -379,3 +379,26 @@ def test_filters_match_each_distinct_value_like_fnmatch() -> None:
         assert list(kept.columns["attempt_id"]) == [r["attempt_id"] for r in records if keep(r)], (
             filters
         )
+
+
+def test_an_unreachable_source_is_one_line(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"clickhouse://127.0.0.1:{port}/otel"
+    for command in (["report", "--source", url], ["show", "x", "--source", url]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "agentsignals.cli", *command],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+        assert "cannot reach ClickHouse" in proc.stderr

@@ -214,8 +214,13 @@ def load_parquet(path: Path, wanted: Wanted | None = None) -> Frame:
     and only in the columns the report uses: every scalar column, the timeline's categories
     and, when the file has first-wrong-step labels, the per-step file lists. JSON-object text
     columns (nested groups a newer writer added) are flattened; every other list is skipped."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise ValueError(
+            f"{path}: Parquet input needs pyarrow: pip install 'agentsignals[parquet]'"
+        ) from exc
 
     # The categories as a dictionary (a few distinct strings, an index per step).
     leaves = pq.ParquetFile(path).schema
@@ -370,6 +375,15 @@ def read_clickhouse(builder: ColumnBuilder, url: str) -> None:
     """The feature table's attempts, selecting only the report's columns; when the table has
     none, the features of the traces in `otel_traces` (what `agentsignals features --source`
     derives)."""
+    from agentsignals._store.clickhouse import ClickHouseError
+
+    try:
+        _read_clickhouse(builder, url)
+    except (ClickHouseError, ImportError) as exc:  # unreachable, chDB missing: one line
+        raise ValueError(f"{url}: {exc}") from exc
+
+
+def _read_clickhouse(builder: ColumnBuilder, url: str) -> None:
     from agentsignals._store import records as _records
     from agentsignals._store.clickhouse import connect, features_from_clickhouse
 
