@@ -27,7 +27,7 @@ pytestmark = pytest.mark.usefixtures("fresh_otel")
 
 
 def _agent_run() -> None:
-    with agentsignals.trial("task-1"), agentsignals.attempt(), agentsignals.turn():
+    with agentsignals.trial("task-1"), agentsignals.attempt(), agentsignals.turn():  # noqa: SIM117
         with agentsignals.tool("bash") as tool:
             tool.record_result("ok", exit_code=0)
 

@@ -37,7 +37,7 @@ def span(
         attributes[sc.AGENT_SIGNALS_ATTEMPT_ID] = attempt
     attributes.update(attrs)
     return Span(
-        trace_id="1" * 32, span_id=hashlib.sha1(span_id.encode()).hexdigest()[:16], parent_span_id=None,
+        trace_id="1" * 32, span_id=hashlib.sha1(span_id.encode()).hexdigest()[:16], parent_span_id=None,  # noqa: E501
         name=span_type or "x",
         kind=1, start_ns=start, end_ns=start + 10, attributes=attributes,  # type: ignore[arg-type]
     )  # fmt: skip
@@ -246,7 +246,7 @@ def _line(spans: list[Span]) -> str:
                                         {"key": k, "value": value(v)}
                                         for k, v in s.attributes.items()
                                     ],
-                                }  # fmt: skip
+                                }
                                 for s in spans
                             ],
                         }

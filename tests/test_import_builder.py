@@ -3,6 +3,8 @@ and encoding typed spans back to OTLP (JSON and protobuf) without losing anythin
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from agentsignals import features
@@ -118,7 +120,7 @@ def test_missing_times_are_synthesized_in_order_and_marked() -> None:
         key=lambda s: s.start_ns,
     )
     assert [s.attributes[sc.GEN_AI_TOOL_NAME] for s in tools][:3] == ["bash", "bash", "bash"]
-    assert all(a.end_ns <= b.start_ns for a, b in zip(tools, tools[1:], strict=False))
+    assert all(a.end_ns <= b.start_ns for a, b in itertools.pairwise(tools))
 
 
 def test_importing_twice_gives_the_same_ids() -> None:

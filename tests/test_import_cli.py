@@ -89,7 +89,7 @@ def test_truncated_files_are_named_and_the_rest_imports(shared_data: Path, tmp_p
     shutil.copy(good, folder / "good.jsonl")
     traj = (
         shared_data
-        / "swe-agent/20250511_sweagent_lm_32b/trajs/pytest-dev__pytest-7432/pytest-dev__pytest-7432.traj"
+        / "swe-agent/20250511_sweagent_lm_32b/trajs/pytest-dev__pytest-7432/pytest-dev__pytest-7432.traj"  # noqa: E501
     )
     (folder / "cut.traj").write_bytes(traj.read_bytes()[: len(traj.read_bytes()) // 2])
     lines = (shared_data / "pi/redacted-session-01.jsonl").read_text().splitlines()

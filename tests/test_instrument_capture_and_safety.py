@@ -115,7 +115,7 @@ SECRETS = {
     "github_token": "ghp_" + "a1B2c3D4e5" * 4,
     "api_key": "sk-ant-api03-" + "Z9y8X7w6V5" * 4,
     "slack_token": "xoxb-1234567890-abcdefghij",
-    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",  # noqa: E501
 }
 
 
@@ -142,7 +142,7 @@ def test_credentials_and_private_keys_redacted() -> None:
         -----END RSA PRIVATE KEY-----
         """
     )
-    with capture_spans(capture_content=True) as captured:
+    with capture_spans(capture_content=True) as captured:  # noqa: SIM117
         with agentsignals.tool("read_file") as tool:
             tool.record_result(text)
     out = attributes(captured.spans[0])[sc.GEN_AI_TOOL_CALL_RESULT]
@@ -229,7 +229,7 @@ def test_user_redaction_hook_and_failing_hook(monkeypatch: pytest.MonkeyPatch) -
         raise RuntimeError("hook bug")
 
     monkeypatch.setenv("AGENTSIGNALS_RAISE_INTERNAL_ERRORS", "0")
-    with capture_spans(capture_content=True, redact=broken) as captured:
+    with capture_spans(capture_content=True, redact=broken) as captured:  # noqa: SIM117
         with agentsignals.tool("bash") as tool:
             tool.record_result("secret-ish")
     # A failing hook drops the value rather than risk leaking it; the agent carries on.

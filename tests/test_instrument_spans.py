@@ -17,7 +17,7 @@ def _by_name(captured: CapturedSpans) -> dict[str, dict[str, object]]:
 def test_hierarchy_names_kinds_and_identity_on_every_span(captured: CapturedSpans) -> None:
     with agentsignals.trial("django__django-16527", dataset="swebench-lite@1.0") as trial:
         with agentsignals.attempt(agent_name="demo-agent", model_id="anthropic/claude-x") as a0:
-            with agentsignals.turn() as t0:
+            with agentsignals.turn() as t0:  # noqa: SIM117
                 with agentsignals.tool("grep", arguments={"pattern": "foo"}):
                     pass
             with agentsignals.turn() as t1:

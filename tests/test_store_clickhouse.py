@@ -641,7 +641,7 @@ def test_a_partial_revision_never_replaces_a_whole_one(store: ClickHouseStore) -
     store.insert_records([partial, whole])
     assert store.read_attempts() == [whole]  # FINAL, whatever the merge state
     (kept,) = store.query_rows(
-        f"SELECT argMax(span_count, record_version) AS n FROM {store.database}.agentsignals_attempts"
+        f"SELECT argMax(span_count, record_version) AS n FROM {store.database}.agentsignals_attempts"  # noqa: E501
     )
     assert kept["n"] == 40
     store.insert_records([later_whole])

@@ -180,7 +180,7 @@ def test_two_attempts_and_two_trials_of_one_instance(tmp_path: Path, fresh_otel:
 
 
 def test_outcome_recorded_in_process_is_an_event_and_a_feature() -> None:
-    with capture_spans() as captured:
+    with capture_spans() as captured:  # noqa: SIM117
         with agentsignals.trial("t-1"), agentsignals.attempt() as attempt:
             attempt.record_outcome(
                 fail_to_pass=2, fail_to_fail=1, pass_to_pass=40, pass_to_fail=0, patch_applies=True
@@ -202,7 +202,7 @@ def test_outcome_recorded_in_process_is_an_event_and_a_feature() -> None:
 
 def test_agent_test_runs_give_a_signal_without_any_harness(tmp_path: Path) -> None:
     (tmp_path / "test_calc.py").write_text(
-        "import calc\n\ndef test_add():\n    assert calc.add(2, 3) == 5\n\ndef test_sub():\n    assert calc.sub(3, 2) == 1\n"
+        "import calc\n\ndef test_add():\n    assert calc.add(2, 3) == 5\n\ndef test_sub():\n    assert calc.sub(3, 2) == 1\n"  # noqa: E501
     )
     (tmp_path / "calc.py").write_text(
         "def add(a, b):\n    return a - b\n\ndef sub(a, b):\n    return a - b\n"
@@ -244,7 +244,7 @@ def test_cli_verify_writes_records_and_outcome_spans(
     cli = [sys.executable, "-m", "agentsignals.cli", "verify"]
     run = subprocess.run(
         [*cli, "--reports", str(shared_data / REPORTS), "--reports", str(shared_data / BARE_REPORT),
-         "--dataset", str(shared_data / LITE), "-o", str(out), "--spans-out", str(spans_dir), str(traces)],
+         "--dataset", str(shared_data / LITE), "-o", str(out), "--spans-out", str(spans_dir), str(traces)],  # noqa: E501
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     rows = {r["task_id"]: r for r in map(json.loads, out.read_text().splitlines())}

@@ -65,8 +65,8 @@ def test_a_registry_edit_makes_the_check_fail(tmp_path: Path) -> None:
         ),
         (
             (
-                "    type: int\n    stability: development\n    brief: Zero-based index of the attempt",
-                "    type: integer\n    stability: development\n    brief: Zero-based index of the attempt",
+                "    type: int\n    stability: development\n    brief: Zero-based index of the attempt",  # noqa: E501
+                "    type: integer\n    stability: development\n    brief: Zero-based index of the attempt",  # noqa: E501
             ),
             "unknown type",
         ),
@@ -110,7 +110,7 @@ def test_genai_names_are_reused_not_redefined() -> None:
 
 def _exercise_everything() -> None:
     """Touch every recording method of the public API, with content capture on."""
-    with capture_spans(capture_content=True, max_value_bytes=100, max_span_bytes=200):
+    with capture_spans(capture_content=True, max_value_bytes=100, max_span_bytes=200):  # noqa: SIM117
         with agentsignals.trial("t", dataset="d") as trial:
             assert trial.id
             with agentsignals.attempt(

@@ -268,6 +268,8 @@ def run_agent(repo: Path) -> list[AttemptSummary]:
                 else:
                     summary.exit_reason = "submitted"
                 attempt.set_exit_reason(summary.exit_reason)
+                # The harness ran the task's tests itself: its verdict is the outcome.
+                attempt.record_outcome(resolved=summary.tests_passed is True)
             summaries.append(summary)
     return summaries
 
@@ -296,7 +298,24 @@ def main(output: Path, workdir: Path | None = None) -> int:
     for path in files[-3:]:
         print(f"  {path.name}")
     print(f"features (JSON lines):    {config.features_dir}")
+    write_report(config.features_dir, output / "report" / "report.html")
     return 0 if summaries and summaries[-1].tests_passed else 1
+
+
+def write_report(features_dir: Path, html: Path) -> None:
+    """The report of this run (needs the report extra; says so when it is missing)."""
+    try:
+        from agentsignals import report
+    except ImportError as exc:
+        print(
+            f"report: needs the report extra ({exc.name} is missing): "
+            "pip install 'agentsignals[report]'"
+        )
+        return
+    result = report.build(report.load([features_dir]), report.Options(title="agentsignals demo"))
+    path = result.write_html(html)
+    result.write_json(html.with_suffix(".json"))
+    print(f"report (open in a browser): {path.resolve()}")
 
 
 def print_features(folder: Path, indexes: set[int]) -> None:

@@ -1,0 +1,69 @@
+"""Clusters of failed runs, when the judge has produced them (`cluster_id` on attempt
+records): size, resolve rate with a Wilson interval, and an example attempt each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from agentsignals._report.base import Section
+from agentsignals._report.context import Context
+from agentsignals._report.frame import isnull
+from agentsignals._report.sections.behaviour import _pct
+from agentsignals._report.sections.overview import rate
+
+NAME_FIELDS = ("cluster_name", "cluster_label", "judge.cluster.name", "judge.cluster.label")
+ID_FIELDS = ("cluster_id", "judge.cluster.id", "judge.cluster_id")
+SUMMARY_FIELDS = ("judge.summary", "judge.summary.value", "judge.failure_summary")
+
+
+class Clusters(Section):
+    id = "clusters"
+    title = "Clusters of failed runs"
+
+    def build(self, ctx: Context) -> dict[str, Any] | None:
+        field = next((f for f in ID_FIELDS if f in ctx.frame.columns), None)
+        if field is None:
+            return None
+        ids = ctx.text(field)
+        names = next((ctx.text(f) for f in NAME_FIELDS if f in ctx.frame.columns), None)
+        summary = next((ctx.text(f) for f in SUMMARY_FIELDS if f in ctx.frame.columns), None)
+        present = ~isnull(ids)
+        clusters: list[dict[str, Any]] = []
+        for cid in sorted({str(v) for v in ids[present]}):
+            idx = np.flatnonzero(present & (ids.astype(str) == cid))
+            y = ctx.y[idx]
+            verified = ~np.isnan(y)
+            example = idx[np.argsort(ctx.attempt_id[idx].astype(str))[0]]
+            clusters.append(
+                {
+                    "id": cid,
+                    "name": next(
+                        (str(names[i]) for i in idx if names is not None and names[i] is not None),
+                        None,
+                    ),
+                    "size": len(idx),
+                    "resolved": rate(np.sum(y[verified] == 1), np.sum(verified)),
+                    "example": {
+                        "attempt_id": str(ctx.attempt_id[example]),
+                        "task_id": str(ctx.task_id[example]),
+                        "arm": str(ctx.arm[example]),
+                        "summary": None
+                        if summary is None or summary[example] is None
+                        else str(summary[example]),
+                    },
+                }
+            )
+        clusters.sort(key=lambda c: (-c["size"], c["id"]))
+        return {"field": field, "clusters": clusters, "assigned": int(present.sum())}
+
+    def markdown(self, result: dict[str, Any]) -> list[str]:
+        return [
+            f"- {c['name'] or c['id']}: {c['size']} attempts, resolved "
+            f"{_pct(c['resolved']['rate'])}; e.g. {c['example']['task_id']}"
+            for c in result["clusters"][:10]
+        ]
+
+
+SECTION = Clusters()

@@ -1,0 +1,459 @@
+"""Where the report's columns come from: attempt JSON lines (optionally .gz), the embedded store's
+feature folder, Parquet from `agentsignals features -o x.parquet`, trace files or folders
+(features are derived on the fly), and ClickHouse/chDB (the feature table, else features of
+`otel_traces`).
+
+Every reader reads columns, not records, where the source allows it: JSON lines are decoded a
+block at a time straight into columns (`decode`); Parquet reads only the scalar columns and the
+lists the report draws, batch by batch; ClickHouse selects only those columns.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from agentsignals._features.record import AttemptRecord
+from agentsignals._report.context import Options, needed_columns
+from agentsignals._report.decode import (
+    BLOCK_BYTES,
+    ColumnBuilder,
+    Typed,
+    Wanted,
+    blocks,
+    from_lines,
+    known_kinds,
+)
+from agentsignals._report.frame import (
+    BOOL,
+    CATEGORIES,
+    CATEGORY_LETTERS,
+    FIRST_WRONG_STEP,
+    NUM,
+    STEP_LISTS,
+    STR,
+    TIMELINE,
+    Frame,
+    Problem,
+    concat,
+    flatten_value,
+)
+
+PathArg = str | os.PathLike[str]
+PARQUET_COLUMNS = 8
+
+
+# --- files -----------------------------------------------------------------------------------
+
+
+def _open(path: Path) -> Any:
+    opener: Callable[..., Any] = gzip.open if path.name.endswith(".gz") else open
+    return opener(path, "rb")
+
+
+def read_chunks(path: Path, size: int | None = None) -> Iterator[bytes]:
+    """The file's bytes in chunks of about `size`. A compressed file is read in small pieces
+    gathered into chunks, so a stream torn partway loses only its last piece: what came
+    before is yielded, then the error is raised."""
+    size = size or BLOCK_BYTES
+    with _open(path) as fh:
+        if not isinstance(fh, gzip.GzipFile):
+            while chunk := fh.read(size):
+                yield chunk
+            return
+        pieces: list[bytes] = []
+        held = 0
+        error: BaseException | None = None
+        while True:
+            try:
+                piece = fh.read1(1 << 16)
+            except (OSError, EOFError, zlib.error) as exc:
+                error = exc
+                break
+            if not piece:
+                break
+            pieces.append(piece)
+            held += len(piece)
+            if held >= size:
+                yield b"".join(pieces)
+                pieces, held = [], 0
+        if pieces:
+            yield b"".join(pieces)
+        if error is not None:
+            raise error
+
+
+def record_lines(path: Path) -> Iterator[bytes]:
+    """The lines of a record file (for `show`, which looks for a few records by id)."""
+    with _open(path) as fh:
+        yield from fh
+
+
+def is_record_file(path: Path) -> bool:
+    if path.name in ("attempts.jsonl", "attempts.jsonl.gz"):
+        return True
+    if path.name in ("trials.jsonl", "trials.jsonl.gz"):
+        return False
+    try:
+        with _open(path) as fh:
+            head = fh.readline(1 << 20)
+    except (OSError, EOFError, zlib.error):
+        return False
+    return b'"attempt_id"' in head and b'"resourceSpans"' not in head
+
+
+def record_files(path: Path) -> list[Path]:
+    """The attempt-record files of an input (a folder with attempts.jsonl: those alone)."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    found = [p for p in files if p.suffix != ".parquet" and is_record_file(p)]
+    if path.is_dir() and any(p.name.startswith("attempts.jsonl") for p in found):
+        found = [p for p in found if p.name.startswith("attempts.jsonl")]
+    return found
+
+
+def _add_file(builder: ColumnBuilder, path: Path) -> None:
+    try:
+        for line, block in blocks(read_chunks(path)):
+            builder.add_block(block, str(path), line)
+    except (OSError, EOFError, zlib.error) as exc:
+        # A torn .gz or an unreadable file: what was read so far stays.
+        builder.problems.append(Problem(str(path), 0, f"cannot read further: {exc}"))
+
+
+def load(
+    inputs: Iterable[PathArg] = (),
+    *,
+    source: str | None = None,
+    options: Options | None = None,
+) -> Frame:
+    """Columns from feature files (attempt JSON lines, optionally .gz, or Parquet), feature
+    folders (the embedded store's attempts.jsonl), trace files or folders (features are
+    derived on the fly), and/or a ClickHouse/chDB URL (`source`). With `options`, only the
+    columns a report with those options reads (every field otherwise)."""
+    wanted = needed_columns(options) if options is not None else None
+    builder = ColumnBuilder(wanted)
+    traces: list[Path] = []
+    parquet: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if not path.exists():
+            raise FileNotFoundError(f"no such file or folder: {path}")
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        found = record_files(path)
+        for p in found:
+            _add_file(builder, p)
+        parquet.extend(p for p in files if p.suffix == ".parquet")
+        if not found and not any(p.suffix == ".parquet" for p in files):
+            traces.append(path)
+    if traces:
+        from agentsignals._features.run import extract
+
+        result = extract(traces)
+        for problem in result.problems:
+            builder.problems.append(Problem(str(problem), 0, "skipped"))
+        add_records(builder, result.attempts, "traces")
+    if source is not None:
+        read_clickhouse(builder, source)
+    frame = builder.finish()
+    for p in parquet:
+        frame = concat(frame, load_parquet(p, wanted))
+    return frame
+
+
+def add_records(
+    builder: ColumnBuilder, records: Iterable[AttemptRecord | dict[str, Any]], source: str
+) -> None:
+    encode = msgspec.json.Encoder().encode
+    from_lines((encode(r) for r in records), source, builder)
+
+
+def from_records(
+    records: Iterable[AttemptRecord | dict[str, Any]], *, options: Options | None = None
+) -> Frame:
+    """Columns from records in memory (AttemptRecord or plain dicts of the same shape)."""
+    builder = ColumnBuilder(needed_columns(options) if options is not None else None)
+    add_records(builder, records, "records")
+    return builder.finish()
+
+
+# --- Parquet ---------------------------------------------------------------------------------
+
+
+def _record_lists() -> set[str]:
+    """Dotted names of the record's list fields (stored as list columns, or as JSON text when
+    their items are objects): never a column of the report except the kept ones."""
+    out: set[str] = set()
+    info = msgspec.inspect.type_info(AttemptRecord)
+    assert isinstance(info, msgspec.inspect.StructType)
+
+    def walk(t: msgspec.inspect.StructType, prefix: str) -> None:
+        for f in t.fields:
+            ft = f.type
+            if isinstance(ft, msgspec.inspect.UnionType):
+                inner = [x for x in ft.types if not isinstance(x, msgspec.inspect.NoneType)]
+                ft = inner[0] if len(inner) == 1 else ft
+            if isinstance(ft, msgspec.inspect.ListType):
+                out.add(f"{prefix}{f.name}")
+            elif isinstance(ft, msgspec.inspect.StructType):
+                walk(ft, f"{prefix}{f.name}.")
+
+    walk(info, "")
+    return out
+
+
+def load_parquet(path: Path, wanted: Wanted | None = None) -> Frame:
+    """A Parquet file written by `agentsignals features -o x.parquet`, read a batch at a time
+    and only in the columns the report uses: every scalar column, the timeline's categories
+    and, when the file has first-wrong-step labels, the per-step file lists. JSON-object text
+    columns (nested groups a newer writer added) are flattened; every other list is skipped."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise ValueError(
+            f"{path}: Parquet input needs pyarrow: pip install 'agentsignals[parquet]'"
+        ) from exc
+
+    # The categories as a dictionary (a few distinct strings, an index per step).
+    leaves = pq.ParquetFile(path).schema
+    paths = [leaves.column(i).path for i in range(len(leaves))]
+    pf = pq.ParquetFile(
+        path, read_dictionary=[p for p in paths if p.startswith(f"{CATEGORIES}.")] or None
+    )
+    schema = pf.schema_arrow
+    lists = _record_lists()
+    labelled = any(f in schema.names for f in FIRST_WRONG_STEP.fields)
+    keep = wanted or (lambda name: True)
+    declared = known_kinds()
+    columns: list[str] = []
+    for f in schema:
+        if pa.types.is_list(f.type) or pa.types.is_large_list(f.type):
+            if f.name == CATEGORIES or (labelled and f.name in STEP_LISTS):
+                columns.append(f.name)
+        elif f.name in lists:
+            continue
+        elif f.name == "attempt_id" or keep(f.name):
+            columns.append(f.name)
+        elif f.name not in declared and pa.types.is_string(f.type):
+            columns.append(f.name)  # may be a group held as JSON text: its members may count
+    builder = ColumnBuilder(wanted)
+    # A row group is decoded whole, so it is read a few columns at a time: Arrow holds one
+    # group of columns of one row group, never the whole file. The lists and the labels that
+    # place a first wrong step are read together.
+    special = {CATEGORIES, *STEP_LISTS, *FIRST_WRONG_STEP.fields}
+    groups = [[c for c in columns if c in special]]
+    rest = [c for c in columns if c not in special]
+    groups += [rest[i : i + PARQUET_COLUMNS] for i in range(0, len(rest), PARQUET_COLUMNS)]
+    try:
+        for rg in range(pf.metadata.num_row_groups):
+            n = pf.metadata.row_group(rg).num_rows
+            start = builder.rows
+            for group in groups:
+                if not group and group is not groups[0]:
+                    continue
+                values: dict[str, Any] = {}
+                kept: dict[str, Any] = {}
+                if group:
+                    table = pf.read_row_group(rg, columns=group)
+                    for name in table.column_names:
+                        col = table.column(name).combine_chunks()
+                        _arrow_column(name, col, values, kept, builder.declared, pa)
+                    del table
+                builder.add_columns(values, start)
+                if group is groups[0]:
+                    builder.derive(values, kept, start, n)
+            builder.rows += n
+    except (OSError, pa.ArrowInvalid) as exc:
+        builder.problems.append(Problem(str(path), 0, f"cannot read further: {exc}"))
+    return builder.finish()
+
+
+def _arrow_column(
+    name: str,
+    col: Any,
+    values: dict[str, Any],
+    kept: dict[str, Any],
+    declared: dict[str, str],
+    pa: Any,
+) -> None:
+    t = col.type
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        kept[name] = _ArrowList(col)  # read by row, and only for labelled attempts
+        if name == CATEGORIES:
+            kept[TIMELINE] = _arrow_timelines(col, pa)
+    elif pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_floating(t):
+        arr = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        number = BOOL if pa.types.is_boolean(t) else declared.get(name, NUM)
+        values[name] = Typed(arr, number if number != STR else NUM)
+    elif pa.types.is_null(t):
+        if (kind := declared.get(name)) is not None:
+            n = len(col)
+            values[name] = Typed(
+                np.full(n, None, object) if kind == STR else np.full(n, math.nan), kind
+            )
+    else:
+        texts = col.cast(pa.string()).to_pylist() if not pa.types.is_string(t) else col.to_pylist()
+        if name not in declared and any(isinstance(v, str) and v.startswith("{") for v in texts):
+            _flatten_json_column(name, texts, values)
+        else:
+            values[name] = texts
+
+
+class _ArrowList:
+    """An Arrow list column read one row at a time."""
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.array[i].as_py()
+
+
+def _arrow_timelines(col: Any, pa: Any) -> list[str | None]:
+    """Each row's timeline letters, computed in Arrow: the categories are dictionary-encoded,
+    each distinct one mapped to its letter once, and the rows cut from one string."""
+    import pyarrow.compute as pc
+
+    lengths = pc.list_value_length(col).to_numpy(zero_copy_only=False)
+    lengths = np.nan_to_num(lengths.astype(np.float64), nan=-1.0).astype(np.int64)
+    flat = pc.list_flatten(col)
+    if not pa.types.is_dictionary(flat.type):
+        if not pa.types.is_string(flat.type):
+            flat = flat.cast(pa.string())
+        flat = pc.dictionary_encode(flat)
+    names = flat.dictionary.to_pylist()
+    # One letter per distinct category, and "o" for a missing one (the last slot).
+    lut = np.array(
+        [ord(CATEGORY_LETTERS.get(v, "o") if isinstance(v, str) else "o") for v in names]
+        + [ord("o")],
+        dtype=np.uint8,
+    )
+    indices = pc.fill_null(flat.indices, len(names)).to_numpy(zero_copy_only=False)
+    letters = lut[indices.astype(np.intp)].tobytes().decode("ascii")
+    ends = np.cumsum(np.maximum(lengths, 0))
+    starts = ends - np.maximum(lengths, 0)
+    return [
+        letters[a:b] if size > 0 else None
+        for a, b, size in zip(starts.tolist(), ends.tolist(), lengths.tolist(), strict=True)
+    ]
+
+
+def _flatten_json_column(name: str, texts: list[Any], values: dict[str, Any]) -> None:
+    """A column of JSON objects as text (a group the writer did not know): its scalars."""
+    decode = msgspec.json.Decoder().decode
+    n = len(texts)
+    for i, v in enumerate(texts):
+        if not (isinstance(v, str) and v.startswith("{")):
+            continue
+        flat: dict[str, Any] = {}
+        try:
+            flatten_value(decode(v), name, flat, {})
+        except msgspec.DecodeError:
+            continue
+        for key, value in flat.items():
+            col = values.get(key)
+            if col is None:
+                col = values[key] = [None] * n
+            col[i] = value
+
+
+# --- ClickHouse ------------------------------------------------------------------------------
+
+
+def read_clickhouse(builder: ColumnBuilder, url: str) -> None:
+    """The feature table's attempts, selecting only the report's columns; when the table has
+    none, the features of the traces in `otel_traces` (what `agentsignals features --source`
+    derives)."""
+    from agentsignals._store.clickhouse import ClickHouseError
+
+    try:
+        _read_clickhouse(builder, url)
+    except (ClickHouseError, ImportError) as exc:  # unreachable, chDB missing: one line
+        raise ValueError(f"{url}: {exc}") from exc
+
+
+def _read_clickhouse(builder: ColumnBuilder, url: str) -> None:
+    from agentsignals._store import records as _records
+    from agentsignals._store.clickhouse import connect, features_from_clickhouse
+
+    table = _records.ATTEMPTS
+    with connect(url) as store:
+        problems = store.feature_schema_problems()
+        if problems:
+            raise ValueError(
+                f"{url}: the feature tables were made by another version of agentsignals: "
+                + "; ".join(problems)
+            )
+        names, sql = _attempts_query(table, store.database, builder.wanted)
+        rows = 0
+        decoder = msgspec.json.Decoder(list[Any])
+        for chunk in store.query_lines(sql, "JSONCompactEachRow"):
+            part = decoder.decode_lines(chunk)
+            if not part:
+                continue
+            columns = list(zip(*part, strict=True))
+            values: dict[str, Any] = {}
+            kept: dict[str, Any] = {}
+            for name, col in zip(names, columns, strict=True):
+                if name == TIMELINE:
+                    kept[name] = [v or None for v in col]
+                elif name == CATEGORIES or name in STEP_LISTS:
+                    kept[name] = col
+                else:
+                    values[name] = col
+            builder.ingest(values, kept, len(part))
+            rows += len(part)
+    if rows == 0:
+        add_records(builder, features_from_clickhouse(url).attempts, url)
+
+
+def _attempts_query(table: Any, database: str, wanted: Wanted) -> tuple[list[str], str]:
+    """The SELECT of the report's columns: every scalar of the record (group members by
+    their dotted names), the timeline's categories, and the per-step file lists of attempts
+    with a first-wrong-step label when the record has one."""
+    declared = known_kinds()
+    times = dict(table.time_fields)
+    names: list[str] = []
+    exprs: list[str] = []
+    for name in declared:
+        if name != "attempt_id" and not wanted(name):
+            continue
+        names.append(name)
+        if name in times:
+            exprs.append(f"toUnixTimestamp64Nano({times[name]})")
+        else:
+            exprs.append(name)
+    # The timeline letters are made by the server: one short string per attempt crosses the
+    # wire instead of its list of categories.
+    letter = ", ".join(f"c = '{cat}', '{ch}'" for cat, ch in CATEGORY_LETTERS.items())
+    names.append(TIMELINE)
+    exprs.append(f"arrayStringConcat(arrayMap(c -> multiIf({letter}, 'o'), {CATEGORIES}))")
+    labels = [f for f in FIRST_WRONG_STEP.fields if f in declared]
+    if labels:
+        has_label = " OR ".join(f"isNotNull({f})" for f in labels)
+        for name in (CATEGORIES, *STEP_LISTS):
+            names.append(name)
+            exprs.append(f"if({has_label}, {name}, [])")
+    sql = f"SELECT {', '.join(exprs)} FROM {database}.{table.name} FINAL ORDER BY {table.order_by}"
+    return names, sql
+
+
+__all__ = [
+    "from_records",
+    "is_record_file",
+    "load",
+    "load_parquet",
+    "record_files",
+    "record_lines",
+]
