@@ -197,7 +197,8 @@ def test_keywords_never_change_what_is_redacted() -> None:
         "://", "user:", "@", "postgres://u:pw@h", "Basic ", "dXNlcjpwYXNz", "Authorization: ",
         "machine m login l ", "password ", "Cookie: ", "sk_live_", "hf_", "Q~", "abc1",
         "DB_PASS", "PASS", "passed", "tokens", "token", "_KEY", "key", "--token ", "-u ",
-        "aws_secret_access_key ", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "\\\"", "\\n", "machine",
+        "aws_secret_access_key ", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "\\\"", "\\n",
+        "machine",
     ]  # fmt: skip
     rng = random.Random(7)
     filler = "x = 1\n" * 50
