@@ -12,16 +12,20 @@ import os
 import time
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
 from agentsignals._import.formats import FORMAT_MODULES, ImportProblem, TrajectoryError
+from agentsignals._import.formats._common import read_head
 from agentsignals._spans.model import Span
 
 HEAD_BYTES = 64 * 1024
-_SUFFIXES = (".traj", ".json", ".jsonl", ".eval", ".traj.json")
+_SUFFIXES: tuple[str, ...] = (".traj", ".json", ".jsonl", ".eval", ".traj.json")
+# Trajectories stored gzip-compressed (`x.traj.gz`, `x.jsonl.gz`) import as they are.
+_SUFFIXES += tuple(s + ".gz" for s in _SUFFIXES)
 _modules: dict[str, ModuleType] = {}
 
 
@@ -44,10 +48,8 @@ def available_formats() -> dict[str, str]:
 
 def detect_format(path: Path) -> str | None:
     """The format name of a trajectory file, or None when no importer recognises it."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(HEAD_BYTES)
-    except OSError:
+    head = read_head(path, HEAD_BYTES)
+    if not head:
         return None
     for module_name in FORMAT_MODULES:
         try:
@@ -105,6 +107,8 @@ def import_file(path: str | os.PathLike[str], fmt: str = "auto") -> FileResult:
             result.trajectories.append(spans)
     except TrajectoryError as exc:
         result.problems.append(exc.problem)
+    except (EOFError, zlib.error) as exc:  # a gzip stream cut short or corrupt
+        result.problems.append(ImportProblem(str(p), 0, f"corrupt gzip stream: {exc}"))
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
         # A reader bug or an input shape nobody anticipated: report it against the file
         # rather than losing the whole import.

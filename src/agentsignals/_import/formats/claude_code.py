@@ -60,7 +60,7 @@ from typing import Any
 from agentsignals import semconv as sc
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
-from agentsignals._import.formats._common import timestamp_ns
+from agentsignals._import.formats._common import read_source, source_name, timestamp_ns
 from agentsignals._spans.model import Span
 
 NAME = "claude-code"
@@ -109,7 +109,9 @@ def detect(path: Path, head: bytes) -> bool:
         kind = record.get("type")
         if "sessionId" in record and kind in _HEAD_RECORD_TYPES:
             # An older sibling subagent file (agent-<id>.jsonl): its session imports it.
-            return not (path.name.startswith("agent-") and record.get("isSidechain") is True)
+            return not (
+                source_name(path).startswith("agent-") and record.get("isSidechain") is True
+            )
         if (kind == "summary" and "leafUuid" in record) or (
             kind == "file-history-snapshot" and "snapshot" in record
         ):
@@ -147,7 +149,7 @@ def _load(path: Path, report: Report) -> list[tuple[int, dict[str, Any]]]:
     """The file's JSON records with their 1-based line numbers; bad lines are reported."""
     where = str(path)
     try:
-        data = path.read_bytes()
+        data = read_source(path)
     except OSError as exc:
         raise TrajectoryError(where, f"cannot read: {exc.strerror or exc}") from exc
     records: list[tuple[int, dict[str, Any]]] = []
@@ -519,11 +521,14 @@ class _Importer:
         self.session = session
         self.report = report
         self.builder = builder
-        folder = session.path.parent / session.path.name.removesuffix(".jsonl") / "subagents"
+        folder = session.path.parent / source_name(session.path).removesuffix(".jsonl")
+        folder = folder / "subagents"
         self.files: dict[str, Path] = {}
         if folder.is_dir():
-            for file in sorted(folder.glob("agent-*.jsonl")):
-                self.files[file.name.removeprefix("agent-").removesuffix(".jsonl")] = file
+            for file in sorted(folder.glob("agent-*.jsonl*")):
+                name = source_name(file)
+                if name.endswith(".jsonl"):
+                    self.files[name.removeprefix("agent-").removesuffix(".jsonl")] = file
         self.loaded: dict[str, list[_Rec] | None] = {}
         self.used_files: set[str] = set()
         self.used_progress: set[str] = set()
@@ -708,7 +713,8 @@ class _Importer:
             file = self.files.get(agent_id)
             if file is None:
                 sibling = self.session.path.parent / f"agent-{agent_id}.jsonl"
-                file = sibling if sibling.is_file() else None
+                packed = sibling.with_name(sibling.name + ".gz")
+                file = sibling if sibling.is_file() else packed if packed.is_file() else None
             self.loaded[agent_id] = self._records_of(file) if file is not None else None
         return self.loaded[agent_id]
 
@@ -807,7 +813,8 @@ def read(path: Path, report: Report) -> Iterator[list[Span]]:
 
 def _spans(session: Session, report: Report) -> list[Span]:
     conv = _conversation(session.main, report)
-    task_id = session.session_id or conv.session_id or session.path.name.removesuffix(".jsonl")
+    fallback_id = source_name(session.path).removesuffix(".jsonl")
+    task_id = session.session_id or conv.session_id or fallback_id
     builder = TrajectoryBuilder(
         source_format=NAME,
         source_path=str(session.path),

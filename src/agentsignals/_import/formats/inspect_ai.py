@@ -62,7 +62,7 @@ from agentsignals._classify.outcome import outcome_attributes
 from agentsignals._classify.tools import category_for, classify_command
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
-from agentsignals._import.formats._common import as_dict, as_list, timestamp_ns
+from agentsignals._import.formats._common import as_dict, as_list, read_source, timestamp_ns
 from agentsignals._spans.model import Span
 
 NAME = "inspect-ai"
@@ -210,7 +210,7 @@ class _Log:
 
 def _read_json(path: Path, report: Report) -> Iterator[list[Span]]:
     try:
-        data = path.read_bytes()
+        data = read_source(path)
     except OSError as exc:
         raise TrajectoryError(str(path), f"cannot read: {exc}") from exc
     doc = _decode(data, str(path))

@@ -62,6 +62,7 @@ from typing import Any
 from agentsignals import semconv as sc
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
+from agentsignals._import.formats._common import source_name, source_stem
 from agentsignals._import.formats.swe_agent import load_json_document
 from agentsignals._spans.model import Span, coerce_float
 
@@ -85,7 +86,8 @@ def detect(path: Path, head: bytes) -> bool:
     if _FORMAT_MARK.search(head) or b'"mini_version"' in head:
         return True
     # A v1 file whose huge submission pushes the markers past the head.
-    return path.name.endswith(".traj.json") and b'"info"' in head and b'"exit_status"' in head
+    named = source_name(path).endswith(".traj.json")
+    return named and b'"info"' in head and b'"exit_status"' in head
 
 
 def read(path: Path, report: Report) -> Iterator[list[Span]]:
@@ -139,11 +141,11 @@ def _task_id(path: Path, data: Mapping[str, Any]) -> str:
     value = data.get("instance_id")
     if isinstance(value, str) and value:
         return value
-    name = path.name
+    name = source_name(path)
     for suffix in (".traj.json", ".json", ".traj"):
         if name.endswith(suffix):
             return name[: -len(suffix)]
-    return path.stem
+    return source_stem(path)
 
 
 def _time_range(messages: list[dict[str, Any]]) -> tuple[int | None, int | None]:

@@ -48,7 +48,7 @@ from typing import Any
 from agentsignals import semconv as sc
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
-from agentsignals._import.formats._common import timestamp_ns
+from agentsignals._import.formats._common import read_source, source_stem, timestamp_ns
 from agentsignals._spans.model import Span
 
 NAME = "pi"
@@ -143,7 +143,7 @@ def parse(path: Path, report: Report) -> PiSession:
     """Read a session file; bad lines are reported, an unreadable file raises."""
     where = str(path)
     try:
-        data = path.read_bytes()
+        data = read_source(path)
     except OSError as exc:
         raise TrajectoryError(where, f"cannot read: {exc.strerror or exc}") from exc
     lines = data.split(b"\n")
@@ -176,7 +176,7 @@ def parse(path: Path, report: Report) -> PiSession:
     session_id = header.get("id")
     session = PiSession(
         path=path,
-        id=session_id if isinstance(session_id, str) and session_id else path.stem,
+        id=session_id if isinstance(session_id, str) and session_id else source_stem(path),
         version=version,
         cwd=header.get("cwd") if isinstance(header.get("cwd"), str) else None,
         header=header,

@@ -77,6 +77,7 @@ from typing import Any
 from agentsignals import semconv as sc
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
+from agentsignals._import.formats._common import read_source, source_name, source_stem
 from agentsignals._spans.model import Span, coerce_float
 
 NAME = "swe-agent"
@@ -139,7 +140,7 @@ _COMMAND_DOC = re.compile(r"^([A-Za-z_][\w-]*):\s*$", re.M)
 def load_json_document(path: Path) -> Any:
     """A whole-file JSON document; TrajectoryError (file, line) for anything unreadable."""
     try:
-        raw = path.read_bytes()
+        raw = read_source(path)
     except OSError as exc:
         raise TrajectoryError(str(path), f"cannot read: {exc}") from exc
     if not raw.strip():
@@ -166,7 +167,7 @@ def detect(path: Path, head: bytes) -> bool:
     if start != b"{" or any(m in head for m in _MINI_MARKERS):
         return False
     has_steps = b'"trajectory"' in head or b'"attempts"' in head
-    if path.suffix == ".traj":
+    if source_name(path).endswith(".traj"):
         return has_steps or b'"history"' in head
     return has_steps and b'"action"' in head and b'"observation"' in head
 
@@ -263,11 +264,11 @@ def _task_id(path: Path, config: _Config) -> str:
     value = _dict(config.raw.get("problem_statement")).get("id")
     if isinstance(value, str) and value:
         return value
-    name = path.name
+    name = source_name(path)
     for suffix in (".traj.json", ".traj", ".json"):
         if name.endswith(suffix):
             return name[: -len(suffix)]
-    return path.stem
+    return source_stem(path)
 
 
 # ------------------------------------------------------------------------------ mapping
