@@ -80,6 +80,8 @@ class Registry:
     attributes: dict[str, Attribute]
     spans: list[SpanDef]
     events: list[EventDef]
+    # (runner name, pattern) in table order (semconv/model/test_runners.yaml).
+    test_runners: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
@@ -167,8 +169,19 @@ def load_registry(root: Path = HERE) -> Registry:
         (root / "imports" / "gen_ai.yaml", "gen_ai"),
         (root / "imports" / "core.yaml", "core"),
     ]
+    test_runners: list[tuple[str, str]] = []
     for path, source in sources:
         data = _load_yaml(path)
+        for raw in data.get("test_runners") or []:
+            name, patterns = raw.get("name"), raw.get("patterns")
+            if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_.-]*", name):
+                raise RegistryError(f"{path.name}: test runner name {name!r}: not a lower-case id")
+            if not isinstance(patterns, list) or not patterns:
+                raise RegistryError(f"{path.name}: test runner {name!r} has no patterns")
+            for pattern in patterns:
+                if not isinstance(pattern, str) or not pattern.split() or '"' in pattern:
+                    raise RegistryError(f"{path.name}: runner {name!r}: bad pattern {pattern!r}")
+                test_runners.append((name, " ".join(pattern.split())))
         for raw in data.get("attributes") or []:
             attr = _parse_attribute(raw, path, source)
             if attr.key in attributes:
@@ -209,7 +222,7 @@ def load_registry(root: Path = HERE) -> Registry:
                 raise RegistryError(
                     f"{label}: ref {key!r} is not defined in the registry or imports"
                 )
-    return Registry(manifest, attributes, spans, events)
+    return Registry(manifest, attributes, spans, events, test_runners)
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -293,6 +306,11 @@ def render_python(reg: Registry) -> str:
         "}",
         '"""Allowed values of every enum attribute (open enums of GenAI included as declared)."""',
         "",
+        "TEST_RUNNER_PATTERNS: Final[tuple[tuple[str, str], ...]] = (",
+        *[f'    ("{name}", "{pattern}"),' for name, pattern in reg.test_runners],
+        ")",
+        '"""(runner name, command pattern) of the test-runner table, in order."""',
+        "",
     ]
     return "\n".join(out)
 
@@ -363,6 +381,27 @@ def render_markdown(reg: Registry) -> str:
         out += [f"| `{mm['value']}` | {_md_escape(str(mm['brief']))} |" for mm in attr.members]
         out.append("")
     out += [
+        "## Test runners",
+        "",
+        "A shell command matching one of these patterns is a test run (`agent_signals.tool."
+        "category` = `test`, `agent_signals.test.runner` = the name), live and imported alike. "
+        "After the program, the pattern's words must follow in order; options in between are "
+        "skipped, `...` stands for any words, `python` matches any Python interpreter, and "
+        "wrappers (`timeout 60`, `env X=1`, `uv run`) are looked through. Extend the table with "
+        '`AGENTSIGNALS_TEST_RUNNERS="name=pattern;name=pattern"` (tried first).',
+        "",
+        "| runner | patterns |",
+        "|---|---|",
+    ]
+    runners: dict[str, list[str]] = {}
+    for name, pattern in reg.test_runners:
+        runners.setdefault(name, []).append(pattern)
+    out += [
+        f"| `{name}` | {', '.join(f'`{_md_escape(p)}`' for p in patterns)} |"
+        for name, patterns in runners.items()
+    ]
+    out += [
+        "",
         "## Attribute registry",
         "",
         "| key | type | stability | source | description | examples |",

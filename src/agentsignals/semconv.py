@@ -123,6 +123,12 @@ AGENT_SIGNALS_TEST_PASSED: Final = "agent_signals.test.passed"
 AGENT_SIGNALS_TEST_PASSED_COUNT: Final = "agent_signals.test.passed_count"
 """Tests that passed in this run (from the summary when present)."""
 
+AGENT_SIGNALS_TEST_RUNNER: Final = "agent_signals.test.runner"
+"""
+The test runner the call's command runs (its name in the registry's test-runner table,
+semconv/model/test_runners.yaml, or a user's entry from AGENTSIGNALS_TEST_RUNNERS).
+"""
+
 AGENT_SIGNALS_TEST_SKIPPED_COUNT: Final = "agent_signals.test.skipped_count"
 """Tests skipped in this run."""
 
@@ -136,7 +142,24 @@ AGENT_SIGNALS_TOOL_CATEGORY: Final = "agent_signals.tool.category"
 """What kind of work the tool call does; inferred from the tool name unless given."""
 
 AGENT_SIGNALS_TOOL_CHANGED_FILES: Final = "agent_signals.tool.changed_files"
-"""Files whose content changed during the call, measured on the workspace."""
+"""
+Files whose content changed during the call: measured on the workspace in live runs; in imported
+trajectories (no workspace) the files the call's syntax says it writes (then
+`agent_signals.tool.changes_inferred` is true).
+"""
+
+AGENT_SIGNALS_TOOL_CHANGES_INFERRED: Final = "agent_signals.tool.changes_inferred"
+"""
+True when `agent_signals.tool.changed_files` was read from the call's text (an imported shell
+command's redirections, sed -i, heredocs) rather than measured on the workspace. Written whatever
+the exit code: a command that failed late may still have written files.
+"""
+
+AGENT_SIGNALS_TOOL_COMMAND_COMPLETE: Final = "agent_signals.tool.command_complete"
+"""
+False when a shell command was larger than the classifier's bound and only part of it was read (its
+category and files come from that part). Absent when it was read whole.
+"""
 
 AGENT_SIGNALS_TOOL_EDIT_MODE: Final = "agent_signals.tool.edit_mode"
 """How the call changed files, when it changed any."""
@@ -152,6 +175,12 @@ AGENT_SIGNALS_TOOL_LINES_REMOVED: Final = "agent_signals.tool.lines_removed"
 
 AGENT_SIGNALS_TOOL_OUTPUT_BYTES: Final = "agent_signals.tool.output.bytes"
 """Size in bytes of the tool's result as the agent received it; recorded without content."""
+
+AGENT_SIGNALS_TOOL_RESULT_FILES: Final = "agent_signals.tool.result_files"
+"""
+Files the call's result names as hits (a search's matches: `path:line:` lines, `grep -l` lists),
+read from its output. Searched files for `files_searched_before_edit`.
+"""
 
 AGENT_SIGNALS_TOOL_TIMED_OUT: Final = "agent_signals.tool.timed_out"
 """Whether the tool call hit a time limit."""
@@ -507,15 +536,19 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.test.framework": "string",
     "agent_signals.test.passed": "string[]",
     "agent_signals.test.passed_count": "int",
+    "agent_signals.test.runner": "string",
     "agent_signals.test.skipped_count": "int",
     "agent_signals.tool.call.fingerprint": "string",
     "agent_signals.tool.category": "string",
     "agent_signals.tool.changed_files": "string[]",
+    "agent_signals.tool.changes_inferred": "boolean",
+    "agent_signals.tool.command_complete": "boolean",
     "agent_signals.tool.edit_mode": "string",
     "agent_signals.tool.files": "string[]",
     "agent_signals.tool.lines_added": "int",
     "agent_signals.tool.lines_removed": "int",
     "agent_signals.tool.output.bytes": "int",
+    "agent_signals.tool.result_files": "string[]",
     "agent_signals.tool.timed_out": "boolean",
     "agent_signals.treatment.agent_type": "string",
     "agent_signals.treatment.attempt1_tool_cap": "int",
@@ -647,3 +680,75 @@ ENUM_VALUES: Final[dict[str, frozenset[str]]] = {
     ),
 }
 """Allowed values of every enum attribute (open enums of GenAI included as declared)."""
+
+TEST_RUNNER_PATTERNS: Final[tuple[tuple[str, str], ...]] = (
+    ("pytest", "pytest"),
+    ("pytest", "py.test"),
+    ("pytest", "python -m pytest"),
+    ("pytest", "python -m py.test"),
+    ("pytest", "coverage run ... -m pytest"),
+    ("unittest", "python -m unittest"),
+    ("unittest", "python -m twisted.trial"),
+    ("unittest", "trial"),
+    ("nose", "nosetests"),
+    ("nose", "python -m nose"),
+    ("django", "python manage.py test"),
+    ("django", "python *runtests.py"),
+    ("django", "*runtests.py"),
+    ("django", "django-admin test"),
+    ("setuptools", "python setup.py test"),
+    ("tox", "tox"),
+    ("tox", "python -m tox"),
+    ("nox", "nox"),
+    ("nox", "python -m nox"),
+    ("sympy", "python bin/test"),
+    ("sympy", "bin/test"),
+    ("sympy", "python -c *sympy.test*"),
+    ("mix", "mix test"),
+    ("gradle", "gradlew ... test"),
+    ("gradle", "gradle ... test"),
+    ("gradle", "gradlew ... check"),
+    ("gradle", "gradle ... check"),
+    ("maven", "mvn ... test"),
+    ("maven", "mvnw ... test"),
+    ("maven", "mvn ... verify"),
+    ("maven", "mvnw ... verify"),
+    ("cargo", "cargo test"),
+    ("cargo", "cargo nextest"),
+    ("go", "go test"),
+    ("go", "gotestsum"),
+    ("npm", "npm test"),
+    ("npm", "npm t"),
+    ("npm", "npm run test*"),
+    ("npm", "yarn test"),
+    ("npm", "yarn run test*"),
+    ("npm", "pnpm test"),
+    ("npm", "pnpm run test*"),
+    ("npm", "bun test"),
+    ("jest", "jest"),
+    ("jest", "npx jest"),
+    ("jest", "yarn jest"),
+    ("jest", "pnpm jest"),
+    ("vitest", "vitest"),
+    ("vitest", "npx vitest"),
+    ("vitest", "yarn vitest"),
+    ("vitest", "pnpm vitest"),
+    ("mocha", "mocha"),
+    ("mocha", "npx mocha"),
+    ("make", "make ... test"),
+    ("make", "make ... check"),
+    ("make", "make ... tests"),
+    ("ctest", "ctest"),
+    ("bazel", "bazel test"),
+    ("bazel", "bazelisk test"),
+    ("rspec", "rspec"),
+    ("rspec", "rake spec"),
+    ("rspec", "rake test"),
+    ("phpunit", "phpunit"),
+    ("prove", "prove"),
+    ("dotnet", "dotnet test"),
+    ("swift", "swift test"),
+    ("stack", "stack test"),
+    ("stack", "cabal test"),
+)
+"""(runner name, command pattern) of the test-runner table, in order."""

@@ -17,12 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentsignals import semconv as sc
-from agentsignals._classify.tools import (
-    category_for,
-    classify_command,
-    shell_edit_targets,
-    shell_read_targets,
-)
+from agentsignals._classify.shell import read_command, search_hits
+from agentsignals._classify.tools import describe_call
 from agentsignals._instrument.capture import fingerprint
 from agentsignals._spans.model import STATUS_ERROR, AttrValue, Span
 
@@ -220,14 +216,10 @@ class AttemptBuilder:
         live. Returns the span id (for nesting)."""
         seq = next(self._tool_seq)
         args = dict(arguments) if arguments is not None else None
-        if command is None and args is not None:
-            raw = args.get("command") or args.get("cmd")
-            command = raw if isinstance(raw, str) else None
-        if category is None:
-            if command is not None and category_for(name) is sc.ToolCategory.SHELL:
-                category = classify_command(command).value
-            else:
-                category = category_for(name, args).value
+        # The one classifier live tools use too: category, the files it names, test runner.
+        facts = describe_call(name, args, category=category, command=command)
+        category = facts.category
+        command = facts.command
         turn = turn if turn is not None else (self.turns[-1] if self.turns else None)
         start, end = self.trajectory._times(start_ns, end_ns)
         # Parallel calls of one reply share its timestamp; processors order spans by start
@@ -236,17 +228,25 @@ class AttemptBuilder:
             start = self._last_tool_start + 1
             end = max(end, start)
         self._last_tool_start = start
-        if files is None and command is not None and category == sc.ToolCategory.READ:
-            files = shell_read_targets(command) or None
+        if files is None:
+            files = facts.files
+        inferred = False
         if changed_files is None:
-            if error or exit_code:
-                changed_files = []  # a failed call is not taken to have changed anything
-            elif category == sc.ToolCategory.EDIT and files:
-                changed_files = list(files)
+            if category == sc.ToolCategory.EDIT:
+                # An edit tool that failed changed nothing; one that worked changed its files.
+                changed_files = list(files) if files and not (error or exit_code) else []
             elif command is not None:
-                changed_files = shell_edit_targets(command)
+                # No workspace was tracked: the files the command's syntax writes, whatever
+                # its exit code (`cp a b && pytest` that fails in pytest did copy).
+                changed_files = list(read_command(command).writes)
+                inferred = bool(changed_files)
             else:
                 changed_files = []
+        result_files = (
+            search_hits(result, command)
+            if category == sc.ToolCategory.SEARCH and result and not error
+            else []
+        )
         attrs: dict[str, AttrValue | None] = {
             sc.GEN_AI_OPERATION_NAME: sc.GenAiOperationName.EXECUTE_TOOL.value,
             sc.GEN_AI_TOOL_NAME: name,
@@ -256,6 +256,10 @@ class AttemptBuilder:
             sc.GEN_AI_TOOL_CALL_ID: call_id,
             sc.AGENT_SIGNALS_TOOL_FILES: list(files) if files else None,
             sc.AGENT_SIGNALS_TOOL_CHANGED_FILES: list(changed_files),
+            sc.AGENT_SIGNALS_TOOL_CHANGES_INFERRED: True if inferred else None,
+            sc.AGENT_SIGNALS_TOOL_RESULT_FILES: list(result_files) if result_files else None,
+            sc.AGENT_SIGNALS_TEST_RUNNER: facts.runner,
+            sc.AGENT_SIGNALS_TOOL_COMMAND_COMPLETE: False if not facts.command_complete else None,
             sc.PROCESS_EXIT_CODE: exit_code,
             sc.ERROR_TYPE: error if error else (f"exit_code_{exit_code}" if exit_code else None),
             sc.AGENT_SIGNALS_TOOL_OUTPUT_BYTES: (

@@ -22,7 +22,8 @@ from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 
 from agentsignals import semconv as sc
 from agentsignals._classify import reasoning_text
-from agentsignals._classify.tools import category_for
+from agentsignals._classify.shell import search_hits
+from agentsignals._classify.tools import describe_call, shell_command
 from agentsignals._instrument import capture
 from agentsignals._instrument.runtime import RUNTIME, error_type, internal_error
 from agentsignals._instrument.scope import (
@@ -626,9 +627,10 @@ class ToolHandle(_SpanHandle):
         self._arguments = arguments
         try:
             args_map = arguments if isinstance(arguments, Mapping) else None
-            self.category = (
-                str(category) if category is not None else category_for(self.name, args_map).value
+            facts = describe_call(
+                self.name, args_map, category=str(category) if category is not None else None
             )
+            self.category = facts.category
             attrs: dict[str, AttributeValue] = {
                 sc.GEN_AI_OPERATION_NAME: sc.GenAiOperationName.EXECUTE_TOOL.value,
                 sc.GEN_AI_TOOL_NAME: self.name,
@@ -641,6 +643,12 @@ class ToolHandle(_SpanHandle):
                 attrs[sc.GEN_AI_TOOL_TYPE] = tool_type
             if files is not None:
                 attrs[sc.AGENT_SIGNALS_TOOL_FILES] = [str(f) for f in files]
+            elif facts.files:
+                attrs[sc.AGENT_SIGNALS_TOOL_FILES] = facts.files
+            if facts.runner is not None:
+                attrs[sc.AGENT_SIGNALS_TEST_RUNNER] = facts.runner
+            if not facts.command_complete:
+                attrs[sc.AGENT_SIGNALS_TOOL_COMMAND_COMPLETE] = False
             if arguments is not None and RUNTIME.settings.fingerprint_tools:
                 attrs[sc.AGENT_SIGNALS_TOOL_CALL_FINGERPRINT] = capture.fingerprint(
                     self.name, (), arguments if isinstance(arguments, dict) else {"": arguments}
@@ -735,10 +743,20 @@ class ToolHandle(_SpanHandle):
                 self._capture(sc.GEN_AI_TOOL_CALL_RESULT, result)
                 if self.category == "test" and isinstance(result, str | bytes):
                     self._record_test_run(result, junit=False)
+                elif self.category == "search" and isinstance(result, str):
+                    self._record_search_hits(result)
             if exit_code is not None:
                 self.set_exit_code(exit_code)
         except Exception:
             internal_error("could not record tool result")
+
+    def _record_search_hits(self, output: str) -> None:
+        if not self._span.is_recording():
+            return
+        args = self._arguments if isinstance(self._arguments, Mapping) else None
+        hits = search_hits(output, shell_command(args))
+        if hits:
+            self._set({sc.AGENT_SIGNALS_TOOL_RESULT_FILES: hits})
 
     def record_test_report(self, report: str | bytes) -> None:
         """Per-test outcomes from test output or a JUnit XML report (text or bytes), for a
