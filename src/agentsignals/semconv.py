@@ -240,6 +240,12 @@ Phrases in the turn's reasoning where the agent revisits or abandons an approach
 "wait", "that won't work"); recorded without content.
 """
 
+AGENT_SIGNALS_TURN_THOUGHT_CHARS: Final = "agent_signals.turn.thought.chars"
+"""
+Length in characters of the visible text the model wrote with its action (SWE-agent's and OpenHands'
+`thought`, mini-swe-agent's THOUGHT); not a reasoning block. Recorded without content.
+"""
+
 AGENT_SIGNALS_USAGE_COST_USD: Final = "agent_signals.usage.cost_usd"
 """
 Cost in US dollars of the span's model usage (a turn's own call; roll-ups on attempts and trials).
@@ -565,6 +571,7 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.turn.reasoning.plan_steps": "int",
     "agent_signals.turn.reasoning.present": "boolean",
     "agent_signals.turn.reasoning.self_corrections": "int",
+    "agent_signals.turn.thought.chars": "int",
     "agent_signals.usage.cost_usd": "double",
     "agent_signals.usage.model_calls": "int",
     "agent_signals.verify.fail_to_fail_count": "int",

@@ -146,11 +146,18 @@ class AttemptBuilder:
         reasoning_tokens: int | None = None,
         cost_usd: float | None = None,
         reasoning: str | None = None,
+        thought: str | None = None,
         phase: str | None = None,
         finish_reasons: Sequence[str] | None = None,
         compacted: bool = False,
     ) -> TurnRef:
-        """One model call. Usage is per call here; attempt totals go to `end(totals=...)`."""
+        """One model call. Usage is per call here; attempt totals go to `end(totals=...)`.
+
+        `reasoning` is the model's reasoning (thinking blocks, `reasoning_content`, `<think>`):
+        "" when the file shows the call had none, None when the file cannot tell. `thought` is
+        the visible text the model wrote with its action (SWE-agent's and OpenHands'
+        `thought`, mini-swe-agent's THOUGHT): not a reasoning block. Plan steps and
+        self-corrections are read from both."""
         from agentsignals._classify import reasoning_text
 
         index = len(self.turns)
@@ -176,9 +183,13 @@ class AttemptBuilder:
         if reasoning is not None:
             attrs[sc.AGENT_SIGNALS_TURN_REASONING_PRESENT] = bool(reasoning)
             attrs[sc.AGENT_SIGNALS_TURN_REASONING_CHARS] = len(reasoning)
-            attrs[sc.AGENT_SIGNALS_TURN_REASONING_PLAN_STEPS] = reasoning_text.plan_steps(reasoning)
+        if thought is not None:
+            attrs[sc.AGENT_SIGNALS_TURN_THOUGHT_CHARS] = len(thought)
+        if reasoning is not None or thought is not None:
+            text = "\n\n".join(t for t in (reasoning, thought) if t)
+            attrs[sc.AGENT_SIGNALS_TURN_REASONING_PLAN_STEPS] = reasoning_text.plan_steps(text)
             attrs[sc.AGENT_SIGNALS_TURN_REASONING_SELF_CORRECTIONS] = (
-                reasoning_text.self_corrections(reasoning)
+                reasoning_text.self_corrections(text)
             )
         span_id = _hex_id(self.attempt_id, "turn", index, size=8)
         synthetic = self.trajectory._last_synthetic

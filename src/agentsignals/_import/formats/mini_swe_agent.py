@@ -228,7 +228,8 @@ class _Reader:
             cache_write_tokens=usage.cache_write,
             reasoning_tokens=usage.reasoning,
             cost_usd=cost,
-            reasoning=_reasoning(m, response, reply),
+            reasoning=_native_reasoning(m, response) or None,
+            thought=reply.strip() if reply is not None else None,
             finish_reasons=_finish_reasons(response),
         )
 
@@ -491,13 +492,6 @@ def _native_reasoning(m: Mapping[str, Any], response: Mapping[str, Any]) -> str:
         ]
         return "\n\n".join(p for p in parts if p).strip()
     return ""
-
-
-def _reasoning(m: Mapping[str, Any], response: Mapping[str, Any], reply: str | None) -> str | None:
-    native = _native_reasoning(m, response)
-    if reply is None and not native:
-        return None
-    return "\n\n".join(p for p in (native, (reply or "").strip()) if p)
 
 
 def _thought(content: str, commands: list[str]) -> str:

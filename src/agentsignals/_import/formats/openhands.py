@@ -69,7 +69,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -534,6 +534,16 @@ def _reasoning(response: Mapping[str, Any]) -> str | None:
     return "\n\n".join(parts)
 
 
+def _thought(actions: Sequence[_Event]) -> str | None:
+    """The visible text the model wrote with its actions (their `thought`), the same signal
+    as SWE-agent's thought; None when no action carries the field."""
+    texts = [a.args.get("thought") for a in actions]
+    known = [t for t in texts if isinstance(t, str)]
+    if not known:
+        return None
+    return "\n\n".join(t.strip() for t in known if t.strip())
+
+
 def _finish_reasons(response: Mapping[str, Any]) -> list[str] | None:
     reasons = [
         str(_dict(c).get("finish_reason"))
@@ -853,6 +863,7 @@ def _build(
             reasoning_tokens=usage.reasoning if usage else None,
             cost_usd=cost,
             reasoning=_reasoning(response),
+            thought=_thought(plan.actions),
             finish_reasons=_finish_reasons(response),
         )
         for action in plan.actions:

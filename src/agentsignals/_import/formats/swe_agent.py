@@ -355,7 +355,9 @@ class _Reader:
             if j == last and not action.strip() and _HARNESS_EXIT.match(thought or ""):
                 continue  # the harness's exit step: no model call
             message = matched.step_message.get(j)
-            turn = attempt.turn(model=model, reasoning=_reasoning(thought, step, message))
+            turn = attempt.turn(
+                model=model, reasoning=_reasoning(step, message), thought=(thought or "").strip()
+            )
             ran = matched.all_ran or message is not None
             tool_span: str | None = None
             if ran and action.strip():
@@ -428,7 +430,7 @@ class _Reader:
             model_id=model,
         )
         for m in sub.messages:
-            turn = child.turn(model=model, reasoning=_reasoning(m.thought, {}, m))
+            turn = child.turn(model=model, reasoning=_reasoning({}, m), thought=m.thought.strip())
             if m.action.strip():
                 call = _tool_call(m.action, m, m.state, commands, editor)
                 self._tool(child, turn, call, m.observation or "")
@@ -535,13 +537,16 @@ def _align(steps: Sequence[Mapping[str, Any]], mains: Sequence[_Message]) -> _Al
     return _Alignment(step_message, message_step, all_ran=False)
 
 
-def _reasoning(thought: str, step: Mapping[str, Any], message: _Message | None) -> str:
-    """The step's thought, after the model's own thinking when the file recorded it."""
+def _reasoning(step: Mapping[str, Any], message: _Message | None) -> str | None:
+    """The model's own thinking where the file recorded it (`reasoning_content` of the step,
+    thinking blocks of the message); None when the file cannot tell. The step's `thought` is
+    the model's visible text, not a reasoning block: it goes to the turn as `thought`."""
     native = step.get("reasoning_content")
-    thinking = native if isinstance(native, str) and native.strip() else ""
-    if not thinking and message is not None:
-        thinking = message.thinking
-    return "\n\n".join(p for p in (thinking.strip(), thought.strip()) if p)
+    if isinstance(native, str) and native.strip():
+        return native.strip()
+    if message is not None and message.thinking.strip():
+        return message.thinking.strip()
+    return None
 
 
 # -------------------------------------------------------------------------------- tools
