@@ -36,6 +36,13 @@ agent that started it. Subagents are kept apart from retries in trial records.
 AGENT_SIGNALS_ATTEMPT_RECOVERY_MODE: Final = "agent_signals.attempt.recovery_mode"
 """How the harness recovered into this attempt (for retries), as the controller labels it."""
 
+AGENT_SIGNALS_ATTEMPT_SUBAGENT_EDIT_CALLS: Final = "agent_signals.attempt.subagent_edit_calls"
+"""
+Edit-tool calls made by the subagents this attempt started (a manager agent whose programmer
+subagent edited the files): its edits were not shell-mediated though it made no edit call itself.
+Set by importers of multi-agent trajectories when non-zero.
+"""
+
 AGENT_SIGNALS_ATTEMPT_TIMED_OUT: Final = "agent_signals.attempt.timed_out"
 """Whether the attempt hit its time limit."""
 
@@ -519,6 +526,7 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.attempt.localization_mode": "string",
     "agent_signals.attempt.parent_id": "string",
     "agent_signals.attempt.recovery_mode": "string",
+    "agent_signals.attempt.subagent_edit_calls": "int",
     "agent_signals.attempt.timed_out": "boolean",
     "agent_signals.attempt.touched_files": "string[]",
     "agent_signals.attempt.touched_files.lines_added": "int[]",

@@ -504,7 +504,15 @@ def behavior(spans: AttemptSpans) -> Behavior:
         out.step_changed_files = [list(c.changed_files or []) for c in calls]
     out.edit_calls = edit_calls
     out.shell_edit_calls = shell_edit_calls
-    out.bash_mediated_edits = None if touched is None else (edit_calls == 0 and bool(touched))
+    # Edits a subagent made with its edit tool are not shell-mediated edits of this attempt.
+    delegated = (
+        _int(attempt.attributes.get(sc.AGENT_SIGNALS_ATTEMPT_SUBAGENT_EDIT_CALLS))
+        if (attempt is not None)
+        else None
+    )
+    out.bash_mediated_edits = (
+        None if touched is None else (edit_calls + (delegated or 0) == 0 and bool(touched))
+    )
     out.tool_sequence = names
     out.tool_category_sequence = categories
     out.first_edit_step = first_edit

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,8 @@ from agentsignals._classify.tools import describe_call
 from agentsignals._instrument.capture import fingerprint
 from agentsignals._spans.model import STATUS_ERROR, AttrValue, Span
 
+# SWE-agent's and OpenHands' str_replace_editor answer `view <folder>` with a listing.
+_DIRECTORY_LISTING = re.compile(r"\s*Here's the files and directories up to \d+ levels? deep")
 _SYNTHETIC_START_NS = 1_577_836_800_000_000_000  # 2020-01-01: obviously not a real run time
 _STEP_NS = 1_000_000
 
@@ -121,6 +124,9 @@ class AttemptBuilder:
     _tool_seq: itertools.count[int] = field(default_factory=itertools.count)
     _last_tool_start: int = -1
     _ended: bool = False
+    parent: AttemptBuilder | None = None
+    _edit_calls: int = 0  # edit-tool calls that did not fail
+    _subagent_edit_calls: int = 0  # the same, made by subagents this attempt started
 
     def _identity(self, turn: int | None = None) -> dict[str, AttrValue]:
         ids: dict[str, AttrValue] = {
@@ -241,6 +247,9 @@ class AttemptBuilder:
         self._last_tool_start = start
         if files is None:
             files = facts.files
+        if category == sc.ToolCategory.READ and result and _DIRECTORY_LISTING.match(result):
+            # An editor's `view` of a folder lists it: a listing, no file read.
+            category, files = sc.ToolCategory.SEARCH.value, None
         inferred = False
         if changed_files is None:
             if category == sc.ToolCategory.EDIT:
@@ -281,6 +290,8 @@ class AttemptBuilder:
             timed_out = "timeout" in error.lower() or "timed out" in error.lower()
         if timed_out:
             attrs[sc.AGENT_SIGNALS_TOOL_TIMED_OUT] = True
+        if category == sc.ToolCategory.EDIT and not (error or exit_code):
+            self._edit_calls += 1
         if changed_files:
             attrs[sc.AGENT_SIGNALS_TOOL_EDIT_MODE] = (
                 sc.ToolEditMode.DIRECT.value
@@ -392,6 +403,10 @@ class AttemptBuilder:
         }
         if exit_reason == sc.AttemptExitReason.TIMEOUT:
             values[sc.AGENT_SIGNALS_ATTEMPT_TIMED_OUT] = True
+        if self._subagent_edit_calls:
+            values[sc.AGENT_SIGNALS_ATTEMPT_SUBAGENT_EDIT_CALLS] = self._subagent_edit_calls
+        if self.parent is not None:
+            self.parent._subagent_edit_calls += self._edit_calls + self._subagent_edit_calls
         if submission is not None:
             stats = patch_stats(submission)
             values[sc.AGENT_SIGNALS_ATTEMPT_TOUCHED_FILES] = [p for p, _, _ in stats]
@@ -548,6 +563,7 @@ class TrajectoryBuilder:
                 parent_span_id or (parent.span_id if parent is not None else self.trial_span_id)
             ),
             synthetic_start=synthetic_start,
+            parent=parent,
         )
         self._attempts.append(builder)
         return builder

@@ -40,8 +40,8 @@ attempt, the main agent. What maps to what:
   when it ends on an API error notice, else unset (an interactive session has no submission).
 - Records are deduplicated by `uuid` (resumed sessions repeat history). Other record types
   (progress hooks, snapshots, summaries, system notices, queue operations) carry no turn or
-  tool; `compact_boundary` system records are counted (`Session.compactions`) but the
-  convention has no attribute for them yet.
+  tool; after a `compact_boundary` system record the next model call of the main
+  conversation is marked `gen_ai.conversation.compacted` (counted in `tokens.compactions`).
 
 Files inside a `subagents/` folder, and sidechain-only `agent-*.jsonl` files, are not detected
 on their own: their session imports them.
@@ -385,6 +385,8 @@ class Session:
     progress: dict[str, list[_Rec]]
     sidechains: list[_Sidechain]
     compactions: int = 0
+    # Times of the `compact_boundary` records: the next model call works from the summary.
+    compaction_ns: list[int] = field(default_factory=list)
 
 
 def _split(path: Path, records: list[tuple[int, dict[str, Any]]], report: Report) -> Session:
@@ -395,6 +397,7 @@ def _split(path: Path, records: list[tuple[int, dict[str, Any]]], report: Report
     progress: dict[str, list[_Rec]] = {}
     session_id: str | None = None
     compactions = 0
+    compaction_ns: list[int] = []
     for number, d in records:
         kind = d.get("type")
         if session_id is None and isinstance(d.get("sessionId"), str):
@@ -421,6 +424,9 @@ def _split(path: Path, records: list[tuple[int, dict[str, Any]]], report: Report
             continue
         if kind == "system" and d.get("subtype") == "compact_boundary":
             compactions += 1
+            ns = _ns(d.get("timestamp"))
+            if ns is not None:
+                compaction_ns.append(ns)
         if kind not in ("user", "assistant"):
             continue
         uuid = d.get("uuid")
@@ -434,7 +440,9 @@ def _split(path: Path, records: list[tuple[int, dict[str, Any]]], report: Report
             raise TrajectoryError(where, "no user or assistant messages")
         if side:  # a subagent file given on its own: its sidechain is the conversation
             main, side = side, []
-    return Session(path, main, session_id, progress, _sidechains(side), compactions)
+    return Session(
+        path, main, session_id, progress, _sidechains(side), compactions, sorted(compaction_ns)
+    )
 
 
 def _sidechains(recs: list[_Rec]) -> list[_Sidechain]:
@@ -538,10 +546,19 @@ class _Importer:
     # -- one agent's conversation
 
     def emit(self, attempt: AttemptBuilder, conv: _Conversation, depth: int) -> None:
+        # The main conversation's first model call after each compact_boundary works from the
+        # compacted context (gen_ai.conversation.compacted).
+        boundaries = list(self.session.compaction_ns) if depth == 0 else []
         for response in conv.responses:
             usage = response.usage
             reasoning = "\n".join(response.thinking)
+            when = response.request_ns if response.request_ns is not None else response.end_ns
+            compacted = False
+            while boundaries and when is not None and when >= boundaries[0]:
+                boundaries.pop(0)
+                compacted = True
             turn = attempt.turn(
+                compacted=compacted,
                 start_ns=self.at(response.request_ns),
                 end_ns=self.at(response.end_ns),
                 model=response.model,
@@ -627,6 +644,10 @@ class _Importer:
         if agent_id is not None:
             recs = self._claim_file(agent_id)
         owner = use.id
+        if recs is not None and owner is not None:
+            # The subagent's own file is its transcript; the progress records the session
+            # streamed for the same call are the same turns (imported once, not twice).
+            self.used_progress.add(owner)
         if recs is None and owner in self.session.progress and owner not in self.used_progress:
             self.used_progress.add(owner)
             recs, streamed = self.session.progress[owner], True
@@ -773,15 +794,27 @@ class _Importer:
         """Subagent transcripts no Task call claimed, nested under the main attempt (no tool
         parent), in the order they started."""
         pending: list[_Conversation] = []
+        streamed = {
+            r.data.get("agentId")
+            for owner in self.used_progress
+            for r in self.session.progress.get(owner, ())
+        }
         for agent_id in self.files:
+            if agent_id in streamed and agent_id not in self.used_files:
+                continue  # already imported from the records the session streamed
             recs = self._claim_file(agent_id)
             if recs:
                 pending.append(_conversation(recs, self.report))
         for owner, recs in self.session.progress.items():
             if owner not in self.used_progress:
                 self.used_progress.add(owner)
+                agent_ids = {r.data.get("agentId") for r in recs}
+                if agent_ids & self.used_files:
+                    continue  # streamed copy of a subagent already read from its own file
                 pending.append(_conversation(recs, self.report))
         for i, chain in enumerate(self.session.sidechains):
+            if chain.agent_id is not None and chain.agent_id in self.used_files:
+                continue
             if i not in self.used_sidechains:
                 self.used_sidechains.add(i)
                 pending.append(_conversation(chain.recs, self.report))

@@ -349,11 +349,15 @@ def _spans(session: PiSession) -> list[Span]:
     header_ns = _ns(session.header.get("timestamp"))
     start = min([*times, header_ns] if header_ns is not None else times, default=None)
     end = max(times, default=None)
-    model = next(
-        (m["model"] for e in responses if isinstance((m := e.message or {}).get("model"), str)),
-        None,
-    )
-    provider = next((e.message or {}).get("provider") for e in responses) if responses else None
+    # The session's model: that of the first response that is a real answer. An aborted,
+    # empty response (the user stopped it before any output) says nothing of the session.
+    answered = [
+        m
+        for e in responses
+        if (m := e.message or {}).get("stopReason") != "aborted" or m.get("content")
+    ]
+    model = next((m["model"] for m in answered if isinstance(m.get("model"), str)), None)
+    provider = next((m.get("provider") for m in answered), None)
     if model is None:
         change = next((e.data for e in entries if e.data.get("type") == "model_change"), None)
         source = change if change is not None else session.header

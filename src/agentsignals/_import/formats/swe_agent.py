@@ -332,7 +332,7 @@ class _Reader:
             attempt1_tool_cap=self.config.call_limit(index) if index == 0 else None,
             timeout_s=self.config.time_limit(index),
         )
-        matched = _align(steps, mains)
+        matched = _align(steps, mains, subs)
         editor = _OpenFile()
         subs_by_step: dict[int, list[_SubRun]] = {}
         leading: list[_SubRun] = []
@@ -354,6 +354,8 @@ class _Reader:
             thought = _str(step.get("thought"))
             if j == last and not action.strip() and _HARNESS_EXIT.match(thought or ""):
                 continue  # the harness's exit step: no model call
+            if j in matched.sub_steps:
+                continue  # another agent's step (CodeR's trajectory lists every agent's)
             message = matched.step_message.get(j)
             turn = attempt.turn(
                 model=model, reasoning=_reasoning(step, message), thought=(thought or "").strip()
@@ -516,25 +518,45 @@ class _Alignment:
     step_message: dict[int, _Message]
     message_step: dict[int, int]
     all_ran: bool
+    # Steps that are other agents' messages (a multi-agent trajectory lists every agent's
+    # steps): their turns belong to the subagent attempts, not to this run's.
+    sub_steps: frozenset[int] = frozenset()
 
 
-def _align(steps: Sequence[Mapping[str, Any]], mains: Sequence[_Message]) -> _Alignment:
-    """Match the run's model messages to the steps whose action ran (same action, in order);
-    steps left over were requeried. Without messages, every step ran."""
+def _align(
+    steps: Sequence[Mapping[str, Any]],
+    mains: Sequence[_Message],
+    subs: Sequence[_SubRun] = (),
+) -> _Alignment:
+    """Match the run's model messages (and other agents' messages, in history order) to the
+    steps whose action ran (same action, in order); steps left over were requeried. Without
+    messages, every step ran."""
     if not mains:
         return _Alignment({}, {}, all_ran=True)
+    # All agents' messages in history order: (main message index or None, message).
+    ordered: list[tuple[int | None, _Message]] = []
+    for k in range(len(mains) + 1):
+        for sub in subs:
+            if sub.after == k:
+                ordered.extend((None, m) for m in sub.messages)
+        if k < len(mains):
+            ordered.append((k, mains[k]))
     step_message: dict[int, _Message] = {}
     message_step: dict[int, int] = {}
+    sub_steps: set[int] = set()
     start = 0
-    for k, m in enumerate(mains):
+    for owner, m in ordered:
         want = m.action.strip()
         for j in range(start, len(steps)):
             if _str(steps[j].get("action")).strip() == want:
-                step_message[j] = m
-                message_step[k] = j
+                if owner is None:
+                    sub_steps.add(j)
+                else:
+                    step_message[j] = m
+                    message_step[owner] = j
                 start = j + 1
                 break
-    return _Alignment(step_message, message_step, all_ran=False)
+    return _Alignment(step_message, message_step, all_ran=False, sub_steps=frozenset(sub_steps))
 
 
 def _reasoning(step: Mapping[str, Any], message: _Message | None) -> str | None:
@@ -623,11 +645,11 @@ def _command_call(
     elif name in _ON_OPEN_FILE:
         current = editor.current(state)
         files = [current] if current else None
-    elif name in ("search_file", "search_dir", "find_file"):
-        keys = {"search_file": ("file",), "search_dir": ("dir",), "find_file": ("dir",)}[name]
-        target = _arg(args, keys) or (words[1] if len(words) > 1 else None)
-        if target is None and name == "search_file":
-            target = editor.current(state)
+    elif name == "search_file":
+        # The file searched in. search_dir and find_file name a folder, not a file: their
+        # hits come from the output (agent_signals.tool.result_files).
+        target = _arg(args, ("file",)) or (words[1] if len(words) > 1 else None)
+        target = target or editor.current(state)
         files = [target] if target else None
     return _ToolCall(name, arguments=arguments, category=category, files=files)
 
