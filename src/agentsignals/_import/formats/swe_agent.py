@@ -349,10 +349,17 @@ class _Reader:
         for sub in leading:
             self._subagent(sub, attempt, None, model, commands, editor)
         last = len(steps) - 1
+        # The harness's exit step ("Exit due to cost limit") is no model call, except when the
+        # file's own count says it was one: a call that crossed the cost limit (or came
+        # before the last command timeout) was made and billed, and its reply dropped.
+        api_calls = _int(_dict(info.get("model_stats")).get("api_calls"))
+        own_steps = len(steps) - len(matched.sub_steps)
+        exit_was_a_call = not subs and api_calls is not None and api_calls == own_steps
         for j, step in enumerate(steps):
             action = _str(step.get("action"))
             thought = _str(step.get("thought"))
-            if j == last and not action.strip() and _HARNESS_EXIT.match(thought or ""):
+            is_exit = j == last and not action.strip() and _HARNESS_EXIT.match(thought or "")
+            if is_exit and not exit_was_a_call:
                 continue  # the harness's exit step: no model call
             if j in matched.sub_steps:
                 continue  # another agent's step (CodeR's trajectory lists every agent's)
