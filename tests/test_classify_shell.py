@@ -278,6 +278,10 @@ def test_registry_table_covers_the_runners_of_the_issue() -> None:
         "ls>listing.txt;cat<in.txt",
         "X=1 Y=2 make test",
         "python a.py >> log.txt 2>/dev/null || echo failed",
+        "cd /testbed && git status && git diff --stat # 12",
+        "ls # c > d",
+        "echo a#b > f.txt",
+        "cat a.py > b.py # copy",
     ],
 )
 def test_plain_lexer_agrees_with_the_parser(command: str) -> None:

@@ -111,8 +111,9 @@ _WRAPPERS2 = frozenset(
 )  # fmt: skip
 _PYTHON = re.compile(r"^(?:python|pypy)(?:\d+(?:\.\d+)*)?$|^py$")
 _NOT_FILES = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "-", ".", ".."})
-_GLOB_CHARS = frozenset("*?[")
 _ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*=")
+# Anything but plain word characters and blanks (quotes, operators, expansions, newlines).
+_SPECIAL = re.compile(r"[^\w./,:=+@%~^ \t-]")
 
 
 # ------------------------------------------------------------------------------ test runners
@@ -142,7 +143,8 @@ class _RunnerTable:
 
     def __init__(self, entries: Sequence[tuple[str, str]]) -> None:
         self.by_program: dict[str, list[_Runner]] = {}
-        self.globs: list[tuple[re.Pattern[str], _Runner]] = []
+        # Glob heads (`*runtests.py`), with the literal tail a program must end with.
+        self.globs: list[tuple[str, re.Pattern[str], _Runner]] = []
         for name, pattern in entries:
             words = pattern.split()
             if not words:
@@ -154,15 +156,20 @@ class _RunnerTable:
                 key = compiled.rsplit("/", 1)[-1]  # `./ci.sh` is looked up as `ci.sh`
                 self.by_program.setdefault(key, []).append(runner)
             else:
-                self.globs.append((compiled, runner))
+                tail = re.split(r"[*?\[\]]", head)[-1]
+                self.globs.append((tail, compiled, runner))
 
-    def find(self, words: Sequence[str]) -> str | None:
-        program = _program(words[0])
+    def find(self, words: Sequence[str], program: str | None = None) -> str | None:
+        if program is None:
+            program = _program(words[0])
         for runner in self.by_program.get(program, ()):
             if _match(runner.rest, 0, words, 1):
                 return runner.name
-        for head, runner in self.globs:
-            if (head.match(program) or head.match(words[0])) and _match(runner.rest, 0, words, 1):
+        first = words[0]
+        for tail, head, runner in self.globs:
+            if not first.endswith(tail):
+                continue
+            if (head.match(program) or head.match(first)) and _match(runner.rest, 0, words, 1):
                 return runner.name
         return None
 
@@ -288,6 +295,12 @@ def _read(command: str, depth: int = 0) -> ShellReading:
     if not command.strip():
         return ShellReading(sc.ToolCategory.SHELL)
     if len(command) < 2048:
+        if not _SPECIAL.search(command):
+            # Only words and spaces: nothing for a lexer to do.
+            words: list[str | None] = list(command.split())
+            while words and _ASSIGNMENT.match(words[0] or ""):
+                del words[0]
+            return _reading([_Cmd(words, None)], [], True, depth)
         lexed = _lex_plain(command)
         if lexed is not None:
             return _reading(lexed[0], lexed[1], True, depth)
@@ -305,37 +318,40 @@ def _read(command: str, depth: int = 0) -> ShellReading:
 
 
 _PLAIN_TOKEN = re.compile(
-    r"""(?P<ws>[ \t]*)
-      (?:(?P<op>\|\||&&|\||;)
-      | (?P<dup>\d?>&\d)
-      | (?P<redir>\d?>>?|&>>?|<)
-      | '(?P<sq>[^']*)'
-      | "(?P<dq>[^"\\$`!]*)"
-      | (?P<word>[\w./,:=+@%~^-]+))""",
+    r"""([ \t]*)
+      (?:(\|\||&&|\||;)
+      | (\d?>&\d)
+      | (\d?>>?|&>>?|<)
+      | ('[^']*')
+      | ("[^"\\$`!]*")
+      | ([\w./,:=+@%~^-]+)
+      | (\#.*))""",
     re.VERBOSE,
 )
 
 
 def _lex_plain(command: str) -> tuple[list[_Cmd], list[str]] | None:
     """The commands of a line in the plain subset of shell: words, single-quoted and
-    expansion-free double-quoted strings, `|`, `||`, `&&`, `;`, and redirections to a word.
-    Within that subset this lexing is exactly bash's, so the parser is not needed; anything
-    else (newlines, `$`, globs, backticks, braces, comments, heredocs) returns None."""
+    expansion-free double-quoted strings, `|`, `||`, `&&`, `;`, redirections to a word and a
+    trailing comment. Within that subset this lexing is exactly bash's, so the parser is not
+    needed; anything else (newlines, `$`, globs, backticks, braces, heredocs) returns None."""
+    tokens = _PLAIN_TOKEN.findall(command)
+    if "".join(map("".join, tokens)) != command.rstrip(" \t"):
+        return None  # something outside the subset (findall skips what it cannot match)
     commands: list[_Cmd] = []
     writes: list[str] = []
     argv: list[str | None] = []
     pending: str | None = None  # a redirection waiting for its target
     word: str | None = None
-    pos = 0
-    for m in _PLAIN_TOKEN.finditer(command):
-        if m.start() != pos:
-            return None  # something outside the subset
-        pos = m.end()
-        kind = m.lastgroup
-        if kind in ("word", "sq", "dq"):
-            text = m.group(kind)
-            if word is not None and not m.group("ws"):
-                word += text  # adjacent pieces are one word: --include='*.py'
+    for i, (ws, _op, dup, redir, sq, dq, bare, comment) in enumerate(tokens):
+        if comment:
+            if i and not ws:
+                return None  # `a#b` is one word in bash, not a comment
+            break  # a comment runs to the end of the line
+        piece = bare or (sq[1:-1] if sq else (dq[1:-1] if dq else None))
+        if piece is not None:
+            if word is not None and not ws:
+                word += piece  # adjacent pieces are one word: --include='*.py'
                 continue
             if word is not None:
                 if pending is not None:
@@ -344,7 +360,7 @@ def _lex_plain(command: str) -> tuple[list[_Cmd], list[str]] | None:
                     pending = None
                 else:
                     argv.append(word)
-            word = text
+            word = piece
             continue
         if word is not None:
             if pending is not None:
@@ -354,18 +370,16 @@ def _lex_plain(command: str) -> tuple[list[_Cmd], list[str]] | None:
             else:
                 argv.append(word)
             word = None
-        if kind == "dup":
+        if dup:
             continue
         if pending is not None:
             return None  # a redirection without a target
-        if kind == "redir":
-            pending = m.group(kind).lstrip("0123456789")
+        if redir:
+            pending = redir.lstrip("0123456789")
         else:  # an operator ends the command
             if argv:
                 commands.append(_Cmd(argv, None))
             argv = []
-    if pos != len(command) and command[pos:].strip(" \t"):
-        return None
     if word is not None:
         if pending is not None:
             if pending != "<":
@@ -633,7 +647,10 @@ def _reading(
         program = _program(words[0])
         if runner is None:
             # A word that expands ($x) matches no pattern word.
-            runner = table.find([w if w is not None else "\x00" for w in words])
+            runner = table.find(
+                [w if w is not None else "\x00" for w in words] if None in words else words,  # type: ignore[arg-type]
+                program,
+            )
         if main is None and program not in _SETUP_PROGRAMS:
             main = "git grep" if program == "git" and words[1:2] == ["grep"] else program
             if program in ("sed", "perl") and _in_place(words[1:]):
@@ -651,7 +668,7 @@ def _reading(
                 complete = complete and sub.complete
                 continue
         _effects(program, words, cmd.stdin, reads, searched, writes)
-    targets = _files(writes)
+    targets = _files(writes) if writes else []
     if runner is not None:
         category = sc.ToolCategory.TEST
     elif targets:
@@ -664,8 +681,8 @@ def _reading(
         category = sc.ToolCategory.SHELL
     return ShellReading(
         category,
-        reads=tuple(_files(reads)),
-        searched=tuple(_files(searched)),
+        reads=tuple(_files(reads)) if reads else (),
+        searched=tuple(_files(searched)) if searched else (),
         writes=tuple(targets),
         runner=runner,
         complete=complete,
@@ -688,18 +705,14 @@ def _files(paths: Sequence[str]) -> list[str]:
     out: dict[str, None] = {}
     for p in paths:
         p = p.strip()
-        if (
-            not p
-            or p in _NOT_FILES
-            or p.startswith("-")
-            or p.startswith("&")
-            or p.endswith("/")
-            or p.startswith("/dev/")
-            or any(c in _GLOB_CHARS for c in p)
-        ):
+        if not p or p in _NOT_FILES or _NOT_A_FILE.search(p):
             continue
         out[p] = None
     return list(out)
+
+
+# Options, descriptors, folders, devices and globs name no concrete file.
+_NOT_A_FILE = re.compile(r"^[-&]|/$|^/dev/|[*?\[]")
 
 
 def _operands(args: Sequence[str | None], value_options: frozenset[str] = frozenset()) -> list[str]:

@@ -144,6 +144,8 @@ def shell_read_targets(command: str) -> list[str]:
     return list(read_command(command).reads)
 
 
+_VALUES = {c: c.value for c in ToolCategory}
+
 # Argument keys under which tools name the file(s) they act on.
 _FILE_KEYS = ("path", "file_path", "filepath", "file", "filename", "notebook_path", "target_file")
 _FILES_KEYS = ("paths", "file_paths", "files")
@@ -209,17 +211,18 @@ def describe_call(
     tool's `command`/`cmd` argument) is read from its syntax: category by what it does, files
     it prints or greps. Any other tool names its files in its arguments (`path`,
     `file_path`, ...). An explicit `category` wins over the inferred one."""
-    if command is None and category_for(name) is ToolCategory.SHELL:
+    base = category_for(name)
+    if command is None and base is ToolCategory.SHELL:
         command = shell_command(arguments)
     if command is not None:
         reading = read_command(command)
         return CallFacts(
-            category if category is not None else reading.category.value,
+            category if category is not None else _VALUES[reading.category],
             list(reading.files) or None,
             reading.runner,
             command,
             reading.complete,
         )
     if category is None:
-        category = category_for(name, arguments).value
-    return CallFacts(category, stated_files(arguments))
+        category = (category_for(name, arguments) if arguments else base).value
+    return CallFacts(category, stated_files(arguments) if arguments else None)
