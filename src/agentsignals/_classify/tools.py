@@ -156,7 +156,7 @@ FILE_ARGUMENT_KEYS = frozenset(_FILE_KEYS + _FILES_KEYS)
 def stated_files(arguments: Mapping[str, Any] | None) -> list[str] | None:
     """Files a tool call names in its arguments (`path`, `file_path`, `paths`, ...), or None
     when it names none. Live tools and importers read arguments with this one function."""
-    if not arguments:
+    if not arguments or not arguments.keys() & FILE_ARGUMENT_KEYS:
         return None
     out: list[str] = []
     for key in _FILE_KEYS:
@@ -224,5 +224,19 @@ def describe_call(
             reading.complete,
         )
     if category is None:
-        category = (category_for(name, arguments) if arguments else base).value
+        # Arguments refine only editor tools (`command: view` reads); others keep the name's.
+        refine = arguments and _is_editor(name)
+        category = _VALUES[category_for(name, arguments) if refine else base]
     return CallFacts(category, stated_files(arguments) if arguments else None)
+
+
+_EDITOR_BY_NAME: dict[str, bool] = {}
+
+
+def _is_editor(name: str) -> bool:
+    known = _EDITOR_BY_NAME.get(name)
+    if known is None:
+        if len(_EDITOR_BY_NAME) >= _NAME_CACHE_MAX:
+            _EDITOR_BY_NAME.clear()
+        known = _EDITOR_BY_NAME[name] = _normalise(name) in _EDITOR_TOOLS
+    return known

@@ -23,7 +23,7 @@ from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 from agentsignals import semconv as sc
 from agentsignals._classify import reasoning_text
 from agentsignals._classify.shell import search_hits
-from agentsignals._classify.tools import describe_call, shell_command
+from agentsignals._classify.tools import category_for, describe_call, shell_command
 from agentsignals._instrument import capture
 from agentsignals._instrument.runtime import RUNTIME, error_type, internal_error
 from agentsignals._instrument.scope import (
@@ -627,10 +627,19 @@ class ToolHandle(_SpanHandle):
         self._arguments = arguments
         try:
             args_map = arguments if isinstance(arguments, Mapping) else None
-            facts = describe_call(
-                self.name, args_map, category=str(category) if category is not None else None
+            facts = (
+                describe_call(
+                    self.name, args_map, category=str(category) if category is not None else None
+                )
+                if args_map
+                else None
             )
-            self.category = facts.category
+            if facts is not None:
+                self.category = facts.category
+            else:
+                self.category = (
+                    str(category) if category is not None else category_for(self.name).value
+                )
             attrs: dict[str, AttributeValue] = {
                 sc.GEN_AI_OPERATION_NAME: sc.GenAiOperationName.EXECUTE_TOOL.value,
                 sc.GEN_AI_TOOL_NAME: self.name,
@@ -643,11 +652,11 @@ class ToolHandle(_SpanHandle):
                 attrs[sc.GEN_AI_TOOL_TYPE] = tool_type
             if files is not None:
                 attrs[sc.AGENT_SIGNALS_TOOL_FILES] = [str(f) for f in files]
-            elif facts.files:
+            elif facts is not None and facts.files:
                 attrs[sc.AGENT_SIGNALS_TOOL_FILES] = facts.files
-            if facts.runner is not None:
+            if facts is not None and facts.runner is not None:
                 attrs[sc.AGENT_SIGNALS_TEST_RUNNER] = facts.runner
-            if not facts.command_complete:
+            if facts is not None and not facts.command_complete:
                 attrs[sc.AGENT_SIGNALS_TOOL_COMMAND_COMPLETE] = False
             if arguments is not None and RUNTIME.settings.fingerprint_tools:
                 attrs[sc.AGENT_SIGNALS_TOOL_CALL_FINGERPRINT] = capture.fingerprint(
