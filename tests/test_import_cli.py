@@ -227,3 +227,39 @@ def test_each_format_detects_only_its_own_files(shared_data: Path, name: str) ->
         if p.is_file() and folders[name] not in p.parts and "corpus" not in p.parts
     ]
     assert all(detect_format(p) != name for p in others)
+
+
+def test_run_id_and_tags_are_stamped(shared_data: Path, tmp_path: Path) -> None:
+    """`import --run-id R --tag k=v`: agent_signals.run.id on trial and attempt spans (as live
+    trial(run_id=...)), the tags as resource attributes of every span; a malformed tag is one
+    line and exit 2, before anything is written."""
+    out = tmp_path / "out.jsonl"
+    source = shared_data / "pi/before-compaction.jsonl"
+    subprocess.run(
+        [*CLI, str(source), "-o", str(out), "--run-id", "run-7", "--tag", "experiment=A",
+         "--tag", "team=x=y"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    kinds: dict[str, set[object]] = {}
+    for line in out.read_text().splitlines():
+        for rs in json.loads(line)["resourceSpans"]:
+            resource = {
+                kv["key"]: kv["value"]["stringValue"] for kv in rs["resource"]["attributes"]
+            }
+            assert resource["experiment"] == "A" and resource["team"] == "x=y"
+            for ss in rs["scopeSpans"]:
+                for span in ss["spans"]:
+                    attrs = {kv["key"]: kv["value"] for kv in span["attributes"]}
+                    kind = attrs["agent_signals.span.type"]["stringValue"]
+                    run = attrs.get("agent_signals.run.id", {}).get("stringValue")
+                    kinds.setdefault(kind, set()).add(run)
+    assert kinds["trial"] == {"run-7"} and kinds["attempt"] == {"run-7"}
+    assert kinds["turn"] == {None}  # as live: on trial and attempt spans
+    [record] = features.extract(out).attempts
+    assert record.run_id == "run-7"
+    bad = subprocess.run(
+        [*CLI, str(source), "-o", str(tmp_path / "bad.jsonl"), "--tag", "novalue"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "bad.jsonl").exists()
