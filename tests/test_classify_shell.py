@@ -282,11 +282,19 @@ def test_registry_table_covers_the_runners_of_the_issue() -> None:
         "ls # c > d",
         "echo a#b > f.txt",
         "cat a.py > b.py # copy",
+        "cd /repo\npython -m pytest -x\n",
+        "cat > /tmp/r1.py <<'EOF'\nimport pkg\nprint(pkg.f(1))\nEOF\npython /tmp/r1.py",
+        "python3 - <<\"PY\"\nopen('o.txt', 'w').write('x')\nPY",
+        "cat <<'EOF' | python\nprint(1)\nEOF",
+        "patch -p1 <<'EOF'\n--- a/x.py\n+++ b/x.py\n@@\n-a\n+b\nEOF",
+        "cat > a.txt <<'EOF'\n$(rm -rf x) `b` > c\nEOF",
+        "cat <<EOF > b.txt\n$(rm x)\nEOF",
+        "ls &&\ncat a.py",
     ],
 )
 def test_plain_lexer_agrees_with_the_parser(command: str) -> None:
     """Commands in the plain subset skip the parser; their reading must be the parser's."""
-    lexed = shell._lex_plain(command)
+    lexed = shell._lex_lines(command)
     if lexed is None:
         return  # outside the subset: only the parser reads it
     fast = shell._reading(lexed[0], lexed[1], True)

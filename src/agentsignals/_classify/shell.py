@@ -8,10 +8,12 @@ arguments and redirections are told apart by the grammar, not by patterns. Code 
 (`python - <<EOF`, `python -c`) is read with Python's own parser for the files it opens for
 writing; a diff fed to `patch`/`git apply` names the files it changes.
 
-Cost is bounded per call: a command is parsed once (readings are cached by command text), a
-plain command of words skips the parser, and a command larger than `MAX_PARSE_BYTES` is cut
-down before parsing: heredoc bodies beyond the bound are dropped (their delimiter is found with
-one string search), and what is still too large is read up to the bound and marked incomplete.
+Cost is bounded per call: readings are cached by command text (recent ones); lines in the
+plain subset of shell (words, quotes without expansions, `|`, `&&`, `;`, redirections to a
+word, comments, heredocs with a quoted delimiter) are lexed exactly without the parser, which
+handles everything else; and a command larger than `MAX_PARSE_BYTES` is cut down before
+parsing: heredoc bodies beyond the bound are dropped (their delimiter is found with one string
+search), and what is still too large is read up to the bound and marked incomplete.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ __all__ = [
 MAX_PARSE_BYTES = 64 * 1024
 """Commands up to this size are parsed whole; larger ones are cut down first (see module)."""
 
-_CACHE_MAX = 4096
+_CACHE_MAX = 256
 _CACHE_TEXT_MAX = 8 * 1024  # longer commands are not kept in the cache
 _MAX_NODES = 50_000  # syntax nodes visited per command at most
 
@@ -294,14 +296,14 @@ def read_command(command: str) -> ShellReading:
 def _read(command: str, depth: int = 0) -> ShellReading:
     if not command.strip():
         return ShellReading(sc.ToolCategory.SHELL)
-    if len(command) < 2048:
+    if len(command) <= MAX_PARSE_BYTES:
         if not _SPECIAL.search(command):
             # Only words and spaces: nothing for a lexer to do.
             words: list[str | None] = list(command.split())
             while words and _ASSIGNMENT.match(words[0] or ""):
                 del words[0]
             return _reading([_Cmd(words, None)], [], True, depth)
-        lexed = _lex_plain(command)
+        lexed = _lex_lines(command)
         if lexed is not None:
             return _reading(lexed[0], lexed[1], True, depth)
     complete = True
@@ -394,6 +396,64 @@ def _lex_plain(command: str) -> tuple[list[_Cmd], list[str]] | None:
     for cmd in commands:
         while cmd.argv and _ASSIGNMENT.match(cmd.argv[0] or ""):
             del cmd.argv[0]
+    return commands, writes
+
+
+# A heredoc with a quoted delimiter (`<<'EOF'`, `<<"EOF"`): its body is literal data.
+_QUOTED_HEREDOC = re.compile(r"""<<(-?)[ \t]*(['"])(\w+)\2""")
+
+
+def _lex_lines(command: str) -> tuple[list[_Cmd], list[str]] | None:
+    """`_lex_plain` over the lines of a command (a newline separates commands as `;` does),
+    with heredocs whose delimiter is quoted: the body is the stdin of the line's first command
+    and is not read as commands. An unquoted delimiter (its body expands `$(...)`), two
+    heredocs on a line, a heredoc after an operator or without its delimiter line: None."""
+    if "\n" not in command and "<<" not in command:
+        return _lex_plain(command)
+    lines = command.split("\n")
+    commands: list[_Cmd] = []
+    writes: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        body: str | None = None
+        if "<<" in line:
+            found = list(_QUOTED_HEREDOC.finditer(line))
+            if len(found) != 1 or line.count("<<") != 1:
+                return None
+            m = found[0]
+            if any(c in line[: m.start()] for c in "|&;"):
+                return None  # the heredoc feeds a later command of the line: leave it
+            strip_tabs, delimiter = m.group(1) == "-", m.group(3)
+            start = i
+            while i < len(lines):
+                candidate = lines[i].lstrip("\t") if strip_tabs else lines[i]
+                if candidate == delimiter:
+                    break
+                i += 1
+            else:
+                return None  # no delimiter line
+            body_lines = lines[start:i]
+            if strip_tabs:
+                body_lines = [b.lstrip("\t") for b in body_lines]
+            body = "".join(b + "\n" for b in body_lines)
+            i += 1  # past the delimiter line
+            line = line[: m.start()] + line[m.end() :]
+        if not line.strip():
+            if body is not None:
+                return None  # a heredoc without a command
+            continue
+        lexed = _lex_plain(line)
+        if lexed is None:
+            return None
+        line_commands, line_writes = lexed
+        if body is not None:
+            if not line_commands:
+                return None
+            line_commands[0].stdin = body
+        commands.extend(line_commands)
+        writes.extend(line_writes)
     return commands, writes
 
 
