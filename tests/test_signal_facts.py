@@ -146,6 +146,14 @@ def test_swe_agent_lm_32b_django_16527_gzipped(shared_data: Path) -> None:
     # so the inventory's touched_files[0] in gold is False here although the run resolved.
     assert b.touched_files == ["reproduce_save_as_new.py", GOLD]
     assert b.diff_lines == 1 + 26
+    # The diff creates the script (`--- /dev/null`): the variant that skips created files
+    # finds the first edit of existing code in the gold file.
+    assert b.created_files == ["reproduce_save_as_new.py"]
+    (v,) = verify.merge(
+        [r], [], verify.load_dataset(shared_data / "swebench/swe-bench-lite.json")
+    ).attempts
+    assert v.behavior.localized_correct_file is False
+    assert v.behavior.localized_correct_existing_file is True
     assert b.validated_after_last_edit is False  # only `python reproduce...`, no test runner
     # The steps carry no timestamps (only execution_time per action): no wall time.
     assert r.infra.wall_time_s is None

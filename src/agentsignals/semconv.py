@@ -12,6 +12,12 @@ SCHEMA_URL: Final = "https://agentsignals.dev/schemas/0.1.0"
 """Schema URL of this version of the agentsignals convention."""
 
 # ---- attributes
+AGENT_SIGNALS_ATTEMPT_CREATED_FILES: Final = "agent_signals.attempt.created_files"
+"""
+The touched files that did not exist before the attempt (a diff's new files: a reproduction script
+the agent left in its patch). Set by importers from the submitted patch.
+"""
+
 AGENT_SIGNALS_ATTEMPT_EXIT_REASON: Final = "agent_signals.attempt.exit_reason"
 """Why the attempt ended. Set explicitly, or inferred from the exception that ended it."""
 
@@ -519,6 +525,7 @@ EVENT_GEN_AI_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
 EVENT_EXCEPTION: Final = "exception"
 
 ATTRIBUTE_TYPES: Final[dict[str, str]] = {
+    "agent_signals.attempt.created_files": "string[]",
     "agent_signals.attempt.exit_reason": "string",
     "agent_signals.attempt.final_failure_mode": "string",
     "agent_signals.attempt.id": "string",

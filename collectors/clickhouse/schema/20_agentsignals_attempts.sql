@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS otel.agentsignals_attempts
         bash_mediated_edits Nullable(Bool),
         touched_files Array(String),
         touched_file_lines Array(Tuple(path String, lines_added Int64, lines_removed Int64)),
+        created_files Array(String),
         diff_lines Nullable(Int64),
         tool_sequence Array(String),
         tool_category_sequence Array(String),
@@ -52,6 +53,7 @@ CREATE TABLE IF NOT EXISTS otel.agentsignals_attempts
         inferred_edit_steps Array(Int64),
         gold_files Array(String),
         localized_correct_file Nullable(Bool),
+        localized_correct_existing_file Nullable(Bool),
         first_gold_read_step Nullable(Int64),
         first_gold_edit_step Nullable(Int64)
     ),

@@ -459,6 +459,9 @@ def behavior(spans: AttemptSpans) -> Behavior:
     touched = _touched(attempt, calls, spans.tools_tracked)
     out.touched_files = touched
     out.touched_file_lines = _touched_lines(attempt)
+    if attempt is not None:
+        created = attempt.attributes.get(sc.AGENT_SIGNALS_ATTEMPT_CREATED_FILES)
+        out.created_files = coerce_str_list(created) if created is not None else None
     out.diff_lines = _diff_lines(out.touched_file_lines, spans, touched)
     if not calls and attempt is None:
         return out

@@ -42,6 +42,9 @@ class Behavior(msgspec.Struct, kw_only=True):
     bash_mediated_edits: bool | None = None
     touched_files: list[str] | None = None
     touched_file_lines: list[FileLines] | None = None
+    # Touched files the attempt created (not in the repository before): scratch scripts left
+    # in a patch. None when not known (a workspace tracker does not report it yet).
+    created_files: list[str] | None = None
     diff_lines: int | None = None
     tool_sequence: list[str] | None = None
     tool_category_sequence: list[str] | None = None
@@ -67,6 +70,9 @@ class Behavior(msgspec.Struct, kw_only=True):
     # Filled by the verification layer from the gold patch (agentsignals verify --dataset).
     gold_files: list[str] | None = None
     localized_correct_file: bool | None = None
+    # The variant that skips files the attempt created: the first file of touched_files that
+    # existed before (the first edit of existing code) is a gold file.
+    localized_correct_existing_file: bool | None = None
     first_gold_read_step: int | None = None
     first_gold_edit_step: int | None = None
 

@@ -21,7 +21,7 @@ from agentsignals import semconv as sc
 from agentsignals._classify.shell import read_command, search_hits
 from agentsignals._classify.tools import describe_call
 from agentsignals._instrument.capture import fingerprint
-from agentsignals._spans.model import STATUS_ERROR, AttrValue, Span
+from agentsignals._spans.model import STATUS_ERROR, AttrScalar, AttrValue, Span
 
 # SWE-agent's and OpenHands' str_replace_editor answer `view <folder>` with a listing.
 _DIRECTORY_LISTING = re.compile(r"\s*Here's the files and directories up to \d+ levels? deep")
@@ -96,6 +96,28 @@ def patch_stats(patch: str) -> list[tuple[str, int, int]]:
         elif current is not None and line.startswith("-") and not line.startswith("---"):
             stats[current][1] += 1
     return [(path, added, removed) for path, (added, removed) in stats.items()]
+
+
+def created_files(patch: str) -> list[str]:
+    """Files a unified diff creates (`--- /dev/null`, or `new file mode` in git's header)."""
+    out: list[str] = []
+    created = False
+    old_null = False
+    for line in patch.splitlines():
+        if line.startswith("diff --git "):
+            created = old_null = False
+        elif line.startswith("new file mode"):
+            created = True
+        elif line.startswith("--- "):
+            old_null = line[4:].strip().split("\t", 1)[0] == "/dev/null"
+        elif line.startswith("+++ ") and (created or old_null):
+            path = line[4:].strip().split("\t", 1)[0]
+            if path != "/dev/null":
+                path = path[2:] if path.startswith("b/") else path
+                if path not in out:
+                    out.append(path)
+            created = old_null = False
+    return out
 
 
 @dataclass
@@ -409,6 +431,8 @@ class AttemptBuilder:
             self.parent._subagent_edit_calls += self._edit_calls + self._subagent_edit_calls
         if submission is not None:
             stats = patch_stats(submission)
+            created: list[AttrScalar] = list(created_files(submission))
+            values[sc.AGENT_SIGNALS_ATTEMPT_CREATED_FILES] = created
             values[sc.AGENT_SIGNALS_ATTEMPT_TOUCHED_FILES] = [p for p, _, _ in stats]
             values[sc.AGENT_SIGNALS_ATTEMPT_TOUCHED_FILES_LINES_ADDED] = [a for _, a, _ in stats]
             values[sc.AGENT_SIGNALS_ATTEMPT_TOUCHED_FILES_LINES_REMOVED] = [r for _, _, r in stats]

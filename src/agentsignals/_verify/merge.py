@@ -220,6 +220,9 @@ def localize(record: AttemptRecord, task: GoldTask) -> None:
     # file the agent created and removed is not in the diff, so it cannot be "first".
     if b.touched_files:
         b.localized_correct_file = _in_gold(b.touched_files[0], gold)
+        if b.created_files is not None:
+            existing = [f for f in b.touched_files if f not in b.created_files]
+            b.localized_correct_existing_file = _in_gold(existing[0], gold) if existing else None
     if b.touched_files is not None and gold:
         record.anticipation.scope_drift = len(b.touched_files) / len(gold)
 
