@@ -227,8 +227,14 @@ def _program(word: str) -> str:
     return "python" if _PYTHON.match(name) else name
 
 
-def _unwrap(argv: Sequence[str]) -> list[str]:
-    """The argument vector without leading wrappers (`timeout 60`, `env X=1`, `uv run`)."""
+def _unwrap(argv: Sequence[str]) -> Sequence[str]:
+    """The argument vector without leading wrappers (`timeout 60`, `env X=1`, `uv run`); the
+    vector itself when it has none (no copy: the live path counts allocations)."""
+    if not argv:
+        return argv
+    first = argv[0].rsplit("/", 1)[-1]
+    if first not in _WRAPPERS and not (len(argv) > 1 and (first, argv[1]) in _WRAPPERS2):
+        return argv
     words = list(argv)
     for _ in range(8):
         if not words:
@@ -332,22 +338,33 @@ _PLAIN_TOKEN = re.compile(
 )
 
 
+_GROUPS = _PLAIN_TOKEN.groups  # 8: ws, op, dup, redir, sq, dq, bare, comment
+
+
 def _lex_plain(command: str) -> tuple[list[_Cmd], list[str]] | None:
     """The commands of a line in the plain subset of shell: words, single-quoted and
     expansion-free double-quoted strings, `|`, `||`, `&&`, `;`, redirections to a word and a
     trailing comment. Within that subset this lexing is exactly bash's, so the parser is not
-    needed; anything else (newlines, `$`, globs, backticks, braces, heredocs) returns None."""
-    tokens = _PLAIN_TOKEN.findall(command)
-    if "".join(map("".join, tokens)) != command.rstrip(" \t"):
-        return None  # something outside the subset (findall skips what it cannot match)
+    needed; anything else (newlines, `$`, globs, backticks, braces, heredocs) returns None.
+
+    One `split` gives a flat list of strings (the text between tokens, then each token's
+    groups): exact coverage is every in-between piece being empty, and no tuple per token is
+    allocated (the live path is sensitive to allocations: they drive the garbage collector)."""
+    parts = _PLAIN_TOKEN.split(command)
+    if parts[0] or parts[-1].strip(" \t"):
+        return None  # something outside the subset before the first or after the last token
     commands: list[_Cmd] = []
     writes: list[str] = []
     argv: list[str | None] = []
     pending: str | None = None  # a redirection waiting for its target
     word: str | None = None
-    for i, (ws, _op, dup, redir, sq, dq, bare, comment) in enumerate(tokens):
+    stride = _GROUPS + 1
+    for i in range(1, len(parts) - 1, stride):
+        if parts[i + _GROUPS] and i + stride < len(parts):
+            return None  # text no token matched (split skips it)
+        ws, _op, dup, redir, sq, dq, bare, comment = parts[i : i + _GROUPS]
         if comment:
-            if i and not ws:
+            if i > 1 and not ws:
                 return None  # `a#b` is one word in bash, not a comment
             break  # a comment runs to the end of the line
         piece = bare or (sq[1:-1] if sq else (dq[1:-1] if dq else None))

@@ -7,7 +7,7 @@ Processors need one vocabulary: the `agent_signals.tool.category` enum.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agentsignals._classify.shell import read_command
@@ -180,7 +180,7 @@ class CallFacts:
     def __init__(
         self,
         category: str,
-        files: list[str] | None = None,
+        files: Sequence[str] | None = None,
         runner: str | None = None,
         command: str | None = None,
         command_complete: bool = True,
@@ -218,7 +218,7 @@ def describe_call(
         reading = read_command(command)
         return CallFacts(
             category if category is not None else _VALUES[reading.category],
-            list(reading.files) or None,
+            reading.files or None,
             reading.runner,
             command,
             reading.complete,
