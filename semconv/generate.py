@@ -26,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PY_OUT = ROOT / "src" / "agentsignals" / "semconv.py"
 MD_OUT = ROOT / "docs" / "semconv.md"
+SIGNALS_OUT = ROOT / "docs" / "signals.md"
 
 OWN_ROOT = "agent_signals."
 SCALAR_TYPES = {"string", "int", "double", "boolean"}
@@ -80,6 +81,11 @@ class Registry:
     attributes: dict[str, Attribute]
     spans: list[SpanDef]
     events: list[EventDef]
+    # (runner name, pattern) in table order (semconv/model/test_runners.yaml).
+    test_runners: list[tuple[str, str]] = field(default_factory=list)
+    # The signal reference (semconv/model/signals.yaml): record fields and source formats.
+    signals: list[dict[str, Any]] = field(default_factory=list)
+    formats: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
@@ -167,8 +173,32 @@ def load_registry(root: Path = HERE) -> Registry:
         (root / "imports" / "gen_ai.yaml", "gen_ai"),
         (root / "imports" / "core.yaml", "core"),
     ]
+    test_runners: list[tuple[str, str]] = []
+    signals: list[dict[str, Any]] = []
+    formats: dict[str, dict[str, str]] = {}
     for path, source in sources:
         data = _load_yaml(path)
+        formats.update(data.get("formats") or {})
+        for raw in data.get("signals") or []:
+            missing = {"name", "type", "definition", "null_when"} - set(raw)
+            if missing:
+                raise RegistryError(f"{path.name}: signal {raw.get('name')!r} lacks {missing}")
+            unknown = set(raw.get("sources") or {}) - set(formats)
+            if unknown:
+                raise RegistryError(
+                    f"{path.name}: signal {raw['name']!r}: unknown formats {unknown}"
+                )
+            signals.append(raw)
+        for raw in data.get("test_runners") or []:
+            name, patterns = raw.get("name"), raw.get("patterns")
+            if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_.-]*", name):
+                raise RegistryError(f"{path.name}: test runner name {name!r}: not a lower-case id")
+            if not isinstance(patterns, list) or not patterns:
+                raise RegistryError(f"{path.name}: test runner {name!r} has no patterns")
+            for pattern in patterns:
+                if not isinstance(pattern, str) or not pattern.split() or '"' in pattern:
+                    raise RegistryError(f"{path.name}: runner {name!r}: bad pattern {pattern!r}")
+                test_runners.append((name, " ".join(pattern.split())))
         for raw in data.get("attributes") or []:
             attr = _parse_attribute(raw, path, source)
             if attr.key in attributes:
@@ -209,7 +239,7 @@ def load_registry(root: Path = HERE) -> Registry:
                 raise RegistryError(
                     f"{label}: ref {key!r} is not defined in the registry or imports"
                 )
-    return Registry(manifest, attributes, spans, events)
+    return Registry(manifest, attributes, spans, events, test_runners, signals, formats)
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -293,6 +323,11 @@ def render_python(reg: Registry) -> str:
         "}",
         '"""Allowed values of every enum attribute (open enums of GenAI included as declared)."""',
         "",
+        "TEST_RUNNER_PATTERNS: Final[tuple[tuple[str, str], ...]] = (",
+        *[f'    ("{name}", "{pattern}"),' for name, pattern in reg.test_runners],
+        ")",
+        '"""(runner name, command pattern) of the test-runner table, in order."""',
+        "",
     ]
     return "\n".join(out)
 
@@ -363,6 +398,27 @@ def render_markdown(reg: Registry) -> str:
         out += [f"| `{mm['value']}` | {_md_escape(str(mm['brief']))} |" for mm in attr.members]
         out.append("")
     out += [
+        "## Test runners",
+        "",
+        "A shell command matching one of these patterns is a test run (`agent_signals.tool."
+        "category` = `test`, `agent_signals.test.runner` = the name), live and imported alike. "
+        "After the program, the pattern's words must follow in order; options in between are "
+        "skipped, `...` stands for any words, `python` matches any Python interpreter, and "
+        "wrappers (`timeout 60`, `env X=1`, `uv run`) are looked through. Extend the table with "
+        '`AGENTSIGNALS_TEST_RUNNERS="name=pattern;name=pattern"` (tried first).',
+        "",
+        "| runner | patterns |",
+        "|---|---|",
+    ]
+    runners: dict[str, list[str]] = {}
+    for name, pattern in reg.test_runners:
+        runners.setdefault(name, []).append(pattern)
+    out += [
+        f"| `{name}` | {', '.join(f'`{_md_escape(p)}`' for p in patterns)} |"
+        for name, patterns in runners.items()
+    ]
+    out += [
+        "",
         "## Attribute registry",
         "",
         "| key | type | stability | source | description | examples |",
@@ -392,9 +448,62 @@ def _md_attr_table(reg: Registry, refs: list[tuple[str, str, str]]) -> list[str]
     return [*rows, ""]
 
 
+def render_signals(reg: Registry) -> str:
+    """docs/signals.md: every record field, its definition, source per format, when null."""
+    out = [
+        "# Signal reference",
+        "",
+        "<!-- GENERATED from semconv/model/signals.yaml by semconv/generate.py: do not edit. -->",
+        "",
+        "Every field of the attempt record (`agentsignals features`, `agentsignals verify`): "
+        "what it means, where it comes from, and when it is null. A signal whose inputs were "
+        "not recorded is null, never a guess. **Bold** names are the signal inventory's, with "
+        "its definition. Fields are grouped as in the record (`behavior.turn_count`).",
+        "",
+        "## Sources",
+        "",
+        "What each source records; a signal's own notes below say where it differs.",
+        "",
+        "| source | times | usage | files named | edits | reasoning |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, f in reg.formats.items():
+        cells = [f.get(k, "") for k in ("times", "usage", "files", "edits", "reasoning")]
+        out.append(
+            f"| `{key}`: {_md_escape(f.get('name', key))} | "
+            + " | ".join(_md_escape(c) for c in cells)
+            + " |"
+        )
+    group: str | None = None
+    for sig in reg.signals:
+        name = str(sig["name"])
+        head = name.split(".", 1)[0] if "." in name else "identity"
+        if head != group:
+            group = head
+            out += ["", f"## {group}", "", "| signal | type | definition | null when |"]
+            out.append("|---|---|---|---|")
+        label = f"**`{name}`**" if sig.get("inventory") else f"`{name}`"
+        definition = _md_escape(" ".join(str(sig["definition"]).split()))
+        sources = sig.get("sources") or {}
+        if sources:
+            definition += "<br>" + "<br>".join(
+                f"*{k}*: {_md_escape(str(v))}" for k, v in sources.items()
+            )
+        out.append(
+            f"| {label} | {_md_escape(str(sig['type']))} | {definition} "
+            f"| {_md_escape(str(sig['null_when']))} |"
+        )
+    out.append("")
+    return "\n".join(out)
+
+
 def generated_files(root: Path = HERE) -> dict[Path, str]:
     reg = load_registry(root)
-    return {PY_OUT: render_python(reg), MD_OUT: render_markdown(reg)}
+    return {
+        PY_OUT: render_python(reg),
+        MD_OUT: render_markdown(reg),
+        SIGNALS_OUT: render_signals(reg),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

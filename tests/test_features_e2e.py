@@ -156,7 +156,8 @@ def test_real_agent_loop_features_in_process_offline_and_python_agree(
     assert a0.treatment.attempt1_tool_cap == 5
 
     # The retry edits only through the shell: invisible to an edit counter, seen on the workspace.
-    assert a1.behavior.touched_files == ["calc/helpers.py", "calc/ops.py"]
+    # In the order the agent first edited them: sed on ops.py, then the heredoc helpers.py.
+    assert a1.behavior.touched_files == ["calc/ops.py", "calc/helpers.py"]
     lines = {f.path: (f.lines_added, f.lines_removed) for f in a1.behavior.touched_file_lines or []}
     assert lines == {"calc/helpers.py": (2, 0), "calc/ops.py": (1, 1)}
     assert a1.behavior.diff_lines == 4

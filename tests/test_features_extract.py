@@ -467,7 +467,10 @@ def test_tokens_from_turn_spans() -> None:
     assert (tok.input_tokens_total, tok.output_tokens_total) == (2500, 150)
     assert (tok.cache_read_tokens, tok.cache_write_tokens) == (1600, 200)
     # input_tokens already includes cached tokens (GenAI), so the ratio is cache_read / input.
-    assert tok.cache_read_ratio == pytest.approx(1600 / 2500)
+    # The inventory's cacheRead / (input + cacheRead): GenAI input (2500) includes the cache
+    # reads (1600) and writes (200), so input + cacheRead is 2500 - 200.
+    assert tok.cache_read_ratio == pytest.approx(1600 / (2500 - 200))
+    assert tok.cache_read_input_share == pytest.approx(1600 / 2500)
     assert tok.context_growth_curve == [1000, 1500]
     assert tok.cost_usd == pytest.approx(0.03)
     assert tok.model_calls == 2

@@ -30,6 +30,13 @@ EXPECTED_FORMATS = {
 }
 
 
+def _format_folders(shared_data: Path) -> list[str]:
+    """The per-format folders of ../shared/data (not the 832-trajectory corpus, which has
+    its own tests and benchmark)."""
+    skip = {"corpus", "judge", "swebench"}
+    return sorted(str(p) for p in shared_data.iterdir() if p.is_dir() and p.name not in skip)
+
+
 def _formats_in(path: Path) -> dict[str, int]:
     counts: dict[str, int] = {}
     for line in path.read_text().splitlines():
@@ -52,7 +59,10 @@ def test_all_formats_are_available() -> None:
 def test_import_all_real_data_then_features(shared_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "imported.jsonl"
     run = subprocess.run(
-        [*CLI, str(shared_data), "-o", str(out)], capture_output=True, text=True, check=True
+        [*CLI, *_format_folders(shared_data), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "problems" not in run.stderr.splitlines()[-1], run.stderr
     formats = _formats_in(out)
@@ -110,10 +120,14 @@ def test_truncated_files_are_named_and_the_rest_imports(shared_data: Path, tmp_p
 def test_parallel_workers_give_the_same_spans(shared_data: Path, tmp_path: Path) -> None:
     one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
     subprocess.run(
-        [*CLI, "--workers", "1", str(shared_data), "-o", str(one)], capture_output=True, check=True
+        [*CLI, "--workers", "1", *_format_folders(shared_data), "-o", str(one)],
+        capture_output=True,
+        check=True,
     )
     subprocess.run(
-        [*CLI, "--workers", "2", str(shared_data), "-o", str(two)], capture_output=True, check=True
+        [*CLI, "--workers", "2", *_format_folders(shared_data), "-o", str(two)],
+        capture_output=True,
+        check=True,
     )
     assert one.read_text() == two.read_text()
 
@@ -208,5 +222,45 @@ def test_each_format_detects_only_its_own_files(shared_data: Path, name: str) ->
     own = [p for p in (shared_data / folders[name]).rglob("*") if p.is_file()]
     detected = {p.name: detect_format(p) for p in own}
     assert name in detected.values()
-    others = [p for p in shared_data.rglob("*") if p.is_file() and folders[name] not in p.parts]
+    others = [
+        p
+        for p in shared_data.rglob("*")
+        if p.is_file() and folders[name] not in p.parts and "corpus" not in p.parts
+    ]
     assert all(detect_format(p) != name for p in others)
+
+
+def test_run_id_and_tags_are_stamped(shared_data: Path, tmp_path: Path) -> None:
+    """`import --run-id R --tag k=v`: agent_signals.run.id on trial and attempt spans (as live
+    trial(run_id=...)), the tags as resource attributes of every span; a malformed tag is one
+    line and exit 2, before anything is written."""
+    out = tmp_path / "out.jsonl"
+    source = shared_data / "pi/before-compaction.jsonl"
+    subprocess.run(
+        [*CLI, str(source), "-o", str(out), "--run-id", "run-7", "--tag", "experiment=A",
+         "--tag", "team=x=y"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    kinds: dict[str, set[object]] = {}
+    for line in out.read_text().splitlines():
+        for rs in json.loads(line)["resourceSpans"]:
+            resource = {
+                kv["key"]: kv["value"]["stringValue"] for kv in rs["resource"]["attributes"]
+            }
+            assert resource["experiment"] == "A" and resource["team"] == "x=y"
+            for ss in rs["scopeSpans"]:
+                for span in ss["spans"]:
+                    attrs = {kv["key"]: kv["value"] for kv in span["attributes"]}
+                    kind = attrs["agent_signals.span.type"]["stringValue"]
+                    run = attrs.get("agent_signals.run.id", {}).get("stringValue")
+                    kinds.setdefault(kind, set()).add(run)
+    assert kinds["trial"] == {"run-7"} and kinds["attempt"] == {"run-7"}
+    assert kinds["turn"] == {None}  # as live: on trial and attempt spans
+    [record] = features.extract(out).attempts
+    assert record.run_id == "run-7"
+    bad = subprocess.run(
+        [*CLI, str(source), "-o", str(tmp_path / "bad.jsonl"), "--tag", "novalue"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "bad.jsonl").exists()

@@ -182,9 +182,9 @@ def test_v2_tool_calls_fixture() -> None:
     assert t.cost_usd == pytest.approx(data["info"]["model_stats"]["instance_cost"])
     assert r.reasoning.reasoning_tokens_total == 30
     assert r.reasoning.plan_steps_detected == 2  # "1. list the files / 2. read calc.py"
-    # The format error's reply text is not in the file (only its usage): reasoning unknown.
-    assert sc.AGENT_SIGNALS_TURN_REASONING_PRESENT not in turns[1].attributes
-    assert turns[2].attributes[sc.AGENT_SIGNALS_TURN_REASONING_PRESENT] is True
+    # The format error's reply text is not in the file (only its usage): its text is unknown.
+    assert sc.AGENT_SIGNALS_TURN_THOUGHT_CHARS not in turns[1].attributes
+    assert turns[2].attributes[sc.AGENT_SIGNALS_TURN_THOUGHT_CHARS] > 0
     # Every reply and observation is timestamped: nothing synthesized.
     assert not any(sc.AGENT_SIGNALS_IMPORT_SYNTHETIC_TIME in s.attributes for s in spans)
     ts = [m["extra"]["timestamp"] for m in data["messages"] if m["role"] == "tool"]
@@ -213,9 +213,11 @@ def test_v2_text_based_fixture_ends_on_the_step_limit() -> None:
     # No patch is collected unless the agent submits: unknown, not "nothing touched".
     attempt = of_type(spans, "attempt")[0]
     assert sc.AGENT_SIGNALS_ATTEMPT_TOUCHED_FILES not in attempt.attributes
-    assert r.reasoning.reasoning_chars_total == sum(
+    # The THOUGHT text is visible text, not a reasoning block.
+    assert r.reasoning.thought_chars_total == sum(
         len(x) for x in ("Write a helper script.", "This may hang.", "Read the code.")
     )
+    assert r.reasoning.reasoning_chars_total is None
 
 
 # ------------------------------------------------------------------ v1, edge cases by hand

@@ -230,9 +230,7 @@ def test_the_architecture_document_places_every_package() -> None:
     text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     units = {_unit(m) for m in MODULES} | {u for layer in LAYERS[:-1] for u in layer}
     undocumented = sorted(
-        u
-        for u in units
-        if u not in FACADE and not re.search(rf"`{re.escape(u)}(/|\.py)?`", text)
+        u for u in units if u not in FACADE and not re.search(rf"`{re.escape(u)}(/|\.py)?`", text)
     )
     assert not undocumented, f"docs/architecture.md does not say where {undocumented} live"
 

@@ -54,7 +54,8 @@ def test_import_is_cheap_and_lazy() -> None:
         "t = time.perf_counter()\n"
         "import agentsignals\n"
         "elapsed = time.perf_counter() - t\n"
-        "heavy = ('opentelemetry.sdk', 'pydantic', 'msgspec', 'grpc', 'google.protobuf', 'yaml')\n"
+        "heavy = ('opentelemetry.sdk', 'pydantic', 'msgspec', 'grpc', 'google.protobuf', 'yaml',"
+        " 'tree_sitter')\n"
         "print(sorted({m.split('.')[0] if not m.startswith('opentelemetry') else m for m in sys.modules if m.startswith(heavy)}))\n"  # noqa: E501
         "print(elapsed)\n"
     )

@@ -136,6 +136,11 @@ def _main(argv: list[str] | None) -> int:
     )
     ver.add_argument("--trials", action="store_true", help="write trial records instead")
     ver.add_argument(
+        "--run-id", default=None,
+        help="the run these reports are of: match only its attempts; a leaderboard "
+        "results.json then marks the run's unlisted instances unresolved",
+    )  # fmt: skip
+    ver.add_argument(
         "--spans-out", type=Path, default=None,
         help="also write each outcome as a span under its attempt (OTLP/JSON lines) in this folder",
     )  # fmt: skip
@@ -166,6 +171,15 @@ def _main(argv: list[str] | None) -> int:
         "--workers", type=int, default=1, help="worker processes for large folders (default 1)"
     )
     imp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    imp.add_argument(
+        "--run-id", default=None,
+        help="the evaluation run these trajectories are from (agent_signals.run.id, as live "
+        "trial(run_id=...)); verify --run-id matches reports to it",
+    )  # fmt: skip
+    imp.add_argument(
+        "--tag", action="append", default=[], metavar="KEY=VALUE",
+        help="a resource attribute of every imported span (repeatable; OTEL_RESOURCE_ATTRIBUTES)",
+    )  # fmt: skip
 
     extra = {}
     for module in _command_modules():
@@ -340,7 +354,9 @@ def _verify(args: argparse.Namespace) -> int:
         say(problem)
         return 2
     try:
-        result = verify.verify(args.inputs, reports=args.reports or None, dataset=args.dataset)
+        result = verify.verify(
+            args.inputs, reports=args.reports or None, dataset=args.dataset, run_id=args.run_id
+        )
     except (FileNotFoundError, ValueError) as exc:
         say(str(exc))
         return 2
@@ -394,6 +410,13 @@ def _import(args: argparse.Namespace) -> int:
     if args.format != "auto" and args.format not in available_formats():
         say(f"unknown format {args.format!r} (known: {known})")
         return 2
+    tags: dict[str, str] = {}
+    for tag in args.tag:
+        key, sep, value = tag.partition("=")
+        if not sep or not key.strip():
+            print(f"agentsignals import: --tag {tag!r}: expected KEY=VALUE", file=sys.stderr)
+            return 2
+        tags[key.strip()] = value
     try:
         found = candidate_files(args.paths)  # a missing path is an error before any output
         headers = otlp_headers(args.header) if args.endpoint is not None else {}
@@ -425,7 +448,12 @@ def _import(args: argparse.Namespace) -> int:
     by_format: dict[str, int] = {}
     try:
         for result in run_import(
-            args.paths, fmt=args.format, workers=args.workers, progress=progress
+            args.paths,
+            fmt=args.format,
+            workers=args.workers,
+            progress=progress,
+            run_id=args.run_id,
+            tags=tags,
         ):
             files += 1
             for file_problem in result.problems:

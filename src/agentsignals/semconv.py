@@ -12,6 +12,12 @@ SCHEMA_URL: Final = "https://agentsignals.dev/schemas/0.1.0"
 """Schema URL of this version of the agentsignals convention."""
 
 # ---- attributes
+AGENT_SIGNALS_ATTEMPT_CREATED_FILES: Final = "agent_signals.attempt.created_files"
+"""
+The touched files that did not exist before the attempt (a diff's new files: a reproduction script
+the agent left in its patch). Set by importers from the submitted patch.
+"""
+
 AGENT_SIGNALS_ATTEMPT_EXIT_REASON: Final = "agent_signals.attempt.exit_reason"
 """Why the attempt ended. Set explicitly, or inferred from the exception that ended it."""
 
@@ -35,6 +41,13 @@ agent that started it. Subagents are kept apart from retries in trial records.
 
 AGENT_SIGNALS_ATTEMPT_RECOVERY_MODE: Final = "agent_signals.attempt.recovery_mode"
 """How the harness recovered into this attempt (for retries), as the controller labels it."""
+
+AGENT_SIGNALS_ATTEMPT_SUBAGENT_EDIT_CALLS: Final = "agent_signals.attempt.subagent_edit_calls"
+"""
+Edit-tool calls made by the subagents this attempt started (a manager agent whose programmer
+subagent edited the files): its edits were not shell-mediated though it made no edit call itself.
+Set by importers of multi-agent trajectories when non-zero.
+"""
 
 AGENT_SIGNALS_ATTEMPT_TIMED_OUT: Final = "agent_signals.attempt.timed_out"
 """Whether the attempt hit its time limit."""
@@ -123,6 +136,12 @@ AGENT_SIGNALS_TEST_PASSED: Final = "agent_signals.test.passed"
 AGENT_SIGNALS_TEST_PASSED_COUNT: Final = "agent_signals.test.passed_count"
 """Tests that passed in this run (from the summary when present)."""
 
+AGENT_SIGNALS_TEST_RUNNER: Final = "agent_signals.test.runner"
+"""
+The test runner the call's command runs (its name in the registry's test-runner table,
+semconv/model/test_runners.yaml, or a user's entry from AGENTSIGNALS_TEST_RUNNERS).
+"""
+
 AGENT_SIGNALS_TEST_SKIPPED_COUNT: Final = "agent_signals.test.skipped_count"
 """Tests skipped in this run."""
 
@@ -136,7 +155,24 @@ AGENT_SIGNALS_TOOL_CATEGORY: Final = "agent_signals.tool.category"
 """What kind of work the tool call does; inferred from the tool name unless given."""
 
 AGENT_SIGNALS_TOOL_CHANGED_FILES: Final = "agent_signals.tool.changed_files"
-"""Files whose content changed during the call, measured on the workspace."""
+"""
+Files whose content changed during the call: measured on the workspace in live runs; in imported
+trajectories (no workspace) the files the call's syntax says it writes (then
+`agent_signals.tool.changes_inferred` is true).
+"""
+
+AGENT_SIGNALS_TOOL_CHANGES_INFERRED: Final = "agent_signals.tool.changes_inferred"
+"""
+True when `agent_signals.tool.changed_files` was read from the call's text (an imported shell
+command's redirections, sed -i, heredocs) rather than measured on the workspace. Written whatever
+the exit code: a command that failed late may still have written files.
+"""
+
+AGENT_SIGNALS_TOOL_COMMAND_COMPLETE: Final = "agent_signals.tool.command_complete"
+"""
+False when a shell command was larger than the classifier's bound and only part of it was read (its
+category and files come from that part). Absent when it was read whole.
+"""
 
 AGENT_SIGNALS_TOOL_EDIT_MODE: Final = "agent_signals.tool.edit_mode"
 """How the call changed files, when it changed any."""
@@ -152,6 +188,12 @@ AGENT_SIGNALS_TOOL_LINES_REMOVED: Final = "agent_signals.tool.lines_removed"
 
 AGENT_SIGNALS_TOOL_OUTPUT_BYTES: Final = "agent_signals.tool.output.bytes"
 """Size in bytes of the tool's result as the agent received it; recorded without content."""
+
+AGENT_SIGNALS_TOOL_RESULT_FILES: Final = "agent_signals.tool.result_files"
+"""
+Files the call's result names as hits (a search's matches: `path:line:` lines, `grep -l` lists),
+read from its output. Searched files for `files_searched_before_edit`.
+"""
 
 AGENT_SIGNALS_TOOL_TIMED_OUT: Final = "agent_signals.tool.timed_out"
 """Whether the tool call hit a time limit."""
@@ -209,6 +251,12 @@ AGENT_SIGNALS_TURN_REASONING_SELF_CORRECTIONS: Final = (
 """
 Phrases in the turn's reasoning where the agent revisits or abandons an approach ("actually",
 "wait", "that won't work"); recorded without content.
+"""
+
+AGENT_SIGNALS_TURN_THOUGHT_CHARS: Final = "agent_signals.turn.thought.chars"
+"""
+Length in characters of the visible text the model wrote with its action (SWE-agent's and OpenHands'
+`thought`, mini-swe-agent's THOUGHT); not a reasoning block. Recorded without content.
 """
 
 AGENT_SIGNALS_USAGE_COST_USD: Final = "agent_signals.usage.cost_usd"
@@ -477,6 +525,7 @@ EVENT_GEN_AI_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
 EVENT_EXCEPTION: Final = "exception"
 
 ATTRIBUTE_TYPES: Final[dict[str, str]] = {
+    "agent_signals.attempt.created_files": "string[]",
     "agent_signals.attempt.exit_reason": "string",
     "agent_signals.attempt.final_failure_mode": "string",
     "agent_signals.attempt.id": "string",
@@ -484,6 +533,7 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.attempt.localization_mode": "string",
     "agent_signals.attempt.parent_id": "string",
     "agent_signals.attempt.recovery_mode": "string",
+    "agent_signals.attempt.subagent_edit_calls": "int",
     "agent_signals.attempt.timed_out": "boolean",
     "agent_signals.attempt.touched_files": "string[]",
     "agent_signals.attempt.touched_files.lines_added": "int[]",
@@ -507,15 +557,19 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.test.framework": "string",
     "agent_signals.test.passed": "string[]",
     "agent_signals.test.passed_count": "int",
+    "agent_signals.test.runner": "string",
     "agent_signals.test.skipped_count": "int",
     "agent_signals.tool.call.fingerprint": "string",
     "agent_signals.tool.category": "string",
     "agent_signals.tool.changed_files": "string[]",
+    "agent_signals.tool.changes_inferred": "boolean",
+    "agent_signals.tool.command_complete": "boolean",
     "agent_signals.tool.edit_mode": "string",
     "agent_signals.tool.files": "string[]",
     "agent_signals.tool.lines_added": "int",
     "agent_signals.tool.lines_removed": "int",
     "agent_signals.tool.output.bytes": "int",
+    "agent_signals.tool.result_files": "string[]",
     "agent_signals.tool.timed_out": "boolean",
     "agent_signals.treatment.agent_type": "string",
     "agent_signals.treatment.attempt1_tool_cap": "int",
@@ -532,6 +586,7 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.turn.reasoning.plan_steps": "int",
     "agent_signals.turn.reasoning.present": "boolean",
     "agent_signals.turn.reasoning.self_corrections": "int",
+    "agent_signals.turn.thought.chars": "int",
     "agent_signals.usage.cost_usd": "double",
     "agent_signals.usage.model_calls": "int",
     "agent_signals.verify.fail_to_fail_count": "int",
@@ -647,3 +702,75 @@ ENUM_VALUES: Final[dict[str, frozenset[str]]] = {
     ),
 }
 """Allowed values of every enum attribute (open enums of GenAI included as declared)."""
+
+TEST_RUNNER_PATTERNS: Final[tuple[tuple[str, str], ...]] = (
+    ("pytest", "pytest"),
+    ("pytest", "py.test"),
+    ("pytest", "python -m pytest"),
+    ("pytest", "python -m py.test"),
+    ("pytest", "coverage run ... -m pytest"),
+    ("unittest", "python -m unittest"),
+    ("unittest", "python -m twisted.trial"),
+    ("unittest", "trial"),
+    ("nose", "nosetests"),
+    ("nose", "python -m nose"),
+    ("django", "python manage.py test"),
+    ("django", "python *runtests.py"),
+    ("django", "*runtests.py"),
+    ("django", "django-admin test"),
+    ("setuptools", "python setup.py test"),
+    ("tox", "tox"),
+    ("tox", "python -m tox"),
+    ("nox", "nox"),
+    ("nox", "python -m nox"),
+    ("sympy", "python bin/test"),
+    ("sympy", "bin/test"),
+    ("sympy", "python -c *sympy.test*"),
+    ("mix", "mix test"),
+    ("gradle", "gradlew ... test"),
+    ("gradle", "gradle ... test"),
+    ("gradle", "gradlew ... check"),
+    ("gradle", "gradle ... check"),
+    ("maven", "mvn ... test"),
+    ("maven", "mvnw ... test"),
+    ("maven", "mvn ... verify"),
+    ("maven", "mvnw ... verify"),
+    ("cargo", "cargo test"),
+    ("cargo", "cargo nextest"),
+    ("go", "go test"),
+    ("go", "gotestsum"),
+    ("npm", "npm test"),
+    ("npm", "npm t"),
+    ("npm", "npm run test*"),
+    ("npm", "yarn test"),
+    ("npm", "yarn run test*"),
+    ("npm", "pnpm test"),
+    ("npm", "pnpm run test*"),
+    ("npm", "bun test"),
+    ("jest", "jest"),
+    ("jest", "npx jest"),
+    ("jest", "yarn jest"),
+    ("jest", "pnpm jest"),
+    ("vitest", "vitest"),
+    ("vitest", "npx vitest"),
+    ("vitest", "yarn vitest"),
+    ("vitest", "pnpm vitest"),
+    ("mocha", "mocha"),
+    ("mocha", "npx mocha"),
+    ("make", "make ... test"),
+    ("make", "make ... check"),
+    ("make", "make ... tests"),
+    ("ctest", "ctest"),
+    ("bazel", "bazel test"),
+    ("bazel", "bazelisk test"),
+    ("rspec", "rspec"),
+    ("rspec", "rake spec"),
+    ("rspec", "rake test"),
+    ("phpunit", "phpunit"),
+    ("prove", "prove"),
+    ("dotnet", "dotnet test"),
+    ("swift", "swift test"),
+    ("stack", "stack test"),
+    ("stack", "cabal test"),
+)
+"""(runner name, command pattern) of the test-runner table, in order."""

@@ -19,8 +19,8 @@ Outcomes that match no trace are in `result.unmatched`; nothing is dropped silen
 
 from __future__ import annotations
 
+import hashlib
 import os
-import secrets
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -135,9 +135,17 @@ def verify(
     reports: PathArg | Iterable[PathArg] | None = None,
     dataset: PathArg | None = None,
     outcomes: Iterable[Outcome] = (),
+    run_id: str | None = None,
 ) -> VerifyResult:
-    """Load records (from traces or feature files), reports and the dataset, and merge them."""
+    """Load records (from traces or feature files), reports and the dataset, and merge them.
+
+    The result carries the outcomes of the reports given here (and outcomes recorded in
+    process): outcomes an earlier `verify` wrote as spans into the folder being read are
+    dropped first, so a report that no longer covers an instance leaves it unverified. With
+    `run_id`, the reports are that run's: only its attempts are matched, and a leaderboard
+    results.json marks the run's unlisted instances unresolved (see `merge`)."""
     attempts, trials, problems = load_records(inputs)
+    attempts = [_without_report_outcome(r) for r in attempts]
     report_problems: list[object] = []
     loaded = list(outcomes)
     if reports is not None:
@@ -145,9 +153,33 @@ def verify(
     gold: dict[str, GoldTask] | None = None
     if dataset is not None:
         gold = load_dataset(dataset, problems=report_problems)  # type: ignore[arg-type]
-    result = merge(attempts, loaded, gold, trials)
+    result = merge(attempts, loaded, gold, trials, run_id=run_id)
     result.problems = problems + [str(p) for p in report_problems]
     return result
+
+
+_OUTCOME_FIELDS = (
+    "reward",
+    "patch_outcome_label",
+    "patch_outcome_label_reason",
+    "fail_to_pass_count",
+    "pass_to_fail_count",
+    "pass_to_pass_count",
+    "fail_to_fail_count",
+    "patch_applies",
+    "unverifiable_reason",
+    "outcome_source",
+)
+
+
+def _without_report_outcome(record: AttemptRecord) -> AttemptRecord:
+    """The record without an outcome taken from a report (an earlier verify's spans); an
+    outcome the agent recorded in process stays."""
+    v = record.verification
+    if v.outcome_source is None or v.outcome_source == "in_process":
+        return record
+    cleared = msgspec.structs.replace(v, **dict.fromkeys(_OUTCOME_FIELDS))
+    return msgspec.structs.replace(record, verification=cleared)
 
 
 def write_verification_spans(result: VerifyResult, directory: PathArg) -> Path:
@@ -187,7 +219,11 @@ def write_verification_spans(result: VerifyResult, directory: PathArg) -> Path:
         spans.append(
             {
                 "traceId": record.trace_id,
-                "spanId": secrets.token_hex(8),
+                # One id per (attempt, report): writing the same outcome again (verify run
+                # twice into the folder it reads) is the same span, deduplicated by readers.
+                "spanId": hashlib.blake2b(
+                    f"{record.attempt_id}\x1f{v.outcome_source}".encode(), digest_size=8
+                ).hexdigest(),
                 "parentSpanId": record.span_id,
                 "name": f"verify {record.task_id}",
                 "kind": 1,

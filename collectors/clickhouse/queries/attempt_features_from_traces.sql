@@ -3,7 +3,8 @@
 -- are the tool spans not nested in another tool span, ordered by (start, span id). Tokens
 -- and cost: the sum over model-call spans when they recorded the field, else over turn
 -- spans, else the attempt span's total. NULL when not recorded; touched_files is [] with
--- touched_files_known = false when the workspace was not tracked.
+-- touched_files_known = false when the workspace was not tracked; touched_files in the order
+-- the calls first changed them, as the Python features.
 WITH
     attempt_spans AS
     (
@@ -135,7 +136,12 @@ WITH
                 AS touched_files_known,
             if(mapContains(attempt_attrs, 'agent_signals.attempt.touched_files'),
                 JSONExtract(attempt_attrs['agent_signals.attempt.touched_files'], 'Array(String)'),
-                arraySort(changed_union)) AS touched_files,
+                arraySort(changed_union)) AS touched_set,
+            -- In the order the calls first changed them (files no call changed last, by path).
+            arraySort(
+                f -> (if(arrayFirstIndex(c -> has(c.6, f), calls) = 0, 4294967295,
+                         arrayFirstIndex(c -> has(c.6, f), calls)), f),
+                touched_set) AS touched_files,
             multiIf(mc_input_n > 0, mc_input, turn_input_n > 0, turn_input, toInt64OrNull(attempt_attrs['gen_ai.usage.input_tokens'])) AS input_tokens_total,
             multiIf(mc_output_n > 0, mc_output, turn_output_n > 0, turn_output, toInt64OrNull(attempt_attrs['gen_ai.usage.output_tokens'])) AS output_tokens_total,
             multiIf(mc_cache_read_n > 0, mc_cache_read, turn_cache_read_n > 0, turn_cache_read, toInt64OrNull(attempt_attrs['gen_ai.usage.cache_read.input_tokens'])) AS cache_read_tokens,

@@ -7,10 +7,10 @@ Processors need one vocabulary: the `agent_signals.tool.category` enum.
 from __future__ import annotations
 
 import re
-import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from agentsignals._classify.shell import read_command
 from agentsignals.semconv import ToolCategory
 
 _BY_NAME: dict[str, ToolCategory] = {}
@@ -79,26 +79,6 @@ _EDITOR_COMMANDS = {
     "delete": ToolCategory.EDIT,
 }
 
-_TEST_RUNNERS = re.compile(
-    r"(^|[\s/;&|(])(pytest|py\.test|tox|nox|unittest|nosetests|runtests\.py|manage\.py\s+test|"
-    r"go\s+test|cargo\s+test|npm\s+(run\s+)?test|yarn\s+test|jest|mocha|rspec|make\s+test|ctest)\b"
-)
-_SEARCH_COMMANDS = {
-    "grep",
-    "egrep",
-    "fgrep",
-    "rg",
-    "ag",
-    "ack",
-    "find",
-    "fd",
-    "ls",
-    "tree",
-    "locate",
-}
-_READ_COMMANDS = {"cat", "head", "tail", "less", "more", "nl", "bat", "wc"}
-
-
 # Category by raw tool name: agents call a handful of tools thousands of times.
 _NAME_CACHE: dict[str, ToolCategory] = {}
 _NAME_CACHE_MAX = 4096
@@ -140,161 +120,123 @@ def _fuzzy(key: str) -> ToolCategory:
 
 
 def classify_command(command: str) -> ToolCategory:
-    """Classify a shell command line by what it does: test run, search, read, or plain shell.
+    """Classify a shell command line by what it does: test run, search, read, or plain shell
+    (see :func:`agentsignals._classify.shell.read_command`).
 
-    Edits through the shell (sed -i, heredocs) stay `shell`: the workspace tracker, not the
-    command text, decides whether files changed, and marks them shell-mediated.
+    Edits through the shell (sed -i, heredocs) stay `shell`: live, the workspace tracker decides
+    whether files changed and marks them shell-mediated; imported, the files the syntax writes
+    are the call's changed files.
     """
-    if _TEST_RUNNERS.search(command):
-        return ToolCategory.TEST
-    try:
-        words = shlex.split(command, comments=True)
-    except ValueError:
-        words = command.split()
-    if not words:
-        return ToolCategory.SHELL
-    segments: list[list[str]] = [[]]
-    for word in words:
-        if word in ("|", "&&", "||", ";"):
-            segments.append([])
-        else:
-            segments[-1].append(word)
-    segments = [seg for seg in segments if seg]
-    first = [seg[0].rsplit("/", 1)[-1] for seg in segments]
-    if any(
-        w in ("sed", "perl") and any(a.startswith("-i") for a in seg)
-        for w, seg in zip(first, segments, strict=True)
-    ):
-        return ToolCategory.SHELL
-    if any(">" in w for w in words):
-        return ToolCategory.SHELL
-    if first and first[0] in _SEARCH_COMMANDS:
-        return ToolCategory.SEARCH
-    if first and first[0] in _READ_COMMANDS:
-        return ToolCategory.READ
-    if first and first[0] == "sed" and "-n" in segments[0]:
-        return ToolCategory.READ
-    if first and first[0] == "git" and len(segments[0]) > 1 and segments[0][1] == "grep":
-        return ToolCategory.SEARCH
-    return ToolCategory.SHELL
-
-
-_HEREDOC_OR_REDIRECT = re.compile(
-    r"(?<![<>&\d])(?:\d?>>?|&>>?)\s*(?P<q>['\"]?)(?P<path>[^\s'\";|&<>()]+)(?P=q)"
-)
-_NOT_FILES = {"/dev/null", "/dev/stdout", "/dev/stderr", "&1", "&2"}
+    return read_command(command).category
 
 
 def shell_edit_targets(command: str) -> list[str]:
-    """Files a shell command writes, read from its text: `sed -i`/`perl -i` targets, output
-    redirections (`>`, `>>`, heredocs into files), `tee`, `rm`, `mv`/`cp` destinations, `touch`.
-
-    For imported trajectories, where no workspace was tracked, this is how an edit made through
-    the shell is seen at all. It reads text, so it is an estimate: `python -c` writes and
-    scripts that write files are not seen.
-    """
-    targets: list[str] = []
-
-    def add(path: str) -> None:
-        path = path.strip()
-        if path and path not in _NOT_FILES and not path.startswith("-") and path not in targets:
-            targets.append(path)
-
-    # Heredoc bodies are data, not commands: drop them before looking at words.
-    text = re.sub(r"<<-?\s*(['\"]?)(\w+)\1\n.*?\n\2(?=\n|$)", "<<HEREDOC", command, flags=re.S)
-    for match in _HEREDOC_OR_REDIRECT.finditer(text):
-        add(match.group("path"))
-    try:
-        words = shlex.split(text, comments=False, posix=True)
-    except ValueError:
-        words = text.split()
-    segments: list[list[str]] = [[]]
-    for word in words:
-        if word in ("|", "&&", "||", ";", "&"):
-            segments.append([])
-        else:
-            segments[-1].append(word)
-    for seg in segments:
-        if not seg:
-            continue
-        program = seg[0].rsplit("/", 1)[-1]
-        args = [w for w in seg[1:] if not re.match(r"^\d?>>?|^&>", w)]
-        if program in ("sed", "perl") and _in_place(program, args):
-            for f in _script_operands(args)[0 if _has_script_flag(args) else 1 :]:
-                add(f)
-        elif program == "tee" or program in ("rm", "touch", "truncate"):
-            for a in args:
-                if not a.startswith("-"):
-                    add(a)
-        elif program in ("mv", "cp") and len([a for a in args if not a.startswith("-")]) >= 2:
-            operands = [a for a in args if not a.startswith("-")]
-            add(operands[-1])
-            if program == "mv":
-                for a in operands[:-1]:
-                    add(a)
-    return targets
-
-
-def _in_place(program: str, args: list[str]) -> bool:
-    for a in args:
-        if a == "--in-place" or a.startswith("--in-place="):
-            return True
-        # Short flags may be bundled: sed -ni, perl -pi -e.
-        if a.startswith("-") and not a.startswith("--") and "i" in a[1:].split(".", 1)[0]:
-            return program == "perl" or a.startswith("-i") or a[1:].rstrip("e").endswith("i")
-    return False
-
-
-def _has_script_flag(args: list[str]) -> bool:
-    return any(a in ("-e", "-f") or a.startswith(("--expression", "--file")) for a in args) or any(
-        a.startswith("-") and not a.startswith("--") and a.endswith("e") for a in args
-    )
-
-
-def _script_operands(args: list[str]) -> list[str]:
-    """Operands that are not options nor the value of -e/-f (sed and perl scripts)."""
-    out: list[str] = []
-    skip = False
-    for a in args:
-        if skip:
-            skip = False
-            continue
-        if a in ("-e", "-f", "--expression", "--file") or (
-            a.startswith("-") and not a.startswith("--") and a.endswith("e") and len(a) > 2
-        ):
-            skip = True
-            continue
-        if a.startswith("-"):
-            continue
-        out.append(a)
-    return out
-
-
-_READ_PROGRAMS = {"cat", "head", "tail", "nl", "less", "more", "bat", "wc"}
+    """Files a shell command writes, read from its syntax tree (redirections, heredocs into
+    files, `sed -i`/`perl -i`, `tee`, `cp`/`mv`/`rm`/`touch`, `git checkout -- f`, diffs fed to
+    `patch`, Python fed to `python`). For imported trajectories, where no workspace was
+    tracked, this is how an edit made through the shell is seen at all."""
+    return list(read_command(command).writes)
 
 
 def shell_read_targets(command: str) -> list[str]:
-    """Files a read-only shell command prints (`cat a.py`, `sed -n 1,20p a.py`, `head a.py`),
-    read from its text, so a shell-only agent's reads name their files like a Read tool's."""
-    try:
-        words = shlex.split(command, comments=True)
-    except ValueError:
-        words = command.split()
-    targets: list[str] = []
-    segment: list[str] = []
-    for word in [*words, "|"]:
-        if word not in ("|", "&&", "||", ";"):
-            segment.append(word)
-            continue
-        if segment:
-            program = segment[0].rsplit("/", 1)[-1]
-            args = segment[1:]
-            if program in _READ_PROGRAMS:
-                operands = [a for a in args if not a.startswith("-") and not a.isdigit()]
-            elif program == "sed" and "-n" in args and not _in_place(program, args):
-                operands = _script_operands(args)[0 if _has_script_flag(args) else 1 :]
-            else:
-                operands = []
-            targets.extend(o for o in operands if o not in targets and not o.startswith(">"))
-        segment = []
-    return targets
+    """Files a shell command prints (`cat a.py`, `sed -n 1,20p a.py`, `head a.py`), so a
+    shell-only agent's reads name their files like a Read tool's."""
+    return list(read_command(command).reads)
+
+
+_VALUES = {c: c.value for c in ToolCategory}
+
+# Argument keys under which tools name the file(s) they act on.
+_FILE_KEYS = ("path", "file_path", "filepath", "file", "filename", "notebook_path", "target_file")
+_FILES_KEYS = ("paths", "file_paths", "files")
+FILE_ARGUMENT_KEYS = frozenset(_FILE_KEYS + _FILES_KEYS)
+"""Argument names under which tools name files (for live tools: decided from the signature)."""
+
+
+def stated_files(arguments: Mapping[str, Any] | None) -> list[str] | None:
+    """Files a tool call names in its arguments (`path`, `file_path`, `paths`, ...), or None
+    when it names none. Live tools and importers read arguments with this one function."""
+    if not arguments or not arguments.keys() & FILE_ARGUMENT_KEYS:
+        return None
+    out: list[str] = []
+    for key in _FILE_KEYS:
+        value = arguments.get(key)
+        if isinstance(value, str) and value:
+            out.append(value)
+            break
+    for key in _FILES_KEYS:
+        value = arguments.get(key)
+        if isinstance(value, list):
+            out.extend(v for v in value if isinstance(v, str) and v)
+    return list(dict.fromkeys(out)) or None
+
+
+class CallFacts:
+    """What a tool call is and names, from its name and arguments: the same for a live tool
+    and an imported one."""
+
+    __slots__ = ("category", "command", "command_complete", "files", "runner")
+
+    def __init__(
+        self,
+        category: str,
+        files: Sequence[str] | None = None,
+        runner: str | None = None,
+        command: str | None = None,
+        command_complete: bool = True,
+    ) -> None:
+        self.category = category
+        self.files = files
+        self.runner = runner
+        self.command = command
+        self.command_complete = command_complete
+
+
+def shell_command(arguments: Mapping[str, Any] | None) -> str | None:
+    """The command line of a shell tool's arguments (`command` or `cmd`), if a string."""
+    if not arguments:
+        return None
+    raw = arguments.get("command") or arguments.get("cmd")
+    return raw if isinstance(raw, str) else None
+
+
+def describe_call(
+    name: str,
+    arguments: Mapping[str, Any] | None = None,
+    *,
+    category: str | None = None,
+    command: str | None = None,
+) -> CallFacts:
+    """Category and named files of one tool call. A shell command (`command`, or a shell
+    tool's `command`/`cmd` argument) is read from its syntax: category by what it does, files
+    it prints or greps. Any other tool names its files in its arguments (`path`,
+    `file_path`, ...). An explicit `category` wins over the inferred one."""
+    base = category_for(name)
+    if command is None and base is ToolCategory.SHELL:
+        command = shell_command(arguments)
+    if command is not None:
+        reading = read_command(command)
+        return CallFacts(
+            category if category is not None else _VALUES[reading.category],
+            reading.files or None,
+            reading.runner,
+            command,
+            reading.complete,
+        )
+    if category is None:
+        # Arguments refine only editor tools (`command: view` reads); others keep the name's.
+        refine = arguments and _is_editor(name)
+        category = _VALUES[category_for(name, arguments) if refine else base]
+    return CallFacts(category, stated_files(arguments) if arguments else None)
+
+
+_EDITOR_BY_NAME: dict[str, bool] = {}
+
+
+def _is_editor(name: str) -> bool:
+    known = _EDITOR_BY_NAME.get(name)
+    if known is None:
+        if len(_EDITOR_BY_NAME) >= _NAME_CACHE_MAX:
+            _EDITOR_BY_NAME.clear()
+        known = _EDITOR_BY_NAME[name] = _normalise(name) in _EDITOR_TOOLS
+    return known

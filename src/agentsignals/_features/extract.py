@@ -33,6 +33,7 @@ from typing import Final
 
 from agentsignals import semconv as sc
 from agentsignals._features.record import (
+    Anticipation,
     AttemptRecord,
     Behavior,
     FileLines,
@@ -315,19 +316,51 @@ def treatment(attempt: Span | None) -> Treatment:
 
 
 def _touched(attempt: Span | None, calls: list[ToolCall], tools_tracked: bool) -> list[str] | None:
+    """The files of the attempt's diff (the attempt span's list; without it every file some
+    call changed), in the order the calls first changed them (files no call was seen
+    changing last, by path): `touched_files[0]` is the first file edited that stayed edited."""
+    files: list[str] | None = None
     if attempt is not None:
         raw = attempt.attributes.get(sc.AGENT_SIGNALS_ATTEMPT_TOUCHED_FILES)
         if raw is not None:
-            return coerce_str_list(raw)
-    if not tools_tracked:
-        return None
-    # No attempt-level diff (the attempt span is missing): every file some call changed, even
-    # if a later call reverted it. Sorted, like the attempt-level attribute.
-    files: set[str] = set()
-    for c in calls:
-        if c.changed_files:
-            files.update(c.changed_files)
-    return sorted(files)
+            files = coerce_str_list(raw)
+    if files is None:
+        if not tools_tracked:
+            return None
+        # No attempt-level diff (the attempt span is missing): every file some call changed,
+        # even if a later call reverted it.
+        files = sorted({f for c in calls if c.changed_files for f in c.changed_files})
+    if len(files) < 2:
+        return list(files)
+    first_seen: dict[str, int] = {}
+    for step, c in enumerate(calls):
+        for f in _edited_files(c):
+            for t in files:
+                if t not in first_seen and same_file(f, t):
+                    first_seen[t] = step
+    return sorted(files, key=lambda t: (first_seen.get(t, len(calls)), t))
+
+
+def _edited_files(c: ToolCall) -> list[str]:
+    """Files a call edited: its changed files (measured, or read from its text), else, when
+    nothing was tracked for it, an edit tool's stated files."""
+    if c.changed_files is not None:
+        return c.changed_files
+    if c.category == _EDIT and c.span.status_code != STATUS_ERROR:
+        return [str(f) for f in _list(c.span.attributes.get(sc.AGENT_SIGNALS_TOOL_FILES))]
+    return []
+
+
+def same_file(a: str, b: str) -> bool:
+    """Whether two spellings name one file: agents write absolute (/testbed/pkg/x.py) or
+    relative (./pkg/x.py) paths, diffs repository-relative ones (pkg/x.py)."""
+    a = a.replace("\\", "/").removeprefix("./")
+    b = b.replace("\\", "/").removeprefix("./")
+    if a == b:
+        return True
+    if len(a) > len(b):
+        a, b = b, a
+    return b.endswith("/" + a) and not a.startswith("/")
 
 
 def _touched_lines(attempt: Span | None) -> list[FileLines] | None:
@@ -359,8 +392,18 @@ def _diff_lines(
         return None
     # No attempt-level diff: the per-call measured lines, summed over all tool spans (nested
     # ones too: each measures only its own window). Equal to the net diff unless calls undid
-    # each other's lines.
-    return sum(_call_lines(s) for s in spans.tool_spans)
+    # each other's lines. None when a call changed files without measured line counts (an
+    # imported edit read from text): the count is not known, it is not 0.
+    total = 0
+    for s in spans.tool_spans:
+        a = s.attributes
+        if coerce_str_list(a.get(sc.AGENT_SIGNALS_TOOL_CHANGED_FILES)) and (
+            a.get(sc.AGENT_SIGNALS_TOOL_LINES_ADDED) is None
+            or a.get(sc.AGENT_SIGNALS_TOOL_LINES_REMOVED) is None
+        ):
+            return None
+        total += _call_lines(s)
+    return total
 
 
 def _call_lines(s: Span) -> int:
@@ -416,6 +459,9 @@ def behavior(spans: AttemptSpans) -> Behavior:
     touched = _touched(attempt, calls, spans.tools_tracked)
     out.touched_files = touched
     out.touched_file_lines = _touched_lines(attempt)
+    if attempt is not None:
+        created = attempt.attributes.get(sc.AGENT_SIGNALS_ATTEMPT_CREATED_FILES)
+        out.created_files = coerce_str_list(created) if created is not None else None
     out.diff_lines = _diff_lines(out.touched_file_lines, spans, touched)
     if not calls and attempt is None:
         return out
@@ -447,6 +493,13 @@ def behavior(spans: AttemptSpans) -> Behavior:
             last_edit_end = end if last_edit_end is None else max(last_edit_end, end)
 
     out.tool_call_count = len(calls)
+    if spans.tools_tracked:
+        out.inferred_edit_steps = [
+            i
+            for i, c in enumerate(calls)
+            if c.changed_files
+            and c.span.attributes.get(sc.AGENT_SIGNALS_TOOL_CHANGES_INFERRED) is True
+        ]
     out.step_files = [
         [str(f) for f in _list(c.span.attributes.get(sc.AGENT_SIGNALS_TOOL_FILES))] for c in calls
     ]
@@ -454,7 +507,15 @@ def behavior(spans: AttemptSpans) -> Behavior:
         out.step_changed_files = [list(c.changed_files or []) for c in calls]
     out.edit_calls = edit_calls
     out.shell_edit_calls = shell_edit_calls
-    out.bash_mediated_edits = None if touched is None else (edit_calls == 0 and bool(touched))
+    # Edits a subagent made with its edit tool are not shell-mediated edits of this attempt.
+    delegated = (
+        _int(attempt.attributes.get(sc.AGENT_SIGNALS_ATTEMPT_SUBAGENT_EDIT_CALLS))
+        if (attempt is not None)
+        else None
+    )
+    out.bash_mediated_edits = (
+        None if touched is None else (edit_calls + (delegated or 0) == 0 and bool(touched))
+    )
     out.tool_sequence = names
     out.tool_category_sequence = categories
     out.first_edit_step = first_edit
@@ -467,30 +528,69 @@ def behavior(spans: AttemptSpans) -> Behavior:
     out.files_searched_before_edit = _distinct_files(before, (_READ, _SEARCH))
 
     if last_edit_end is not None:
-        out.validated_after_last_edit = any(
-            c.category == _TEST and c.span.start_ns >= last_edit_end for c in calls
-        )
+        # The last edit of the solution: a call that changed a file of the final diff. A last
+        # `rm reproduce.py` of the agent's own scratch file is not one.
+        last_solution_end: int | None = last_edit_end
+        if touched is not None:
+            last_solution_end = None
+            for c in calls:
+                if any(same_file(f, t) for f in _edited_files(c) for t in touched):
+                    end = max(c.span.end_ns, c.span.start_ns)
+                    if last_solution_end is None or end > last_solution_end:
+                        last_solution_end = end
+        if last_solution_end is not None:
+            out.validated_after_last_edit = any(
+                c.category == _TEST and c.span.start_ns >= last_solution_end for c in calls
+            )
 
     _repetition(calls, out)
     return out
 
 
 def _distinct_files(calls: Sequence[ToolCall], categories: tuple[str, ...]) -> int | None:
+    """Distinct files named by the calls of these categories: the files they state
+    (`agent_signals.tool.files`) and, for searches, the files their output names as hits
+    (`agent_signals.tool.result_files`). A call that failed (reading a directory: EISDIR, a
+    missing file) read nothing. 0 without such calls; None when there were some but none
+    named its files."""
     n_calls = 0
     stated = False
     files: set[str] = set()
     for c in calls:
-        if c.category in categories:
-            n_calls += 1
-            raw = c.span.attributes.get(sc.AGENT_SIGNALS_TOOL_FILES)
-            if raw is not None:
-                stated = True
-                listed = coerce_str_list(raw)
-                if listed:
-                    files.update(listed)
+        if c.category not in categories:
+            continue
+        n_calls += 1
+        a = c.span.attributes
+        raw = a.get(sc.AGENT_SIGNALS_TOOL_FILES)
+        hits = a.get(sc.AGENT_SIGNALS_TOOL_RESULT_FILES) if c.category == _SEARCH else None
+        if raw is None and hits is None:
+            continue
+        stated = True
+        if c.span.status_code == STATUS_ERROR:
+            continue
+        for value in (raw, hits):
+            listed = coerce_str_list(value) if value is not None else None
+            if listed:
+                files.update(listed)
     if n_calls == 0:
         return 0
     return len(files) if stated else None
+
+
+def first_tool_precision(calls: Sequence[ToolCall], touched: list[str] | None) -> bool | None:
+    """Whether the first substantive call (the first that named a file: read, searched in,
+    edited; a directory listing or a failed call is not substantive) went to a file that ended
+    up in `touched_files`. None when nothing was touched or no call named a file."""
+    if not touched:
+        return None
+    for c in calls:
+        if c.span.status_code == STATUS_ERROR:
+            continue
+        named = [str(f) for f in _list(c.span.attributes.get(sc.AGENT_SIGNALS_TOOL_FILES))]
+        named += c.changed_files or []
+        if named:
+            return any(same_file(f, t) for f in named for t in touched)
+    return None
 
 
 def _repetition(calls: Sequence[ToolCall], out: Behavior) -> None:
@@ -714,14 +814,30 @@ def tokens(usage: UsageBreakdown) -> Tokens:
         cost_usd=total.cost_usd,
         model_calls=total.calls or None,
     )
-    if total.cache_read_tokens is not None and total.input_tokens:
-        out.cache_read_ratio = total.cache_read_tokens / total.input_tokens
+    _cache_ratios(out)
     if usage.per_turn:
         curve = [u.input_tokens for u in usage.per_turn if u.input_tokens is not None]
     else:
         curve = [u.input_tokens for u in usage.unattributed if u.input_tokens is not None]
     out.context_growth_curve = curve or None
     return out
+
+
+def _cache_ratios(tok: Tokens) -> None:
+    """``cache_read_ratio`` is the inventory's ``cacheRead / (input + cacheRead)``, where
+    ``input`` is the input read neither from nor into the cache. GenAI's
+    ``gen_ai.usage.input_tokens`` (what every producer here records) includes cache reads and
+    cache writes, so ``input + cacheRead`` is ``input_tokens - cache_write``.
+    ``cache_read_input_share`` is ``cacheRead / input_tokens``: the share of all input (cache
+    writes included) read from the cache. Both None when a needed count is missing."""
+    read, total = tok.cache_read_tokens, tok.input_tokens_total
+    if read is None or total is None:
+        return
+    if total:
+        tok.cache_read_input_share = read / total
+    denominator = total - (tok.cache_write_tokens or 0)
+    if denominator > 0:
+        tok.cache_read_ratio = read / denominator
 
 
 # --------------------------------------------------------------------------------- reasoning
@@ -740,8 +856,9 @@ def reasoning(turns: Sequence[Span], reasoning_tokens_total: int | None) -> Reas
       ``phase_transitions``: the same with consecutive repeats collapsed.
     """
     out = Reasoning(reasoning_tokens_total=reasoning_tokens_total)
-    present_seen = any_present = False
+    present_seen = any_present = text_seen = False
     chars: int | None = None
+    thought_chars: int | None = None
     corrections: int | None = None
     plan_steps: int | None = None
     first_reasoning_found = False
@@ -749,13 +866,17 @@ def reasoning(turns: Sequence[Span], reasoning_tokens_total: int | None) -> Reas
     for t in turns:
         a = t.attributes
         present = coerce_bool(a.get(sc.AGENT_SIGNALS_TURN_REASONING_PRESENT))
+        thought = _int(a.get(sc.AGENT_SIGNALS_TURN_THOUGHT_CHARS))
         if present is not None:
             present_seen = True
-            if present:
-                any_present = True
-                if not first_reasoning_found:
-                    first_reasoning_found = True
-                    plan_steps = _int(a.get(sc.AGENT_SIGNALS_TURN_REASONING_PLAN_STEPS))
+            any_present = any_present or present
+        if present is not None or thought is not None:
+            text_seen = True
+            # The first turn that wrote anything (reasoning or visible text) holds the plan.
+            if not first_reasoning_found and (present or thought):
+                first_reasoning_found = True
+                plan_steps = _int(a.get(sc.AGENT_SIGNALS_TURN_REASONING_PLAN_STEPS))
+        thought_chars = _add(thought_chars, thought)
         chars = _add(chars, _int(a.get(sc.AGENT_SIGNALS_TURN_REASONING_CHARS)))
         corrections = _add(
             corrections, _int(a.get(sc.AGENT_SIGNALS_TURN_REASONING_SELF_CORRECTIONS))
@@ -769,9 +890,10 @@ def reasoning(turns: Sequence[Span], reasoning_tokens_total: int | None) -> Reas
         out.has_reasoning_blocks = False
     if first_reasoning_found:
         out.plan_steps_detected = plan_steps
-    elif present_seen:
+    elif text_seen:
         out.plan_steps_detected = 0
     out.reasoning_chars_total = chars
+    out.thought_chars_total = thought_chars
     out.self_correction_count = corrections
     if phases:
         out.plannotator_phases = phases
@@ -809,7 +931,12 @@ def infra(spans: AttemptSpans) -> Infra:
     """
     start, end = _time_range(spans)
     out = Infra(attempt_index=spans.attempt_index)
-    if start is not None and end is not None:
+    synthetic = spans.attempt is not None and (
+        spans.attempt.attributes.get(sc.AGENT_SIGNALS_IMPORT_SYNTHETIC_TIME) is True
+    )
+    if start is not None and end is not None and not synthetic:
+        # Times synthesized in step order (an imported file without timestamps) measure
+        # nothing: no wall time rather than a made-up one.
         out.wall_time_s = (end - start) / 1e9
     attempt = spans.attempt
     if attempt is None:
@@ -849,6 +976,7 @@ def attempt_record(
         )
     reasoning_total = usage.total().reasoning_tokens
     start, end = _time_range(parts)
+    beh = behavior(parts)
     anchor = parts.attempt if parts.attempt is not None else (spans[0] if spans else None)
     return AttemptRecord(
         trial_id=parts.trial_id,
@@ -870,14 +998,18 @@ def attempt_record(
         service_name=_str(anchor.resource.get("service.name")) if anchor is not None else None,
         complete=complete and parts.attempt is not None,
         revision=revision,
-        span_count=len(parts.spans),
+        # The attempt's own spans: outcome spans added later by verify are not the agent's.
+        span_count=len(parts.spans) - len(parts.verifications),
         started_at_ns=start,
         ended_at_ns=end,
         treatment=treatment(parts.attempt),
-        behavior=behavior(parts),
+        behavior=beh,
         reasoning=reasoning(parts.turns, reasoning_total),
         tokens=tok,
         verification=verification(parts),
+        anticipation=Anticipation(
+            first_tool_precision=first_tool_precision(parts.tools, beh.touched_files)
+        ),
         infra=infra(parts),
     )
 
@@ -973,8 +1105,7 @@ def _with_attempt_totals(tok: Tokens, attempt: Span | None) -> Tokens:
         tok.output_tokens_total = _int(a.get(_OUT))
         tok.cache_read_tokens = _int(a.get(_CACHE_R))
         tok.cache_write_tokens = _int(a.get(_CACHE_W))
-        if tok.input_tokens_total and tok.cache_read_tokens is not None:
-            tok.cache_read_ratio = tok.cache_read_tokens / tok.input_tokens_total
+        _cache_ratios(tok)
     if tok.cost_usd is None:
         tok.cost_usd = coerce_float(a.get(_COST))
     return tok

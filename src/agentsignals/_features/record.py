@@ -42,6 +42,9 @@ class Behavior(msgspec.Struct, kw_only=True):
     bash_mediated_edits: bool | None = None
     touched_files: list[str] | None = None
     touched_file_lines: list[FileLines] | None = None
+    # Touched files the attempt created (not in the repository before): scratch scripts left
+    # in a patch. None when not known (a workspace tracker does not report it yet).
+    created_files: list[str] | None = None
     diff_lines: int | None = None
     tool_sequence: list[str] | None = None
     tool_category_sequence: list[str] | None = None
@@ -61,9 +64,15 @@ class Behavior(msgspec.Struct, kw_only=True):
     # on the workspace (None when the workspace was not tracked).
     step_files: list[list[str]] | None = None
     step_changed_files: list[list[str]] | None = None
+    # Steps (indices in tool_sequence) whose changed files were read from the call's text
+    # (imported shell commands), not measured on a workspace; [] when none were.
+    inferred_edit_steps: list[int] | None = None
     # Filled by the verification layer from the gold patch (agentsignals verify --dataset).
     gold_files: list[str] | None = None
     localized_correct_file: bool | None = None
+    # The variant that skips files the attempt created: the first file of touched_files that
+    # existed before (the first edit of existing code) is a gold file.
+    localized_correct_existing_file: bool | None = None
     first_gold_read_step: int | None = None
     first_gold_edit_step: int | None = None
 
@@ -74,6 +83,8 @@ class Reasoning(msgspec.Struct, kw_only=True):
     has_reasoning_blocks: bool | None = None
     reasoning_tokens_total: int | None = None
     reasoning_chars_total: int | None = None
+    # Visible text written with actions (SWE-agent/OpenHands `thought`): not reasoning blocks.
+    thought_chars_total: int | None = None
     plan_steps_detected: int | None = None
     self_correction_count: int | None = None
     phase_transitions: list[str] | None = None
@@ -87,7 +98,10 @@ class Tokens(msgspec.Struct, kw_only=True):
     output_tokens_total: int | None = None
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
+    # The inventory's cacheRead / (input + cacheRead), input without the cache.
     cache_read_ratio: float | None = None
+    # cacheRead / all input tokens (cache writes included): the share of input read from cache.
+    cache_read_input_share: float | None = None
     context_growth_curve: list[int] | None = None
     cost_usd: float | None = None
     model_calls: int | None = None
@@ -106,6 +120,9 @@ class Verification(msgspec.Struct, kw_only=True):
     fail_to_fail_count: int | None = None
     patch_applies: bool | None = None
     unverifiable_reason: str | None = None
+    # Why patch_outcome_label is null although an outcome was applied (the report says only
+    # resolved or not: no test counts to tell partial, regressive and no-effect apart).
+    patch_outcome_label_reason: str | None = None
     # Where the outcome came from: a report file, `in_process`, or None.
     outcome_source: str | None = None
     # The agent's own test runs (parsed from its test tool's output): no harness needed.
@@ -119,7 +136,8 @@ class Verification(msgspec.Struct, kw_only=True):
 
 
 class Anticipation(msgspec.Struct, kw_only=True):
-    """Did the agent understand what was needed (issue #4 fills these from the gold patch)."""
+    """Did the agent understand what was needed. `first_tool_precision` comes from the spans
+    (features); `scope_drift` needs the gold patch (verify)."""
 
     first_tool_precision: bool | None = None
     scope_drift: float | None = None

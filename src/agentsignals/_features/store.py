@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import threading
+import types
+import typing
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -177,8 +179,62 @@ def to_dataframe(records: Sequence[Record]) -> Any:
     return pd.DataFrame([flatten(r) for r in records])
 
 
+def arrow_schema(record_type: type[AttemptRecord] | type[TrialRecord]) -> Any:
+    """The Arrow schema of flattened records (`flatten`), generated from the record types:
+    every column typed even when all its values are null or empty lists, so files written
+    from different batches (an attempt that edited nothing beside one that did) agree.
+    Lists of records (a trial's attempts) are JSON text."""
+    import pyarrow as pa
+
+    fields = []
+    hints = typing.get_type_hints(record_type)
+    for name in record_type.__struct_fields__:
+        hint = hints[name]
+        group = _struct_type(hint)
+        if group is not None and group not in (AttemptRecord, TrialRecord):
+            group_hints = typing.get_type_hints(group)
+            for field in group.__struct_fields__:
+                fields.append(pa.field(f"{name}.{field}", _arrow_type(group_hints[field])))
+        else:
+            fields.append(pa.field(name, _arrow_type(hint)))
+    return pa.schema(fields)
+
+
+def _struct_type(hint: Any) -> type[msgspec.Struct] | None:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    candidate = args[0] if len(args) == 1 and typing.get_origin(hint) is not list else hint
+    if isinstance(candidate, type) and issubclass(candidate, msgspec.Struct):
+        return candidate
+    return None
+
+
+def _arrow_type(hint: Any) -> Any:
+    import pyarrow as pa
+
+    origin = typing.get_origin(hint)
+    if origin is types.UnionType or origin is typing.Union:
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _arrow_type(inner[0]) if len(inner) == 1 else pa.string()
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        struct = _struct_type(item)
+        if struct is not None and struct in (AttemptRecord, TrialRecord):
+            return pa.string()  # nested records: JSON text
+        return pa.list_(_arrow_type(item))
+    if isinstance(hint, type) and issubclass(hint, msgspec.Struct):
+        if hint in (AttemptRecord, TrialRecord):
+            return pa.string()
+        struct_hints = typing.get_type_hints(hint)
+        return pa.struct(
+            [pa.field(f, _arrow_type(struct_hints[f])) for f in hint.__struct_fields__]
+        )
+    scalar = {bool: pa.bool_(), int: pa.int64(), float: pa.float64(), str: pa.string()}
+    return scalar.get(hint, pa.string())
+
+
 def write_parquet(records: Sequence[Record], path: str | os.PathLike[str]) -> None:
-    """Write flattened records to Parquet (requires the `parquet` extra)."""
+    """Write flattened records to Parquet (requires the `parquet` extra), with the explicit
+    schema of their record type (`arrow_schema`)."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -186,17 +242,20 @@ def write_parquet(records: Sequence[Record], path: str | os.PathLike[str]) -> No
         raise ImportError(
             "Parquet output needs pyarrow: pip install 'agentsignals[parquet]'"
         ) from exc
+    kinds = {type(r) for r in records}
+    if len(kinds) > 1:
+        raise ValueError("write attempt records and trial records to separate Parquet files")
+    record_type = kinds.pop() if kinds else AttemptRecord
+    schema = arrow_schema(record_type)
+    json_columns = [f.name for f in schema if f.type == pa.string()]
     rows = [flatten(r) for r in records]
-    # Nested lists of objects (touched_file_lines, retries) go in as JSON text: Parquet needs
-    # one type per column, and these are for reading back, not for filtering.
     for row in rows:
-        for key, value in row.items():
-            if (isinstance(value, list) and value and isinstance(value[0], dict)) or isinstance(
-                value, dict
-            ):
-                row[key] = msgspec.json.encode(value).decode()
+        for key in json_columns:
+            value = row.get(key)
+            if value is not None and not isinstance(value, str):
+                row[key] = msgspec.json.encode(value).decode()  # a nested record
     with _create(path) as fh:
-        pq.write_table(pa.Table.from_pylist(rows), fh)
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), fh)
 
 
 def write_json_lines(records: Iterable[Record], path: str | os.PathLike[str] | None) -> int:

@@ -12,20 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentsignals import semconv as sc
-from agentsignals._classify.tools import (
-    category_for,
-    classify_command,
-    shell_edit_targets,
-    shell_read_targets,
-)
+from agentsignals._classify.shell import read_command, search_hits
+from agentsignals._classify.tools import describe_call
 from agentsignals._instrument.capture import fingerprint
-from agentsignals._spans.model import STATUS_ERROR, AttrValue, Span
+from agentsignals._spans.model import STATUS_ERROR, AttrScalar, AttrValue, Span
 
+# SWE-agent's and OpenHands' str_replace_editor answer `view <folder>` with a listing.
+_DIRECTORY_LISTING = re.compile(r"\s*Here's the files and directories up to \d+ levels? deep")
 _SYNTHETIC_START_NS = 1_577_836_800_000_000_000  # 2020-01-01: obviously not a real run time
 _STEP_NS = 1_000_000
 MAX_NS = (1 << 63) - 1  # span times are kept to what a signed 64-bit nanosecond clock holds
@@ -107,6 +106,28 @@ def patch_stats(patch: str) -> list[tuple[str, int, int]]:
     return [(path, added, removed) for path, (added, removed) in stats.items()]
 
 
+def created_files(patch: str) -> list[str]:
+    """Files a unified diff creates (`--- /dev/null`, or `new file mode` in git's header)."""
+    out: list[str] = []
+    created = False
+    old_null = False
+    for line in patch.splitlines():
+        if line.startswith("diff --git "):
+            created = old_null = False
+        elif line.startswith("new file mode"):
+            created = True
+        elif line.startswith("--- "):
+            old_null = line[4:].strip().split("\t", 1)[0] == "/dev/null"
+        elif line.startswith("+++ ") and (created or old_null):
+            path = line[4:].strip().split("\t", 1)[0]
+            if path != "/dev/null":
+                path = path[2:] if path.startswith("b/") else path
+                if path not in out:
+                    out.append(path)
+            created = old_null = False
+    return out
+
+
 @dataclass
 class TurnRef:
     """A turn added to an attempt; tools may refer to it."""
@@ -133,6 +154,9 @@ class AttemptBuilder:
     _tool_seq: itertools.count[int] = field(default_factory=itertools.count)
     _last_tool_start: int = -1
     _ended: bool = False
+    parent: AttemptBuilder | None = None
+    _edit_calls: int = 0  # edit-tool calls that did not fail
+    _subagent_edit_calls: int = 0  # the same, made by subagents this attempt started
 
     def _identity(self, turn: int | None = None) -> dict[str, AttrValue]:
         ids: dict[str, AttrValue] = {
@@ -158,11 +182,18 @@ class AttemptBuilder:
         reasoning_tokens: int | None = None,
         cost_usd: float | None = None,
         reasoning: str | None = None,
+        thought: str | None = None,
         phase: str | None = None,
         finish_reasons: Sequence[str] | None = None,
         compacted: bool = False,
     ) -> TurnRef:
-        """One model call. Usage is per call here; attempt totals go to `end(totals=...)`."""
+        """One model call. Usage is per call here; attempt totals go to `end(totals=...)`.
+
+        `reasoning` is the model's reasoning (thinking blocks, `reasoning_content`, `<think>`):
+        "" when the file shows the call had none, None when the file cannot tell. `thought` is
+        the visible text the model wrote with its action (SWE-agent's and OpenHands'
+        `thought`, mini-swe-agent's THOUGHT): not a reasoning block. Plan steps and
+        self-corrections are read from both."""
         from agentsignals._classify import reasoning_text
 
         index = len(self.turns)
@@ -188,9 +219,13 @@ class AttemptBuilder:
         if reasoning is not None:
             attrs[sc.AGENT_SIGNALS_TURN_REASONING_PRESENT] = bool(reasoning)
             attrs[sc.AGENT_SIGNALS_TURN_REASONING_CHARS] = len(reasoning)
-            attrs[sc.AGENT_SIGNALS_TURN_REASONING_PLAN_STEPS] = reasoning_text.plan_steps(reasoning)
+        if thought is not None:
+            attrs[sc.AGENT_SIGNALS_TURN_THOUGHT_CHARS] = len(thought)
+        if reasoning is not None or thought is not None:
+            text = "\n\n".join(t for t in (reasoning, thought) if t)
+            attrs[sc.AGENT_SIGNALS_TURN_REASONING_PLAN_STEPS] = reasoning_text.plan_steps(text)
             attrs[sc.AGENT_SIGNALS_TURN_REASONING_SELF_CORRECTIONS] = (
-                reasoning_text.self_corrections(reasoning)
+                reasoning_text.self_corrections(text)
             )
         span_id = _hex_id(self.attempt_id, "turn", index, size=8)
         synthetic = self.trajectory._last_synthetic
@@ -228,14 +263,10 @@ class AttemptBuilder:
         live. Returns the span id (for nesting)."""
         seq = next(self._tool_seq)
         args = dict(arguments) if arguments is not None else None
-        if command is None and args is not None:
-            raw = args.get("command") or args.get("cmd")
-            command = raw if isinstance(raw, str) else None
-        if category is None:
-            if command is not None and category_for(name) is sc.ToolCategory.SHELL:
-                category = classify_command(command).value
-            else:
-                category = category_for(name, args).value
+        # The one classifier live tools use too: category, the files it names, test runner.
+        facts = describe_call(name, args, category=category, command=command)
+        category = facts.category
+        command = facts.command
         turn = turn if turn is not None else (self.turns[-1] if self.turns else None)
         start, end = self.trajectory._times(start_ns, end_ns)
         # Parallel calls of one reply share its timestamp; processors order spans by start
@@ -244,17 +275,28 @@ class AttemptBuilder:
             start = self._last_tool_start + 1
             end = max(end, start)
         self._last_tool_start = start
-        if files is None and command is not None and category == sc.ToolCategory.READ:
-            files = shell_read_targets(command) or None
+        if files is None:
+            files = facts.files
+        if category == sc.ToolCategory.READ and result and _DIRECTORY_LISTING.match(result):
+            # An editor's `view` of a folder lists it: a listing, no file read.
+            category, files = sc.ToolCategory.SEARCH.value, None
+        inferred = False
         if changed_files is None:
-            if error or exit_code:
-                changed_files = []  # a failed call is not taken to have changed anything
-            elif category == sc.ToolCategory.EDIT and files:
-                changed_files = list(files)
+            if category == sc.ToolCategory.EDIT:
+                # An edit tool that failed changed nothing; one that worked changed its files.
+                changed_files = list(files) if files and not (error or exit_code) else []
             elif command is not None:
-                changed_files = shell_edit_targets(command)
+                # No workspace was tracked: the files the command's syntax writes, whatever
+                # its exit code (`cp a b && pytest` that fails in pytest did copy).
+                changed_files = list(read_command(command).writes)
+                inferred = bool(changed_files)
             else:
                 changed_files = []
+        result_files = (
+            search_hits(result, command)
+            if category == sc.ToolCategory.SEARCH and result and not error
+            else []
+        )
         attrs: dict[str, AttrValue | None] = {
             sc.GEN_AI_OPERATION_NAME: sc.GenAiOperationName.EXECUTE_TOOL.value,
             sc.GEN_AI_TOOL_NAME: name,
@@ -264,6 +306,10 @@ class AttemptBuilder:
             sc.GEN_AI_TOOL_CALL_ID: call_id,
             sc.AGENT_SIGNALS_TOOL_FILES: list(files) if files else None,
             sc.AGENT_SIGNALS_TOOL_CHANGED_FILES: list(changed_files),
+            sc.AGENT_SIGNALS_TOOL_CHANGES_INFERRED: True if inferred else None,
+            sc.AGENT_SIGNALS_TOOL_RESULT_FILES: list(result_files) if result_files else None,
+            sc.AGENT_SIGNALS_TEST_RUNNER: facts.runner,
+            sc.AGENT_SIGNALS_TOOL_COMMAND_COMPLETE: False if not facts.command_complete else None,
             sc.PROCESS_EXIT_CODE: exit_code,
             sc.ERROR_TYPE: error if error else (f"exit_code_{exit_code}" if exit_code else None),
             sc.AGENT_SIGNALS_TOOL_OUTPUT_BYTES: (
@@ -274,6 +320,8 @@ class AttemptBuilder:
             timed_out = "timeout" in error.lower() or "timed out" in error.lower()
         if timed_out:
             attrs[sc.AGENT_SIGNALS_TOOL_TIMED_OUT] = True
+        if category == sc.ToolCategory.EDIT and not (error or exit_code):
+            self._edit_calls += 1
         if changed_files:
             attrs[sc.AGENT_SIGNALS_TOOL_EDIT_MODE] = (
                 sc.ToolEditMode.DIRECT.value
@@ -386,8 +434,14 @@ class AttemptBuilder:
         }
         if exit_reason == sc.AttemptExitReason.TIMEOUT:
             values[sc.AGENT_SIGNALS_ATTEMPT_TIMED_OUT] = True
+        if self._subagent_edit_calls:
+            values[sc.AGENT_SIGNALS_ATTEMPT_SUBAGENT_EDIT_CALLS] = self._subagent_edit_calls
+        if self.parent is not None:
+            self.parent._subagent_edit_calls += self._edit_calls + self._subagent_edit_calls
         if submission is not None:
             stats = patch_stats(submission)
+            created: list[AttrScalar] = list(created_files(submission))
+            values[sc.AGENT_SIGNALS_ATTEMPT_CREATED_FILES] = created
             values[sc.AGENT_SIGNALS_ATTEMPT_TOUCHED_FILES] = [p for p, _, _ in stats]
             values[sc.AGENT_SIGNALS_ATTEMPT_TOUCHED_FILES_LINES_ADDED] = [a for _, a, _ in stats]
             values[sc.AGENT_SIGNALS_ATTEMPT_TOUCHED_FILES_LINES_REMOVED] = [r for _, _, r in stats]
@@ -544,6 +598,7 @@ class TrajectoryBuilder:
                 parent_span_id or (parent.span_id if parent is not None else self.trial_span_id)
             ),
             synthetic_start=synthetic_start,
+            parent=parent,
         )
         self._attempts.append(builder)
         return builder

@@ -12,17 +12,24 @@ import os
 import time
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+import msgspec
+
+from agentsignals import semconv as sc
 from agentsignals._import.formats import FORMAT_MODULES, ImportProblem, TrajectoryError
-from agentsignals._spans.model import Span
+from agentsignals._import.formats._common import read_head
+from agentsignals._spans.model import AttrValue, Span
 
 HEAD_BYTES = 64 * 1024
 _TOKEN_ENV = "AGENTSIGNALS_COLLECTOR_TOKEN"  # the collector's (see _collector/config.py)
-_SUFFIXES = (".traj", ".json", ".jsonl", ".eval", ".traj.json")
+_SUFFIXES: tuple[str, ...] = (".traj", ".json", ".jsonl", ".eval", ".traj.json")
+# Trajectories stored gzip-compressed (`x.traj.gz`, `x.jsonl.gz`) import as they are.
+_SUFFIXES += tuple(s + ".gz" for s in _SUFFIXES)
 _modules: dict[str, ModuleType] = {}
 
 
@@ -45,10 +52,8 @@ def available_formats() -> dict[str, str]:
 
 def detect_format(path: Path) -> str | None:
     """The format name of a trajectory file, or None when no importer recognises it."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(HEAD_BYTES)
-    except OSError:
+    head = read_head(path, HEAD_BYTES)
+    if not head:
         return None
     for module_name in FORMAT_MODULES:
         try:
@@ -87,8 +92,16 @@ class FileResult:
     problems: list[ImportProblem] = field(default_factory=list)
 
 
-def import_file(path: str | os.PathLike[str], fmt: str = "auto") -> FileResult:
-    """Import one file; never raises for bad input (problems are in the result)."""
+def import_file(
+    path: str | os.PathLike[str],
+    fmt: str = "auto",
+    *,
+    run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> FileResult:
+    """Import one file; never raises for bad input (problems are in the result). `run_id`
+    goes on trial and attempt spans (`agent_signals.run.id`, as live `trial(run_id=...)`);
+    `tags` are resource attributes of every span (as OTEL_RESOURCE_ATTRIBUTES live)."""
     p = Path(path)
     if p.exists() and not p.is_file():  # a device or a pipe (/dev/zero) never ends
         return FileResult(str(p), None, problems=[ImportProblem(str(p), 0, "not a regular file")])
@@ -110,9 +123,11 @@ def import_file(path: str | os.PathLike[str], fmt: str = "auto") -> FileResult:
         # Ids derive from the source path: resolve it so `import runs/` and
         # `import /abs/runs` give the same trace ids and a re-import deduplicates.
         for spans in module.read(p.resolve(), result.problems.append):
-            result.trajectories.append(spans)
+            result.trajectories.append(_stamped(spans, run_id, tags) if run_id or tags else spans)
     except TrajectoryError as exc:
         result.problems.append(exc.problem)
+    except (EOFError, zlib.error) as exc:  # a gzip stream cut short or corrupt
+        result.problems.append(ImportProblem(str(p), 0, f"corrupt gzip stream: {exc}"))
     except Exception as exc:
         # The per-file isolation boundary: a reader bug or a hostile shape nobody anticipated
         # (nesting past the recursion limit, a number no clock holds, memory) is reported
@@ -133,8 +148,26 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _import_worker(args: tuple[str, str]) -> FileResult:
-    return import_file(args[0], args[1])
+_RUN_SPAN_TYPES = frozenset({sc.SpanType.TRIAL.value, sc.SpanType.ATTEMPT.value})
+
+
+def _stamped(spans: list[Span], run_id: str | None, tags: Mapping[str, str] | None) -> list[Span]:
+    resource: dict[str, AttrValue] | None = None
+    out: list[Span] = []
+    for span in spans:
+        changes: dict[str, object] = {}
+        if tags:
+            if resource is None:
+                resource = {**span.resource, **tags}
+            changes["resource"] = resource
+        if run_id and span.attributes.get(sc.AGENT_SIGNALS_SPAN_TYPE) in _RUN_SPAN_TYPES:
+            changes["attributes"] = {**span.attributes, sc.AGENT_SIGNALS_RUN_ID: run_id}
+        out.append(msgspec.structs.replace(span, **changes) if changes else span)
+    return out
+
+
+def _import_worker(args: tuple[str, str, str | None, dict[str, str] | None]) -> FileResult:
+    return import_file(args[0], args[1], run_id=args[2], tags=args[3])
 
 
 def run_import(
@@ -143,10 +176,13 @@ def run_import(
     fmt: str = "auto",
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> Iterator[FileResult]:
     """Import every candidate file, in parallel when `workers` > 1; yields per file, in order."""
     files = candidate_files(paths)
-    jobs = [(str(f), fmt) for f in files]
+    tag_map = dict(tags) if tags else None
+    jobs = [(str(f), fmt, run_id, tag_map) for f in files]
     if workers <= 1 or len(files) < 4:
         for done, job in enumerate(jobs, 1):
             yield _import_worker(job)

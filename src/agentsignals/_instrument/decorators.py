@@ -17,7 +17,13 @@ import wrapt
 from opentelemetry import context as otel_context
 
 from agentsignals import semconv as sc
-from agentsignals._classify.tools import _EDITOR_TOOLS, _normalise, category_for
+from agentsignals._classify.tools import (
+    _EDITOR_TOOLS,
+    FILE_ARGUMENT_KEYS,
+    _normalise,
+    category_for,
+    describe_call,
+)
 from agentsignals._instrument import capture
 from agentsignals._instrument.args import as_attributes, as_str
 from agentsignals._instrument.runtime import RUNTIME, internal_error
@@ -321,6 +327,10 @@ def _tool_factory(
     refine = category is None and (
         static_category == sc.ToolCategory.SHELL or _normalise(tool_name) in _EDITOR_TOOLS
     )
+    # Tools that name files in their arguments (`read_file(path)`) record them, as imports do;
+    # decided once from the signature, so other tools never bind their arguments for it.
+    params = _Target(func).param_names
+    names_files = refine or any(p in FILE_ARGUMENT_KEYS for p in params)
     base: dict[str, AttributeValue] = {
         sc.GEN_AI_OPERATION_NAME: sc.GenAiOperationName.EXECUTE_TOOL.value,
         sc.GEN_AI_TOOL_NAME: tool_name,
@@ -339,10 +349,18 @@ def _tool_factory(
         settings = RUNTIME.settings
         attrs = dict(base)
         arguments: dict[str, Any] | None = None
-        if refine or settings.capture_content:
+        if names_files or settings.capture_content:
             arguments = target.arguments(instance, args, kwargs)
-            if refine:
-                attrs[sc.AGENT_SIGNALS_TOOL_CATEGORY] = category_for(tool_name, arguments).value
+            if names_files:
+                facts = describe_call(tool_name, arguments, category=category)
+                if refine:
+                    attrs[sc.AGENT_SIGNALS_TOOL_CATEGORY] = facts.category
+                if facts.files:
+                    attrs[sc.AGENT_SIGNALS_TOOL_FILES] = facts.files
+                if facts.runner is not None:
+                    attrs[sc.AGENT_SIGNALS_TEST_RUNNER] = facts.runner
+                if not facts.command_complete:
+                    attrs[sc.AGENT_SIGNALS_TOOL_COMMAND_COMPLETE] = False
         if settings.fingerprint_tools:
             attrs[sc.AGENT_SIGNALS_TOOL_CALL_FINGERPRINT] = capture.fingerprint(
                 tool_name, args, kwargs

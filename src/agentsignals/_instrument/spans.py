@@ -22,7 +22,8 @@ from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 
 from agentsignals import semconv as sc
 from agentsignals._classify import reasoning_text
-from agentsignals._classify.tools import category_for
+from agentsignals._classify.shell import search_hits
+from agentsignals._classify.tools import category_for, describe_call, shell_command
 from agentsignals._instrument import capture
 from agentsignals._instrument.args import (
     as_attributes,
@@ -737,11 +738,13 @@ class ToolHandle(_SpanHandle):
         self._attrs = attrs
         try:
             given = as_str(category, "tool(category=)")
-            if given is None:
-                args_map = arguments if isinstance(arguments, Mapping) else None
-                given = category_for(self.name, args_map).value
-            self.category = given
-            attrs[sc.AGENT_SIGNALS_TOOL_CATEGORY] = given
+            args_map = arguments if isinstance(arguments, Mapping) else None
+            facts = describe_call(self.name, args_map, category=given) if args_map else None
+            if facts is not None:
+                self.category = facts.category
+            else:
+                self.category = given if given is not None else category_for(self.name).value
+            attrs[sc.AGENT_SIGNALS_TOOL_CATEGORY] = self.category
             for key, value, label in (
                 (sc.GEN_AI_TOOL_CALL_ID, call_id, "call_id"),
                 (sc.GEN_AI_TOOL_TYPE, tool_type, "tool_type"),
@@ -752,6 +755,12 @@ class ToolHandle(_SpanHandle):
             paths = as_str_list(files, "tool(files=)")
             if paths is not None:
                 attrs[sc.AGENT_SIGNALS_TOOL_FILES] = paths
+            elif facts is not None and facts.files:
+                attrs[sc.AGENT_SIGNALS_TOOL_FILES] = facts.files
+            if facts is not None and facts.runner is not None:
+                attrs[sc.AGENT_SIGNALS_TEST_RUNNER] = facts.runner
+            if facts is not None and not facts.command_complete:
+                attrs[sc.AGENT_SIGNALS_TOOL_COMMAND_COMPLETE] = False
             if arguments is not None and RUNTIME.settings.fingerprint_tools:
                 attrs[sc.AGENT_SIGNALS_TOOL_CALL_FINGERPRINT] = capture.fingerprint(
                     self.name, (), arguments if isinstance(arguments, dict) else {"": arguments}
@@ -844,10 +853,20 @@ class ToolHandle(_SpanHandle):
                 self._capture(sc.GEN_AI_TOOL_CALL_RESULT, result)
                 if self.category == "test" and isinstance(result, str | bytes):
                     self._record_test_run(result, junit=False)
+                elif self.category == "search" and isinstance(result, str):
+                    self._record_search_hits(result)
         except Exception:
             internal_error("could not record tool result")
         if exit_code is not None:
             self.set_exit_code(exit_code)
+
+    def _record_search_hits(self, output: str) -> None:
+        if not self._span.is_recording():
+            return
+        args = self._arguments if isinstance(self._arguments, Mapping) else None
+        hits = search_hits(output, shell_command(args))
+        if hits:
+            self._set({sc.AGENT_SIGNALS_TOOL_RESULT_FILES: hits})
 
     def record_test_report(self, report: str | bytes) -> None:
         """Per-test outcomes from test output or a JUnit XML report (text or bytes), for a

@@ -174,7 +174,8 @@ ATTEMPT_FEATURES_FROM_TRACES: Final = f"""\
 -- are the tool spans not nested in another tool span, ordered by (start, span id). Tokens
 -- and cost: the sum over model-call spans when they recorded the field, else over turn
 -- spans, else the attempt span's total. NULL when not recorded; touched_files is [] with
--- touched_files_known = false when the workspace was not tracked.
+-- touched_files_known = false when the workspace was not tracked; touched_files in the order
+-- the calls first changed them, as the Python features.
 WITH
     attempt_spans AS
     (
@@ -287,7 +288,12 @@ WITH
                 AS touched_files_known,
             if(mapContains(attempt_attrs, 'agent_signals.attempt.touched_files'),
                 JSONExtract(attempt_attrs['agent_signals.attempt.touched_files'], 'Array(String)'),
-                arraySort(changed_union)) AS touched_files,
+                arraySort(changed_union)) AS touched_set,
+            -- In the order the calls first changed them (files no call changed last, by path).
+            arraySort(
+                f -> (if(arrayFirstIndex(c -> has(c.6, f), calls) = 0, 4294967295,
+                         arrayFirstIndex(c -> has(c.6, f), calls)), f),
+                touched_set) AS touched_files,
 {_usage_columns()}
         FROM per_attempt
     )

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 
 import msgspec
 
@@ -49,13 +48,26 @@ class VerifyResult:
         return "; ".join(parts)
 
 
+LABEL_REASON_NO_TEST_DETAIL = "resolved_only"
+"""`patch_outcome_label_reason` when the report says only resolved or not (no test counts)."""
+
+
 def merge(
     attempts: Sequence[AttemptRecord],
     outcomes: Iterable[Outcome],
     gold: Mapping[str, GoldTask] | None = None,
     trials: Sequence[TrialRecord] = (),
+    *,
+    run_id: str | None = None,
 ) -> VerifyResult:
-    """New records with `verification.*` (and, given the dataset, localization) filled in."""
+    """New records with `verification.*` (and, given the dataset, localization) filled in.
+
+    Outcomes apply only where a report covers them: an instance a report does not list is
+    never marked. With `run_id`, the reports are the outcomes of that run: only its attempts
+    are candidates (others pass through untouched), and a leaderboard `results.json`, which
+    lists the resolved instances only, marks the run's unlisted instances unresolved (reward 0,
+    label null with `patch_outcome_label_reason`). Without `run_id` nothing is inferred from
+    absence."""
     records = {r.attempt_id: msgspec.structs.replace(r) for r in attempts}
     for record in records.values():
         record.verification = msgspec.structs.replace(record.verification)
@@ -63,29 +75,44 @@ def merge(
         record.anticipation = msgspec.structs.replace(record.anticipation)
     by_task: dict[str, list[AttemptRecord]] = defaultdict(list)
     for record in records.values():
-        if record.task_id is not None:
-            by_task[record.task_id].append(record)
+        if record.task_id is None:
+            continue
+        if run_id is not None and record.run_id != run_id:
+            continue  # another run's attempt: these reports do not cover it
+        by_task[record.task_id].append(record)
     result = VerifyResult()
     leaderboard_sources: set[str] = set()
     verified_tasks: set[str] = set()
     for outcome in outcomes:
-        if PurePosixPath(outcome.source.replace("\\", "/")).name == "results.json":
+        if outcome.run_id is not None and run_id is not None and outcome.run_id != run_id:
+            continue  # the report names another run
+        if outcome.listed_only:
             leaderboard_sources.add(outcome.source)
         target = _match(outcome, by_task.get(outcome.instance_id, []), result)
         if target is not None:
             _apply(target, outcome)
             result.matched.append((outcome, target.attempt_id))
             verified_tasks.add(outcome.instance_id)
-    if leaderboard_sources:
-        # A leaderboard results.json lists the resolved instances (and a few failure kinds):
-        # an instance it does not list was submitted and not resolved.
-        source = sorted(leaderboard_sources)[0]
-        for task_id, candidates in by_task.items():
-            if task_id not in verified_tasks:
-                last = _last_attempt(candidates)
-                last.verification.reward = 0.0
-                last.verification.outcome_source = source
-                result.notes.append(f"{task_id}: not listed in {source}: unresolved (reward 0)")
+    for source in sorted(leaderboard_sources):
+        if run_id is None:
+            result.notes.append(
+                f"{source} lists resolved instances only: traces it does not list are left "
+                "without an outcome (give the run id, verify --run-id, to mark that run's "
+                "unlisted instances unresolved)"
+            )
+            continue
+        # The leaderboard is this run's: an instance of the run it does not list was
+        # submitted and not resolved. It says nothing more: no label.
+        for task_id, candidates in sorted(by_task.items()):
+            if task_id in verified_tasks:
+                continue
+            last = _last_attempt(candidates)
+            v = last.verification
+            v.reward = 0.0
+            v.outcome_source = source
+            v.patch_outcome_label_reason = LABEL_REASON_NO_TEST_DETAIL
+            result.notes.append(f"{task_id}: not listed in {source}: unresolved (reward 0)")
+        break  # one leaderboard file marks the absent ones; several would repeat it
     if gold:
         for record in records.values():
             task = gold.get(record.task_id or "")
@@ -99,7 +126,10 @@ def merge(
 
 
 def _last_attempt(candidates: list[AttemptRecord]) -> AttemptRecord:
-    return max(candidates, key=lambda r: (r.attempt_index or 0, r.started_at_ns or 0))
+    """The attempt whose patch the harness evaluates: the last top-level attempt (a subagent,
+    which a manager agent started, never submits for the trial)."""
+    top = [r for r in candidates if r.parent_attempt_id is None] or candidates
+    return max(top, key=lambda r: (r.attempt_index or 0, r.started_at_ns or 0))
 
 
 def _match(
@@ -108,7 +138,7 @@ def _match(
     if not candidates:
         result.unmatched.append(outcome)
         return None
-    pool = candidates
+    pool = [r for r in candidates if r.parent_attempt_id is None] or candidates
     if outcome.run_id is not None and any(r.run_id for r in pool):
         pool = [r for r in pool if r.run_id == outcome.run_id]
     if outcome.attempt_index is not None:
@@ -121,7 +151,7 @@ def _match(
         result.ambiguous.append((outcome, trials))
         return None
     target = _last_attempt(pool)
-    if len(pool) > 1:
+    if len({r.attempt_id for r in pool if r.parent_attempt_id is None}) > 1:
         result.notes.append(
             f"{outcome.instance_id}: one outcome for {len(pool)} attempts of a trial: applied to "
             f"attempt {target.attempt_index} (the last, whose patch the harness evaluates)"
@@ -140,6 +170,11 @@ def _apply(record: AttemptRecord, outcome: Outcome) -> None:
     v.patch_applies = outcome.patch_applies
     v.unverifiable_reason = outcome.unverifiable_reason
     v.outcome_source = outcome.source
+    v.patch_outcome_label_reason = (
+        LABEL_REASON_NO_TEST_DETAIL
+        if outcome.label is None and outcome.reward is not None
+        else None
+    )
     # The seed's no_effect_patch needs touched_files: a report that saw no test change on a
     # patch that applied is no_effect only if the attempt changed files.
     if (
@@ -167,13 +202,11 @@ def localize(record: AttemptRecord, task: GoldTask) -> None:
     categories = b.tool_category_sequence or []
     stated = b.step_files or [[] for _ in categories]
     changed = b.step_changed_files
-    read_step = edit_step = first_named = None
+    read_step = edit_step = None
     for i, category in enumerate(categories):
         files = list(stated[i]) if i < len(stated) else []
         step_changed = changed[i] if changed is not None and i < len(changed) else []
         touched_here = files + list(step_changed)
-        if first_named is None and touched_here:
-            first_named = i
         hits = any(_in_gold(f, gold) for f in touched_here)
         if read_step is None and category in _READ_CATEGORIES and hits:
             read_step = i
@@ -182,22 +215,16 @@ def localize(record: AttemptRecord, task: GoldTask) -> None:
             edit_step = i
     b.first_gold_read_step = read_step
     b.first_gold_edit_step = edit_step
-    first_edit = b.first_edit_step
-    if first_edit is not None and first_edit < len(categories):
-        edit_files = list(stated[first_edit]) if first_edit < len(stated) else []
-        if changed is not None and first_edit < len(changed):
-            edit_files += changed[first_edit]
-        b.localized_correct_file = (
-            any(_in_gold(f, gold) for f in edit_files) if edit_files else None
-        )
-    a = record.anticipation
-    if first_named is not None:
-        first_files = list(stated[first_named]) + (
-            list(changed[first_named]) if changed is not None and first_named < len(changed) else []
-        )
-        a.first_tool_precision = any(_in_gold(f, gold) for f in first_files)
+    # The inventory's definition: the first file of the diff against the pre-attempt snapshot
+    # (touched_files, in the order the agent first edited them) is a gold file. A scratch
+    # file the agent created and removed is not in the diff, so it cannot be "first".
+    if b.touched_files:
+        b.localized_correct_file = _in_gold(b.touched_files[0], gold)
+        if b.created_files is not None:
+            existing = [f for f in b.touched_files if f not in b.created_files]
+            b.localized_correct_existing_file = _in_gold(existing[0], gold) if existing else None
     if b.touched_files is not None and gold:
-        a.scope_drift = len(b.touched_files) / len(gold)
+        record.anticipation.scope_drift = len(b.touched_files) / len(gold)
 
 
 def _retrial(trial: TrialRecord, records: Mapping[str, AttemptRecord]) -> TrialRecord:

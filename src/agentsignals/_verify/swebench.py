@@ -154,6 +154,9 @@ class Outcome:
     unverifiable_reason: str | None = None
     fail_to_pass_failing: tuple[str, ...] = ()
     pass_to_fail_failing: tuple[str, ...] = ()
+    # From a leaderboard results.json, which lists resolved (and failed-to-run) instances
+    # only: an instance of its run that it does not list was not resolved.
+    listed_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -526,7 +529,10 @@ _Category: TypeAlias = tuple[
 ]
 _RUN_CATEGORIES: Final[tuple[_Category, ...]] = (
     ("resolved_ids", True, 1.0, True, True, CORRECT_PATCH, None),
+    # Multi-SWE-bench's results.json names its resolved list `resolved` beside `unresolved_ids`.
+    ("resolved", True, 1.0, True, True, CORRECT_PATCH, None),
     ("unresolved_ids", False, 0.0, True, None, None, None),
+    ("empty_error_patch_ids", False, 0.0, None, None, UNVERIFIABLE, "empty_or_error_patch"),
     ("infra_failure_ids", None, None, None, None, UNVERIFIABLE, "infra_failure"),
     ("ambiguous_failure_ids", False, 0.0, None, None, UNVERIFIABLE, "ambiguous_failure"),
     ("empty_patch_ids", False, 0.0, False, None, UNVERIFIABLE, "empty_patch"),
@@ -552,7 +558,11 @@ _LEADERBOARD_CATEGORIES: Final[tuple[_Category, ...]] = (
 
 
 def _list_outcomes(
-    obj: Mapping[str, Any], path: Path, categories: Sequence[_Category], run_id: str | None
+    obj: Mapping[str, Any],
+    path: Path,
+    categories: Sequence[_Category],
+    run_id: str | None,
+    listed_only: bool = False,
 ) -> list[Outcome]:
     chosen: dict[str, _Category] = {}
     for category in categories:
@@ -572,6 +582,7 @@ def _list_outcomes(
             patch_applies=applies,
             label=label,
             unverifiable_reason=reason,
+            listed_only=listed_only,
         )
         for instance_id, (_, resolved, reward, exists, applies, label, reason) in sorted(
             chosen.items()
@@ -600,7 +611,7 @@ def _outcomes_from(value: Any, path: Path, report: _Reporter, *, scanning: bool)
     if shape == "run":
         return _list_outcomes(value, path, _RUN_CATEGORIES, _run_id_from_name(value, path))
     if shape == "leaderboard":
-        return _list_outcomes(value, path, _LEADERBOARD_CATEGORIES, None)
+        return _list_outcomes(value, path, _LEADERBOARD_CATEGORIES, None, listed_only=True)
     if shape == "bare":
         instance_id = path.parent.name
         if not _PLAUSIBLE_ID.match(instance_id):

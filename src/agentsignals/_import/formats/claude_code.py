@@ -40,8 +40,8 @@ attempt, the main agent. What maps to what:
   when it ends on an API error notice, else unset (an interactive session has no submission).
 - Records are deduplicated by `uuid` (resumed sessions repeat history). Other record types
   (progress hooks, snapshots, summaries, system notices, queue operations) carry no turn or
-  tool; `compact_boundary` system records are counted (`Session.compactions`) but the
-  convention has no attribute for them yet.
+  tool; after a `compact_boundary` system record the next model call of the main
+  conversation is marked `gen_ai.conversation.compacted` (counted in `tokens.compactions`).
 
 Files inside a `subagents/` folder, and sidechain-only `agent-*.jsonl` files, are not detected
 on their own: their session imports them.
@@ -59,7 +59,12 @@ from typing import Any
 from agentsignals import semconv as sc
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
-from agentsignals._import.formats._common import loads_json, timestamp_ns
+from agentsignals._import.formats._common import (
+    loads_json,
+    read_source,
+    source_name,
+    timestamp_ns,
+)
 from agentsignals._spans.model import Span
 
 NAME = "claude-code"
@@ -108,7 +113,9 @@ def detect(path: Path, head: bytes) -> bool:
         kind = record.get("type")
         if "sessionId" in record and kind in _HEAD_RECORD_TYPES:
             # An older sibling subagent file (agent-<id>.jsonl): its session imports it.
-            return not (path.name.startswith("agent-") and record.get("isSidechain") is True)
+            return not (
+                source_name(path).startswith("agent-") and record.get("isSidechain") is True
+            )
         if (kind == "summary" and "leafUuid" in record) or (
             kind == "file-history-snapshot" and "snapshot" in record
         ):
@@ -146,7 +153,7 @@ def _load(path: Path, report: Report) -> list[tuple[int, dict[str, Any]]]:
     """The file's JSON records with their 1-based line numbers; bad lines are reported."""
     where = str(path)
     try:
-        data = path.read_bytes()
+        data = read_source(path)
     except OSError as exc:
         raise TrajectoryError(where, f"cannot read: {exc.strerror or exc}") from exc
     records: list[tuple[int, dict[str, Any]]] = []
@@ -382,6 +389,8 @@ class Session:
     progress: dict[str, list[_Rec]]
     sidechains: list[_Sidechain]
     compactions: int = 0
+    # Times of the `compact_boundary` records: the next model call works from the summary.
+    compaction_ns: list[int] = field(default_factory=list)
 
 
 def _split(path: Path, records: list[tuple[int, dict[str, Any]]], report: Report) -> Session:
@@ -392,6 +401,7 @@ def _split(path: Path, records: list[tuple[int, dict[str, Any]]], report: Report
     progress: dict[str, list[_Rec]] = {}
     session_id: str | None = None
     compactions = 0
+    compaction_ns: list[int] = []
     for number, d in records:
         kind = d.get("type")
         if session_id is None and isinstance(d.get("sessionId"), str):
@@ -418,6 +428,9 @@ def _split(path: Path, records: list[tuple[int, dict[str, Any]]], report: Report
             continue
         if kind == "system" and d.get("subtype") == "compact_boundary":
             compactions += 1
+            ns = _ns(d.get("timestamp"))
+            if ns is not None:
+                compaction_ns.append(ns)
         if kind not in ("user", "assistant"):
             continue
         uuid = d.get("uuid")
@@ -431,7 +444,9 @@ def _split(path: Path, records: list[tuple[int, dict[str, Any]]], report: Report
             raise TrajectoryError(where, "no user or assistant messages")
         if side:  # a subagent file given on its own: its sidechain is the conversation
             main, side = side, []
-    return Session(path, main, session_id, progress, _sidechains(side), compactions)
+    return Session(
+        path, main, session_id, progress, _sidechains(side), compactions, sorted(compaction_ns)
+    )
 
 
 def _sidechains(recs: list[_Rec]) -> list[_Sidechain]:
@@ -518,11 +533,14 @@ class _Importer:
         self.session = session
         self.report = report
         self.builder = builder
-        folder = session.path.parent / session.path.name.removesuffix(".jsonl") / "subagents"
+        folder = session.path.parent / source_name(session.path).removesuffix(".jsonl")
+        folder = folder / "subagents"
         self.files: dict[str, Path] = {}
         if folder.is_dir():
-            for file in sorted(folder.glob("agent-*.jsonl")):
-                self.files[file.name.removeprefix("agent-").removesuffix(".jsonl")] = file
+            for file in sorted(folder.glob("agent-*.jsonl*")):
+                name = source_name(file)
+                if name.endswith(".jsonl"):
+                    self.files[name.removeprefix("agent-").removesuffix(".jsonl")] = file
         self.loaded: dict[str, list[_Rec] | None] = {}
         self.used_files: set[str] = set()
         self.used_progress: set[str] = set()
@@ -532,10 +550,19 @@ class _Importer:
     # -- one agent's conversation
 
     def emit(self, attempt: AttemptBuilder, conv: _Conversation, depth: int) -> None:
+        # The main conversation's first model call after each compact_boundary works from the
+        # compacted context (gen_ai.conversation.compacted).
+        boundaries = list(self.session.compaction_ns) if depth == 0 else []
         for response in conv.responses:
             usage = response.usage
             reasoning = "\n".join(response.thinking)
+            when = response.request_ns if response.request_ns is not None else response.end_ns
+            compacted = False
+            while boundaries and when is not None and when >= boundaries[0]:
+                boundaries.pop(0)
+                compacted = True
             turn = attempt.turn(
+                compacted=compacted,
                 start_ns=self.at(response.request_ns),
                 end_ns=self.at(response.end_ns),
                 model=response.model,
@@ -621,6 +648,10 @@ class _Importer:
         if agent_id is not None:
             recs = self._claim_file(agent_id)
         owner = use.id
+        if recs is not None and owner is not None:
+            # The subagent's own file is its transcript; the progress records the session
+            # streamed for the same call are the same turns (imported once, not twice).
+            self.used_progress.add(owner)
         if recs is None and owner in self.session.progress and owner not in self.used_progress:
             self.used_progress.add(owner)
             recs, streamed = self.session.progress[owner], True
@@ -707,7 +738,8 @@ class _Importer:
             file = self.files.get(agent_id)
             if file is None:
                 sibling = self.session.path.parent / f"agent-{agent_id}.jsonl"
-                file = sibling if sibling.is_file() else None
+                packed = sibling.with_name(sibling.name + ".gz")
+                file = sibling if sibling.is_file() else packed if packed.is_file() else None
             self.loaded[agent_id] = self._records_of(file) if file is not None else None
         return self.loaded[agent_id]
 
@@ -766,15 +798,27 @@ class _Importer:
         """Subagent transcripts no Task call claimed, nested under the main attempt (no tool
         parent), in the order they started."""
         pending: list[_Conversation] = []
+        streamed = {
+            r.data.get("agentId")
+            for owner in self.used_progress
+            for r in self.session.progress.get(owner, ())
+        }
         for agent_id in self.files:
+            if agent_id in streamed and agent_id not in self.used_files:
+                continue  # already imported from the records the session streamed
             recs = self._claim_file(agent_id)
             if recs:
                 pending.append(_conversation(recs, self.report))
         for owner, recs in self.session.progress.items():
             if owner not in self.used_progress:
                 self.used_progress.add(owner)
+                agent_ids = {r.data.get("agentId") for r in recs}
+                if agent_ids & self.used_files:
+                    continue  # streamed copy of a subagent already read from its own file
                 pending.append(_conversation(recs, self.report))
         for i, chain in enumerate(self.session.sidechains):
+            if chain.agent_id is not None and chain.agent_id in self.used_files:
+                continue
             if i not in self.used_sidechains:
                 self.used_sidechains.add(i)
                 pending.append(_conversation(chain.recs, self.report))
@@ -806,7 +850,8 @@ def read(path: Path, report: Report) -> Iterator[list[Span]]:
 
 def _spans(session: Session, report: Report) -> list[Span]:
     conv = _conversation(session.main, report)
-    task_id = session.session_id or conv.session_id or session.path.name.removesuffix(".jsonl")
+    fallback_id = source_name(session.path).removesuffix(".jsonl")
+    task_id = session.session_id or conv.session_id or fallback_id
     builder = TrajectoryBuilder(
         source_format=NAME,
         source_path=str(session.path),

@@ -58,7 +58,15 @@ from typing import Any
 from agentsignals import semconv as sc
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
-from agentsignals._import.formats._common import as_dict, loads_json, nonempty_str, timestamp_ns
+from agentsignals._import.formats._common import (
+    as_dict,
+    loads_json,
+    nonempty_str,
+    open_source,
+    source_name,
+    source_stem,
+    timestamp_ns,
+)
 from agentsignals._spans.model import Span
 
 NAME = "codex"
@@ -87,7 +95,7 @@ _CONTEXT_ERROR = re.compile(r"context.?(?:window|length)|too many tokens|maximum
 def detect(path: Path, head: bytes) -> bool:
     """A `.jsonl` file of `{"timestamp", "type", "payload"}` lines with a `session_meta` line
     (or, when the head is cut, rollout line types)."""
-    if not path.name.lower().endswith(".jsonl") or not head.lstrip().startswith(b"{"):
+    if not source_name(path).lower().endswith(".jsonl") or not head.lstrip().startswith(b"{"):
         return False
     if _SESSION_META.search(head) and b'"payload"' in head:
         return True
@@ -110,7 +118,7 @@ def read(path: Path, report: Report) -> Iterator[list[Span]]:
     lines: list[_Line] = []
     any_line = False
     try:
-        fh = path.open("rb")
+        fh = open_source(path)
     except OSError as exc:
         raise TrajectoryError(str(path), f"cannot read: {exc}") from exc
     with fh:
@@ -394,7 +402,7 @@ class _Session:
         traj = TrajectoryBuilder(
             source_format=NAME,
             source_path=str(self.path),
-            task_id=task_id or self.path.stem,
+            task_id=task_id or source_stem(self.path),
             start_ns=start,
         )
         attempt = traj.attempt(

@@ -66,6 +66,7 @@ from agentsignals._import.formats._common import (
     as_dict,
     as_list,
     loads_json,
+    read_source,
     read_zip_member,
     timestamp_ns,
 )
@@ -216,7 +217,7 @@ class _Log:
 
 def _read_json(path: Path, report: Report) -> Iterator[list[Span]]:
     try:
-        data = path.read_bytes()
+        data = read_source(path)
     except OSError as exc:
         raise TrajectoryError(str(path), f"cannot read: {exc}") from exc
     doc = _decode(data, str(path))

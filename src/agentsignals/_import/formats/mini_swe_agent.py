@@ -62,6 +62,7 @@ from typing import Any
 from agentsignals import semconv as sc
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
+from agentsignals._import.formats._common import source_name, source_stem
 from agentsignals._import.formats.swe_agent import load_json_document
 from agentsignals._spans.model import Span, coerce_float
 
@@ -85,7 +86,8 @@ def detect(path: Path, head: bytes) -> bool:
     if _FORMAT_MARK.search(head) or b'"mini_version"' in head:
         return True
     # A v1 file whose huge submission pushes the markers past the head.
-    return path.name.endswith(".traj.json") and b'"info"' in head and b'"exit_status"' in head
+    named = source_name(path).endswith(".traj.json")
+    return named and b'"info"' in head and b'"exit_status"' in head
 
 
 def read(path: Path, report: Report) -> Iterator[list[Span]]:
@@ -139,11 +141,11 @@ def _task_id(path: Path, data: Mapping[str, Any]) -> str:
     value = data.get("instance_id")
     if isinstance(value, str) and value:
         return value
-    name = path.name
+    name = source_name(path)
     for suffix in (".traj.json", ".json", ".traj"):
         if name.endswith(suffix):
             return name[: -len(suffix)]
-    return path.stem
+    return source_stem(path)
 
 
 def _time_range(messages: list[dict[str, Any]]) -> tuple[int | None, int | None]:
@@ -226,7 +228,8 @@ class _Reader:
             cache_write_tokens=usage.cache_write,
             reasoning_tokens=usage.reasoning,
             cost_usd=cost,
-            reasoning=_reasoning(m, response, reply),
+            reasoning=_native_reasoning(m, response) or None,
+            thought=reply.strip() if reply is not None else None,
             finish_reasons=_finish_reasons(response),
         )
 
@@ -489,13 +492,6 @@ def _native_reasoning(m: Mapping[str, Any], response: Mapping[str, Any]) -> str:
         ]
         return "\n\n".join(p for p in parts if p).strip()
     return ""
-
-
-def _reasoning(m: Mapping[str, Any], response: Mapping[str, Any], reply: str | None) -> str | None:
-    native = _native_reasoning(m, response)
-    if reply is None and not native:
-        return None
-    return "\n\n".join(p for p in (native, (reply or "").strip()) if p)
 
 
 def _thought(content: str, commands: list[str]) -> str:

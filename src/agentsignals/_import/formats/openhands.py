@@ -69,7 +69,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,10 @@ from agentsignals._import.formats._common import (
     as_list,
     loads_json,
     nonempty_str,
+    open_source,
+    read_source,
+    source_name,
+    source_stem,
     timestamp_ns,
 )
 from agentsignals._spans.model import Span
@@ -155,7 +159,7 @@ _SOURCE = re.compile(rb'"source"\s*:\s*"(?:agent|user|environment)"')
 def detect(path: Path, head: bytes) -> bool:
     """Event-stream exports (`[` + events with a source and an action/observation) and
     evaluation or resolver output lines (`history` with `instance_id` or `issue_type`)."""
-    name = path.name.lower()
+    name = source_name(path).lower()
     text = head.lstrip()
     if name.endswith(".jsonl"):
         if not text.startswith(b"{") or b'"trajectory_format"' in head:
@@ -180,11 +184,11 @@ def detect(path: Path, head: bytes) -> bool:
 
 def read(path: Path, report: Report) -> Iterator[list[Span]]:
     """One span list per trajectory: per line of an output.jsonl, one for an event export."""
-    if path.name.lower().endswith(".jsonl"):
+    if source_name(path).lower().endswith(".jsonl"):
         yield from _read_lines(path, report)
         return
     try:
-        raw = path.read_bytes()
+        raw = read_source(path)
     except OSError as exc:
         raise TrajectoryError(str(path), f"cannot read: {exc}") from exc
     if not raw.strip():
@@ -202,11 +206,11 @@ def read(path: Path, report: Report) -> Iterator[list[Span]]:
         report(ImportProblem(str(path), 0, message))
 
     if isinstance(data, list):
-        record, task_id = {"history": data}, path.stem
+        record, task_id = {"history": data}, source_stem(path)
     elif isinstance(data, dict) and isinstance(data.get("history"), list):
-        record, task_id = data, _task_id(data) or path.stem
+        record, task_id = data, _task_id(data) or source_stem(path)
     elif isinstance(data, dict) and isinstance(data.get("trajectory"), list):
-        record, task_id = {"history": data["trajectory"]}, path.stem
+        record, task_id = {"history": data["trajectory"]}, source_stem(path)
     else:
         raise TrajectoryError(
             str(path), "not an OpenHands trajectory (expected a list of events or a history)"
@@ -222,7 +226,7 @@ def read(path: Path, report: Report) -> Iterator[list[Span]]:
 
 def _read_lines(path: Path, report: Report) -> Iterator[list[Span]]:
     try:
-        fh = path.open("rb")
+        fh = open_source(path)
     except OSError as exc:
         raise TrajectoryError(str(path), f"cannot read: {exc}") from exc
     seen: set[str] = set()
@@ -254,7 +258,7 @@ def _read_lines(path: Path, report: Report) -> Iterator[list[Span]]:
             if not isinstance(record.get("history"), list):
                 bad("no `history` list; line skipped")
                 continue
-            task_id = _task_id(record) or f"{path.stem}:{line_no}"
+            task_id = _task_id(record) or f"{source_stem(path)}:{line_no}"
             source = str(path) if task_id not in seen else f"{path}:{line_no}"
             seen.add(task_id)
             try:
@@ -273,7 +277,7 @@ def _read_lines(path: Path, report: Report) -> Iterator[list[Span]]:
         def bad_event(message: str) -> None:
             report(ImportProblem(str(path), 0, message))
 
-        yield _build(path, str(path), {"history": loose_events}, path.stem, bad_event)
+        yield _build(path, str(path), {"history": loose_events}, source_stem(path), bad_event)
 
 
 def _task_id(record: Mapping[str, Any]) -> str | None:
@@ -529,6 +533,16 @@ def _reasoning(response: Mapping[str, Any]) -> str | None:
             if isinstance(thinking, str) and thinking:
                 parts.append(thinking)
     return "\n\n".join(parts)
+
+
+def _thought(actions: Sequence[_Event]) -> str | None:
+    """The visible text the model wrote with its actions (their `thought`), the same signal
+    as SWE-agent's thought; None when no action carries the field."""
+    texts = [a.args.get("thought") for a in actions]
+    known = [t for t in texts if isinstance(t, str)]
+    if not known:
+        return None
+    return "\n\n".join(t.strip() for t in known if t.strip())
 
 
 def _finish_reasons(response: Mapping[str, Any]) -> list[str] | None:
@@ -850,6 +864,7 @@ def _build(
             reasoning_tokens=usage.reasoning if usage else None,
             cost_usd=cost,
             reasoning=_reasoning(response),
+            thought=_thought(plan.actions),
             finish_reasons=_finish_reasons(response),
         )
         for action in plan.actions:

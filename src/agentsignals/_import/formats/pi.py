@@ -47,7 +47,12 @@ from typing import Any
 from agentsignals import semconv as sc
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
-from agentsignals._import.formats._common import loads_json, timestamp_ns
+from agentsignals._import.formats._common import (
+    loads_json,
+    read_source,
+    source_stem,
+    timestamp_ns,
+)
 from agentsignals._spans.model import Span
 
 NAME = "pi"
@@ -142,7 +147,7 @@ def parse(path: Path, report: Report) -> PiSession:
     """Read a session file; bad lines are reported, an unreadable file raises."""
     where = str(path)
     try:
-        data = path.read_bytes()
+        data = read_source(path)
     except OSError as exc:
         raise TrajectoryError(where, f"cannot read: {exc.strerror or exc}") from exc
     lines = data.split(b"\n")
@@ -175,7 +180,7 @@ def parse(path: Path, report: Report) -> PiSession:
     session_id = header.get("id")
     session = PiSession(
         path=path,
-        id=session_id if isinstance(session_id, str) and session_id else path.stem,
+        id=session_id if isinstance(session_id, str) and session_id else source_stem(path),
         version=version,
         cwd=header.get("cwd") if isinstance(header.get("cwd"), str) else None,
         header=header,
@@ -348,11 +353,15 @@ def _spans(session: PiSession) -> list[Span]:
     header_ns = _ns(session.header.get("timestamp"))
     start = min([*times, header_ns] if header_ns is not None else times, default=None)
     end = max(times, default=None)
-    model = next(
-        (m["model"] for e in responses if isinstance((m := e.message or {}).get("model"), str)),
-        None,
-    )
-    provider = next((e.message or {}).get("provider") for e in responses) if responses else None
+    # The session's model: that of the first response that is a real answer. An aborted,
+    # empty response (the user stopped it before any output) says nothing of the session.
+    answered = [
+        m
+        for e in responses
+        if (m := e.message or {}).get("stopReason") != "aborted" or m.get("content")
+    ]
+    model = next((m["model"] for m in answered if isinstance(m.get("model"), str)), None)
+    provider = next((m.get("provider") for m in answered), None)
     if model is None:
         change = next((e.data for e in entries if e.data.get("type") == "model_change"), None)
         source = change if change is not None else session.header

@@ -77,7 +77,12 @@ from typing import Any
 from agentsignals import semconv as sc
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
-from agentsignals._import.formats._common import loads_json
+from agentsignals._import.formats._common import (
+    loads_json,
+    read_source,
+    source_name,
+    source_stem,
+)
 from agentsignals._spans.model import Span, coerce_float
 
 NAME = "swe-agent"
@@ -140,7 +145,7 @@ _COMMAND_DOC = re.compile(r"^([A-Za-z_][\w-]*):\s*$", re.M)
 def load_json_document(path: Path) -> Any:
     """A whole-file JSON document; TrajectoryError (file, line) for anything unreadable."""
     try:
-        raw = path.read_bytes()
+        raw = read_source(path)
     except OSError as exc:
         raise TrajectoryError(str(path), f"cannot read: {exc}") from exc
     if not raw.strip():
@@ -167,7 +172,7 @@ def detect(path: Path, head: bytes) -> bool:
     if start != b"{" or any(m in head for m in _MINI_MARKERS):
         return False
     has_steps = b'"trajectory"' in head or b'"attempts"' in head
-    if path.suffix == ".traj":
+    if source_name(path).endswith(".traj"):
         return has_steps or b'"history"' in head
     return has_steps and b'"action"' in head and b'"observation"' in head
 
@@ -264,11 +269,11 @@ def _task_id(path: Path, config: _Config) -> str:
     value = _dict(config.raw.get("problem_statement")).get("id")
     if isinstance(value, str) and value:
         return value
-    name = path.name
+    name = source_name(path)
     for suffix in (".traj.json", ".traj", ".json"):
         if name.endswith(suffix):
             return name[: -len(suffix)]
-    return path.stem
+    return source_stem(path)
 
 
 # ------------------------------------------------------------------------------ mapping
@@ -332,7 +337,7 @@ class _Reader:
             attempt1_tool_cap=self.config.call_limit(index) if index == 0 else None,
             timeout_s=self.config.time_limit(index),
         )
-        matched = _align(steps, mains)
+        matched = _align(steps, mains, subs)
         editor = _OpenFile()
         subs_by_step: dict[int, list[_SubRun]] = {}
         leading: list[_SubRun] = []
@@ -349,13 +354,24 @@ class _Reader:
         for sub in leading:
             self._subagent(sub, attempt, None, model, commands, editor)
         last = len(steps) - 1
+        # The harness's exit step ("Exit due to cost limit") is no model call, except when the
+        # file's own count says it was one: a call that crossed the cost limit (or came
+        # before the last command timeout) was made and billed, and its reply dropped.
+        api_calls = _int(_dict(info.get("model_stats")).get("api_calls"))
+        own_steps = len(steps) - len(matched.sub_steps)
+        exit_was_a_call = not subs and api_calls is not None and api_calls == own_steps
         for j, step in enumerate(steps):
             action = _str(step.get("action"))
             thought = _str(step.get("thought"))
-            if j == last and not action.strip() and _HARNESS_EXIT.match(thought or ""):
+            is_exit = j == last and not action.strip() and _HARNESS_EXIT.match(thought or "")
+            if is_exit and not exit_was_a_call:
                 continue  # the harness's exit step: no model call
+            if j in matched.sub_steps:
+                continue  # another agent's step (CodeR's trajectory lists every agent's)
             message = matched.step_message.get(j)
-            turn = attempt.turn(model=model, reasoning=_reasoning(thought, step, message))
+            turn = attempt.turn(
+                model=model, reasoning=_reasoning(step, message), thought=(thought or "").strip()
+            )
             ran = matched.all_ran or message is not None
             tool_span: str | None = None
             if ran and action.strip():
@@ -428,7 +444,7 @@ class _Reader:
             model_id=model,
         )
         for m in sub.messages:
-            turn = child.turn(model=model, reasoning=_reasoning(m.thought, {}, m))
+            turn = child.turn(model=model, reasoning=_reasoning({}, m), thought=m.thought.strip())
             if m.action.strip():
                 call = _tool_call(m.action, m, m.state, commands, editor)
                 self._tool(child, turn, call, m.observation or "")
@@ -514,34 +530,57 @@ class _Alignment:
     step_message: dict[int, _Message]
     message_step: dict[int, int]
     all_ran: bool
+    # Steps that are other agents' messages (a multi-agent trajectory lists every agent's
+    # steps): their turns belong to the subagent attempts, not to this run's.
+    sub_steps: frozenset[int] = frozenset()
 
 
-def _align(steps: Sequence[Mapping[str, Any]], mains: Sequence[_Message]) -> _Alignment:
-    """Match the run's model messages to the steps whose action ran (same action, in order);
-    steps left over were requeried. Without messages, every step ran."""
+def _align(
+    steps: Sequence[Mapping[str, Any]],
+    mains: Sequence[_Message],
+    subs: Sequence[_SubRun] = (),
+) -> _Alignment:
+    """Match the run's model messages (and other agents' messages, in history order) to the
+    steps whose action ran (same action, in order); steps left over were requeried. Without
+    messages, every step ran."""
     if not mains:
         return _Alignment({}, {}, all_ran=True)
+    # All agents' messages in history order: (main message index or None, message).
+    ordered: list[tuple[int | None, _Message]] = []
+    for k in range(len(mains) + 1):
+        for sub in subs:
+            if sub.after == k:
+                ordered.extend((None, m) for m in sub.messages)
+        if k < len(mains):
+            ordered.append((k, mains[k]))
     step_message: dict[int, _Message] = {}
     message_step: dict[int, int] = {}
+    sub_steps: set[int] = set()
     start = 0
-    for k, m in enumerate(mains):
+    for owner, m in ordered:
         want = m.action.strip()
         for j in range(start, len(steps)):
             if _str(steps[j].get("action")).strip() == want:
-                step_message[j] = m
-                message_step[k] = j
+                if owner is None:
+                    sub_steps.add(j)
+                else:
+                    step_message[j] = m
+                    message_step[owner] = j
                 start = j + 1
                 break
-    return _Alignment(step_message, message_step, all_ran=False)
+    return _Alignment(step_message, message_step, all_ran=False, sub_steps=frozenset(sub_steps))
 
 
-def _reasoning(thought: str, step: Mapping[str, Any], message: _Message | None) -> str:
-    """The step's thought, after the model's own thinking when the file recorded it."""
+def _reasoning(step: Mapping[str, Any], message: _Message | None) -> str | None:
+    """The model's own thinking where the file recorded it (`reasoning_content` of the step,
+    thinking blocks of the message); None when the file cannot tell. The step's `thought` is
+    the model's visible text, not a reasoning block: it goes to the turn as `thought`."""
     native = step.get("reasoning_content")
-    thinking = native if isinstance(native, str) and native.strip() else ""
-    if not thinking and message is not None:
-        thinking = message.thinking
-    return "\n\n".join(p for p in (thinking.strip(), thought.strip()) if p)
+    if isinstance(native, str) and native.strip():
+        return native.strip()
+    if message is not None and message.thinking.strip():
+        return message.thinking.strip()
+    return None
 
 
 # -------------------------------------------------------------------------------- tools
@@ -618,11 +657,11 @@ def _command_call(
     elif name in _ON_OPEN_FILE:
         current = editor.current(state)
         files = [current] if current else None
-    elif name in ("search_file", "search_dir", "find_file"):
-        keys = {"search_file": ("file",), "search_dir": ("dir",), "find_file": ("dir",)}[name]
-        target = _arg(args, keys) or (words[1] if len(words) > 1 else None)
-        if target is None and name == "search_file":
-            target = editor.current(state)
+    elif name == "search_file":
+        # The file searched in. search_dir and find_file name a folder, not a file: their
+        # hits come from the output (agent_signals.tool.result_files).
+        target = _arg(args, ("file",)) or (words[1] if len(words) > 1 else None)
+        target = target or editor.current(state)
         files = [target] if target else None
     return _ToolCall(name, arguments=arguments, category=category, files=files)
 
