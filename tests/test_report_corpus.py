@@ -4,8 +4,6 @@ imported, feature-extracted and verified with the corpus' own labels (once per s
 from __future__ import annotations
 
 import csv
-import gzip
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,16 +42,19 @@ def corpus_records(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
         (GEMINI, corpus / GEMINI / "logs"),
         (LM32B, corpus / LM32B / "results" / "results.json"),
     ):
-        trajs = work / name.split("/")[0]
-        for gz in sorted((corpus / name / "trajs").rglob("*.gz")):
-            out = trajs / gz.relative_to(corpus / name / "trajs").with_suffix("")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with gzip.open(gz, "rb") as src, out.open("wb") as dst:
-                shutil.copyfileobj(src, dst)
-        traces = work / f"{trajs.name}.traces.jsonl"
-        verified = work / f"{trajs.name}.attempts.jsonl"
-        _cli("import", str(trajs), "-o", str(traces), "--workers", "2", "--no-progress")
-        _cli("verify", str(traces), "--reports", str(reports), "-o", str(verified))
+        # Trajectories are read as stored (gzip-compressed); each run gets its run id, so a
+        # leaderboard results.json may mark that run's unlisted instances unresolved.
+        run_id = name.split("/")[-1]
+        traces = work / f"{run_id}.traces.jsonl"
+        verified = work / f"{run_id}.attempts.jsonl"
+        _cli(
+            "import", str(corpus / name / "trajs"), "-o", str(traces), "--run-id", run_id,
+            "--workers", "2", "--no-progress",
+        )  # fmt: skip
+        _cli(
+            "verify", str(traces), "--reports", str(reports), "--run-id", run_id,
+            "-o", str(verified),
+        )  # fmt: skip
         parts.append(verified)
     combined = work / "attempts.jsonl"
     combined.write_bytes(b"".join(p.read_bytes() for p in parts))

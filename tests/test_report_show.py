@@ -131,8 +131,12 @@ def test_show_swe_agent_trajectory(shared_data: Path, tmp_path: Path) -> None:
     root = shared_data / PYTEST
     traces = tmp_path / "traces.jsonl"
     attempts = tmp_path / "attempts.jsonl"
-    _ok("import", str(root / "trajs"), "-o", str(traces), "--no-progress")
-    _ok("verify", str(traces), "--reports", str(root / "results.json"), "-o", str(attempts))
+    # A leaderboard results.json speaks for one run: name it on import and verify.
+    _ok("import", str(root / "trajs"), "-o", str(traces), "--run-id", "r1", "--no-progress")
+    _ok(
+        "verify", str(traces), "--reports", str(root / "results.json"), "--run-id", "r1",
+        "-o", str(attempts),
+    )  # fmt: skip
     out = _ok("show", "pytest-dev__pytest-7432", str(tmp_path))
     # SOURCES.md: 8 steps, 8 API calls, exit `submitted`, not resolved.
     turns = _turns(out)
