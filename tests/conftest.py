@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 os.environ["AGENTSIGNALS_RAISE_INTERNAL_ERRORS"] = "1"
+# LiteLLM (under DSPy, mini-swe-agent, smolagents) fetches its price map from the internet on
+# import unless told to use the copy it ships; tests reach loopback only.
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 # Never let the developer's environment redirect test spans.
 for _var in [v for v in os.environ if v.startswith("OTEL_")] + [
     "TRACEPARENT",
