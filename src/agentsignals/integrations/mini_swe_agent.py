@@ -56,7 +56,7 @@ def instrument(
             if not _patched:
                 original = DefaultAgent.__dict__["run"]
                 _patched.append((DefaultAgent, "run", original))
-                DefaultAgent.run = _make_run(original)
+                DefaultAgent.run = _make_run(original)  # type: ignore[method-assign]
         return True
     except Exception:
         internal_error("could not instrument mini-swe-agent")
@@ -154,7 +154,7 @@ def _exit_reason(agent: Any, result: Any, error: BaseException | None) -> str | 
 def _proxy_base() -> type:
     import wrapt
 
-    return wrapt.ObjectProxy  # type: ignore[no-any-return]
+    return wrapt.ObjectProxy
 
 
 class _ModelProxy(_proxy_base()):  # type: ignore[misc]
@@ -244,10 +244,10 @@ class _EnvProxy(_proxy_base()):  # type: ignore[misc]
                     output.get("output"), exit_code=code if isinstance(code, int) else None
                 )
                 if output.get("exception_info"):
-                    handle.set_error(
-                        str((output.get("extra") or {}).get("exception_type") or "exception"),
-                        str(output.get("exception_info"))[:512],
-                    )
+                    kind = str((output.get("extra") or {}).get("exception_type") or "exception")
+                    if kind == "TimeoutExpired":
+                        handle.mark_timed_out()
+                    handle.set_error(kind, str(output.get("exception_info"))[:512])
         except Exception:
             internal_error("mini-swe-agent: could not record an action")
         handle.__exit__(None, None, None)
