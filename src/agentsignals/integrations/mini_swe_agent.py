@@ -76,7 +76,7 @@ def _make_run(original: Any) -> Any:
     @functools.wraps(original)
     def run(self: Any, task: str = "", **kwargs: Any) -> Any:
         if in_attempt() and getattr(self, "_agentsignals_active", False):
-            return original(self, task, **kwargs)  # a nested call on the same agent
+            return original.__get__(self, type(self))(task, **kwargs)  # nested, same agent
         auto = AutoAttempt()
         model, env = self.model, self.env
         try:
@@ -99,7 +99,8 @@ def _make_run(original: Any) -> Any:
         result: Any = None
         error: BaseException | None = None
         try:
-            result = original(self, task, **kwargs)
+            # Bound through the descriptor: `original` may be another instrumentor's wrapper.
+            result = original.__get__(self, type(self))(task, **kwargs)
             return result
         except BaseException as e:
             error = e
