@@ -124,6 +124,9 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             if path.endswith("/chat/completions"):
                 i, step = llm._take()
                 self._openai(i, step, body)
+            elif path.endswith("/responses"):
+                i, step = llm._take()
+                self._responses(i, step, body)
             elif path.endswith("/messages/count_tokens"):
                 self._json({"input_tokens": 100})
             elif path.endswith("/messages"):
@@ -181,6 +184,43 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
                     "model": model,
                     "choices": [{"index": 0, "message": message, "finish_reason": finish}],
                     "usage": usage,
+                }
+            )
+
+        # -- OpenAI Responses (non-streamed) -------------------------------------------------
+        def _responses(self, i: int, step: Step, body: dict[str, Any]) -> None:
+            model = step.model or body.get("model") or llm.model
+            output: list[dict[str, Any]] = []
+            if step.text:
+                output.append(
+                    {"type": "message", "id": f"msg_{i}", "role": "assistant",
+                     "status": "completed",
+                     "content": [{"type": "output_text", "text": step.text, "annotations": []}]}
+                )  # fmt: skip
+            for k, (name, args) in enumerate(step.tools):
+                output.append(
+                    {"type": "function_call", "id": f"fc_{i}_{k}", "call_id": f"call_{i}_{k}",
+                     "name": name, "arguments": json.dumps(args), "status": "completed"}
+                )  # fmt: skip
+            prompt, completion, cached = step.usage
+            self._json(
+                {
+                    "id": f"resp_{i}",
+                    "object": "response",
+                    "created_at": int(time.time()),
+                    "status": "completed",
+                    "model": model,
+                    "output": output,
+                    "parallel_tool_calls": True,
+                    "tool_choice": "auto",
+                    "tools": [],
+                    "usage": {
+                        "input_tokens": prompt,
+                        "output_tokens": completion,
+                        "total_tokens": prompt + completion,
+                        "input_tokens_details": {"cached_tokens": cached},
+                        "output_tokens_details": {"reasoning_tokens": 0},
+                    },
                 }
             )
 

@@ -25,6 +25,7 @@ import threading
 from typing import Any
 
 from agentsignals import semconv as sc
+from agentsignals._classify.tools import category_for
 from agentsignals._instrument.runtime import internal_error, logger
 from agentsignals._instrument.spans import ToolHandle, TurnHandle
 from agentsignals.integrations._common import (
@@ -182,7 +183,11 @@ def _make_processor() -> Any:
             try:
                 if kind == "function":
                     if data.input is not None:
-                        handle.record_arguments(_arguments(data.input))
+                        # The SDK sets the input after the span started: classify it now.
+                        arguments = _arguments(data.input)
+                        handle.record_arguments(arguments)
+                        if isinstance(arguments, dict):
+                            handle.set_category(category_for(handle.name, arguments).value)
                     if data.output is not None:
                         handle.record_result(
                             data.output if isinstance(data.output, str) else str(data.output)
