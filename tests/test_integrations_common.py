@@ -38,7 +38,8 @@ def test_a_missing_framework_is_logged_and_off(
 
 def test_importing_agentsignals_and_integrations_loads_no_framework() -> None:
     frameworks = ("dspy", "litellm", "minisweagent", "agents", "smolagents", "langchain_core",
-                  "langgraph", "claude_agent_sdk", "openai", "anthropic", "genai_prices")  # fmt: skip
+                  "langgraph", "claude_agent_sdk", "openai", "anthropic",
+                  "genai_prices")  # fmt: skip
     code = (
         "import sys, agentsignals, agentsignals.integrations\n"
         f"print(sorted(m for m in {frameworks!r} if m in sys.modules))\n"
@@ -112,13 +113,14 @@ def test_usage_shapes() -> None:
 
 
 def test_a_reported_cost_wins_over_the_estimate() -> None:
-    with capture_spans() as captured:
-        with agentsignals.trial("t"), agentsignals.attempt(), agentsignals.turn() as turn:
-            _common.record_usage(
-                turn,
-                {"prompt_tokens": 10, "completion_tokens": 1, "cost": 0.5},
-                model="gpt-4o-mini",
-            )
+    usage = {"prompt_tokens": 10, "completion_tokens": 1, "cost": 0.5}
+    with (
+        capture_spans() as captured,
+        agentsignals.trial("t"),
+        agentsignals.attempt(),
+        agentsignals.turn() as turn,
+    ):
+        _common.record_usage(turn, usage, model="gpt-4o-mini")
     [span] = captured.spans_of_type("turn")
     assert span.attributes["agent_signals.usage.cost_usd"] == 0.5
     assert span.attributes["agent_signals.usage.cost_source"] == "provider"

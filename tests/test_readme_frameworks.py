@@ -50,8 +50,8 @@ CASES: dict[str, tuple[list[Step], str, list[str], int]] = {
         [Step(text=_react("bash", {"command": CAT}), usage=(1000, 10, 0)),
          Step(text=_react("bash", {"command": FIX}), usage=(1000, 10, 0)),
          Step(text=_react("finish", {}), usage=(1000, 10, 0)),
-         Step(text="[[ ## reasoning ## ]]\nok\n\n[[ ## answer ## ]]\nfixed\n\n[[ ## completed ## ]]",
-              usage=(1000, 10, 0))],
+         Step(text="[[ ## reasoning ## ]]\nok\n\n[[ ## answer ## ]]\nfixed\n\n"
+                   "[[ ## completed ## ]]", usage=(1000, 10, 0))],
         "gpt-4o-mini", ["read", "shell", "submit"], 4,
     ),
     "mini-swe-agent": (
