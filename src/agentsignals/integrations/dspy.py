@@ -83,12 +83,10 @@ def uninstrument() -> None:
         import dspy
 
         with _lock:
-            if _callback is not None:
-                callbacks = [
-                    c for c in dspy.settings.get("callbacks", []) or [] if c is not _callback
-                ]
-                dspy.settings.configure(callbacks=callbacks)
-            _callback = None
+            ours, _callback = _callback, None  # first, so the configure() hook lets it go
+            if ours is not None:
+                current = dspy.settings.get("callbacks", []) or []
+                dspy.settings.configure(callbacks=[c for c in current if c is not ours])
     except Exception:
         internal_error("could not uninstrument dspy")
 
