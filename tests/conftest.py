@@ -45,6 +45,8 @@ def _recording_end(self: sdk_trace.Span, end_time: int | None = None) -> None:
     # spans under the same name do not count).
     ours = scope is not None and scope.name == "agentsignals" and scope.schema_url == SCHEMA_URL
     for key, value in (self.attributes or {}).items():
+        if isinstance(value, tuple | list) and not value:
+            continue  # an empty array carries no element type (int[] and string[] look alike)
         if ours or key.startswith("agent_signals."):
             EMITTED[key].add(_type_name(value))
     if ours:
