@@ -29,7 +29,11 @@ PYTEST = "python -m pytest -q -p no:cacheprovider test_stats.py"
 def _script(repo: Path) -> list[Step]:
     path = str(repo / "stats.py")
     return [
-        Step(tools=[("Read", {"file_path": path})], usage=USAGE[0]),
+        Step(
+            tools=[("Read", {"file_path": path})],
+            usage=USAGE[0],
+            reasoning="Read the file first. Actually, check the sign.",
+        ),
         Step(
             tools=[("Edit", {"file_path": path, "old_string": "a - b", "new_string": "a + b"})],
             usage=USAGE[1],
@@ -99,6 +103,9 @@ def test_query_runs_the_cli_on_a_real_repo(
         "    execute_tool Bash",
         "    turn 3",
     ]
+    first = attributes(captured.spans_of_type("turn")[0])
+    assert first["agent_signals.turn.reasoning.chars"] == 46  # the thinking block, streamed
+    assert first["agent_signals.turn.reasoning.self_corrections"] == 1
     tools = [attributes(t) for t in captured.spans_of_type("tool")]
     assert tools[0]["agent_signals.tool.files"] == [str(repo / "stats.py")]
     assert tools[1]["agent_signals.tool.edit_mode"] == "direct"

@@ -95,6 +95,8 @@ def test_react_on_a_real_repo(tmp_path: Path, captured: CapturedSpans, instrumen
     assert [attributes(t)["agent_signals.turn.module"] for t in turns] == [
         "react", "react", "react", "react", "extract.predict"
     ]  # fmt: skip
+    # ReAct's next_thought and ChainOfThought's reasoning are the turns' reasoning.
+    assert [attributes(t)["agent_signals.turn.reasoning.chars"] for t in turns] == [4, 4, 4, 4, 5]
     t1 = attributes(turns[1])
     assert t1["gen_ai.usage.input_tokens"] == 1200
     assert t1["gen_ai.usage.cache_read.input_tokens"] == 800

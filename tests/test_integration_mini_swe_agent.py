@@ -27,7 +27,12 @@ USAGE = [(1000, 50, 0), (1200, 60, 800), (1400, 70, 1000), (1600, 40, 1200)]
 SUBMIT = "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT && git diff"
 PYTEST = "python -m pytest -q -p no:cacheprovider test_stats.py"
 SCRIPT = [
-    Step(tools=[("bash", {"command": "cat stats.py"})], usage=USAGE[0]),
+    Step(
+        text="THOUGHT: read the function first",
+        tools=[("bash", {"command": "cat stats.py"})],
+        usage=USAGE[0],
+        reasoning="1. read stats.py\n2. fix the sign",
+    ),
     Step(tools=[("bash", {"command": FIX})], usage=USAGE[1]),
     Step(tools=[("bash", {"command": PYTEST})], usage=USAGE[2]),
     Step(tools=[("bash", {"command": SUBMIT})], usage=USAGE[3]),
@@ -94,6 +99,12 @@ def test_a_submitted_run(tmp_path: Path, captured: CapturedSpans, instrumented: 
         None, "shell_mediated", None, None
     ]  # fmt: skip
     assert [t["gen_ai.tool.call.id"] for t in tools] == [f"call_{i}_0" for i in range(4)]
+    # Reasoning as the importer reads it: the provider's reasoning text, then the THOUGHT.
+    first = attributes(captured.spans_of_type("turn")[0])
+    assert first["agent_signals.turn.reasoning.chars"] == len(
+        "1. read stats.py\n2. fix the sign\n\nread the function first"
+    )
+    assert first["agent_signals.turn.reasoning.plan_steps"] == 2
     turn = attributes(captured.spans_of_type("turn")[2])
     assert turn["gen_ai.response.finish_reasons"] == ["tool_calls"]
     assert turn["agent_signals.usage.cost_source"] == "framework"

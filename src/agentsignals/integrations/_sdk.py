@@ -212,6 +212,13 @@ def read_openai(turn: TurnHandle, response: Any, model: str | None, provider: st
         response=str(response_model) if response_model else None,
         finish_reasons=[r for r in reasons if isinstance(r, str)] or None,
     )
+    message = getattr(choices[0], "message", None) if choices else None
+    # Open-weight servers (vLLM, DeepSeek, OpenRouter) return the reasoning text beside the reply.
+    for key in ("reasoning_content", "reasoning"):
+        text = getattr(message, key, None)
+        if isinstance(text, str) and text.strip():
+            turn.record_reasoning(text)
+            break
     hidden = getattr(response, "_hidden_params", None)
     cost = hidden.get("response_cost") if isinstance(hidden, dict) else None
     record_usage(
@@ -245,6 +252,13 @@ def read_openai_stream(
 def read_anthropic(
     turn: TurnHandle, response: Any, model: str | None, provider: str | None
 ) -> None:
+    thinking = [
+        getattr(b, "thinking", "")
+        for b in getattr(response, "content", None) or []
+        if getattr(b, "type", None) == "thinking"
+    ]
+    if any(thinking):
+        turn.record_reasoning("\n\n".join(t for t in thinking if t))
     stop = getattr(response, "stop_reason", None)
     response_model = getattr(response, "model", None)
     turn.record_model(

@@ -171,7 +171,7 @@ class _Run:
     def __init__(self, partial_wanted: bool) -> None:
         self.partial_wanted = partial_wanted
         self.auto = AutoAttempt()
-        self.turns: dict[str, list[Any]] = {}  # message id → [turn, usage, model]
+        self.turns: dict[str, list[Any]] = {}  # message id → [turn, usage, model, thinking]
         self.current: str | None = None
         self.tools: dict[str, ToolHandle] = {}
         self.reason: str | None = None
@@ -225,8 +225,12 @@ class _Run:
             mid = str(message.get("id") or len(self.turns))
             model = message.get("model")
             turn = _detached(TurnHandle(model=model, provider="anthropic"))
-            self.turns[mid] = [turn, dict(message.get("usage") or {}), model]
+            self.turns[mid] = [turn, dict(message.get("usage") or {}), model, []]
             self.current = mid
+        elif kind == "content_block_delta" and self.current in self.turns:
+            delta = event.get("delta") or {}
+            if delta.get("type") == "thinking_delta" and isinstance(delta.get("thinking"), str):
+                self.turns[self.current][3].append(delta["thinking"])
         elif kind == "message_delta" and self.current in self.turns:
             state = self.turns[self.current]
             state[1].update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
@@ -240,8 +244,10 @@ class _Run:
         state = self.turns.pop(mid, None)
         if state is None:
             return
-        turn, usage, model = state
+        turn, usage, model, thinking = state
         record_usage(turn, usage or None, model=model, provider="anthropic")
+        if thinking:
+            turn.record_reasoning("".join(thinking))
         turn.record_model(response=model)
         turn.__exit__(None, None, None)
         if self.current == mid:

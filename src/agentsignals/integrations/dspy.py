@@ -250,6 +250,8 @@ def _make_callback(dspy: Any) -> Any:
             for item in reversed(opened):
                 try:
                     kind = item[0]
+                    if kind == "turn" and outputs is not None:
+                        _record_thought(item[1], outputs)
                     if kind in ("turn", "tool"):
                         item[1].__exit__(et, exception, None)
                     elif kind == "attempt":
@@ -259,6 +261,19 @@ def _make_callback(dspy: Any) -> Any:
                     internal_error("dspy: could not close a span")
 
     return AgentSignalsCallback()
+
+
+def _record_thought(turn: TurnHandle, outputs: Any) -> None:
+    """The predictor's own reasoning output (ChainOfThought's `reasoning`, ReAct's
+    `next_thought`) is the turn's reasoning text."""
+    try:
+        for field in ("reasoning", "next_thought"):
+            text = outputs.get(field) if hasattr(outputs, "get") else None
+            if isinstance(text, str) and text.strip():
+                turn.record_reasoning(text)
+                return
+    except Exception:
+        internal_error("dspy: could not record reasoning")
 
 
 def _exit_reason(outputs: Any) -> str:

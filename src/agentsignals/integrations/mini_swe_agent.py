@@ -173,7 +173,29 @@ class _ModelProxy(_proxy_base()):  # type: ignore[misc]
                     _record(turn, extra, model, provider)
                 raise
             _record(turn, (message or {}).get("extra") or {}, model, provider)
+            _record_reasoning(turn, message)
             return message
+
+
+def _record_reasoning(turn: TurnHandle, message: Any) -> None:
+    """The provider's reasoning text and the THOUGHT around the command, read exactly as the
+    trajectory importer reads them, so a live run and its imported trajectory agree."""
+    try:
+        from agentsignals._import.formats import mini_swe_agent as imported
+
+        if not isinstance(message, dict):
+            return
+        extra = message.get("extra") or {}
+        actions = extra.get("actions") or []
+        commands = [a["command"] for a in actions if isinstance(a, dict) and "command" in a]
+        raw = extra.get("response")
+        response: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        thought = imported._thought(imported._reply_text(message), commands)
+        text = imported._reasoning(message, response, thought)
+        if text:
+            turn.record_reasoning(text)
+    except Exception:
+        internal_error("mini-swe-agent: could not record reasoning")
 
 
 def _first_extra(messages: Any) -> dict[str, Any] | None:
