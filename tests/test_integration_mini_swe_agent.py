@@ -149,3 +149,36 @@ def test_step_limit_and_a_failing_command(
     assert first["process.exit.code"] == 1
     assert first["error.type"] == "exit_code_1"
     assert len(captured.spans_of_type("turn")) == 2  # the limit stopped it before a third call
+
+
+def test_live_run_and_its_imported_trajectory_agree(
+    tmp_path: Path, captured: CapturedSpans, instrumented: None
+) -> None:
+    """The same run, traced live and imported from the `.traj.json` mini-swe-agent saved: the
+    records agree on every signal both can see (the live run adds what only the workspace
+    shows)."""
+    from agentsignals._import.run import import_file
+
+    repo = make_repo(tmp_path)
+    traj = tmp_path / "run" / "tiny__stats-1.traj.json"
+    agentsignals.instrument("mini_swe_agent", task_id="tiny__stats-1")
+    with ScriptedLLM(list(SCRIPT)) as llm:
+        _agent(llm, repo, output_path=traj).run("add() subtracts")
+    [live] = features.from_spans(captured.spans).attempts
+    result = import_file(traj)
+    assert not result.problems
+    [spans] = result.trajectories
+    [imported] = features.from_spans(spans).attempts
+
+    lb, ib = live.behavior, imported.behavior
+    for name in ("turn_count", "tool_call_count", "tool_sequence", "tool_category_sequence",
+                 "shell_edit_calls", "validated_after_last_edit"):  # fmt: skip
+        assert getattr(lb, name) == getattr(ib, name), name
+    for name in ("input_tokens_total", "output_tokens_total", "cache_read_tokens",
+                 "model_calls", "context_growth_curve"):  # fmt: skip
+        assert getattr(live.tokens, name) == getattr(imported.tokens, name), name
+    assert live.tokens.cost_usd == pytest.approx(imported.tokens.cost_usd, rel=1e-12)
+    assert live.reasoning == imported.reasoning
+    assert live.infra.exit_reason == imported.infra.exit_reason == "submitted"
+    # Edits: the import reads `sed -i` from the command text, the live run measures the repo.
+    assert ib.touched_files == lb.touched_files == ["stats.py"]
