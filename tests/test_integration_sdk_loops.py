@@ -236,3 +236,43 @@ def test_calls_outside_an_attempt_are_not_turns(captured: CapturedSpans, off: No
         client = openai.OpenAI(base_url=llm.openai_url, api_key="x")
         client.chat.completions.create(model="gpt-4o-mini", messages=[])
     assert captured.spans == []
+
+
+def test_content_only_when_capture_is_on(
+    tmp_path: Path, captured_content: CapturedSpans, off: None
+) -> None:
+    openai = pytest.importorskip("openai")
+    repo = make_repo(tmp_path)
+    tools = _tools(repo)
+    agentsignals.instrument("openai")
+    with ScriptedLLM(list(SCRIPT[:1]) + [Step(text="done")]) as llm:
+        client = openai.OpenAI(base_url=llm.openai_url, api_key="x")
+        messages: list[Any] = [{"role": "user", "content": "add() subtracts"}]
+        with agentsignals.trial("t"), agentsignals.attempt():
+            reply = client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+            [call] = reply.choices[0].message.tool_calls
+            tools[call.function.name](**json.loads(call.function.arguments))
+    turn = attributes(captured_content.spans_of_type("turn")[0])
+    assert json.loads(turn["gen_ai.input.messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "add() subtracts"}]}
+    ]
+    assert json.loads(turn["gen_ai.output.messages"]) == [
+        {"role": "assistant", "parts": [{"type": "tool_call", "id": "call_0_0",
+                                         "name": "read_file", "arguments": '{"path": "stats.py"}'}]}
+    ]  # fmt: skip
+    tool = attributes(captured_content.spans_of_type("tool")[0])
+    assert json.loads(tool["gen_ai.tool.call.arguments"]) == {"path": "stats.py"}
+    assert tool["gen_ai.tool.call.result"].startswith("def add(a, b):")
+
+
+def test_no_content_by_default(tmp_path: Path, captured: CapturedSpans, off: None) -> None:
+    openai = pytest.importorskip("openai")
+    agentsignals.instrument("openai")
+    with ScriptedLLM([Step(text="hi")]) as llm:
+        client = openai.OpenAI(base_url=llm.openai_url, api_key="x")
+        with agentsignals.trial("t"), agentsignals.attempt():
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "secret"}]
+            )
+    turn = attributes(captured.spans_of_type("turn")[0])
+    assert "gen_ai.input.messages" not in turn and "gen_ai.output.messages" not in turn

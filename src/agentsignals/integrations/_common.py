@@ -14,7 +14,7 @@ from typing import Any
 
 from agentsignals import semconv as sc
 from agentsignals._instrument.pricing import estimate_cost
-from agentsignals._instrument.runtime import internal_error
+from agentsignals._instrument.runtime import RUNTIME, internal_error
 from agentsignals._instrument.scope import current_scope
 from agentsignals._instrument.spans import AttemptHandle, ToolHandle, TrialHandle, TurnHandle
 
@@ -265,3 +265,55 @@ def provider_of(model: str | None, base_url: Any = None, default: str | None = N
 def tool(name: str, arguments: Any = None, call_id: str | None = None) -> ToolHandle:
     """A tool handle: category, files and fingerprint come from the shared classifier."""
     return ToolHandle(name, arguments=arguments, call_id=call_id)
+
+
+def capturing() -> bool:
+    """Content capture is on (`configure(capture_content=True)` or the OTel variable)."""
+    return RUNTIME.settings.capture_content
+
+
+def genai_messages(messages: Any) -> list[dict[str, Any]] | None:
+    """OpenAI-style chat messages (dicts or SDK objects) in the GenAI JSON shape,
+    `[{"role", "parts": [...]}]`: text, tool calls and tool results as parts."""
+    if messages is None:
+        return None
+    if not isinstance(messages, list | tuple):
+        messages = [messages]
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        role = _get(m, "role") or "assistant"
+        parts: list[dict[str, Any]] = []
+        content = _get(m, "content")
+        if isinstance(content, str) and content:
+            kind = "tool_call_response" if role == "tool" else "text"
+            if kind == "text":
+                parts.append({"type": "text", "content": content})
+            else:
+                parts.append({"type": kind, "id": _get(m, "tool_call_id"), "response": content})
+        elif isinstance(content, list):
+            for block in content:
+                text = _get(block, "text")
+                if isinstance(text, str):
+                    parts.append({"type": "text", "content": text})
+        for call in _get(m, "tool_calls") or []:
+            function = _get(call, "function")
+            parts.append(
+                {
+                    "type": "tool_call",
+                    "id": _get(call, "id"),
+                    "name": _get(function, "name"),
+                    "arguments": _get(function, "arguments"),
+                }
+            )
+        out.append({"role": str(role), "parts": parts})
+    return out
+
+
+def record_messages(turn: TurnHandle, input: Any = None, output: Any = None) -> None:
+    """The call's messages on the turn when content capture is on (converted only then)."""
+    if not capturing():
+        return
+    try:
+        turn.record_messages(input=genai_messages(input), output=genai_messages(output))
+    except Exception:
+        internal_error("could not record messages")

@@ -23,6 +23,7 @@ from agentsignals.integrations._common import (
     in_attempt,
     in_turn,
     provider_of,
+    record_messages,
     record_usage,
 )
 
@@ -63,12 +64,16 @@ def wrap_call(
             internal_error("could not start a model-call turn")
             return None
 
-    def after(state: State, result: Any, stream: bool) -> Any:
+    def after(state: State, result: Any, stream: bool, kwargs: dict[str, Any]) -> Any:
         turn, model, prov = state
+        record_messages(turn, input=kwargs.get("messages"))
         if stream and stream_reader is not None:
             return _StreamTurn.wrap(result, turn, model, prov, stream_reader)
         try:
             read(turn, result, model, prov)
+            choices = getattr(result, "choices", None)
+            if choices:
+                record_messages(turn, output=getattr(choices[0], "message", None))
         except Exception:
             internal_error("could not read a model response")
         turn.__exit__(None, None, None)
@@ -86,7 +91,7 @@ def wrap_call(
             except BaseException as e:
                 state[0].__exit__(type(e), e, None)
                 raise
-            return after(state, result, bool(kwargs.get("stream")))
+            return after(state, result, bool(kwargs.get("stream")), kwargs)
 
         async_wrapper.__agentsignals_original__ = original  # type: ignore[attr-defined]
         return async_wrapper
@@ -101,7 +106,7 @@ def wrap_call(
         except BaseException as e:
             state[0].__exit__(type(e), e, None)
             raise
-        return after(state, result, bool(kwargs.get("stream")))
+        return after(state, result, bool(kwargs.get("stream")), kwargs)
 
     wrapper.__agentsignals_original__ = original  # type: ignore[attr-defined]
     return wrapper

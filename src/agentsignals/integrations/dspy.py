@@ -35,6 +35,7 @@ from agentsignals.integrations._common import (
     in_attempt,
     in_turn,
     provider_of,
+    record_messages,
     record_usage,
     resolve_workspace,
 )
@@ -311,6 +312,12 @@ def _record_lm_usage(lm: Any, messages: Any, before: str | None) -> None:
     model = entry.get("model")
     provider = provider_of(model)
     turn.record_model(response=entry.get("response_model"), provider=provider)
+    choices = getattr(response, "choices", None)
+    record_messages(
+        turn,
+        input=entry.get("messages"),
+        output=getattr(choices[0], "message", None) if choices else None,
+    )
     cost = entry.get("cost")
     record_usage(
         turn,

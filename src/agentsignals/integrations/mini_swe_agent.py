@@ -30,6 +30,7 @@ from agentsignals.integrations._common import (
     AutoAttempt,
     in_attempt,
     provider_of,
+    record_messages,
     record_usage,
     resolve_workspace,
 )
@@ -174,6 +175,7 @@ class _ModelProxy(_proxy_base()):  # type: ignore[misc]
                 raise
             _record(turn, (message or {}).get("extra") or {}, model, provider)
             _record_reasoning(turn, message)
+            record_messages(turn, input=messages, output=message)
             return message
 
 
