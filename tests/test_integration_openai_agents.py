@@ -165,3 +165,30 @@ def test_with_openinference_on(tmp_path: Path, captured: CapturedSpans, sdk_trac
     assert record.behavior.turn_count == 4
     assert record.tokens.input_tokens_total == 5200
     assert record.tokens.model_calls == 4
+
+
+def test_streamed_run(tmp_path: Path, captured: CapturedSpans, sdk_tracing: None) -> None:
+    repo = make_repo(tmp_path)
+    agentsignals.instrument("openai_agents", task_id="tiny__stats-1", workspace=str(repo))
+
+    async def run(llm: ScriptedLLM) -> None:
+        agent = _agent(llm, repo)
+        # Streamed chat completions report usage only when asked for it.
+        agent.model_settings = agents.ModelSettings(include_usage=True)
+        result = agents.Runner.run_streamed(agent, "add() subtracts")
+        async for _ in result.stream_events():
+            pass
+
+    with ScriptedLLM(list(SCRIPT)) as llm:
+        asyncio.run(run(llm))
+    assert tree(captured.spans)[:4] == [
+        "trial tiny__stats-1",
+        "  invoke_agent fixer",
+        "    turn 0",
+        "    execute_tool read_file",
+    ]
+    [record] = features.from_spans(captured.spans).attempts
+    assert record.behavior.turn_count == 4
+    assert record.behavior.tool_category_sequence == ["read", "shell", "test"]
+    assert record.behavior.touched_files == ["stats.py"]
+    assert record.tokens.input_tokens_total == 5200

@@ -245,7 +245,7 @@ def test_content_only_when_capture_is_on(
     repo = make_repo(tmp_path)
     tools = _tools(repo)
     agentsignals.instrument("openai")
-    with ScriptedLLM(list(SCRIPT[:1]) + [Step(text="done")]) as llm:
+    with ScriptedLLM([SCRIPT[0], Step(text="done")]) as llm:
         client = openai.OpenAI(base_url=llm.openai_url, api_key="x")
         messages: list[Any] = [{"role": "user", "content": "add() subtracts"}]
         with agentsignals.trial("t"), agentsignals.attempt():

@@ -110,6 +110,8 @@ def test_usage_shapes() -> None:
     assert _common.usage_numbers(responses)["input_tokens"] == 1000
     assert _common.usage_numbers(responses)["cache_read_tokens"] == 600
     assert _common.usage_numbers(None) == {}
+    # A framework's all-zero placeholder (no usage came back) is no usage, not zero tokens.
+    assert _common.usage_numbers({"requests": 1, "input_tokens": 0, "output_tokens": 0}) == {}
 
 
 def test_a_reported_cost_wins_over_the_estimate() -> None:

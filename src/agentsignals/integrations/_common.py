@@ -139,7 +139,16 @@ def _int(value: Any) -> int | None:
 def usage_numbers(usage: Any) -> dict[str, int | None]:
     """GenAI token counts from an OpenAI (chat or responses), LiteLLM or Anthropic usage object
     or dict. Input includes cached tokens, as in GenAI (Anthropic's `input_tokens` does not,
-    so its cache reads and writes are added)."""
+    so its cache reads and writes are added). Usage of zero input and zero output tokens is no
+    usage (a framework's placeholder when the provider sent none, e.g. a stream without
+    `include_usage`): empty, never zeros counted as real."""
+    numbers = _usage_numbers(usage)
+    if numbers and not numbers.get("input_tokens") and not numbers.get("output_tokens"):
+        return {}
+    return numbers
+
+
+def _usage_numbers(usage: Any) -> dict[str, int | None]:
     if usage is None:
         return {}
     prompt = _int(_get(usage, "prompt_tokens"))
