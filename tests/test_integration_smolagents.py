@@ -151,3 +151,36 @@ def test_with_openinference_on(tmp_path: Path, captured: CapturedSpans, instrume
     assert record.behavior.turn_count == 4
     assert record.tokens.input_tokens_total == 5200
     assert record.tokens.model_calls == 4
+
+
+def test_code_agent_tools_called_from_code(
+    tmp_path: Path, captured: CapturedSpans, instrumented: None
+) -> None:
+    """A CodeAgent's actions are Python code; the tools that code calls are tool spans."""
+    repo = make_repo(tmp_path)
+    agentsignals.instrument("smolagents", task_id="tiny__stats-4", workspace=str(repo))
+    script = [
+        Step(text="Thought: look.\n<code>\nprint(bash(command='cat stats.py'))\n</code>"),
+        Step(text=f"Thought: fix.\n<code>\nbash(command={FIX!r})\n</code>"),
+        Step(text="Thought: done.\n<code>\nfinal_answer('fixed')\n</code>"),
+    ]
+    with ScriptedLLM(script) as llm:
+        agent = _agent(llm, repo)  # for its model and its bash tool
+        code_agent = smolagents.CodeAgent(
+            tools=[agent.tools["bash"]], model=agent.model, name="coder", verbosity_level=0
+        )
+        assert code_agent.run("add() subtracts") == "fixed"
+    assert tree(captured.spans) == [
+        "trial tiny__stats-4",
+        "  invoke_agent coder",
+        "    turn 0",
+        "    execute_tool bash",
+        "    turn 1",
+        "    execute_tool bash",
+        "    turn 2",
+        "    execute_tool final_answer",
+    ]
+    [record] = features.from_spans(captured.spans).attempts
+    assert record.behavior.tool_category_sequence == ["read", "shell", "submit"]
+    assert record.behavior.touched_files == ["stats.py"]
+    assert record.behavior.bash_mediated_edits is True
