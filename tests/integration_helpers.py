@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
@@ -73,3 +76,36 @@ def tree(spans: list[ReadableSpan], keep: tuple[str, ...] = ()) -> list[str]:
 
     walk(None, 0)
     return out
+
+
+@contextmanager
+def classes_restored(*modules: Any) -> Iterator[None]:
+    """Put `modules` and every class in them back as they were after the block.
+
+    OpenInference instrumentors wrap framework classes and their `uninstrument()` does not
+    always put back what was there (openinference-instrumentation-dspy 0.1.48 restores
+    `Module.__call__` without DSPy's callback wrapper; the smolagents one leaves model
+    wrappers bound to the finished test's tracer provider). Tests that turn one on restore the
+    framework themselves, so the tests after them run on the framework as installed.
+    """
+    saved: dict[type, dict[str, Any]] = {}
+    module_attrs = {module: dict(vars(module)) for module in modules}
+    for module in modules:
+        for value in list(vars(module).values()):
+            if isinstance(value, type) and value not in saved:
+                saved[value] = dict(vars(value))
+    try:
+        yield
+    finally:
+        for module, attrs in module_attrs.items():
+            for name, value in attrs.items():
+                if vars(module).get(name) is not value:
+                    setattr(module, name, value)
+        for cls, before in saved.items():
+            for name in set(vars(cls)) - set(before):
+                with suppress(AttributeError, TypeError):
+                    delattr(cls, name)
+            for name, value in before.items():
+                if vars(cls).get(name) is not value:
+                    with suppress(AttributeError, TypeError):
+                        setattr(cls, name, value)

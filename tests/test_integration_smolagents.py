@@ -14,7 +14,7 @@ import agentsignals
 from agentsignals import features
 from agentsignals.integrations import smolagents as integration
 from agentsignals.testing import CapturedSpans, attributes
-from integration_helpers import FIX, make_repo, run_bash, run_pytest, tree
+from integration_helpers import FIX, classes_restored, make_repo, run_bash, run_pytest, tree
 from scripted_llm import ScriptedLLM, Step
 
 smolagents = pytest.importorskip("smolagents")
@@ -125,15 +125,27 @@ def test_max_steps(tmp_path: Path, captured: CapturedSpans, instrumented: None) 
 
 def test_with_openinference_on(tmp_path: Path, captured: CapturedSpans, instrumented: None) -> None:
     oi = pytest.importorskip("openinference.instrumentation.smolagents")
-    instrumentor = oi.SmolagentsInstrumentor()
-    instrumentor.instrument(tracer_provider=captured.provider)
+    import smolagents.agents
+    import smolagents.local_python_executor
+    import smolagents.models
+    import smolagents.tools
+
     repo = make_repo(tmp_path)
-    agentsignals.instrument("smolagents", task_id="tiny__stats-1", workspace=str(repo))
-    try:
-        with ScriptedLLM(list(SCRIPT)) as llm:
-            _agent(llm, repo).run("add() subtracts")
-    finally:
-        instrumentor.uninstrument()
+    modules = (smolagents, smolagents.agents, smolagents.models, smolagents.tools,
+               smolagents.local_python_executor)  # fmt: skip
+    with classes_restored(*modules):
+        instrumentor = oi.SmolagentsInstrumentor()
+        instrumentor.instrument(tracer_provider=captured.provider)
+        # Turned on after OpenInference, our run wrapper is the outer one: the trial holds
+        # OpenInference's run span. (In the other order it is the other way round; turns and
+        # tools nest the same either way, through the run's model and tool proxies.)
+        agentsignals.instrument("smolagents", task_id="tiny__stats-1", workspace=str(repo))
+        try:
+            with ScriptedLLM(list(SCRIPT)) as llm:
+                _agent(llm, repo).run("add() subtracts")
+        finally:
+            instrumentor.uninstrument()
+
     spans = captured.spans
     expected = ["trial tiny__stats-1", "  invoke_agent fixer", "    fixer.run"]
     names = ["read_file", "bash", "run_tests", "final_answer"]

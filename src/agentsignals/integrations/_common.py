@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from agentsignals import semconv as sc
@@ -326,3 +326,28 @@ def record_messages(turn: TurnHandle, input: Any = None, output: Any = None) -> 
         turn.record_messages(input=genai_messages(input), output=genai_messages(output))
     except Exception:
         internal_error("could not record messages")
+
+
+Patch = tuple[Any, str, Any, Any]  # (owner, name, original, our wrapper)
+
+
+def patch(owner: Any, name: str, factory: Callable[[Any], Any], registry: list[Patch]) -> None:
+    """Replace `owner.name` with `factory(current)` once, remembering both."""
+    current = owner.__dict__.get(name) if isinstance(owner, type) else getattr(owner, name, None)
+    if current is None or any(p[0] is owner and p[1] == name for p in registry):
+        return
+    wrapper = factory(current)
+    setattr(owner, name, wrapper)
+    registry.append((owner, name, current, wrapper))
+
+
+def unpatch(registry: list[Patch]) -> None:
+    """Put back what `patch` replaced, where our wrapper is still in place: if another
+    instrumentor wrapped or restored the attribute since, its state is left alone."""
+    while registry:
+        owner, name, original, wrapper = registry.pop()
+        current = (
+            owner.__dict__.get(name) if isinstance(owner, type) else getattr(owner, name, None)
+        )
+        if current is wrapper:
+            setattr(owner, name, original)

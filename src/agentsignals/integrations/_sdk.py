@@ -185,23 +185,6 @@ class _StreamTurn:
         return Proxy(stream)
 
 
-def patch(
-    owner: Any, name: str, wrapper_factory: Callable[[Any], Any], registry: list[Any]
-) -> None:
-    """Replace `owner.name` by a wrapper once (idempotent), remembering the original."""
-    current = owner.__dict__.get(name) if isinstance(owner, type) else getattr(owner, name, None)
-    if current is None or getattr(current, "__agentsignals_original__", None) is not None:
-        return
-    setattr(owner, name, wrapper_factory(current))
-    registry.append((owner, name, current))
-
-
-def unpatch(registry: list[Any]) -> None:
-    while registry:
-        owner, name, original = registry.pop()
-        setattr(owner, name, original)
-
-
 # ------------------------------------------------------------------------ response readers
 
 

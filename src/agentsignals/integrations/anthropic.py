@@ -11,14 +11,14 @@ are not recorded.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from agentsignals._instrument.runtime import internal_error, logger
 from agentsignals.integrations import _sdk
+from agentsignals.integrations._common import Patch, patch, unpatch
 
 NAME = "anthropic"
 _lock = threading.Lock()
-_patched: list[Any] = []
+_patched: list[Patch] = []
 
 
 def instrument() -> bool:
@@ -30,7 +30,7 @@ def instrument() -> bool:
     try:
         with _lock:
             for owner in (Messages, AsyncMessages):
-                _sdk.patch(
+                patch(
                     owner,
                     "create",
                     lambda f: _sdk.wrap_call(
@@ -49,4 +49,4 @@ def instrument() -> bool:
 
 def uninstrument() -> None:
     with _lock:
-        _sdk.unpatch(_patched)
+        unpatch(_patched)

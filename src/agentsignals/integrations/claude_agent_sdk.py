@@ -36,13 +36,16 @@ from agentsignals._instrument.spans import ToolHandle, TurnHandle
 from agentsignals.integrations._common import (
     AUTO,
     AutoAttempt,
+    Patch,
+    patch,
     record_usage,
     resolve_workspace,
+    unpatch,
 )
 
 NAME = "claude_agent_sdk"
 _lock = threading.Lock()
-_patched: list[tuple[Any, str, Any]] = []
+_patched: list[Patch] = []
 _options: dict[str, Any] = {}
 _FILE_KEYS = ("file_path", "notebook_path")
 _EXIT = {
@@ -76,15 +79,11 @@ def instrument(
 
 def uninstrument() -> None:
     with _lock:
-        while _patched:
-            owner, name, original = _patched.pop()
-            setattr(owner, name, original)
+        unpatch(_patched)
 
 
 def _patch(owner: type, name: str, factory: Any) -> None:
-    original = owner.__dict__[name]
-    setattr(owner, name, factory(original))
-    _patched.append((owner, name, original))
+    patch(owner, name, factory, _patched)
 
 
 def _with_partial(options: Any) -> tuple[Any, bool]:

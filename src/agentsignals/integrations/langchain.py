@@ -23,7 +23,6 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from agentsignals import semconv as sc
@@ -32,16 +31,19 @@ from agentsignals._instrument.spans import ToolHandle, TurnHandle
 from agentsignals.integrations._common import (
     AUTO,
     AutoAttempt,
+    Patch,
     in_attempt,
     in_turn,
+    patch,
     provider_of,
     record_usage,
     resolve_workspace,
+    unpatch,
 )
 
 NAME = "langgraph"
 _lock = threading.Lock()
-_patched: list[tuple[Any, str, Any]] = []
+_patched: list[Patch] = []
 _options: dict[str, Any] = {}
 
 
@@ -78,15 +80,11 @@ def instrument(
 
 def uninstrument() -> None:
     with _lock:
-        while _patched:
-            owner, name, original = _patched.pop()
-            setattr(owner, name, original)
+        unpatch(_patched)
 
 
-def _patch(owner: type, name: str, factory: Callable[[Any], Any]) -> None:
-    original = owner.__dict__[name]
-    setattr(owner, name, factory(original))
-    _patched.append((owner, name, original))
+def _patch(owner: type, name: str, factory: Any) -> None:
+    patch(owner, name, factory, _patched)
 
 
 def _bound(original: Any, self: Any) -> Any:

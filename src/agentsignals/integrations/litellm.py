@@ -12,14 +12,14 @@ their own integrations, which open the turns.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from agentsignals._instrument.runtime import internal_error, logger
 from agentsignals.integrations import _sdk
+from agentsignals.integrations._common import Patch, patch, unpatch
 
 NAME = "litellm"
 _lock = threading.Lock()
-_patched: list[Any] = []
+_patched: list[Patch] = []
 
 
 def instrument() -> bool:
@@ -31,7 +31,7 @@ def instrument() -> bool:
     try:
         with _lock:
             for name in ("completion", "acompletion"):
-                _sdk.patch(
+                patch(
                     litellm,
                     name,
                     lambda f: _sdk.wrap_call(
@@ -51,4 +51,4 @@ def instrument() -> bool:
 
 def uninstrument() -> None:
     with _lock:
-        _sdk.unpatch(_patched)
+        unpatch(_patched)

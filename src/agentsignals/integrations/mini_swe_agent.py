@@ -28,16 +28,19 @@ from agentsignals._instrument.spans import ToolHandle, TurnHandle
 from agentsignals.integrations._common import (
     AUTO,
     AutoAttempt,
+    Patch,
     in_attempt,
+    patch,
     provider_of,
     record_messages,
     record_usage,
     resolve_workspace,
+    unpatch,
 )
 
 NAME = "mini_swe_agent"
 _lock = threading.Lock()
-_patched: list[tuple[Any, str, Any]] = []
+_patched: list[Patch] = []
 _options: dict[str, Any] = {}
 
 
@@ -54,10 +57,7 @@ def instrument(
     try:
         with _lock:
             _options.update(task_id=task_id, run_id=run_id, workspace=workspace)
-            if not _patched:
-                original = DefaultAgent.__dict__["run"]
-                _patched.append((DefaultAgent, "run", original))
-                DefaultAgent.run = _make_run(original)  # type: ignore[method-assign]
+            patch(DefaultAgent, "run", _make_run, _patched)
         return True
     except Exception:
         internal_error("could not instrument mini-swe-agent")
@@ -66,9 +66,7 @@ def instrument(
 
 def uninstrument() -> None:
     with _lock:
-        while _patched:
-            owner, name, original = _patched.pop()
-            setattr(owner, name, original)
+        unpatch(_patched)
 
 
 def _make_run(original: Any) -> Any:

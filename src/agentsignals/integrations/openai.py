@@ -16,14 +16,14 @@ tokens are counted once.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from agentsignals._instrument.runtime import internal_error, logger
 from agentsignals.integrations import _sdk
+from agentsignals.integrations._common import Patch, patch, unpatch
 
 NAME = "openai"
 _lock = threading.Lock()
-_patched: list[Any] = []
+_patched: list[Patch] = []
 
 
 def instrument() -> bool:
@@ -36,7 +36,7 @@ def instrument() -> bool:
     try:
         with _lock:
             for owner in (Completions, AsyncCompletions):
-                _sdk.patch(
+                patch(
                     owner,
                     "create",
                     lambda f: _sdk.wrap_call(
@@ -48,7 +48,7 @@ def instrument() -> bool:
                     _patched,
                 )
             for responses in (Responses, AsyncResponses):
-                _sdk.patch(
+                patch(
                     responses,
                     "create",
                     lambda f: _sdk.wrap_call(
@@ -64,4 +64,4 @@ def instrument() -> bool:
 
 def uninstrument() -> None:
     with _lock:
-        _sdk.unpatch(_patched)
+        unpatch(_patched)

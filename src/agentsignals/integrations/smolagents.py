@@ -34,15 +34,18 @@ from agentsignals._instrument.spans import ToolHandle, TurnHandle
 from agentsignals.integrations._common import (
     AUTO,
     AutoAttempt,
+    Patch,
     in_attempt,
+    patch,
     provider_of,
     record_usage,
     resolve_workspace,
+    unpatch,
 )
 
 NAME = "smolagents"
 _lock = threading.Lock()
-_patched: list[tuple[Any, str, Any]] = []
+_patched: list[Patch] = []
 _options: dict[str, Any] = {}
 
 
@@ -57,10 +60,7 @@ def instrument(
     try:
         with _lock:
             _options.update(task_id=task_id, run_id=run_id, workspace=workspace)
-            if not _patched:
-                original = MultiStepAgent.__dict__["run"]
-                _patched.append((MultiStepAgent, "run", original))
-                MultiStepAgent.run = _make_run(original)
+            patch(MultiStepAgent, "run", _make_run, _patched)
         return True
     except Exception:
         internal_error("could not instrument smolagents")
@@ -69,9 +69,7 @@ def instrument(
 
 def uninstrument() -> None:
     with _lock:
-        while _patched:
-            owner, name, original = _patched.pop()
-            setattr(owner, name, original)
+        unpatch(_patched)
 
 
 def _make_run(original: Any) -> Any:
