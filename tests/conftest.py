@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 os.environ["AGENTSIGNALS_RAISE_INTERNAL_ERRORS"] = "1"
+# LiteLLM (under DSPy, mini-swe-agent, smolagents) fetches its price map from the internet on
+# import unless told to use the copy it ships; tests reach loopback only.
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 # Never let the developer's environment redirect test spans.
 for _var in [v for v in os.environ if v.startswith("OTEL_")] + [
     "TRACEPARENT",
@@ -42,6 +45,8 @@ def _recording_end(self: sdk_trace.Span, end_time: int | None = None) -> None:
     # spans under the same name do not count).
     ours = scope is not None and scope.name == "agentsignals" and scope.schema_url == SCHEMA_URL
     for key, value in (self.attributes or {}).items():
+        if isinstance(value, tuple | list) and not value:
+            continue  # an empty array carries no element type (int[] and string[] look alike)
         if ours or key.startswith("agent_signals."):
             EMITTED[key].add(_type_name(value))
     if ours:

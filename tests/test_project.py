@@ -71,8 +71,8 @@ def test_public_api_is_explicit() -> None:
         [
             "AttemptHandle", "Config", "ToolHandle", "TrialHandle", "TurnHandle", "__version__",
             "attempt", "configure", "current_attempt", "current_tool", "current_turn",
-            "force_flush", "shutdown", "tool", "trace_attempt", "trace_tool", "trace_trial",
-            "trace_turn", "trial", "turn",
+            "force_flush", "instrument", "shutdown", "tool", "trace_attempt", "trace_tool",
+            "trace_trial", "trace_turn", "trial", "turn",
         ]
     )  # fmt: skip
     for name in agentsignals.__all__:

@@ -50,6 +50,7 @@ __all__ = [
     "current_tool",
     "current_turn",
     "force_flush",
+    "instrument",
     "shutdown",
     "tool",
     "trace_attempt",
@@ -93,6 +94,19 @@ def current_tool() -> ToolHandle:
     decorated with `@trace_tool` can record its exit code or files."""
     handle = current_tool_handle()
     return handle if handle is not None else _IDLE_TOOL
+
+
+def instrument(name: str, **options: Any) -> bool:
+    """Trace a framework's agents in one line: `agentsignals.instrument("dspy")`.
+
+    Names: dspy, mini_swe_agent, openai, anthropic, litellm, openai_agents, smolagents,
+    langgraph (langchain), claude_agent_sdk. The framework is imported only now. Returns True
+    when the integration is on; a framework that is not installed logs a warning and returns
+    False. See `agentsignals.integrations`.
+    """
+    from agentsignals.integrations import instrument as _instrument
+
+    return _instrument(name, **options)
 
 
 def __getattr__(name: str) -> Any:

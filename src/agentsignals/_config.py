@@ -254,6 +254,7 @@ def _apply(config: Config) -> None:
         max_value_bytes=config.max_value_bytes,
         max_span_bytes=config.max_span_bytes,
         redact=config.redact,
+        workspace_exclude=(os.path.abspath(config.output_dir),),
     )
     from agentsignals._instrument import propagation
 

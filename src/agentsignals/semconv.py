@@ -100,6 +100,12 @@ AGENT_SIGNALS_IMPORT_SOURCE: Final = "agent_signals.import.source"
 AGENT_SIGNALS_IMPORT_SYNTHETIC_TIME: Final = "agent_signals.import.synthetic_time"
 """True when the file had no timestamps and the span's times were synthesized in step order."""
 
+AGENT_SIGNALS_INTEGRATION_NAME: Final = "agent_signals.integration.name"
+"""
+The agentsignals framework integration that recorded the attempt (`agentsignals.instrument(name)`);
+absent for hand-written instrumentation.
+"""
+
 AGENT_SIGNALS_RUN_ID: Final = "agent_signals.run.id"
 """
 The evaluation run (a batch of trials, e.g. a SWE-bench harness run id) the trial belongs to; on
@@ -231,6 +237,13 @@ Zero-based index of the turn within its attempt. On tool spans it is the turn th
 call, whether the tool ran inside the turn block or after it.
 """
 
+AGENT_SIGNALS_TURN_MODULE: Final = "agent_signals.turn.module"
+"""
+The part of the agent program that made this turn's model call, as the framework names it: a DSPy
+predictor's path in the program (`react`, `extract.predict`, `planner.predict`), a LangGraph node,
+an OpenAI Agents SDK agent, a smolagents agent.
+"""
+
 AGENT_SIGNALS_TURN_PHASE: Final = "agent_signals.turn.phase"
 """The phase the agent declared (or a planner labelled) for this turn."""
 
@@ -259,6 +272,12 @@ Length in characters of the visible text the model wrote with its action (SWE-ag
 `thought`, mini-swe-agent's THOUGHT); not a reasoning block. Recorded without content.
 """
 
+AGENT_SIGNALS_USAGE_COST_SOURCE: Final = "agent_signals.usage.cost_source"
+"""
+Where agent_signals.usage.cost_usd on this span came from. Absent when the agent recorded the cost
+itself through the API.
+"""
+
 AGENT_SIGNALS_USAGE_COST_USD: Final = "agent_signals.usage.cost_usd"
 """
 Cost in US dollars of the span's model usage (a turn's own call; roll-ups on attempts and trials).
@@ -269,6 +288,12 @@ AGENT_SIGNALS_USAGE_MODEL_CALLS: Final = "agent_signals.usage.model_calls"
 """
 Number of model calls behind an attempt's usage totals, for sources that record totals only
 (imported trajectories). Processors count calls themselves when calls carry usage.
+"""
+
+AGENT_SIGNALS_USAGE_PRICE_SOURCE: Final = "agent_signals.usage.price_source"
+"""
+The price table and entry behind an estimated or framework-computed cost: the package and its
+version, the provider and the model it matched.
 """
 
 AGENT_SIGNALS_VERIFY_FAIL_TO_FAIL_COUNT: Final = "agent_signals.verify.fail_to_fail_count"
@@ -481,6 +506,26 @@ class TurnPhase(StrEnum):
     """Checking the change (tests"""
 
 
+class UsageCostSource(StrEnum):
+    """Values of `agent_signals.usage.cost_source`."""
+
+    PROVIDER = "provider"
+    """
+    The model API returned the cost with the response (OpenRouter's usage.cost, Claude Code's
+    total_cost_usd).
+    """
+    FRAMEWORK = "framework"
+    """
+    The agent framework computed the cost from its own price table (LiteLLM's, in DSPy and mini-swe-
+    agent).
+    """
+    ESTIMATED = "estimated"
+    """
+    agentsignals priced the recorded usage from a maintained price table (see
+    agent_signals.usage.price_source); an estimate.
+    """
+
+
 class VerifyPatchOutcomeLabel(StrEnum):
     """Values of `agent_signals.verify.patch_outcome_label`."""
 
@@ -547,6 +592,7 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.import.format": "string",
     "agent_signals.import.source": "string",
     "agent_signals.import.synthetic_time": "boolean",
+    "agent_signals.integration.name": "string",
     "agent_signals.run.id": "string",
     "agent_signals.span.type": "string",
     "agent_signals.task.id": "string",
@@ -581,14 +627,17 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.trial.attempt_count": "int",
     "agent_signals.trial.id": "string",
     "agent_signals.turn.index": "int",
+    "agent_signals.turn.module": "string",
     "agent_signals.turn.phase": "string",
     "agent_signals.turn.reasoning.chars": "int",
     "agent_signals.turn.reasoning.plan_steps": "int",
     "agent_signals.turn.reasoning.present": "boolean",
     "agent_signals.turn.reasoning.self_corrections": "int",
     "agent_signals.turn.thought.chars": "int",
+    "agent_signals.usage.cost_source": "string",
     "agent_signals.usage.cost_usd": "double",
     "agent_signals.usage.model_calls": "int",
+    "agent_signals.usage.price_source": "string",
     "agent_signals.verify.fail_to_fail_count": "int",
     "agent_signals.verify.fail_to_pass_count": "int",
     "agent_signals.verify.pass_to_fail_count": "int",
@@ -679,6 +728,13 @@ ENUM_VALUES: Final[dict[str, frozenset[str]]] = {
             "implement",
             "localize",
             "verify",
+        ]
+    ),
+    "agent_signals.usage.cost_source": frozenset(
+        [
+            "estimated",
+            "framework",
+            "provider",
         ]
     ),
     "agent_signals.verify.patch_outcome_label": frozenset(

@@ -43,6 +43,9 @@ class Settings:
     max_span_bytes: int = 64 * 1024
     redact: Redactor | None = None
     fingerprint_tools: bool = True
+    # Absolute folders a workspace tracker leaves out (our own output folder, so traces written
+    # inside the agent's repository are never taken for the agent's edits).
+    workspace_exclude: tuple[str, ...] = ()
 
 
 class _Runtime:

@@ -672,13 +672,31 @@ class WorkspaceTracker:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def _excluded_prefixes(self) -> tuple[str, ...]:
+        """POSIX prefixes (relative to the root) of the folders configure() excludes."""
+        from agentsignals._instrument.runtime import RUNTIME
+
+        out: list[str] = []
+        for folder in RUNTIME.settings.workspace_exclude:
+            try:
+                rel = Path(folder).absolute().relative_to(self.root.absolute())
+            except ValueError:
+                continue  # outside the workspace
+            if rel.parts:
+                out.append(rel.as_posix() + "/")
+        return tuple(out)
+
     def _call(self, op: Literal["checkpoint", "changes"]) -> list[FileChange]:
         with self._lock:
             backend = self._backend
             if backend is None:
                 return []
             try:
-                return backend.checkpoint() if op == "checkpoint" else backend.changes()
+                changes = backend.checkpoint() if op == "checkpoint" else backend.changes()
+                excluded = self._excluded_prefixes()
+                if excluded:
+                    changes = [c for c in changes if not c.path.startswith(excluded)]
+                return changes
             except Exception as exc:
                 self._failures += 1
                 # Once per tracker at warning level; a broken workspace fails every call.

@@ -1,0 +1,300 @@
+"""Claude Agent SDK: `query()` and `ClaudeSDKClient` runs of the Claude Code CLI.
+
+    agentsignals.instrument("claude_agent_sdk")
+
+The CLI runs the agent loop and the tools in its own process; the integration reads the
+message stream it sends back:
+
+- **attempt**: each `query()` (and each `ClaudeSDKClient.receive_response()`) outside an
+  attempt opens a trial (task id: the `task_id` option, else a digest of the prompt) and an
+  attempt whose workspace is the options' `cwd` (the repository the CLI edits). The result
+  message ends it: `success` → submitted, `error_max_turns` → max_turns,
+  `error_max_budget_usd` → cost_limit, other errors → error; Claude Code's own
+  `total_cost_usd` goes on the attempt (`cost_source=framework`).
+- **turn**: each model call, from the raw API stream events (the integration turns on
+  `include_partial_messages` and hides those events from the caller unless the caller asked
+  for them): the request's input and cache tokens from `message_start`, the final output tokens
+  from `message_delta` (the assistant messages carry only partial usage), and an estimated cost.
+- **tool**: each tool use, from the assistant's `tool_use` block to its `tool_result`, with its
+  input (Bash commands go through the classifier; `file_path` / `notebook_path` name the file,
+  as the Claude Code importer reads them) and result; `is_error` marks the span. Edits the CLI
+  makes are measured on the workspace between the two.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import threading
+from typing import Any
+
+from opentelemetry import context as otel_context
+
+from agentsignals import semconv as sc
+from agentsignals._instrument.runtime import internal_error, logger
+from agentsignals._instrument.spans import ToolHandle, TurnHandle
+from agentsignals.integrations._common import (
+    AUTO,
+    AutoAttempt,
+    Patch,
+    patch,
+    record_usage,
+    resolve_workspace,
+    unpatch,
+)
+
+NAME = "claude_agent_sdk"
+_lock = threading.Lock()
+_patched: list[Patch] = []
+_options: dict[str, Any] = {}
+_FILE_KEYS = ("file_path", "notebook_path")
+_EXIT = {
+    "success": sc.AttemptExitReason.SUBMITTED.value,
+    "error_max_turns": sc.AttemptExitReason.MAX_TURNS.value,
+    "error_max_budget_usd": sc.AttemptExitReason.COST_LIMIT.value,
+}
+
+
+def instrument(
+    *, task_id: str | None = None, run_id: str | None = None, workspace: str | None = AUTO
+) -> bool:
+    try:
+        from claude_agent_sdk import ClaudeSDKClient
+        from claude_agent_sdk._internal.client import InternalClient
+    except ImportError:
+        logger.warning("agentsignals: claude-agent-sdk is not installed; its integration is off")
+        return False
+    try:
+        with _lock:
+            _options.update(task_id=task_id, run_id=run_id, workspace=workspace)
+            if not _patched:
+                _patch(InternalClient, "process_query", _wrap_process_query)
+                _patch(ClaudeSDKClient, "__init__", _wrap_client_init)
+                _patch(ClaudeSDKClient, "receive_response", _wrap_receive_response)
+        return True
+    except Exception:
+        internal_error("could not instrument claude-agent-sdk")
+        return False
+
+
+def uninstrument() -> None:
+    with _lock:
+        unpatch(_patched)
+
+
+def _patch(owner: type, name: str, factory: Any) -> None:
+    patch(owner, name, factory, _patched)
+
+
+def _with_partial(options: Any) -> tuple[Any, bool]:
+    """The options with raw stream events on, and whether the caller wanted them."""
+    wanted = bool(getattr(options, "include_partial_messages", False))
+    if wanted or options is None:
+        return options, wanted
+    try:
+        return dataclasses.replace(options, include_partial_messages=True), False
+    except Exception:
+        return options, True  # cannot change them: pass every message through
+
+
+def _wrap_process_query(original: Any) -> Any:
+    @functools.wraps(original)
+    async def process_query(self: Any, prompt: Any, options: Any, transport: Any = None) -> Any:
+        options, wanted = _with_partial(options)
+        run = _Run(wanted)
+        run.start(prompt, options)
+        error: BaseException | None = None
+        try:
+            async for message in original.__get__(self, type(self))(prompt, options, transport):
+                if run.on_message(message):
+                    yield message
+        except BaseException as e:
+            error = e
+            raise
+        finally:
+            run.finish(None if isinstance(error, GeneratorExit) else error)
+
+    return process_query
+
+
+def _wrap_client_init(original: Any) -> Any:
+    @functools.wraps(original)
+    def __init__(self: Any, options: Any = None, *args: Any, **kwargs: Any) -> None:
+        if options is None:
+            from claude_agent_sdk import ClaudeAgentOptions
+
+            options = ClaudeAgentOptions()
+        options, wanted = _with_partial(options)
+        original.__get__(self, type(self))(options, *args, **kwargs)
+        self._agentsignals_partial_wanted = wanted
+
+    return __init__
+
+
+def _wrap_receive_response(original: Any) -> Any:
+    @functools.wraps(original)
+    async def receive_response(self: Any) -> Any:
+        run = _Run(getattr(self, "_agentsignals_partial_wanted", True))
+        run.start(None, getattr(self, "options", None))
+        error: BaseException | None = None
+        try:
+            async for message in original.__get__(self, type(self))():
+                if run.on_message(message):
+                    yield message
+        except BaseException as e:
+            error = e
+            raise
+        finally:
+            run.finish(None if isinstance(error, GeneratorExit) else error)
+
+    return receive_response
+
+
+def _detached(handle: Any) -> Any:
+    """Enter a handle without leaving its context attached: message-driven spans overlap in
+    any order, so none of them may own the caller's context."""
+    handle.__enter__()
+    token = handle._token
+    handle._token = None
+    if token is not None:
+        try:
+            otel_context.detach(token)
+        except Exception:
+            internal_error("claude-agent-sdk: could not detach a span")
+    return handle
+
+
+class _Run:
+    """One run's message stream turned into spans."""
+
+    def __init__(self, partial_wanted: bool) -> None:
+        self.partial_wanted = partial_wanted
+        self.auto = AutoAttempt()
+        self.turns: dict[str, list[Any]] = {}  # message id → [turn, usage, model, thinking]
+        self.current: str | None = None
+        self.tools: dict[str, ToolHandle] = {}
+        self.reason: str | None = None
+
+    def start(self, prompt: Any, options: Any) -> None:
+        try:
+            model = getattr(options, "model", None)
+            cwd = getattr(options, "cwd", None)
+            self.auto.enter(
+                NAME,
+                task=prompt if isinstance(prompt, str) else repr(prompt),
+                task_id=_options.get("task_id"),
+                run_id=_options.get("run_id"),
+                agent_name="claude-code",
+                agent_type="claude-agent-sdk",
+                model=str(model) if model else None,
+                provider="anthropic",
+                workspace=resolve_workspace(
+                    _options.get("workspace", AUTO), str(cwd) if cwd else None
+                ),
+            )
+        except Exception:
+            internal_error("claude-agent-sdk: could not start a run")
+
+    def on_message(self, message: Any) -> bool:
+        """Record one message; True when the caller should see it."""
+        try:
+            kind = type(message).__name__
+            if kind == "StreamEvent":
+                self._event(message.event or {})
+                return self.partial_wanted
+            if kind == "AssistantMessage":
+                for block in message.content or []:
+                    if type(block).__name__ == "ToolUseBlock":
+                        self._tool_use(block)
+            elif kind == "UserMessage":
+                content = message.content if isinstance(message.content, list) else []
+                for block in content:
+                    if type(block).__name__ == "ToolResultBlock":
+                        self._tool_result(block)
+            elif kind == "ResultMessage":
+                self._result(message)
+        except Exception:
+            internal_error("claude-agent-sdk: could not record a message")
+        return True
+
+    def _event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "message_start":
+            message = event.get("message") or {}
+            mid = str(message.get("id") or len(self.turns))
+            model = message.get("model")
+            turn = _detached(TurnHandle(model=model, provider="anthropic"))
+            self.turns[mid] = [turn, dict(message.get("usage") or {}), model, []]
+            self.current = mid
+        elif kind == "content_block_delta" and self.current in self.turns:
+            delta = event.get("delta") or {}
+            if delta.get("type") == "thinking_delta" and isinstance(delta.get("thinking"), str):
+                self.turns[self.current][3].append(delta["thinking"])
+        elif kind == "message_delta" and self.current in self.turns:
+            state = self.turns[self.current]
+            state[1].update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
+            stop = (event.get("delta") or {}).get("stop_reason")
+            if isinstance(stop, str):
+                state[0].record_model(finish_reasons=[stop])
+        elif kind == "message_stop" and self.current in self.turns:
+            self._close_turn(self.current)
+
+    def _close_turn(self, mid: str) -> None:
+        state = self.turns.pop(mid, None)
+        if state is None:
+            return
+        turn, usage, model, thinking = state
+        record_usage(turn, usage or None, model=model, provider="anthropic")
+        if thinking:
+            turn.record_reasoning("".join(thinking))
+        turn.record_model(response=model)
+        turn.__exit__(None, None, None)
+        if self.current == mid:
+            self.current = None
+
+    def _tool_use(self, block: Any) -> None:
+        args = block.input if isinstance(block.input, dict) else {}
+        files = [v for k in _FILE_KEYS if isinstance(v := args.get(k), str) and v]
+        handle = ToolHandle(str(block.name), arguments=args, call_id=str(block.id))
+        _detached(handle)
+        if files:
+            handle.set_files(files)
+        self.tools[str(block.id)] = handle
+
+    def _tool_result(self, block: Any) -> None:
+        handle = self.tools.pop(str(block.tool_use_id), None)
+        if handle is None:
+            return
+        content = block.content
+        if isinstance(content, list):
+            content = "\n".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
+        if content is not None:
+            handle.record_result(content if isinstance(content, str) else str(content))
+        if block.is_error:
+            handle.set_error("tool_error", str(content)[:512] if content else None)
+        handle.__exit__(None, None, None)
+
+    def _result(self, message: Any) -> None:
+        subtype = str(getattr(message, "subtype", "") or "")
+        self.reason = _EXIT.get(subtype, sc.AttemptExitReason.ERROR.value)
+        if getattr(message, "is_error", False) and subtype == "success":
+            self.reason = sc.AttemptExitReason.ERROR.value
+        cost = getattr(message, "total_cost_usd", None)
+        attempt = self.auto.attempt
+        if attempt is not None and isinstance(cost, int | float):
+            attempt.set_attribute(sc.AGENT_SIGNALS_USAGE_COST_USD, float(cost))
+            attempt.set_attribute(sc.AGENT_SIGNALS_USAGE_COST_SOURCE, "framework")
+            attempt.set_attribute(sc.AGENT_SIGNALS_USAGE_PRICE_SOURCE, "claude-code")
+
+    def finish(self, error: BaseException | None) -> None:
+        try:
+            for mid in list(self.turns):
+                self._close_turn(mid)
+            for handle in list(self.tools.values()):
+                handle.__exit__(None, None, None)
+            self.tools.clear()
+            # The CLI exits non-zero after an error result (max turns, budget): the result
+            # message, when one came, says why the run ended.
+            self.auto.exit(error, self.reason)
+        except Exception:
+            internal_error("claude-agent-sdk: could not end a run")

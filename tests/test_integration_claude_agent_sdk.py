@@ -1,0 +1,147 @@
+"""The Claude Agent SDK driving the real Claude Code CLI (bundled with the package) against a
+scripted Anthropic-compatible server on loopback, on a real git repository, traced by
+`agentsignals.instrument("claude_agent_sdk")`: the CLI's own Read, Edit and Bash tools run
+for real."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import agentsignals
+from agentsignals import features
+from agentsignals.integrations import claude_agent_sdk as integration
+from agentsignals.testing import CapturedSpans, attributes
+from integration_helpers import make_repo, tree
+from scripted_llm import ScriptedLLM, Step
+
+sdk = pytest.importorskip("claude_agent_sdk")
+
+MODEL = "claude-sonnet-4-5"
+USAGE = [(1000, 50, 0), (1200, 60, 800), (1400, 70, 1000), (1600, 40, 1200)]
+PYTEST = "python -m pytest -q -p no:cacheprovider test_stats.py"
+
+
+def _script(repo: Path) -> list[Step]:
+    path = str(repo / "stats.py")
+    return [
+        Step(
+            tools=[("Read", {"file_path": path})],
+            usage=USAGE[0],
+            reasoning="Read the file first. Actually, check the sign.",
+        ),
+        Step(
+            tools=[("Edit", {"file_path": path, "old_string": "a - b", "new_string": "a + b"})],
+            usage=USAGE[1],
+        ),
+        Step(tools=[("Bash", {"command": PYTEST, "description": "run tests"})], usage=USAGE[2]),
+        Step(text="Fixed add().", usage=USAGE[3]),
+    ]
+
+
+@pytest.fixture
+def instrumented() -> Iterator[None]:
+    yield
+    integration.uninstrument()
+
+
+def _options(llm: ScriptedLLM, repo: Path, home: Path, **kwargs: Any) -> Any:
+    home.mkdir(exist_ok=True)
+    env = {
+        "ANTHROPIC_BASE_URL": llm.base_url,
+        "ANTHROPIC_API_KEY": "sk-ant-test",
+        # Loopback only: no telemetry, update checks or error reports.
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_TELEMETRY": "1",
+        "DISABLE_ERROR_REPORTING": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "HOME": str(home),
+        # CI runs as root, where the CLI refuses to skip permission prompts outside a sandbox.
+        "IS_SANDBOX": "1",
+    }
+    return sdk.ClaudeAgentOptions(
+        cwd=str(repo),
+        env=env,
+        model=MODEL,
+        permission_mode="bypassPermissions",
+        setting_sources=[],
+        **kwargs,
+    )
+
+
+async def _collect(prompt: str, options: Any) -> list[Any]:
+    return [m async for m in sdk.query(prompt=prompt, options=options)]
+
+
+def test_query_runs_the_cli_on_a_real_repo(
+    tmp_path: Path, captured: CapturedSpans, instrumented: None
+) -> None:
+    repo = make_repo(tmp_path)
+    assert agentsignals.instrument("claude_agent_sdk", task_id="tiny__stats-1")
+    with ScriptedLLM(_script(repo), model=MODEL) as llm:
+        messages = asyncio.run(_collect("add() subtracts", _options(llm, repo, tmp_path / "h")))
+        assert llm.used == 4
+    # The raw stream events the integration asked for are not passed on.
+    assert not [m for m in messages if type(m).__name__ == "StreamEvent"]
+    [result] = [m for m in messages if type(m).__name__ == "ResultMessage"]
+    assert result.subtype == "success"
+    assert "a + b" in (repo / "stats.py").read_text()
+
+    spans = captured.spans
+    assert tree(spans) == [
+        "trial tiny__stats-1",
+        "  invoke_agent claude-code",
+        "    turn 0",
+        "    execute_tool Read",
+        "    turn 1",
+        "    execute_tool Edit",
+        "    turn 2",
+        "    execute_tool Bash",
+        "    turn 3",
+    ]
+    first = attributes(captured.spans_of_type("turn")[0])
+    assert first["agent_signals.turn.reasoning.chars"] == 46  # the thinking block, streamed
+    assert first["agent_signals.turn.reasoning.self_corrections"] == 1
+    tools = [attributes(t) for t in captured.spans_of_type("tool")]
+    assert tools[0]["agent_signals.tool.files"] == [str(repo / "stats.py")]
+    assert tools[1]["agent_signals.tool.edit_mode"] == "direct"
+    assert tools[1]["agent_signals.tool.changed_files"] == ["stats.py"]
+    attempt = attributes(captured.spans_of_type("attempt")[0])
+    assert attempt["agent_signals.attempt.exit_reason"] == "submitted"
+    assert attempt["agent_signals.usage.cost_source"] == "framework"
+
+    [record] = features.from_spans(spans).attempts
+    b, tok = record.behavior, record.tokens
+    assert b.turn_count == 4
+    assert b.tool_sequence == ["Read", "Edit", "Bash"]
+    assert b.tool_category_sequence == ["read", "edit", "test"]
+    assert b.touched_files == ["stats.py"]
+    assert b.edit_calls == 1
+    assert b.shell_edit_calls == 0
+    assert b.bash_mediated_edits is False
+    assert b.validated_after_last_edit is True
+    assert tok.input_tokens_total == 5200
+    assert tok.output_tokens_total == 220
+    assert tok.cache_read_tokens == 3000
+    assert tok.model_calls == 4
+    # claude-sonnet-4-5 list prices ($3 / $0.30 cached / $15 per million tokens): our estimate
+    # per turn adds up to what Claude Code itself reported for the run.
+    expected = sum((p - c) * 3e-6 + c * 0.3e-6 + o * 15e-6 for p, o, c in USAGE)
+    assert tok.cost_usd == pytest.approx(expected, rel=1e-9)
+    assert result.total_cost_usd == pytest.approx(expected, rel=1e-9)
+
+
+def test_max_turns(tmp_path: Path, captured: CapturedSpans, instrumented: None) -> None:
+    repo = make_repo(tmp_path)
+    agentsignals.instrument("claude_agent_sdk", task_id="tiny__stats-2", workspace=None)
+    options_kw = {"max_turns": 2}
+    with ScriptedLLM(_script(repo), model=MODEL) as llm, pytest.raises(sdk.ProcessError):
+        # The CLI exits with status 1 after its error_max_turns result.
+        asyncio.run(_collect("add() subtracts", _options(llm, repo, tmp_path / "h", **options_kw)))
+    attempt = attributes(captured.spans_of_type("attempt")[0])
+    assert attempt["agent_signals.attempt.exit_reason"] == "max_turns"
+    assert len(captured.spans_of_type("turn")) == 2
