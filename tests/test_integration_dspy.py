@@ -119,8 +119,8 @@ def test_react_on_a_real_repo(tmp_path: Path, captured: CapturedSpans, instrumen
     assert b.shell_edit_calls == 1
     assert b.bash_mediated_edits is True
     assert b.validated_after_last_edit is True
-    # A live `cat stats.py` names no file yet (the shell classifier of issue #10 will).
-    assert b.files_read_before_edit is None
+    # The live `cat stats.py` is read by the same shell classifier as an imported one.
+    assert b.files_read_before_edit == 1
     assert tok.input_tokens_total == 7000
     assert tok.output_tokens_total == 250
     assert tok.cache_read_tokens == 3000

@@ -99,11 +99,11 @@ def test_a_submitted_run(tmp_path: Path, captured: CapturedSpans, instrumented: 
         None, "shell_mediated", None, None
     ]  # fmt: skip
     assert [t["gen_ai.tool.call.id"] for t in tools] == [f"call_{i}_0" for i in range(4)]
-    # Reasoning as the importer reads it: the provider's reasoning text, then the THOUGHT.
+    # As the importer reads it: the provider's reasoning text is the reasoning block; the
+    # visible THOUGHT is a thought, not reasoning; plan steps are counted over both.
     first = attributes(captured.spans_of_type("turn")[0])
-    assert first["agent_signals.turn.reasoning.chars"] == len(
-        "1. read stats.py\n2. fix the sign\n\nread the function first"
-    )
+    assert first["agent_signals.turn.reasoning.chars"] == len("1. read stats.py\n2. fix the sign")
+    assert first["agent_signals.turn.thought.chars"] == len("read the function first")
     assert first["agent_signals.turn.reasoning.plan_steps"] == 2
     turn = attributes(captured.spans_of_type("turn")[2])
     assert turn["gen_ai.response.finish_reasons"] == ["tool_calls"]
@@ -121,8 +121,8 @@ def test_a_submitted_run(tmp_path: Path, captured: CapturedSpans, instrumented: 
     assert b.shell_edit_calls == 1
     assert b.bash_mediated_edits is True
     assert b.validated_after_last_edit is True
-    # A live `cat stats.py` names no file yet (the shell classifier of issue #10 will).
-    assert b.files_read_before_edit is None
+    # The live `cat stats.py` is read by the same shell classifier as an imported one.
+    assert b.files_read_before_edit == 1
     assert tok.input_tokens_total == 5200
     assert tok.output_tokens_total == 220
     assert tok.cache_read_tokens == 3000

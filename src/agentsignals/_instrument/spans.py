@@ -556,7 +556,7 @@ class AttemptHandle(_SpanHandle):
 class TurnHandle(_SpanHandle):
     """A turn: one model call and the tool calls it requests."""
 
-    __slots__ = ("_attrs", "index")
+    __slots__ = ("_attrs", "_reasoning", "_thought", "index")
     _span_type = "turn"
 
     def __init__(
@@ -679,14 +679,12 @@ class TurnHandle(_SpanHandle):
             if text is None:
                 return
             text = text if isinstance(text, str) else capture.to_text(text)
+            self._reasoning = text
             self._set(
                 {
                     sc.AGENT_SIGNALS_TURN_REASONING_PRESENT: bool(text),
                     sc.AGENT_SIGNALS_TURN_REASONING_CHARS: len(text),
-                    sc.AGENT_SIGNALS_TURN_REASONING_PLAN_STEPS: reasoning_text.plan_steps(text),
-                    sc.AGENT_SIGNALS_TURN_REASONING_SELF_CORRECTIONS: (
-                        reasoning_text.self_corrections(text)
-                    ),
+                    **self._plan_counts(),
                 }
             )
             if text:
@@ -696,6 +694,27 @@ class TurnHandle(_SpanHandle):
                 )
         except Exception:
             internal_error("could not record reasoning")
+
+    def record_thought(self, text: str) -> None:
+        """Visible thinking the model wrote in its answer (SWE-agent's `thought`, mini-swe-agent's
+        THOUGHT): not a reasoning block. Its length always; plan steps and self-corrections
+        are counted over reasoning and thought together, as the importers do."""
+        try:
+            if text is None:
+                return
+            text = text if isinstance(text, str) else capture.to_text(text)
+            self._thought = text
+            self._set({sc.AGENT_SIGNALS_TURN_THOUGHT_CHARS: len(text), **self._plan_counts()})
+        except Exception:
+            internal_error("could not record a thought")
+
+    def _plan_counts(self) -> dict[str, AttributeValue]:
+        parts = (getattr(self, "_reasoning", None), getattr(self, "_thought", None))
+        text = "\n\n".join(t for t in parts if t)
+        return {
+            sc.AGENT_SIGNALS_TURN_REASONING_PLAN_STEPS: reasoning_text.plan_steps(text),
+            sc.AGENT_SIGNALS_TURN_REASONING_SELF_CORRECTIONS: reasoning_text.self_corrections(text),
+        }
 
     def record_messages(self, *, input: Any = None, output: Any = None) -> None:
         """Chat messages in the GenAI JSON shape (`[{"role", "parts": [...]}]`); capture only."""

@@ -186,14 +186,16 @@ def _record_reasoning(turn: TurnHandle, message: Any) -> None:
         if not isinstance(message, dict):
             return
         extra = message.get("extra") or {}
-        actions = extra.get("actions") or []
-        commands = [a["command"] for a in actions if isinstance(a, dict) and "command" in a]
         raw = extra.get("response")
         response: dict[str, Any] = raw if isinstance(raw, dict) else {}
-        thought = imported._thought(imported._reply_text(message), commands)
-        text = imported._reasoning(message, response, thought)
+        # Native reasoning only (thinking blocks, reasoning_content), as the importer reads it:
+        # the visible THOUGHT text before the command is not a reasoning block.
+        text = imported._native_reasoning(message, response)
         if text:
             turn.record_reasoning(text)
+        actions = extra.get("actions") or []
+        commands = [a["command"] for a in actions if isinstance(a, dict) and "command" in a]
+        turn.record_thought(imported._thought(imported._reply_text(message), commands))
     except Exception:
         internal_error("mini-swe-agent: could not record reasoning")
 
