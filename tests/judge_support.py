@@ -4,6 +4,8 @@ real model servers of ../shared/models.md started on free loopback ports."""
 
 from __future__ import annotations
 
+import gzip as _gzip
+import http.server
 import importlib.util
 import json
 import os
@@ -11,9 +13,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,46 +131,46 @@ def run_scripted_agent(
     for attempt_index in range(attempts):
         repo = create_repository(workdir / f"repo-{task_id}-{attempt_index}")
         tools = AgentTools(repo)
-        with agentsignals.trial(task_id, dataset="judge-test@1"):
-            with agentsignals.attempt(
+        with (
+            agentsignals.trial(task_id, dataset="judge-test@1"),
+            agentsignals.attempt(
                 agent_name="scripted-agent",
                 model_id="test/scripted",
                 agent_type="scripted",
                 workspace=str(repo),
-            ) as attempt:
-                history: list[dict[str, Any]] = [
-                    {"role": "system", "parts": [{"type": "text", "content": "You fix bugs."}]},
-                    {"role": "user", "parts": [{"type": "text", "content": ISSUE}]},
-                ]
-                for step in script:
-                    with agentsignals.turn(model="test/scripted") as turn:
-                        output = [
-                            {
-                                "role": "assistant",
-                                "parts": [
-                                    {"type": "reasoning", "content": step.thinking},
-                                    {"type": "text", "content": step.says},
-                                    *(
-                                        {"type": "tool_call", "name": n, "arguments": a}
-                                        for n, a in step.calls
-                                    ),
-                                ],
-                            }
-                        ]
-                        turn.record_messages(input=history, output=output)
-                        turn.record_usage(input_tokens=500, output_tokens=40)
-                    history = [*history, *output]
-                    for name, args in step.calls:
-                        text = getattr(tools, name)(**args)
-                        history.append(
-                            {
-                                "role": "tool",
-                                "parts": [
-                                    {"type": "tool_call_response", "response": str(text)[:500]}
-                                ],
-                            }
-                        )
-                attempt.set_exit_reason("submitted")
+            ) as attempt,
+        ):
+            history: list[dict[str, Any]] = [
+                {"role": "system", "parts": [{"type": "text", "content": "You fix bugs."}]},
+                {"role": "user", "parts": [{"type": "text", "content": ISSUE}]},
+            ]
+            for step in script:
+                with agentsignals.turn(model="test/scripted") as turn:
+                    output = [
+                        {
+                            "role": "assistant",
+                            "parts": [
+                                {"type": "reasoning", "content": step.thinking},
+                                {"type": "text", "content": step.says},
+                                *(
+                                    {"type": "tool_call", "name": n, "arguments": a}
+                                    for n, a in step.calls
+                                ),
+                            ],
+                        }
+                    ]
+                    turn.record_messages(input=history, output=output)
+                    turn.record_usage(input_tokens=500, output_tokens=40)
+                history = [*history, *output]
+                for name, args in step.calls:
+                    text = getattr(tools, name)(**args)
+                    history.append(
+                        {
+                            "role": "tool",
+                            "parts": [{"type": "tool_call_response", "response": str(text)[:500]}],
+                        }
+                    )
+            attempt.set_exit_reason("submitted")
     agentsignals.shutdown()
     return output_dir / "traces"
 
@@ -320,3 +324,169 @@ def which(name: str) -> str | None:
 
 def has_module(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
+
+
+def agent_in_subprocess(
+    output_dir: Path,
+    workdir: Path,
+    *,
+    long_rounds: int = 0,
+    task_id: str = TASK_ID,
+    env: dict[str, str] | None = None,
+    capture_content: bool = True,
+) -> Path:
+    """Run the scripted agent in its own process (its own OpenTelemetry state); returns the
+    traces folder."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import judge_support as s; "
+        "from pathlib import Path; "
+        "script = s.long_script(int(sys.argv[4])) if int(sys.argv[4]) else None; "
+        "s.run_scripted_agent(Path(sys.argv[2]), Path(sys.argv[3]), script=script, "
+        "task_id=sys.argv[5], capture_content=sys.argv[6] == '1')"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    clean.pop("AGENTSIGNALS_RAISE_INTERNAL_ERRORS", None)
+    done = subprocess.run(
+        [
+            sys.executable, "-c", code, str(Path(__file__).parent), str(output_dir),
+            str(workdir), str(long_rounds), task_id, "1" if capture_content else "0",
+        ],
+        capture_output=True,
+        text=True,
+        env={**clean, "AGENTSIGNALS_RAISE_INTERNAL_ERRORS": "1", **(env or {})},
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return output_dir / "traces"
+
+
+# ----------------------------------------------------------------- a misbehaving HTTP server
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str] | None = None
+
+
+class LoopbackServer:
+    """A real HTTP server on a free loopback port. Each POST gets the next scripted `Reply`
+    (a callable gets the request and returns one); when the script is used up it forwards the
+    request to `upstream` (a real model server) or answers 500. Every request is recorded."""
+
+    def __init__(
+        self,
+        script: list[Reply | Callable[[dict[str, Any]], Reply]] | None = None,
+        *,
+        upstream: str | None = None,
+        default: Callable[[dict[str, Any]], Reply] | None = None,
+    ) -> None:
+        self.script = list(script or [])
+        self.upstream = upstream
+        self.default = default
+        self.requests: list[dict[str, Any]] = []
+        self.statuses: list[int] = []
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _reply(self, reply: Reply) -> None:
+                data = (
+                    reply.body
+                    if isinstance(reply.body, bytes)
+                    else json.dumps(reply.body).encode()
+                    if not isinstance(reply.body, str)
+                    else reply.body.encode()
+                )
+                self.send_response(reply.status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                for k, v in (reply.headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+                with outer._lock:
+                    outer.statuses.append(reply.status)
+
+            def do_GET(self) -> None:
+                if outer.upstream is not None:
+                    self._reply(outer._forward("GET", self.path, None, {}))
+                else:
+                    self._reply(Reply(200, {"ok": True}))
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if self.headers.get("content-encoding") == "gzip":
+                    raw = _gzip.decompress(raw)
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = None
+                request = {
+                    "path": self.path,
+                    "body": body,
+                    "headers": dict(self.headers),
+                    "size": len(raw),
+                }
+                with outer._lock:
+                    outer.requests.append(request)
+                    step = outer.script.pop(0) if outer.script else None
+                if step is None and outer.default is not None:
+                    step = outer.default
+                if step is None:
+                    if outer.upstream is None:
+                        self._reply(Reply(500, {"error": {"message": "script exhausted"}}))
+                        return
+                    self._reply(outer._forward("POST", self.path, raw, dict(self.headers)))
+                    return
+                self._reply(step(request) if callable(step) else step)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _forward(self, method: str, path: str, raw: bytes | None, headers: dict[str, str]) -> Reply:
+        assert self.upstream is not None
+        base = self.upstream.rstrip("/")
+        if base.endswith("/v1") and path.startswith("/v1"):
+            base = base[: -len("/v1")]
+        request = urllib.request.Request(
+            f"{base}{path}", data=raw, method=method,
+            headers={"content-type": "application/json"},
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=600) as response:
+                return Reply(response.status, response.read())
+        except urllib.error.HTTPError as exc:
+            return Reply(exc.code, exc.read())
+
+    def __enter__(self) -> LoopbackServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def chat_reply(content: str, *, prompt_tokens: int = 10, completion_tokens: int = 5) -> Reply:
+    """An OpenAI chat completion answering `content`."""
+    return Reply(
+        200,
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "model": "m",
+            "choices": [
+                {"index": 0, "finish_reason": "stop",
+                 "message": {"role": "assistant", "content": content}}
+            ],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
+        },
+    )  # fmt: skip

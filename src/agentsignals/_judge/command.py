@@ -307,7 +307,7 @@ def _rubrics(args: argparse.Namespace) -> int:
             _err(str(exc))
             status = 1
             continue
-        fields = ", ".join(f"{f.name} ({f.type}, {f.reduce})" for f in rubric.fields)
+        fields = ", ".join(f"{f.name} ({f.type}, {f.reducer})" for f in rubric.fields)
         print(f"{path}: ok: {rubric.id} v{rubric.version}: {fields}")
     if args.show:
         try:

@@ -224,6 +224,13 @@ class Judge:
             self._count(self.usage, cached, inp, out, cost)
         self._count(usage, cached, inp, out, cost)
 
+    def _bump(self, usage: Usage, name: str) -> None:
+        """One more re-ask / unreadable answer / model error / re-chunk, for the job and the
+        run."""
+        setattr(usage, name, getattr(usage, name) + 1)
+        with self._lock:
+            setattr(self.usage, name, getattr(self.usage, name) + 1)
+
     def _count(self, usage: Usage, cached: bool, inp: int, out: int, cost: float | None) -> None:
         if cached:
             usage.cache_hits += 1
@@ -307,15 +314,15 @@ class Judge:
         except ContextOverflow:
             raise
         except ModelError as exc:
-            usage.model_errors += 1
+            self._bump(usage, "model_errors")
             return Answer(None, error=f"model error: {exc}")
         try:
             values = parse_answer(text, fields)
         except ParseError as first:
             if not self.settings.reask:
-                usage.unparseable += 1
+                self._bump(usage, "unparseable")
                 return Answer(None, error=f"unparseable answer: {first}")
-            usage.reasks += 1
+            self._bump(usage, "reasks")
             retry = (
                 *prompt.messages,
                 {"role": "assistant", "content": text[:2000]},
@@ -331,13 +338,13 @@ class Judge:
                 )
                 values = parse_answer(text, fields)
             except ContextOverflow:
-                usage.unparseable += 1
+                self._bump(usage, "unparseable")
                 return Answer(None, error=f"unparseable answer: {first}")
             except ModelError as exc:
-                usage.model_errors += 1
+                self._bump(usage, "model_errors")
                 return Answer(None, error=f"model error on the re-ask: {exc}")
             except ParseError as second:
-                usage.unparseable += 1
+                self._bump(usage, "unparseable")
                 return Answer(None, error=f"unparseable answer after one re-ask: {second}")
         explanation = str(values.pop("explanation", ""))
         return Answer(values, explanation=explanation)
@@ -386,7 +393,7 @@ class Judge:
                 ]
                 break
             except ContextOverflow:
-                usage.rechunked += 1
+                self._bump(usage, "rechunked")
                 budget = max(128, int(budget * 0.6))
         else:
             reason = (
@@ -433,7 +440,7 @@ class Judge:
     ) -> JudgeField:
         value, supporting, reason = reduce_field(f, verdicts)
         judged = [v for v in verdicts if v.values is not None]
-        base = dict(
+        base: dict[str, Any] = dict(
             model=self.settings.model,
             rubric_version=rubric.version,
             temperature=self.settings.temperature,
@@ -443,7 +450,7 @@ class Judge:
             method="rubric",
         )
         if reason is not None:
-            return JudgeField(value=None, status="could_not_judge", reason=reason, **base)  # type: ignore[arg-type]
+            return JudgeField(value=None, status="could_not_judge", reason=reason, **base)
         many = len(verdicts) > 1
         explanation = " ".join(
             (f"[part {v.chunk.index + 1}/{v.chunk.total}] " if many else "") + v.explanation
@@ -458,7 +465,7 @@ class Judge:
             citations=citations_for(explanation, transcript),
             samples=samples,
             agreement=round(min(agreements), 4) if agreements else None,
-            **base,  # type: ignore[arg-type]
+            **base,
         )
 
     # ----------------------------------------------------------------------------- run
@@ -489,13 +496,6 @@ class Judge:
                 for future in done:
                     result = future.result()
                     results.append(result)
-                    with self._lock:
-                        for name in ("reasks", "unparseable", "model_errors", "rechunked"):
-                            setattr(
-                                self.usage,
-                                name,
-                                getattr(self.usage, name) + getattr(result.usage, name),
-                            )
                     if progress is not None:
                         progress(len(results), total, self.usage)
                     nxt = next(iterator, None)
@@ -561,7 +561,7 @@ def reduce_field(
         f"({'; '.join(sorted({v.error or 'no answer' for v in failed}))[:300]})"
     )
     values = [v.values[f.name] for v in judged if v.values is not None]
-    how = f.reduce
+    how = f.reducer
     if how == "any":
         hits = [v for v in judged if v.values and v.values[f.name] is True]
         if hits:

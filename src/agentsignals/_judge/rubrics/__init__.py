@@ -89,7 +89,11 @@ class OutputField:
     maximum: float | None = None
     max_length: int | None = None
     max_items: int | None = None
-    reduce: str = "any"
+    reduce: str = ""  # empty: the type's default (any, majority, max, join, union)
+
+    @property
+    def reducer(self) -> str:
+        return self.reduce or _DEFAULT_REDUCER[self.type]
 
     def json_schema(self) -> dict[str, Any]:
         if self.type == "boolean":
