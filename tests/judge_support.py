@@ -246,7 +246,9 @@ def llama_server(context: int = 4096) -> Iterator[str]:
         [
             str(MODELS_VENV / "bin" / "llama-server-vulkan"),
             "-m", str(gguf), "-a", CHAT_MODEL, "--host", "127.0.0.1", "--port", str(port),
-            "-t", "1", "-c", str(context), "--no-webui",
+            # One slot: with several, llama.cpp shares one KV cache of -c tokens among them
+            # and concurrent requests overflow it.
+            "-t", "1", "-c", str(context), "-np", "1", "--no-webui",
         ],
         stdout=log,
         stderr=log,

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from agentsignals._features.record import JudgeField
+from agentsignals._judge.client import ContextOverflow
 from agentsignals._judge.engine import Answer, JobResult, Judge, Usage, citations_for, vote
 from agentsignals._judge.rubrics import SYSTEM_PROMPT, OutputField, Prompt, answer_instructions
 from agentsignals._judge.transcript import Chunk, Step, Transcript, chunk_transcript, steps_window
@@ -175,7 +176,9 @@ def _step_field(labels: list[str]) -> OutputField:
     return OutputField(name="step", type="string", max_length=12, description="e.g. S12")
 
 
-def _fields(labels: list[str], actors: list[str]) -> tuple[OutputField, ...]:
+def _fields(
+    labels: list[str], actors: list[str], reason_chars: int = 300
+) -> tuple[OutputField, ...]:
     out = [_step_field(labels)]
     if len(actors) > 1:
         out.append(
@@ -191,15 +194,17 @@ def _fields(labels: list[str], actors: list[str]) -> tuple[OutputField, ...]:
         OutputField(
             name="reason",
             type="string",
-            max_length=300,
+            max_length=reason_chars,
             description="why that step was wrong, in one or two sentences",
         ),
     ]
     return tuple(out)
 
 
-def _prompt(body: str, fields: tuple[OutputField, ...], name: str) -> Prompt:
-    properties: dict[str, Any] = {"explanation": {"type": "string", "maxLength": 600}}
+def _prompt(
+    body: str, fields: tuple[OutputField, ...], name: str, explanation_chars: int = 600
+) -> Prompt:
+    properties: dict[str, Any] = {"explanation": {"type": "string", "maxLength": explanation_chars}}
     for f in fields:
         properties[f.name] = f.json_schema()
     schema = {
@@ -208,7 +213,7 @@ def _prompt(body: str, fields: tuple[OutputField, ...], name: str) -> Prompt:
         "required": list(properties),
         "additionalProperties": False,
     }
-    text = "\n".join([body, "", "# Answer", answer_instructions(fields, 600)])
+    text = "\n".join([body, "", "# Answer", answer_instructions(fields, explanation_chars)])
     return Prompt(
         messages=({"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": text}),
         schema=schema,
@@ -251,9 +256,17 @@ class _Attributor:
         self.usage = usage
         self.ground_truth = ground_truth
         self.key = f"{RUBRIC_ID}@{VERSION}"
+        self.chars = judge.settings.explanation_chars or 600
+        self.reason_chars = max(20, self.chars // 2)
+
+    def prompt(self, body: str, fields: tuple[OutputField, ...]) -> Prompt:
+        return _prompt(body, fields, RUBRIC_ID, self.chars)
+
+    def fields(self, labels: list[str]) -> tuple[OutputField, ...]:
+        return _fields(labels, self.t.actors, self.reason_chars)
 
     def budget(self, fields: tuple[OutputField, ...]) -> int:
-        empty = _prompt("\n".join(_task_block(self.ground_truth)), fields, RUBRIC_ID)
+        empty = self.prompt("\n".join(_task_block(self.ground_truth)), fields)
         return self.judge.transcript_budget(empty) - 200
 
     def _ask(self, prompt: Prompt) -> Answer:
@@ -261,7 +274,10 @@ class _Attributor:
         answers: list[Answer] = []
         errors: list[str] = []
         for i in range(max(1, self.judge.settings.samples)):
-            answer = self.judge.ask(prompt, self.key, i, self.usage)
+            try:
+                answer = self.judge.ask(prompt, self.key, i, self.usage)
+            except ContextOverflow as exc:
+                return Answer(None, error=f"the prompt did not fit the model's context ({exc})")
             if answer.values is None:
                 errors.append(answer.error or "no answer")
             else:
@@ -289,8 +305,7 @@ class _Attributor:
 
     # -- all at once ---------------------------------------------------------------------
     def all_at_once(self) -> _Pick:
-        actors = self.t.actors
-        probe = _fields([s.label for s in self.t.steps], actors)
+        probe = self.fields([s.label for s in self.t.steps])
         chunks = chunk_transcript(
             self.t, self.budget(probe), chars_per_token=self.judge.settings.chars_per_token
         )
@@ -299,7 +314,7 @@ class _Attributor:
             labels = chunk.step_labels
             if len(chunks) > 1:
                 labels = [*labels, "none"]
-            fields = _fields(labels, actors)
+            fields = self.fields(labels)
             body = _task_block(self.ground_truth)
             if len(chunks) > 1:
                 body.append(
@@ -308,7 +323,7 @@ class _Attributor:
                     "this part has no wrong step."
                 )
             body += ["# Transcript", chunk.text]
-            pick = self._pick_from(self._ask(_prompt("\n".join(body), fields, RUBRIC_ID)))
+            pick = self._pick_from(self._ask(self.prompt("\n".join(body), fields)))
             if pick.step is not None:
                 return pick
             if pick.error and pick.error != "the judge named no step":
@@ -323,7 +338,7 @@ class _Attributor:
         if not found:
             return self.all_at_once(), found
         labels = [f"S{c.step}" for c in found] + ["none"]
-        fields = _fields(labels, self.t.actors)
+        fields = self.fields(labels)
         whole = self.t.render()
         budget = self.budget(fields)
         hints = ["## Candidate steps (what the run's signals point at)"]
@@ -339,7 +354,7 @@ class _Attributor:
                 "# Transcript",
                 whole,
             ]
-            pick = self._pick_from(self._ask(_prompt("\n".join(body), fields, RUBRIC_ID)))
+            pick = self._pick_from(self._ask(self.prompt("\n".join(body), fields)))
             if pick.step is not None or (pick.error and pick.error != "the judge named no step"):
                 return pick, found
             return self.all_at_once(), found
@@ -359,7 +374,7 @@ class _Attributor:
                 description=f"true if S{k} is the first wrong step",
             ),
             OutputField(name="category", type="enum", values=tuple(CATEGORIES)),
-            OutputField(name="reason", type="string", max_length=300),
+            OutputField(name="reason", type="string", max_length=self.reason_chars),
         )
         window = steps_window(
             self.t, k, self.budget(fields), chars_per_token=self.judge.settings.chars_per_token
@@ -372,7 +387,7 @@ class _Attributor:
         if hint:
             body.append(f"(The run's signals point at S{k}: {hint}.)")
         body += ["", "# Transcript", window.text]
-        answer = self._ask(_prompt("\n".join(body), fields, RUBRIC_ID))
+        answer = self._ask(self.prompt("\n".join(body), fields))
         if answer.values is None:
             return _Pick(None, error=answer.error)
         if answer.values.get("wrong") is True:
@@ -417,7 +432,7 @@ class _Attributor:
                 f"(S{lo}-S{mid}) or the lower half (S{mid + 1}-S{hi})?"
             )
             body += ["", "# Transcript", window.text]
-            answer = self._ask(_prompt("\n".join(body), half_field, RUBRIC_ID))
+            answer = self._ask(self.prompt("\n".join(body), half_field))
             if answer.values is None:
                 return _Pick(None, error=answer.error)
             if answer.values["half"] == "upper":
@@ -426,7 +441,7 @@ class _Attributor:
                 lo = mid + 1
         fields: tuple[OutputField, ...] = (
             OutputField(name="category", type="enum", values=tuple(CATEGORIES)),
-            OutputField(name="reason", type="string", max_length=300),
+            OutputField(name="reason", type="string", max_length=self.reason_chars),
         )
         window = steps_window(
             self.t, lo, self.budget(fields), chars_per_token=self.judge.settings.chars_per_token
@@ -436,7 +451,7 @@ class _Attributor:
             f"The first wrong step is S{lo}, the last step shown. Say why, and classify it."
         )
         body += ["", "# Transcript", window.text]
-        answer = self._ask(_prompt("\n".join(body), fields, RUBRIC_ID))
+        answer = self._ask(self.prompt("\n".join(body), fields))
         if answer.values is None:
             return _Pick(lo, error=answer.error, samples=0)
         return _Pick(

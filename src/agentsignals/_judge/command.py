@@ -67,6 +67,12 @@ def _add_model_arguments(p: argparse.ArgumentParser, *, required: bool = True) -
     g.add_argument("--seed", type=int, default=0, help="seed of sample 0 (sample i: seed+i)")
     g.add_argument("--max-tokens", type=int, default=400, help="answer length limit")
     g.add_argument(
+        "--explanation-chars",
+        type=int,
+        default=None,
+        help="cap on the explanation's length (default: the rubric's, 600)",
+    )
+    g.add_argument(
         "--context-tokens",
         type=int,
         default=None,
@@ -228,6 +234,7 @@ def _judge(args: argparse.Namespace) -> Any:
         chars_per_token=args.chars_per_token,
         price_input_per_mtok=args.price_input,
         price_output_per_mtok=args.price_output,
+        explanation_chars=args.explanation_chars,
     )
     cache = None
     if not args.no_cache:

@@ -407,13 +407,22 @@ def judge_who_and_when(
     """Run the first-wrong-step judge on Who&When logs (the model never sees the labels)."""
     from functools import partial
 
+    from agentsignals._judge.attribution import RUBRIC_ID, VERSION
+    from agentsignals._judge.run import FWS_FIELDS, safe_job
+
     jobs = [
-        partial(
-            attribute,
-            judge,
-            g.transcript,
-            mode=mode,
-            ground_truth=g.ground_truth if with_ground_truth else None,
+        safe_job(
+            partial(
+                attribute,
+                judge,
+                g.transcript,
+                mode=mode,
+                ground_truth=g.ground_truth if with_ground_truth else None,
+            ),
+            g.transcript.attempt_id,
+            RUBRIC_ID,
+            VERSION,
+            [*FWS_FIELDS, "agent"],
         )
         for g in logs
     ]
@@ -426,6 +435,9 @@ def judge_who_and_when(
         index = fields.get("index")
         agent = fields.get("agent")
         step = index.value if index is not None and index.status == "ok" else None
+        named = agent.value if agent is not None and isinstance(agent.value, str) else None
+        if named is None and isinstance(step, int) and agent is None:
+            named = g.transcript.steps[step].actor  # one agent only: the step's
         predictions.append(
             Prediction(
                 log=g.name,
@@ -433,7 +445,7 @@ def judge_who_and_when(
                 gold_step=g.mistake_step,
                 gold_agent=g.mistake_agent,
                 step=step if isinstance(step, int) else None,
-                agent=agent.value if agent is not None and isinstance(agent.value, str) else None,
+                agent=named,
                 category=_value(fields.get("category")),
                 reason=_value(fields.get("reason")),
             )

@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from agentsignals._features.record import AttemptRecord
+from agentsignals._features.record import AttemptRecord, JudgeField
+from agentsignals._judge.attribution import RUBRIC_ID as FWS_ID
+from agentsignals._judge.attribution import VERSION as FWS_VERSION
 from agentsignals._judge.attribution import attribute
 from agentsignals._judge.engine import JobResult, Judge, Outcome, Usage
 from agentsignals._judge.results import judge_spans, merge_results
@@ -30,6 +32,7 @@ from agentsignals._spans.model import Span
 __all__ = ["JudgeRun", "judge_spans_in_memory", "judge_traces", "outcome_of", "read_spans"]
 
 PathArg = str | os.PathLike[str]
+FWS_FIELDS = ("index", "span_id", "category", "reason", "relative_position", "phase")
 
 
 @dataclass
@@ -80,6 +83,25 @@ def read_spans(paths: PathArg | Iterable[PathArg]) -> tuple[list[Span], list[str
     return spans, [str(p) for p in problems]
 
 
+def safe_job(
+    job: Callable[[], JobResult], attempt_id: str, rubric: str, version: str, names: Sequence[str]
+) -> Callable[[], JobResult]:
+    """A job that cannot take the run down: an unexpected error becomes could_not_judge
+    fields naming it (and the rest of the batch completes)."""
+
+    def run() -> JobResult:
+        try:
+            return job()
+        except Exception as exc:
+            reason = f"internal error: {type(exc).__name__}: {exc}"[:300]
+            fields = {
+                n: JudgeField(value=None, status="could_not_judge", reason=reason) for n in names
+            }
+            return JobResult(attempt_id, rubric, version, fields)
+
+    return run
+
+
 def _applies(rubric: Rubric, outcome: Outcome) -> bool | None:
     if rubric.applies_to == "all":
         return True
@@ -125,17 +147,31 @@ def judge_spans_in_memory(
                 unknown[rubric.id] = unknown.get(rubric.id, 0) + 1
                 continue
             if applies:
-                jobs.append(partial(judge.judge_rubric, transcript, rubric, outcome))
+                jobs.append(
+                    safe_job(
+                        partial(judge.judge_rubric, transcript, rubric, outcome),
+                        attempt_id,
+                        rubric.id,
+                        rubric.version,
+                        [f.name for f in rubric.fields],
+                    )
+                )
         if first_wrong_step is not None:
             if outcome.resolved is False or first_wrong_step_all:
                 jobs.append(
-                    partial(
-                        attribute,
-                        judge,
-                        transcript,
-                        mode=first_wrong_step,
-                        record=record,
-                        ground_truth=(ground_truth or {}).get(attempt_id),
+                    safe_job(
+                        partial(
+                            attribute,
+                            judge,
+                            transcript,
+                            mode=first_wrong_step,
+                            record=record,
+                            ground_truth=(ground_truth or {}).get(attempt_id),
+                        ),
+                        attempt_id,
+                        FWS_ID,
+                        FWS_VERSION,
+                        FWS_FIELDS,
                     )
                 )
             elif outcome.resolved is None:
