@@ -16,9 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from agentsignals import semconv as sc
+from agentsignals._features.record import AttemptRecord, JudgeField, Verification
 from agentsignals._judge.attribution import CATEGORIES
 from agentsignals._judge.cache import JudgeCache
 from agentsignals._judge.client import ClientConfig
@@ -28,9 +30,11 @@ from agentsignals._judge.run import read_spans
 from agentsignals._judge.transcript import chunk_transcript, from_spans, group_by_attempt
 from judge_support import (
     CHAT_MODEL,
+    EMBED_MODEL,
     LoopbackServer,
     Reply,
     agent_in_subprocess,
+    embeddings_server,
     free_port,
     llama_server,
     missing_models,
@@ -325,3 +329,94 @@ def test_chunk_count_matches_the_budget_the_judge_computes(
     assert result.usage.rechunked == 0
     assert field.chunks == len(expected)
     assert result.usage.model_calls >= len(expected)
+
+
+# ------------------------------------------------------------------------ failure clusters
+
+LOOPS = [
+    "Loops between editing the same function and failing the same test.",
+    "Keeps editing one function and rerunning the same failing test without changing approach.",
+    "Repeats the same edit and the same failing test run again and again.",
+]
+UNTESTED = [
+    "Never runs the tests and submits an untested patch.",
+    "Submits the patch without running any test to check it.",
+    "Declares success and submits without validating the change with tests.",
+]
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Iterator[str]:
+    with embeddings_server() as url:
+        yield url
+
+
+def _record(attempt_id: str, reward: float, summary: str | None) -> AttemptRecord:
+    judge = None
+    if summary is not None:
+        judge = {"failure_summary": {"summary": JudgeField(value=summary, model="m")}}
+    return AttemptRecord(
+        attempt_id=attempt_id, verification=Verification(reward=reward), judge=judge
+    )
+
+
+def _write(path: Path, records: list[AttemptRecord]) -> Path:
+    path.write_bytes(b"".join(msgspec.json.encode(r) + b"\n" for r in records))
+    return path
+
+
+def test_failed_attempts_are_clustered_with_stable_ids(
+    llm: str, embedder: str, tmp_path: Path
+) -> None:
+    records = [_record(f"a{i}", 0.0, t) for i, t in enumerate(LOOPS + UNTESTED)]
+    records.append(_record("resolved", 1.0, "Fixes the bug and runs the tests."))
+    records.append(_record("unjudged", 0.0, None))
+    taxonomy, cache = tmp_path / "taxonomy.json", tmp_path / "c.sqlite"
+    common = [
+        "--taxonomy", str(taxonomy), "--embed-model", EMBED_MODEL, "--embed-base-url", embedder,
+        "--model", CHAT_MODEL, "--base-url", llm, "--cache", str(cache), *FAST,
+    ]  # fmt: skip
+    out = tmp_path / "clustered.jsonl"
+    done = run_cli("judge", "cluster", str(_write(tmp_path / "r.jsonl", records)), "--k", "2",
+                   "-o", str(out), *common)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "1 failed attempts have no failure summary" in done.stderr
+    document = json.loads(taxonomy.read_text())
+    assert document["format"] == "agentsignals.judge.taxonomy/1"
+    assert document["embed_model"] == EMBED_MODEL and document["namer_model"] == CHAT_MODEL
+    groups = {c["id"]: set(c["members"]) for c in document["clusters"]}
+    assert sorted(groups.values(), key=sorted) == [{"a0", "a1", "a2"}, {"a3", "a4", "a5"}]
+    assert set(groups) == {"F01", "F02"}
+    names = {c["id"]: c["name"] for c in document["clusters"]}
+    assert all(names.values())  # named by the model (or marked unnamed with the reason)
+    clustered = {r["attempt_id"]: r for r in read_jsonl(out)}
+    for cluster_id, members in groups.items():
+        for member in members:
+            assert clustered[member]["cluster_id"] == cluster_id
+            assert clustered[member]["cluster_name"] == names[cluster_id]
+    assert clustered["resolved"]["cluster_id"] is None  # only failed attempts
+    assert clustered["unjudged"]["cluster_id"] is None  # no text: not guessed
+
+    # New failed attempts join the existing clusters: the ids do not move.
+    new = [_record("b0", 0.0, "Edits the same line again and again while the same test fails."),
+           _record("b1", 0.0, "Submits straight away, the tests were never run.")]  # fmt: skip
+    out2 = tmp_path / "new.jsonl"
+    done = run_cli("judge", "cluster", str(_write(tmp_path / "new_in.jsonl", new)),
+                   "-o", str(out2), *common)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assigned = {r["attempt_id"]: r["cluster_id"] for r in read_jsonl(out2)}
+    loops_id = next(i for i, m in groups.items() if "a0" in m)
+    untested_id = next(i for i, m in groups.items() if "a3" in m)
+    assert assigned == {"b0": loops_id, "b1": untested_id}
+    after = {c["id"]: set(c["members"]) for c in json.loads(taxonomy.read_text())["clusters"]}
+    assert after == {loops_id: groups[loops_id] | {"b0"}, untested_id: groups[untested_id] | {"b1"}}
+
+    # Clustering again keeps the ids (and names) of clusters that did not change.
+    everything = _write(tmp_path / "all.jsonl", records + new)
+    done = run_cli("judge", "cluster", str(everything), "--k", "2", "--recluster",
+                   "-o", str(tmp_path / "re.jsonl"), *common)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    again = json.loads(taxonomy.read_text())["clusters"]
+    assert {c["id"]: set(c["members"]) for c in again} == after
+    assert {c["id"]: c["name"] for c in again} == names
+    assert "0 model calls" in done.stderr  # names kept, embeddings cached

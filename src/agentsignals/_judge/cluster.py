@@ -257,6 +257,7 @@ def cluster_failures(
     namer: Judge | None = None,
     seed: int = 0,
     only_failed: bool = True,
+    keep_similarity: float = KEEP_ID_SIMILARITY,
 ) -> ClusterResult:
     """Cluster (or assign to `taxonomy`) the failed attempts; records get `cluster_id` and
     `cluster_name`. Attempts with no judge text are listed in `skipped`, not guessed."""
@@ -312,7 +313,7 @@ def cluster_failures(
                 Cluster(id="", name="", description="", centroid=[float(x) for x in centroid],
                         members=[ids[i] for i in members])
             )  # fmt: skip
-        _keep_ids(new_clusters, old)
+        _keep_ids(new_clusters, old, keep_similarity)
         for cluster, members in zip(new_clusters, ordered, strict=True):
             centroid = np.asarray(cluster.centroid)
             nearest = sorted(members, key=lambda i: (-float(vectors[i] @ centroid), ids[i]))
@@ -348,9 +349,10 @@ def cluster_failures(
     return ClusterResult(out, result_taxonomy, len(assignment), skipped, usage)
 
 
-def _keep_ids(new: list[Cluster], old: list[Cluster]) -> None:
-    """Old ids for new clusters whose centroid is close to an old one (best pairs first);
-    fresh ids (F01, F02, ...) for the rest."""
+def _keep_ids(new: list[Cluster], old: list[Cluster], threshold: float) -> None:
+    """Old ids for new clusters whose centroid is close to an old one (best pairs first; the
+    threshold depends on the embedder's spread of similarities); fresh ids (F01, ...) for the
+    rest."""
     np = _np()
     taken: set[str] = set()
     if old and new:
@@ -363,7 +365,7 @@ def _keep_ids(new: list[Cluster], old: list[Cluster]) -> None:
         )
         used_new: set[int] = set()
         for score, i, j in pairs:
-            if score < KEEP_ID_SIMILARITY:
+            if score < threshold:
                 break
             if i in used_new or old[j].id in taken:
                 continue

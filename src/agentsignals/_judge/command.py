@@ -187,6 +187,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="OpenAI-compatible /v1 base URL of the embeddings (default: --base-url)",
     )
     cl.add_argument("--no-names", action="store_true", help="do not ask the model for names")
+    cl.add_argument(
+        "--keep-id-similarity",
+        type=float,
+        default=0.9,
+        help="re-clustering keeps an old id for a cluster whose centroid is at least this "
+        "similar (cosine; depends on the embedder)",
+    )
     cl.add_argument("-o", "--output", type=Path, default=None, help=".jsonl (default stdout)")
     _add_model_arguments(cl)
 
@@ -559,6 +566,7 @@ def _cluster(args: argparse.Namespace) -> int:
             recluster=args.recluster,
             namer=None if args.no_names else judge,
             seed=args.seed,
+            keep_similarity=args.keep_id_similarity,
         )
     except (ModelError, ValueError, ImportError) as exc:
         _err(str(exc))
