@@ -279,3 +279,25 @@ def test_transcripts_are_json_safe_and_the_steps_keep_the_tool_facts(live: list[
     assert edit.changed_files == ["textkit/stats.py"]
     assert edit.phase == "implement"
     json.dumps([s.render() for s in t.steps])
+
+
+def test_the_system_instructions_are_the_task_only_when_no_user_says_it() -> None:
+    import agentsignals
+    from agentsignals._spans.decode import from_readable_spans
+    from agentsignals.testing import capture_spans
+
+    system = json.dumps([{"type": "text", "content": "Fix issue 7 in parser.py."}])
+    with capture_spans(capture_content=True) as captured:
+        with agentsignals.trial("t"), agentsignals.attempt(), agentsignals.turn() as turn:
+            turn.set_attribute(sc.GEN_AI_SYSTEM_INSTRUCTIONS, system)
+            turn.record_messages(
+                output=[{"role": "assistant", "parts": [{"type": "text", "content": "ok"}]}]
+            )
+        with agentsignals.attempt(), agentsignals.turn() as turn:
+            turn.set_attribute(sc.GEN_AI_SYSTEM_INSTRUCTIONS, system)
+            turn.record_messages(
+                input=[{"role": "user", "parts": [{"type": "text", "content": "Fix issue 8."}]}]
+            )
+    groups = group_by_attempt(from_readable_spans(captured.spans))
+    tasks = sorted(from_spans(g).task or "" for g in groups.values())
+    assert tasks == ["Fix issue 7 in parser.py.", "Fix issue 8."]

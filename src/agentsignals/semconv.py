@@ -330,6 +330,12 @@ GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
 GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
 """The name of the model that generated the response."""
 
+GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
+"""
+The system message or instructions provided to the model, JSON-encoded on spans. Opt-in (content).
+The judge reads it as the task statement only when no user message has one.
+"""
+
 GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
 """Arguments passed to the tool call, JSON-encoded on spans. Opt-in (content)."""
 
@@ -590,6 +596,7 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "gen_ai.request.model": "string",
     "gen_ai.response.finish_reasons": "string[]",
     "gen_ai.response.model": "string",
+    "gen_ai.system_instructions": "string",
     "gen_ai.tool.call.arguments": "string",
     "gen_ai.tool.call.id": "string",
     "gen_ai.tool.call.result": "string",

@@ -50,7 +50,7 @@ __all__ = [
 DEFAULT_MAX_PART_CHARS: Final = 6000
 """One message part, argument or tool result longer than this is cut (head and tail kept)."""
 
-SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
+SYSTEM_INSTRUCTIONS: Final = sc.GEN_AI_SYSTEM_INSTRUCTIONS
 
 _CATEGORY_PHASE: Final = {
     "search": "explore",
@@ -306,6 +306,24 @@ class _Output:
     tool_calls: list[tuple[str, str]] = field(default_factory=list)
 
 
+def _system_text(values: Sequence[str]) -> str | None:
+    """The text of `gen_ai.system_instructions` (a JSON list of parts, or plain text)."""
+    for value in values:
+        try:
+            parts = json.loads(value)
+        except (ValueError, TypeError):
+            return value or None
+        if isinstance(parts, list):
+            text = "\n".join(
+                _text_of(p.get("content")) for p in parts if isinstance(p, dict)
+            ).strip()
+            if text:
+                return text
+        elif isinstance(parts, str) and parts:
+            return parts
+    return None
+
+
 def _render_output(messages: list[dict[str, Any]], *, with_tool_calls: bool, limit: int) -> _Output:
     """Lines for a turn's output messages, the first thing it said (for the digest), and the
     parts themselves."""
@@ -416,13 +434,17 @@ def from_spans(
                 raw_out.extend(raw)
             lines: list[str] = []
             user_texts: list[str] = []
-            if task is None and (inputs or raw_in):
+            system = (
+                [v for src in sources for v in _content_values(src, SYSTEM_INSTRUCTIONS)]
+                if task is None
+                else []
+            )
+            if task is None and (inputs or raw_in or system):
                 task = _user_text(inputs, ("user",)) or _user_text(inputs, ("system",)) or None
                 if task is None and raw_in:
                     task = raw_in[0]  # cut by the capture budget: not JSON any more
                 if task is None:
-                    system = _content_values(span, SYSTEM_INSTRUCTIONS)
-                    task = system[0] if system else None
+                    task = _system_text(system)
                 seen_inputs.update(_message_key(m) for m in inputs)
             else:
                 for message in inputs:
