@@ -38,7 +38,6 @@ from agentsignals._judge.parse import parse_answer
 from agentsignals._judge.rubrics import parse_rubric
 from agentsignals._judge.run import judge_spans_in_memory
 from agentsignals._judge.transcript import (
-    Transcript,
     chunk_transcript,
     from_spans,
     group_by_attempt,
@@ -79,11 +78,6 @@ def make_spans(trajectories: int, turns: int, *, start: int = 0) -> list[Span]:
                         tool.record_result(FILE[: 400 + 37 * (t % 40)])
         spans = from_readable_spans(captured.spans)
     return spans
-
-
-def transcripts_of(spans: list[Span]) -> list[Transcript]:
-    groups = group_by_attempt(spans)
-    return [from_spans(groups[a]) for a in sorted(groups)]
 
 
 def bench_pieces(spans: list[Span], long_spans: list[Span]) -> dict[str, Any]:
@@ -187,10 +181,12 @@ def bench_model(short: list[Span], long_spans: list[Span]) -> dict[str, Any] | s
         judge.client.chat = timed_chat  # type: ignore[method-assign]
         judge.context_tokens  # ask the server once, before timing  # noqa: B018
         for label, spans in (("short", short), ("long", long_spans)):
-            for t in transcripts_of(spans):
+            groups = group_by_attempt(spans)
+            for attempt_id in sorted(groups):
                 model_time = 0.0
                 # Render from spans and judge: everything the judge does per trajectory.
                 start = time.perf_counter()
+                t = from_spans(groups[attempt_id])
                 result = judge.judge_rubric(t, RUBRIC)
                 total = time.perf_counter() - start
                 rows.append({
@@ -210,15 +206,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trajectories", type=int, default=1000)
     parser.add_argument("--no-model", action="store_true")
+    parser.add_argument("--model-only", action="store_true")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    print(f"making {args.trajectories} trajectories of 10 turns and one of 200...", flush=True)
-    spans = make_spans(args.trajectories, 10)
-    long_spans = make_spans(1, 200, start=10**6)
-    out: dict[str, Any] = {"pieces": bench_pieces(spans, long_spans)}
-    print(json.dumps(out["pieces"], indent=1), flush=True)
-    out["cached_rerun"] = bench_cached_rerun(args.trajectories, spans)
-    print(json.dumps(out["cached_rerun"], indent=1), flush=True)
+    out: dict[str, Any] = {}
+    if not args.model_only:
+        print(f"making {args.trajectories} trajectories of 10 turns, one of 200...", flush=True)
+        spans = make_spans(args.trajectories, 10)
+        long_spans = make_spans(1, 200, start=10**6)
+        out["pieces"] = bench_pieces(spans, long_spans)
+        print(json.dumps(out["pieces"], indent=1), flush=True)
+        out["cached_rerun"] = bench_cached_rerun(args.trajectories, spans)
+        print(json.dumps(out["cached_rerun"], indent=1), flush=True)
     if not args.no_model:
         short = make_spans(3, 10, start=10**7)
         # A long run that needs several chunks at the server's 4096 tokens (the 200-turn one

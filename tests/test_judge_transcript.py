@@ -8,6 +8,7 @@ import random
 import re
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from agentsignals import semconv as sc
@@ -301,3 +302,29 @@ def test_the_system_instructions_are_the_task_only_when_no_user_says_it() -> Non
     groups = group_by_attempt(from_readable_spans(captured.spans))
     tasks = sorted(from_spans(g).task or "" for g in groups.values())
     assert tasks == ["Fix issue 7 in parser.py.", "Fix issue 8."]
+
+
+def test_first_wrong_step_candidates_come_from_the_deterministic_signals(
+    live: list[Span],
+) -> None:
+    from agentsignals import features
+    from agentsignals._judge.attribution import find_candidates
+
+    t = _only(live)
+    (record,) = features.from_spans(live).attempts
+    assert record.behavior.touched_files == ["textkit/stats.py"]
+    found = {c.step: c.why for c in find_candidates(t, record)}
+    # S5 edits stats.py (in the final patch); S7's failing test_percent still fails at the end
+    # and S8 is the decision that left it; S0 is the opening plan.
+    assert found == {
+        0: "the opening plan",
+        5: "first edit",
+        8: "first test failure still failing at the end",
+    }
+    gold = msgspec.structs.replace(
+        record, behavior=msgspec.structs.replace(record.behavior, gold_files=["textkit/fmt.py"])
+    )
+    assert find_candidates(t, gold)[1].why == "first edit outside the files of the gold patch"
+    # Without tool spans (a message log) there are no signals, hence no candidates.
+    messages = Transcript(attempt_id="x", steps=[s for s in t.steps if s.kind == "turn"])
+    assert find_candidates(messages) == []

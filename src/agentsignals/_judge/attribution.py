@@ -159,7 +159,7 @@ def find_candidates(
     if edits:
         add(edits[0], "first edit")
     turns = [s for s in transcript.steps if s.kind in ("turn", "message")]
-    if turns:
+    if turns and found:  # only beside real signals: alone it would just bias to the start
         add(turns[0], "the opening plan")
     ordered = sorted(found.items())[:limit]
     return [Candidate(step, why) for step, why in ordered]
