@@ -492,3 +492,24 @@ def chat_reply(content: str, *, prompt_tokens: int = 10, completion_tokens: int 
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
         },
     )  # fmt: skip
+
+
+def schema_answer(request: dict[str, Any]) -> Reply:
+    """A fake model for mechanics tests: the simplest answer valid for the request's schema
+    (the first enum value, false, the minimum, a short string)."""
+    schema = request["body"]["response_format"]["json_schema"]["schema"]
+
+    def value(spec: dict[str, Any]) -> Any:
+        if "enum" in spec:
+            return spec["enum"][0] if spec["enum"][0] != "none" else spec["enum"][-1]
+        kind = spec.get("type")
+        if kind == "boolean":
+            return True
+        if kind in ("integer", "number"):
+            return spec.get("minimum", 0)
+        if kind == "array":
+            return []
+        return "See [S1]."
+
+    answer = {k: value(v) for k, v in schema["properties"].items()}
+    return chat_reply(json.dumps(answer))

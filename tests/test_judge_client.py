@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -198,3 +199,41 @@ def test_the_prompt_carries_the_rubric_and_the_schema_is_sent() -> None:
     sent = server.requests[0]["body"]
     assert sent["response_format"]["json_schema"]["schema"] == prompt.schema
     assert sent["messages"][1]["content"].endswith("- match: true or false.")
+
+
+def test_results_go_into_the_given_records_and_select_failed_attempts(tmp_path: Path) -> None:
+    import msgspec
+
+    from agentsignals import features
+    from agentsignals._features.record import JudgeField
+    from judge_support import agent_in_subprocess, read_jsonl, run_cli, schema_answer
+
+    traces = tmp_path / "traces"
+    for task in ("t-1", "t-2"):
+        agent_in_subprocess(traces / task, tmp_path / "work", task_id=task)
+    records = {r.task_id: r for r in features.extract(traces).attempts}
+    failed = msgspec.structs.replace(
+        records["t-1"],
+        verification=msgspec.structs.replace(records["t-1"].verification, reward=0.0),
+        judge={"earlier": {"flag": JudgeField(value=True, model="other")}},
+    )
+    path = tmp_path / "verified.jsonl"
+    path.write_bytes(msgspec.json.encode(failed) + b"\n")  # t-2 has no record here
+    out = tmp_path / "judged.jsonl"
+    rubric = tmp_path / "r.yaml"
+    rubric.write_text("id: ran_tests\nprocedure: p\nfields: {match: {type: boolean}}\n")
+    with LoopbackServer(default=schema_answer) as server:
+        done = run_cli(
+            "judge", "run", str(traces), "--records", str(path), "--rubric", str(rubric),
+            "--first-wrong-step", "all_at_once", "--model", "m", "--base-url",
+            f"{server.url}/v1", "--no-cache", "--no-progress", "-o", str(out),
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "1 traced attempts have no record in --records and were not judged" in done.stderr
+    (record,) = read_jsonl(out)
+    assert record["attempt_id"] == failed.attempt_id
+    assert record["judge"]["earlier"]["flag"]["value"] is True  # kept
+    assert record["judge"]["ran_tests"]["match"]["value"] is True
+    fws = record["judge"]["first_wrong_step"]
+    assert fws["index"]["value"] == 0 and fws["category"]["value"] == "wrong_localization"
+    assert len(server.requests) == 2  # one rubric call, one attribution call; t-2 not judged

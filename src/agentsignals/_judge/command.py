@@ -378,6 +378,11 @@ def _run(args: argparse.Namespace) -> int:
         records, problems = read_attempt_records(args.records)
         for problem in problems:
             _err(f"skipped {problem}")
+    if args.samples > 1 and args.temperature == 0:
+        _err(
+            f"note: {args.samples} samples at temperature 0 are the same answer on most "
+            "servers; give --temperature for a vote that means something"
+        )
     judge = _judge(args)
     progress = _progress(args, "judging")
     try:

@@ -129,6 +129,16 @@ def judge_spans_in_memory(
     groups = group_by_attempt(spans)
     if attempt_ids is not None:
         groups = {k: v for k, v in groups.items() if k in attempt_ids}
+    if records is not None:
+        # Results go into the given records: an attempt without one would be judged for
+        # nothing, so it is left out, and said so.
+        known = {r.attempt_id for r in records}
+        unrecorded = [k for k in groups if k not in known]
+        if unrecorded:
+            run.notes.append(
+                f"{len(unrecorded)} traced attempts have no record in --records and were not judged"
+            )
+            groups = {k: v for k, v in groups.items() if k in known}
     for attempt_id in sorted(groups):
         run.transcripts[attempt_id] = from_spans(groups[attempt_id], max_part_chars=max_part_chars)
     if records is None:
