@@ -13,12 +13,10 @@ import dataclasses
 import json
 import re
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final
 
 from agentsignals._features.record import JudgeField
@@ -614,16 +612,3 @@ def reduce_field(
         judged,
         None,
     )
-
-
-def time_it() -> Callable[[], float]:
-    start = time.perf_counter()
-    return lambda: time.perf_counter() - start
-
-
-def unique(items: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(items))
-
-
-def default_cache_path(output_dir: Path) -> Path:
-    return output_dir / "judge" / "cache.sqlite"

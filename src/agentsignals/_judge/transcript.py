@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from agentsignals import semconv as sc
-from agentsignals._features.extract import MODEL_CALL_OPERATIONS, split_spans
+from agentsignals._features.extract import split_spans
 from agentsignals._spans.model import Span, coerce_str_list
 
 __all__ = [
@@ -627,10 +627,6 @@ def group_by_attempt(spans: Iterable[Span]) -> dict[str, list[Span]]:
     return groups
 
 
-def is_model_call(span: Span) -> bool:
-    return span.attributes.get(sc.GEN_AI_OPERATION_NAME) in MODEL_CALL_OPERATIONS
-
-
 # --------------------------------------------------------------------------------- chunks
 
 
@@ -842,10 +838,3 @@ def steps_window(
         rendered=[t for _, t, _ in shown],
     )
     return Chunk(0, 1, start, last, text, clipped_steps=tuple(s.index for s, _, c in shown if c))
-
-
-def iter_transcripts(
-    groups: dict[str, list[Span]], *, max_part_chars: int = DEFAULT_MAX_PART_CHARS
-) -> Iterator[Transcript]:
-    for attempt_id in sorted(groups):
-        yield from_spans(groups[attempt_id], max_part_chars=max_part_chars)
