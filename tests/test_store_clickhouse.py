@@ -33,6 +33,7 @@ from agentsignals._features.record import (
     AttemptRecord,
     Behavior,
     FileLines,
+    JudgeField,
     Tokens,
     Treatment,
     TrialRecord,
@@ -380,7 +381,7 @@ def test_feature_tables_of_another_version_are_refused_clearly(store: ClickHouse
 def test_an_unknown_record_field_type_is_refused() -> None:
     class Odd(msgspec.Struct):
         revision: int = 0
-        when: dict[str, int] = msgspec.field(default_factory=dict)
+        when: set[int] = msgspec.field(default_factory=set)
 
     with pytest.raises(TypeError, match="'when'"):
         schema._table("odd", Odd, "revision")
@@ -931,3 +932,26 @@ def test_the_collector_config_writes_the_table_agentsignals_reads() -> None:
     assert config["processors"]["batch"]["send_batch_size"] >= 5_000
     endpoint = urllib.parse.urlsplit(exporter["endpoint"])
     assert parse_url(f"clickhouse://{endpoint.netloc}/{exporter['database']}").port == 8123
+
+
+@needs_chdb
+def test_judge_fields_round_trip_as_json_text(store: ClickHouseStore) -> None:
+    judged = AttemptRecord(
+        attempt_id="j1",
+        judge={
+            "memory_drift": {
+                "match": JudgeField(value=True, explanation="drifts at [S3]", citations=["ab"]),
+            },
+            "first_wrong_step": {"index": JudgeField(value=3), "category": JudgeField(value="x")},
+        },
+        cluster_id="F01",
+    )
+    unjudged = AttemptRecord(attempt_id="j2")
+    store.insert_records([judged, unjudged])
+    assert {r.attempt_id: r for r in store.read_attempts()} == {"j1": judged, "j2": unjudged}
+    # Queryable in SQL as JSON text.
+    rows = store.query_rows(
+        "SELECT attempt_id, JSONExtractBool(judge, 'memory_drift', 'match', 'value') AS drift "
+        f"FROM {store.database}.agentsignals_attempts FINAL ORDER BY attempt_id"
+    )
+    assert rows == [{"attempt_id": "j1", "drift": True}, {"attempt_id": "j2", "drift": None}]

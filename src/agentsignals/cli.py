@@ -12,7 +12,12 @@ from typing import Any
 # Commands of the analysis stage live with their package: each module named here defines
 # `NAME`, `HELP`, `DESCRIPTION`, `add_arguments(parser)` and `run(args) -> int`, and keeps its
 # heavy imports inside `run`, so `agentsignals --help` stays fast. One line here per command.
-_COMMAND_MODULES: tuple[str, ...] = ("agentsignals._report.command", "agentsignals._report.show")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "agentsignals._report.command",
+    "agentsignals._report.show",
+    "agentsignals._judge.command",
+    "agentsignals._judge.export_command",
+)
 
 
 def _version() -> str:

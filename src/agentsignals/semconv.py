@@ -106,6 +106,24 @@ The agentsignals framework integration that recorded the attempt (`agentsignals.
 absent for hand-written instrumentation.
 """
 
+AGENT_SIGNALS_JUDGE_ATTEMPT_SPAN_ID: Final = "agent_signals.judge.attempt_span_id"
+"""
+Span id of the judged attempt. Judge spans carry no agent_signals.attempt.id, so feature extraction
+never counts them as spans of the attempt; this links them back.
+"""
+
+AGENT_SIGNALS_JUDGE_RUBRIC: Final = "agent_signals.judge.rubric"
+"""
+The rubric a judge span reports (a built-in such as memory_drift, a user's YAML rubric, or
+first_wrong_step); its fields are `gen_ai.evaluation.result` events named `judge.<rubric>.<field>`.
+"""
+
+AGENT_SIGNALS_JUDGE_RUBRIC_VERSION: Final = "agent_signals.judge.rubric_version"
+"""Version of the rubric (part of the judge's cache key; a new version is a new judgment)."""
+
+AGENT_SIGNALS_JUDGE_STEP: Final = "agent_signals.judge.step"
+"""Index of the transcript step ([S12] is 12) a first-wrong-step judge span is parented to."""
+
 AGENT_SIGNALS_RUN_ID: Final = "agent_signals.run.id"
 """
 The evaluation run (a batch of trials, e.g. a SWE-bench harness run id) the trial belongs to; on
@@ -114,8 +132,8 @@ trial and attempt spans, used to match verifier reports when an instance ran mor
 
 AGENT_SIGNALS_SPAN_TYPE: Final = "agent_signals.span.type"
 """
-Which agentsignals span type this span is (the four of the agent loop, or a verification added
-later).
+Which agentsignals span type this span is (the four of the agent loop, or a verification or judge
+result added later).
 """
 
 AGENT_SIGNALS_TASK_ID: Final = "agent_signals.task.id"
@@ -385,6 +403,12 @@ GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
 GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
 """The name of the model that generated the response."""
 
+GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
+"""
+The system message or instructions provided to the model, JSON-encoded on spans. Opt-in (content).
+The judge reads it as the task statement only when no user message has one.
+"""
+
 GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
 """Arguments passed to the tool call, JSON-encoded on spans. Opt-in (content)."""
 
@@ -463,6 +487,11 @@ class SpanType(StrEnum):
     """One tool call."""
     VERIFICATION = "verification"
     """A verifier's outcome for an attempt, added after the fact (agentsignals verify)."""
+    JUDGE = "judge"
+    """
+    An LLM judge's results for an attempt or one of its steps, added after the fact (agentsignals
+    judge).
+    """
 
 
 class ToolCategory(StrEnum):
@@ -565,6 +594,7 @@ SPAN_ATTEMPT: Final = "agent_signals.attempt"
 SPAN_TURN: Final = "agent_signals.turn"
 SPAN_TOOL: Final = "agent_signals.tool"
 SPAN_VERIFICATION: Final = "agent_signals.verification"
+SPAN_JUDGE: Final = "agent_signals.judge"
 EVENT_AGENT_SIGNALS_CONTENT: Final = "agent_signals.content"
 EVENT_GEN_AI_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
 EVENT_EXCEPTION: Final = "exception"
@@ -593,6 +623,10 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.import.source": "string",
     "agent_signals.import.synthetic_time": "boolean",
     "agent_signals.integration.name": "string",
+    "agent_signals.judge.attempt_span_id": "string",
+    "agent_signals.judge.rubric": "string",
+    "agent_signals.judge.rubric_version": "string",
+    "agent_signals.judge.step": "int",
     "agent_signals.run.id": "string",
     "agent_signals.span.type": "string",
     "agent_signals.task.id": "string",
@@ -666,6 +700,7 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "gen_ai.request.model": "string",
     "gen_ai.response.finish_reasons": "string[]",
     "gen_ai.response.model": "string",
+    "gen_ai.system_instructions": "string",
     "gen_ai.tool.call.arguments": "string",
     "gen_ai.tool.call.id": "string",
     "gen_ai.tool.call.result": "string",
@@ -699,6 +734,7 @@ ENUM_VALUES: Final[dict[str, frozenset[str]]] = {
     "agent_signals.span.type": frozenset(
         [
             "attempt",
+            "judge",
             "tool",
             "trial",
             "turn",

@@ -109,6 +109,9 @@ CREATE TABLE IF NOT EXISTS otel.agentsignals_attempts
         final_failure_mode Nullable(String),
         exit_reason Nullable(String)
     ),
+    judge             Nullable(String),
+    cluster_id        Nullable(String),
+    cluster_name      Nullable(String),
     null_lists        Array(LowCardinality(String)),
     record_version    UInt64 MATERIALIZED revision + if(partial, 0, 4294967296)
 )

@@ -154,6 +154,37 @@ class Infra(msgspec.Struct, kw_only=True):
     exit_reason: str | None = None
 
 
+JudgeValue = bool | int | float | str | list[str] | None
+
+
+class JudgeField(msgspec.Struct, kw_only=True):
+    """One judge output field of one attempt: `judge.<rubric>.<field>` in the record.
+
+    `value` is what a report reads. `status` is ``ok`` or ``could_not_judge``; a field that
+    could not be judged has value None and the reason in `reason`, never a silent false or 0.
+    Written by the judge (`agentsignals judge run`); see docs/judge.md.
+    """
+
+    value: JudgeValue = None
+    status: str = "ok"
+    reason: str | None = None
+    explanation: str | None = None
+    # Span ids of the steps the explanation cites ([S12] -> the 13th step's span id).
+    citations: list[str] = msgspec.field(default_factory=list)
+    model: str | None = None
+    rubric_version: str | None = None
+    # Samples that gave a usable answer, and the share of them that agree with `value`.
+    samples: int = 0
+    agreement: float | None = None
+    temperature: float | None = None
+    seed: int | None = None
+    # Parts the transcript was split into to fit the judge's context, and how many answered.
+    chunks: int = 1
+    chunks_judged: int = 0
+    # How the value was found: "rubric", or the first-wrong-step mode ("candidates", ...).
+    method: str | None = None
+
+
 class AttemptRecord(msgspec.Struct, kw_only=True):
     """Everything derived from one attempt's spans."""
 
@@ -187,6 +218,11 @@ class AttemptRecord(msgspec.Struct, kw_only=True):
     verification: Verification = msgspec.field(default_factory=Verification)
     anticipation: Anticipation = msgspec.field(default_factory=Anticipation)
     infra: Infra = msgspec.field(default_factory=Infra)
+    # Filled by the judge (issue #13): `judge.<rubric>.<field>` (a JudgeField each), and the
+    # failure cluster a failed attempt was assigned to (ids are stable across runs).
+    judge: dict[str, dict[str, JudgeField]] | None = None
+    cluster_id: str | None = None
+    cluster_name: str | None = None
 
 
 class TrialRecord(msgspec.Struct, kw_only=True):

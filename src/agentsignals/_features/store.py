@@ -162,6 +162,13 @@ def flatten(record: Record) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for name in record.__struct_fields__:
         value = getattr(record, name)
+        if name == "judge" and isinstance(record, AttemptRecord):
+            # The judge's fields have open-ended names: one column per `judge.<rubric>.<field>`
+            # holding its value (the details stay in the JSON lines record).
+            for rubric, fields in sorted((value or {}).items()):
+                for field, result in sorted(fields.items()):
+                    row[f"judge.{rubric}.{field}"] = msgspec.to_builtins(result.value)
+            continue
         if isinstance(value, msgspec.Struct) and not isinstance(value, AttemptRecord):
             for field in value.__struct_fields__:
                 row[f"{name}.{field}"] = msgspec.to_builtins(getattr(value, field))

@@ -56,6 +56,9 @@ def record_row(record: AttemptRecord | TrialRecord) -> dict[str, Any]:
                 container[leaf] = []
                 nulls.append(path)
         row[NULL_LISTS_COLUMN] = nulls
+    for name in table.json_fields:
+        if row.get(name) is not None:
+            row[name] = _json.encode(row[name]).decode()
     if table.json_column is not None:
         row[table.json_column] = _json.encode(record).decode()
     return row
@@ -90,4 +93,7 @@ def row_record(table: FeatureTable, line: bytes) -> AttemptRecord | TrialRecord:
         for g in groups:
             container = container[g]
         container[leaf] = None
+    for name in table.json_fields:
+        if isinstance(row.get(name), str):
+            row[name] = msgspec.json.decode(row[name])
     return msgspec.convert(row, AttemptRecord)

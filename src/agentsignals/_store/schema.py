@@ -184,6 +184,9 @@ class FeatureTable:
     record_refs: dict[str, tuple[str, str]] = field(default_factory=dict)
     # Column holding the whole record as JSON (exact round trip of embedded records).
     json_column: str | None = None
+    # Fields with open-ended keys (the judge's `judge.<rubric>.<field>`), stored as JSON text
+    # in a Nullable(String) column of the same name (ClickHouse reads them with JSONExtract).
+    json_fields: tuple[str, ...] = ()
     # ReplacingMergeTree's version: (column, type and MATERIALIZED expression), or None for
     # the plain revision. Attempts rank whole revisions above partial ones.
     version: tuple[str, str] | None = None
@@ -284,6 +287,14 @@ def _item_type(t: msgspec.inspect.Type, path: str) -> str:
     raise TypeError(f"no ClickHouse type for the items of {path!r} ({t!r})")
 
 
+def _is_dict(t: msgspec.inspect.Type) -> bool:
+    """A dict field, or an optional one."""
+    if isinstance(t, msgspec.inspect.UnionType):
+        inner = [x for x in t.types if not isinstance(x, msgspec.inspect.NoneType)]
+        return len(inner) == 1 and _is_dict(inner[0])
+    return isinstance(t, msgspec.inspect.DictType)
+
+
 def _record_type(t: msgspec.inspect.Type) -> type[AttemptRecord] | None:
     """AttemptRecord when ``t`` is AttemptRecord, ``AttemptRecord | None`` or a list of it."""
     if isinstance(t, msgspec.inspect.UnionType):
@@ -303,7 +314,12 @@ def _table(name: str, record: type[msgspec.Struct], order_by: str) -> FeatureTab
     nullable_lists: list[str] = []
     time_fields: dict[str, str] = {}
     refs: dict[str, tuple[str, str]] = {}
+    json_fields: list[str] = []
     for f in info.fields:
+        if _is_dict(f.type):
+            columns.append((f.name, "Nullable(String)"))
+            json_fields.append(f.name)
+            continue
         if _record_type(f.type) is not None:
             many = isinstance(f.type, msgspec.inspect.ListType)
             stem = f.name[:-3] + "y" if f.name.endswith("ies") else f.name.rstrip("s")
@@ -340,6 +356,7 @@ def _table(name: str, record: type[msgspec.Struct], order_by: str) -> FeatureTab
         time_fields=time_fields,
         record_refs=refs,
         json_column=json_column,
+        json_fields=tuple(json_fields),
         version=version,
     )
 

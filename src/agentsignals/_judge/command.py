@@ -1,0 +1,590 @@
+"""`agentsignals judge`: run rubrics and the first wrong step, evaluate, cluster, list rubrics.
+
+    agentsignals judge run TRACES --model M [--rubric builtin] [--first-wrong-step] -o judged.jsonl
+    agentsignals judge eval --who-and-when DIR --model M        # first wrong step vs labels
+    agentsignals judge eval --labels labels.jsonl --records judged.jsonl   # flag calibration
+    agentsignals judge cluster judged.jsonl --embed-model E --taxonomy clusters.json -o out.jsonl
+    agentsignals judge rubrics [--show ID] [--check FILE]
+
+The model: any OpenAI-compatible endpoint (``--base-url`` or OPENAI_BASE_URL, key from
+OPENAI_API_KEY or the variable ``--api-key-env`` names) or Anthropic (``--provider anthropic``,
+ANTHROPIC_API_KEY). Keys are never taken on the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+NAME = "judge"
+HELP = "LLM judge: rubric flags, the first wrong step, failure clusters, evaluation"
+DESCRIPTION = (
+    "Judge traced attempts with an LLM (any OpenAI-compatible endpoint, or Anthropic): rubric "
+    "flags such as memory drift, the first wrong step of failed attempts, failure clusters; "
+    "results go into attempt records (judge.<rubric>.<field>) and onto the traces "
+    "(gen_ai.evaluation.result events). Also measures a judge against labels."
+)
+
+DEFAULT_OUTPUT_DIR = "agentsignals-output"
+
+
+def _output_dir() -> Path:
+    return Path(os.environ.get("AGENTSIGNALS_OUTPUT_DIR") or DEFAULT_OUTPUT_DIR)
+
+
+def _add_model_arguments(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument(
+        "--model",
+        default=os.environ.get("AGENTSIGNALS_JUDGE_MODEL"),
+        help="judge model name (or AGENTSIGNALS_JUDGE_MODEL)",
+    )
+    g.add_argument(
+        "--base-url",
+        default=None,
+        help="OpenAI-compatible base URL up to /v1 (default: OPENAI_BASE_URL, or the OpenAI API;"
+        " for --provider anthropic: ANTHROPIC_BASE_URL or api.anthropic.com)",
+    )
+    g.add_argument("--provider", choices=("openai", "anthropic"), default="openai")
+    g.add_argument(
+        "--api-key-env",
+        default=None,
+        help="name of the variable holding the API key (default OPENAI_API_KEY / "
+        "ANTHROPIC_API_KEY)",
+    )
+    g.add_argument(
+        "--response-format",
+        choices=("auto", "json_schema", "json_object_schema", "json_object", "none"),
+        default="auto",
+        help="how to ask for JSON (auto: a JSON schema first, stepping down if refused)",
+    )
+    g.add_argument("--temperature", type=float, default=0.0)
+    g.add_argument("--samples", type=int, default=1, help="answers per item, majority vote")
+    g.add_argument("--seed", type=int, default=0, help="seed of sample 0 (sample i: seed+i)")
+    g.add_argument("--max-tokens", type=int, default=400, help="answer length limit")
+    g.add_argument(
+        "--explanation-chars",
+        type=int,
+        default=None,
+        help="cap on the explanation's length (default: the rubric's, 600)",
+    )
+    g.add_argument(
+        "--context-tokens",
+        type=int,
+        default=None,
+        help="the model's context window (default: as the server reports, else 32000)",
+    )
+    g.add_argument("--concurrency", type=int, default=4, help="requests in flight")
+    g.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
+    g.add_argument("--retries", type=int, default=5, help="retries on 429/5xx and errors")
+    g.add_argument("--price-input", type=float, default=None, help="USD per 1M input tokens")
+    g.add_argument("--price-output", type=float, default=None, help="USD per 1M output tokens")
+    g.add_argument(
+        "--chars-per-token",
+        type=float,
+        default=3.0,
+        help="for budgeting transcripts (3.0 is conservative for code)",
+    )
+    g.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="answer cache (default: <output dir>/judge/cache.sqlite)",
+    )
+    g.add_argument("--no-cache", action="store_true", help="no cache (every call is made)")
+    g.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="judge_command", required=True)
+
+    run = sub.add_parser("run", help="judge traced attempts; write records with judge fields")
+    run.add_argument("paths", nargs="+", type=Path, help="trace files or folders (OTLP/JSON)")
+    run.add_argument(
+        "--rubric",
+        action="append",
+        default=None,
+        help="built-in id or YAML file (repeatable; default: builtin, the six behaviours)",
+    )
+    run.add_argument("--no-rubrics", action="store_true", help="only the first wrong step")
+    run.add_argument(
+        "--first-wrong-step",
+        nargs="?",
+        const="candidates",
+        default=None,
+        choices=("candidates", "all_at_once", "step_by_step", "binary_search"),
+        help="label the first wrong step of failed attempts (mode; default candidates)",
+    )
+    run.add_argument(
+        "--all-attempts",
+        action="store_true",
+        help="first wrong step for every attempt, not only failed ones",
+    )
+    run.add_argument(
+        "--records",
+        type=Path,
+        default=None,
+        help="attempt records to add the results to (e.g. from agentsignals verify); they "
+        "also give the outcomes that select failed attempts",
+    )
+    run.add_argument("-o", "--output", type=Path, default=None, help=".jsonl (default stdout)")
+    run.add_argument(
+        "--spans-out",
+        type=Path,
+        default=None,
+        help="also write judge spans (gen_ai.evaluation.result events) to this folder",
+    )
+    run.add_argument("--summary", type=Path, default=None, help="write the run summary (JSON)")
+    _add_model_arguments(run)
+
+    ev = sub.add_parser("eval", help="measure a judge against labels")
+    ev.add_argument(
+        "--who-and-when",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="Who&When logs (files or folders): first-wrong-step accuracy with baselines",
+    )
+    ev.add_argument(
+        "--mode",
+        action="append",
+        choices=("candidates", "all_at_once", "step_by_step", "binary_search"),
+        default=None,
+        help="attribution mode(s) to evaluate (repeatable; default all_at_once)",
+    )
+    ev.add_argument("--limit", type=int, default=None, help="only the first N logs")
+    ev.add_argument(
+        "--with-ground-truth",
+        action="store_true",
+        help="show the model the task's correct answer (the paper's 'with ground truth')",
+    )
+    ev.add_argument("--labels", type=Path, default=None, help="human flag labels (JSON lines)")
+    ev.add_argument("--records", type=Path, default=None, help="judged attempt records")
+    ev.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="the evaluation JSON (flags: default <output dir>/judge/calibration.json)",
+    )
+    ev.add_argument("--table", type=Path, default=None, help="also write a Markdown table")
+    _add_model_arguments(ev)
+
+    cl = sub.add_parser("cluster", help="cluster failed attempts into a failure taxonomy")
+    cl.add_argument("records", type=Path, help="judged attempt records (.jsonl)")
+    cl.add_argument("--taxonomy", type=Path, required=True, help="the taxonomy file (JSON)")
+    cl.add_argument("--k", type=int, default=None, help="number of clusters")
+    cl.add_argument("--method", choices=("agglomerative", "kmeans"), default="agglomerative")
+    cl.add_argument("--recluster", action="store_true", help="cluster again (ids kept if close)")
+    cl.add_argument("--embed-model", required=True, help="embedding model name")
+    cl.add_argument(
+        "--embed-base-url",
+        default=None,
+        help="OpenAI-compatible /v1 base URL of the embeddings (default: --base-url)",
+    )
+    cl.add_argument("--no-names", action="store_true", help="do not ask the model for names")
+    cl.add_argument(
+        "--keep-id-similarity",
+        type=float,
+        default=0.9,
+        help="re-clustering keeps an old id for a cluster whose centroid is at least this "
+        "similar (cosine; depends on the embedder)",
+    )
+    cl.add_argument("-o", "--output", type=Path, default=None, help=".jsonl (default stdout)")
+    _add_model_arguments(cl)
+
+    rb = sub.add_parser("rubrics", help="list the built-in rubrics, show one, check a file")
+    rb.add_argument("--show", default=None, help="print a built-in rubric's YAML")
+    rb.add_argument("--check", type=Path, action="append", default=[], help="validate a file")
+
+
+def _err(message: str) -> None:
+    print(f"agentsignals judge: {message}", file=sys.stderr)
+
+
+def _client_config(args: argparse.Namespace) -> Any:
+    from agentsignals._judge.client import ClientConfig
+
+    if args.provider == "anthropic":
+        base = args.base_url or os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
+        key_env = args.api_key_env or "ANTHROPIC_API_KEY"
+    else:
+        base = args.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        key_env = args.api_key_env or "OPENAI_API_KEY"
+    return ClientConfig(
+        base_url=base,
+        api_key=os.environ.get(key_env),
+        provider=args.provider,
+        timeout_s=args.timeout,
+        retries=args.retries,
+        response_format=args.response_format,
+    )
+
+
+def _judge(args: argparse.Namespace) -> Any:
+    from agentsignals._judge.cache import JudgeCache
+    from agentsignals._judge.engine import Judge, JudgeSettings
+
+    settings = JudgeSettings(
+        model=args.model,
+        client=_client_config(args),
+        temperature=args.temperature,
+        samples=max(1, args.samples),
+        seed=args.seed,
+        max_tokens=args.max_tokens,
+        context_tokens=args.context_tokens,
+        concurrency=max(1, args.concurrency),
+        chars_per_token=args.chars_per_token,
+        price_input_per_mtok=args.price_input,
+        price_output_per_mtok=args.price_output,
+        explanation_chars=args.explanation_chars,
+    )
+    cache = None
+    if not args.no_cache:
+        cache = JudgeCache(args.cache or _output_dir() / "judge" / "cache.sqlite")
+    return Judge(settings, cache=cache)
+
+
+def _usage_line(usage: Any) -> str:
+    cost = f", ${usage.cost_usd:.4f}" if usage.cost_usd else ""
+    return (
+        f"{usage.model_calls} model calls, {usage.cache_hits} cached answers, "
+        f"{usage.input_tokens} input + {usage.output_tokens} output tokens{cost}"
+        + (f", {usage.reasks} re-asks" if usage.reasks else "")
+        + (f", {usage.unparseable} unreadable answers" if usage.unparseable else "")
+        + (f", {usage.model_errors} model errors" if usage.model_errors else "")
+    )
+
+
+def read_attempt_records(path: Path) -> tuple[list[Any], list[str]]:
+    """Attempt records from a JSON lines file or a feature folder (latest revisions)."""
+    import msgspec
+
+    from agentsignals._features.record import AttemptRecord, supersedes
+    from agentsignals._features.store import read_records
+
+    if path.is_dir():
+        attempts, _ = read_records(path)
+        return attempts, []
+    decoder = msgspec.json.Decoder(AttemptRecord)
+    out: dict[str, AttemptRecord] = {}
+    problems: list[str] = []
+    with path.open("rb") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                record = decoder.decode(line)
+            except msgspec.DecodeError as exc:
+                problems.append(f"{path}:{line_no}: not an attempt record ({exc})")
+                continue
+            old = out.get(record.attempt_id)
+            if old is None or supersedes(record, old):
+                out[record.attempt_id] = record
+    return list(out.values()), problems
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.judge_command == "rubrics":
+            return _rubrics(args)
+        if args.judge_command == "eval" and args.labels is not None:
+            return _eval_flags(args)
+        if not args.model:
+            _err("give the judge's model with --model (or AGENTSIGNALS_JUDGE_MODEL)")
+            return 2
+        if args.judge_command == "run":
+            return _run(args)
+        if args.judge_command == "eval":
+            return _eval_steps(args)
+        return _cluster(args)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+
+
+def _rubrics(args: argparse.Namespace) -> int:
+    from importlib import resources
+
+    from agentsignals._judge.rubrics import RubricError, builtin_rubric, builtin_rubric_ids
+    from agentsignals._judge.rubrics import load_rubric as load
+
+    status = 0
+    for path in args.check:
+        try:
+            rubric = load(path)
+        except RubricError as exc:
+            _err(str(exc))
+            status = 1
+            continue
+        fields = ", ".join(f"{f.name} ({f.type}, {f.reducer})" for f in rubric.fields)
+        print(f"{path}: ok: {rubric.id} v{rubric.version}: {fields}")
+    if args.show:
+        try:
+            builtin_rubric(args.show)
+        except RubricError as exc:
+            _err(str(exc))
+            return 2
+        text = (resources.files("agentsignals._judge.rubrics") / f"{args.show}.yaml").read_text(
+            encoding="utf-8"
+        )
+        sys.stdout.write(text)
+        return status
+    if not args.check:
+        for rubric_id in builtin_rubric_ids():
+            rubric = builtin_rubric(rubric_id)
+            fields = ", ".join(f"{f.name}" for f in rubric.fields)
+            print(f"{rubric.id:<20} v{rubric.version}  judge.{rubric.id}.{{{fields}}}  "
+                  f"{rubric.summary}")  # fmt: skip
+    return status
+
+
+def _progress(args: argparse.Namespace, label: str) -> Any:
+    if args.no_progress:
+        return None
+    from agentsignals._judge.progress import Progress
+
+    return Progress(label)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from agentsignals._features.store import write_json_lines
+    from agentsignals._judge.engine import JudgeInterrupted
+    from agentsignals._judge.results import write_judge_spans
+    from agentsignals._judge.rubrics import RubricError, resolve_rubrics
+    from agentsignals._judge.run import judge_traces
+
+    for path in args.paths:
+        if not path.exists():
+            _err(f"{path}: no such file or folder")
+            return 2
+    try:
+        rubrics = [] if args.no_rubrics else resolve_rubrics(args.rubric or ["builtin"])
+    except RubricError as exc:
+        _err(str(exc))
+        return 2
+    if not rubrics and args.first_wrong_step is None:
+        _err("nothing to judge: give rubrics, or --first-wrong-step")
+        return 2
+    records = None
+    if args.records is not None:
+        if not args.records.exists():
+            _err(f"{args.records}: no such file or folder")
+            return 2
+        records, problems = read_attempt_records(args.records)
+        for problem in problems:
+            _err(f"skipped {problem}")
+    if args.samples > 1 and args.temperature == 0:
+        _err(
+            f"note: {args.samples} samples at temperature 0 are the same answer on most "
+            "servers; give --temperature for a vote that means something"
+        )
+    judge = _judge(args)
+    progress = _progress(args, "judging")
+    try:
+        result = judge_traces(
+            args.paths,
+            rubrics=rubrics,
+            judge=judge,
+            records=records,
+            first_wrong_step=args.first_wrong_step,
+            first_wrong_step_all=args.all_attempts,
+            progress=progress,
+        )
+    except JudgeInterrupted as exc:
+        if progress is not None:
+            progress.close()
+        where = judge.cache.path if judge.cache is not None else None
+        _err(
+            f"interrupted: {len(exc.results)} of {exc.total} judgments finished; "
+            + (
+                f"every answer received is cached in {where}: run the same command again to resume"
+                if where
+                else "no cache was used"
+            )
+        )
+        return 130
+    finally:
+        if progress is not None:
+            progress.close()
+    for problem in result.problems:
+        _err(f"skipped {problem}")
+    for note in result.notes:
+        _err(note)
+    write_json_lines(result.records, args.output)
+    if args.spans_out is not None:
+        written = write_judge_spans(result.spans, args.spans_out)
+        if written is not None:
+            _err(f"{len(result.spans)} judge spans in {written}")
+    summary = result.summary()
+    summary["cache"] = judge.cache.path if judge.cache is not None else None
+    summary["model"] = judge.settings.model
+    if args.summary is not None:
+        args.summary.parent.mkdir(parents=True, exist_ok=True)
+        args.summary.write_text(json.dumps(summary, indent=1) + "\n")
+    _err(
+        f"{summary['judgments']} judgments of {summary['attempts']} attempts "
+        f"({summary['fields_could_not_judge']} fields could not be judged); "
+        + _usage_line(result.usage)
+    )
+    if judge.cache is not None:
+        judge.cache.close()
+    return 1 if result.problems and not result.transcripts else 0
+
+
+def _eval_steps(args: argparse.Namespace) -> int:
+    from agentsignals._judge.engine import JudgeInterrupted
+    from agentsignals._judge.evaluate import (
+        judge_who_and_when,
+        load_who_and_when,
+        markdown_table,
+        score_who_and_when,
+    )
+
+    if not args.who_and_when:
+        _err("give --who-and-when LOGS (first wrong step) or --labels with --records (flags)")
+        return 2
+    problems: list[str] = []
+    try:
+        logs = load_who_and_when(args.who_and_when, problems=problems)
+    except FileNotFoundError as exc:
+        _err(str(exc))
+        return 2
+    for problem in problems:
+        _err(f"skipped {problem}")
+    if args.limit is not None:
+        logs = logs[: args.limit]
+    if not logs:
+        _err("no Who&When logs found")
+        return 1
+    judge = _judge(args)
+    runs = {}
+    predictions_out: dict[str, list[dict[str, Any]]] = {}
+    for mode in args.mode or ["all_at_once"]:
+        progress = _progress(args, f"who&when {mode}")
+        try:
+            predictions, _ = judge_who_and_when(
+                judge, logs, mode=mode, with_ground_truth=args.with_ground_truth,
+                progress=progress,
+            )  # fmt: skip
+        except JudgeInterrupted:
+            _err("interrupted; answers so far are cached: run again to resume")
+            return 130
+        finally:
+            if progress is not None:
+                progress.close()
+        label = f"{mode} ({judge.settings.model})"
+        runs[label] = predictions
+        predictions_out[label] = [p.__dict__ for p in predictions]
+    document = score_who_and_when(logs, runs)
+    document["judge"] = {
+        "model": judge.settings.model,
+        "temperature": judge.settings.temperature,
+        "samples": judge.settings.samples,
+        "with_ground_truth": args.with_ground_truth,
+        "context_tokens": judge.context_tokens,
+        "usage": judge.usage.as_dict(),
+    }
+    document["predictions"] = predictions_out
+    text = json.dumps(document, indent=1) + "\n"
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
+    else:
+        sys.stdout.write(text)
+    table = markdown_table(document)
+    if args.table is not None:
+        args.table.parent.mkdir(parents=True, exist_ok=True)
+        args.table.write_text(table + "\n")
+    print(table, file=sys.stderr)
+    _err(_usage_line(judge.usage))
+    return 0
+
+
+def _eval_flags(args: argparse.Namespace) -> int:
+    from agentsignals._judge.evaluate import calibrate_flags, load_labels
+
+    if args.records is None:
+        _err("--labels needs --records (the judged attempt records)")
+        return 2
+    for path in (args.labels, args.records):
+        if not path.exists():
+            _err(f"{path}: no such file or folder")
+            return 2
+    labels, problems = load_labels(args.labels)
+    records, record_problems = read_attempt_records(args.records)
+    for problem in [*problems, *record_problems]:
+        _err(f"skipped {problem}")
+    document = calibrate_flags(records, labels, judge_info={"records": str(args.records)})
+    target = args.output or _output_dir() / "judge" / "calibration.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(document, indent=1) + "\n")
+    for name, flag in document["flags"].items():
+        sens = flag["sensitivity"]["estimate"]
+        spec = flag["specificity"]["estimate"]
+        _err(
+            f"{name}: n={flag['n']} sensitivity "
+            f"{'-' if sens is None else f'{sens:.2f}'} specificity "
+            f"{'-' if spec is None else f'{spec:.2f}'}"
+        )
+    _err(f"calibration written to {target}")
+    return 0 if document["flags"] else 1
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from agentsignals._features.store import write_json_lines
+    from agentsignals._judge.client import ModelClient, ModelError
+    from agentsignals._judge.cluster import cluster_failures, read_taxonomy, write_taxonomy
+
+    if not args.records.exists():
+        _err(f"{args.records}: no such file or folder")
+        return 2
+    records, problems = read_attempt_records(args.records)
+    for problem in problems:
+        _err(f"skipped {problem}")
+    taxonomy = None
+    if args.taxonomy.exists():
+        try:
+            taxonomy = read_taxonomy(args.taxonomy)
+        except (ValueError, KeyError) as exc:
+            _err(str(exc))
+            return 2
+    judge = _judge(args)
+    config = judge.settings.client
+    if args.embed_base_url:
+        from dataclasses import replace
+
+        config = replace(config, base_url=args.embed_base_url)
+    try:
+        result = cluster_failures(
+            records,
+            client=ModelClient(config),
+            embed_model=args.embed_model,
+            cache=judge.cache,
+            k=args.k,
+            method=args.method,
+            taxonomy=taxonomy,
+            recluster=args.recluster,
+            namer=None if args.no_names else judge,
+            seed=args.seed,
+            keep_similarity=args.keep_id_similarity,
+        )
+    except (ModelError, ValueError, ImportError) as exc:
+        _err(str(exc))
+        return 1
+    write_taxonomy(result.taxonomy, args.taxonomy)
+    write_json_lines(result.records, args.output)
+    if result.skipped:
+        _err(
+            f"{len(result.skipped)} failed attempts have no failure summary or first wrong "
+            "step and were not clustered (judge them with --rubric failure_summary)"
+        )
+    _err(
+        f"{result.assigned} failed attempts in {len(result.taxonomy.clusters)} clusters "
+        f"({args.taxonomy}); " + _usage_line(result.usage)
+    )
+    return 0
