@@ -25,6 +25,9 @@ def _type_name(hint: object) -> str:
     if origin is list:
         (item,) = typing.get_args(hint)
         return f"list[{_type_name(item)}]"
+    if origin is dict:
+        key, value = typing.get_args(hint)
+        return f"dict[{_type_name(key)}, {_type_name(value)}]"
     assert isinstance(hint, type)
     return hint.__name__
 
