@@ -139,12 +139,68 @@ def _fuzzy(key: str) -> ToolCategory:
     return ToolCategory.OTHER
 
 
+# Commands are tokenized with shlex (about 0.5 µs a character), on every call of a shell tool,
+# content capture on or off. Longer commands are read without their heredoc bodies (data, not
+# commands) and then by their first _MAX_COMMAND_CHARS characters: an 8 MiB heredoc took
+# seconds per call. Shorter ones are read whole, as they always were.
+_MAX_COMMAND_CHARS = 4096
+_MAX_HEREDOC_MARKS = 64
+_HEREDOC_START = re.compile(r"<<-?[ \t]*(['\"]?)(\w+)\1")
+
+
+def _without_heredoc_bodies(command: str) -> str:
+    """`command` with the body of each heredoc left out (C-level scans, at most
+    _MAX_HEREDOC_MARKS `<<` looked at); an unterminated heredoc runs to the end, as in the
+    shell."""
+    out: list[str] = []
+    pos = 0
+    for _ in range(_MAX_HEREDOC_MARKS):
+        at = command.find("<<", pos)
+        if at < 0:
+            break
+        start = _HEREDOC_START.match(command, at)
+        if start is None:
+            out.append(command[pos : at + 2])
+            pos = at + 2
+            continue
+        line_end = command.find("\n", start.end())
+        if line_end < 0:
+            break
+        out.append(command[pos:line_end])
+        end = re.compile(r"\n\t*" + re.escape(start.group(2)) + r"(?=\n|$)").search(
+            command, line_end
+        )
+        if end is None:
+            return "".join(out)
+        pos = end.end()
+    out.append(command[pos:])
+    return "".join(out)
+
+
 def classify_command(command: str) -> ToolCategory:
     """Classify a shell command line by what it does: test run, search, read, or plain shell.
 
     Edits through the shell (sed -i, heredocs) stay `shell`: the workspace tracker, not the
     command text, decides whether files changed, and marks them shell-mediated.
     """
+    rest = ""
+    if len(command) > _MAX_COMMAND_CHARS:
+        command = _without_heredoc_bodies(command)
+        command, rest = command[:_MAX_COMMAND_CHARS], command[_MAX_COMMAND_CHARS:]
+    category = _classify_command(command)
+    if rest and category in (ToolCategory.READ, ToolCategory.SEARCH) and _writes(command, rest):
+        return ToolCategory.SHELL  # a redirection or in-place edit past the part read
+    return category
+
+
+def _writes(head: str, rest: str) -> bool:
+    if ">" in rest:
+        return True
+    in_place = " -i" in rest or "--in-place" in rest
+    return in_place and any(p in head or p in rest for p in ("sed", "perl"))
+
+
+def _classify_command(command: str) -> ToolCategory:
     if _TEST_RUNNERS.search(command):
         return ToolCategory.TEST
     try:
