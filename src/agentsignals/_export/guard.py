@@ -179,7 +179,12 @@ def _clean_at_a_glance(span: ReadableSpan, attributes: Any, skip: frozenset[str]
     its strings joined by NUL, which no keyword holds, so every keyword found in the join lies
     in one string. A join that recurs (our tool and turn spans, a model's name) is found in
     the clean-string memory with one lookup."""
-    if getattr(span, "_events", None) or getattr(span, "_links", None):
+    # (BoundedList's own __len__ is Python code: look at its deque.)
+    events = getattr(span, "_events", None)
+    if events is not None and getattr(events, "_dq", events):
+        return False
+    links = getattr(span, "_links", None)
+    if links is not None and getattr(links, "_dq", links):
         return False
     parts = [span.name or ""]
     status = span.status
