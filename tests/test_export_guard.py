@@ -31,10 +31,10 @@ class Gate(SpanExporter):
         self.open.set()
         self.entered = threading.Event()
         self.spans = 0
-        self.threads: set[str] = set()
+        self.threads: set[tuple[str, int]] = set()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        self.threads.add(threading.current_thread().name)
+        self.threads.add((threading.current_thread().name, threading.get_ident()))
         self.entered.set()
         self.open.wait()
         self.spans += len(spans)
@@ -55,20 +55,16 @@ def _spans(n: int) -> list[ReadableSpan]:
     return list(memory.get_finished_spans())
 
 
-def _workers() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "agentsignals-export" and t.is_alive()]
-
-
 def test_bounded_exports_share_one_worker_thread() -> None:
-    before = len(_workers())
     inner = Gate()
     exporter = guard.GuardedExporter(inner, timeout_s=30)
     spans = _spans(3)
     results = [exporter.export(spans[i % 3 : i % 3 + 1]) for i in range(300)]
     assert results == [SpanExportResult.SUCCESS] * 300
     assert inner.spans == 300
-    assert inner.threads == {"agentsignals-export"}  # never the caller's thread
-    assert len(_workers()) == before + 1
+    # One thread ran all 300, and it is not the caller's.
+    [(name, ident)] = inner.threads
+    assert name == "agentsignals-export" and ident != threading.get_ident()
     exporter.shutdown()
 
 
@@ -86,17 +82,19 @@ def test_a_stuck_export_times_out_then_batches_drop_until_it_returns() -> None:
     assert exporter.export(spans) == SpanExportResult.FAILURE
     assert guard.stats.spans_dropped_while_stuck == dropped + 2
     assert inner.spans == 0
+    worker = exporter._worker
     inner.open.set()  # the stuck export returns ...
-    worker = next(t for t in _workers() if t is exporter._worker)
-    for _ in range(1000):
-        if inner.spans == 1:
+    stuck = exporter._running
+    assert stuck is not None
+    for _ in range(6000):  # the worker marks it finished when its export has returned
+        if stuck.finished():
             break
         threading.Event().wait(0.01)
     assert inner.spans == 1
     # ... and the next batch goes through, on the same worker.
     assert exporter.export(spans) == SpanExportResult.SUCCESS
     assert inner.spans == 3
-    assert exporter._worker is worker
+    assert exporter._worker is worker and len(inner.threads) == 1
     exporter.shutdown()
 
 
