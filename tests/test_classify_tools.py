@@ -84,3 +84,33 @@ def test_explicit_category_overrides(captured: CapturedSpans) -> None:
         "other",
         "shell",
     ]
+
+
+BIG_BODY = "x = compute(1, 2)  # pytest > out | grep\n" * 200_000  # 8.6 MB of data, not commands
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        # The heredoc body is data: what the command does is read around it.
+        ("cat > big.py <<'EOF'\n" + BIG_BODY + "EOF\npytest big.py -q", "test"),
+        ("cat > big.py <<'EOF'\n" + BIG_BODY + "EOF\ncat big.py", "shell"),
+        ("cat <<-EOF > big.txt\n" + BIG_BODY + "\t\tEOF\ngrep -n foo big.txt", "shell"),
+        ("python - <<EOF\n" + BIG_BODY, "shell"),  # unterminated: runs to the end
+        # Long commands without heredocs are read by their first 4 KB ...
+        ("grep -rn foo " + "src/a.py " * 2000, "search"),
+        ("grep -rn -i foo " + "src/a.py " * 2000, "search"),
+        ("cat " + "a.py " * 2000 + "| wc -l", "read"),
+        # ... and a redirection or in-place edit past them still makes them no read.
+        ("cat " + "a.py " * 2000 + "> all.py", "shell"),
+        ("grep -l foo " + "a.py " * 2000 + "; sed -i 's/a/b/' a.py", "shell"),
+        ("<<" * 4_000_000, "shell"),
+        ("".join(f"cat <<E{i}\nx\nE{i}\n" for i in range(20_000)) + "ls", "read"),
+    ],
+    ids=lambda v: v[:40] if isinstance(v, str) else v,
+)
+def test_long_commands_are_read_with_bounded_work(command: str, expected: str) -> None:
+    """A bash call with an 8 MiB heredoc took seconds in shlex on every call, capture on or
+    off. Longer commands are read without heredoc bodies, then by their first 4 KB."""
+    assert classify_command(command).value == expected
+    assert category_for("bash", {"command": command}).value == expected

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import os
+import queue
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -65,8 +66,17 @@ _REDACTED_AT_CAPTURE: Final = frozenset(
     }
 )  # fmt: skip
 _OUR_SCOPE: Final = "agentsignals"
+_SKIP_OURS: Final = _NEVER_FREE_TEXT | _REDACTED_AT_CAPTURE
 # Shorter strings cannot hold a secret any rule matches.
 _MIN_CHARS: Final = 6
+# Short strings found clean before (span names, tool and model names, enum-like values recur on
+# every span) are looked up instead of scanned again: the rules are deterministic, so the same
+# string is clean again. Only clean strings are kept; bounded, cleared when full.
+_CLEAN_MAX_CHARS: Final = 200
+_CLEAN_MAX_ENTRIES: Final = 4096
+# Spans whose strings add up to more are scanned string by string without a first glance.
+_GLANCE_MAX_CHARS: Final = 4096
+_clean: dict[str, None] = {}
 
 
 class _Stats:
@@ -104,9 +114,19 @@ def export_timeout_s(default: float = DEFAULT_EXPORT_TIMEOUT_S) -> float:
 
 
 def _scrub_text(text: str) -> tuple[str, int]:
-    if len(text) < _MIN_CHARS:
+    size = len(text)
+    if size < _MIN_CHARS:
         return text, 0
-    return redact.redact_secrets(text)
+    if size > _CLEAN_MAX_CHARS:
+        return redact.redact_secrets(text)
+    if text in _clean:
+        return text, 0
+    new, found = redact.redact_secrets(text)
+    if not found:
+        if len(_clean) >= _CLEAN_MAX_ENTRIES:
+            _clean.clear()
+        _clean[text] = None
+    return new, found
 
 
 def _scrub_value(value: Any) -> tuple[Any, int]:
@@ -130,6 +150,10 @@ def _scrub_mapping(
     """A redacted copy of `attributes`, or None when nothing was redacted."""
     if not attributes:
         return None, 0
+    # BoundedAttributes' Mapping methods are Python code run per key; its dict is not.
+    inner = getattr(attributes, "_dict", None)
+    if type(inner) is dict:
+        attributes = inner
     changed: dict[str, Any] | None = None
     total = 0
     for key, value in attributes.items():
@@ -150,15 +174,62 @@ def _bounded(new: dict[str, Any], old: Any) -> BoundedAttributes:
     return bounded
 
 
+def _clean_at_a_glance(span: ReadableSpan, attributes: Any, skip: frozenset[str]) -> bool:
+    """True when no rule can match any string of `span` (a span without events or links):
+    its strings joined by NUL, which no keyword holds, so every keyword found in the join lies
+    in one string. A join that recurs (our tool and turn spans, a model's name) is found in
+    the clean-string memory with one lookup."""
+    # (BoundedList's own __len__ is Python code: look at its deque.)
+    events = getattr(span, "_events", None)
+    if events is not None and getattr(events, "_dq", events):
+        return False
+    links = getattr(span, "_links", None)
+    if links is not None and getattr(links, "_dq", links):
+        return False
+    parts = [span.name or ""]
+    status = span.status
+    if status is not None and status.description:
+        parts.append(status.description)
+    if attributes:
+        inner = getattr(attributes, "_dict", None)
+        for key, value in (inner if type(inner) is dict else attributes).items():
+            if key in skip:
+                continue
+            kind = type(value)
+            if kind is str:
+                parts.append(value)
+            elif kind is tuple or kind is list:
+                parts.extend(v for v in value if type(v) is str)
+    probe = "\0".join(parts)
+    size = len(probe)
+    if size > _GLANCE_MAX_CHARS:
+        return False  # long text: scanned string by string, once
+    if size <= _CLEAN_MAX_CHARS and probe in _clean:
+        return True
+    if redact.holds_keyword(probe):
+        return False
+    if size <= _CLEAN_MAX_CHARS:
+        if len(_clean) >= _CLEAN_MAX_ENTRIES:
+            _clean.clear()
+        _clean[probe] = None
+    return True
+
+
 def scrub_span(span: ReadableSpan) -> ReadableSpan:
     """`span`, or a copy of it with every secret in its strings redacted."""
     scope = span.instrumentation_scope
     ours = scope is not None and scope.name == _OUR_SCOPE
+    skip = _SKIP_OURS if ours else _NEVER_FREE_TEXT
+    source_attributes = getattr(span, "_attributes", None)  # the public property copies it
+    if source_attributes is None:
+        source_attributes = span.attributes
+    if _clean_at_a_glance(span, source_attributes, skip):
+        return span
     total = 0
     name, found = _scrub_text(span.name or "")
     total += found
     attributes, found = _scrub_mapping(
-        span.attributes, _REDACTED_AT_CAPTURE if ours else frozenset()
+        source_attributes, _REDACTED_AT_CAPTURE if ours else frozenset()
     )
     total += found
     events: list[Event] | None = None
@@ -284,8 +355,28 @@ def _exporter_failed(exporter: object, what: str, exc: Exception) -> None:
         logger.debug(message, *args)
 
 
+class _Job:
+    """One export handed to the worker thread. `done` is a plain lock, held until the export
+    returns (cheaper to wait on than an Event: no Condition, no Python-level waiter list)."""
+
+    __slots__ = ("batch", "done", "result")
+
+    def __init__(self, batch: Sequence[ReadableSpan]) -> None:
+        self.batch = batch
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.result = SpanExportResult.FAILURE
+
+    def finished(self) -> bool:
+        return not self.done.locked()
+
+
 class GuardedExporter(SpanExporter):
-    """Scrubs secrets from every span, then exports with a deadline (see the module doc)."""
+    """Scrubs secrets from every span, then exports with a deadline (see the module doc).
+
+    Bounded exports run on one long-lived worker thread per exporter (started on first use,
+    and again after a fork), so a deadline costs a hand-over, not a new thread per export:
+    with ``batch=False`` every span is an export."""
 
     def __init__(
         self,
@@ -300,8 +391,12 @@ class GuardedExporter(SpanExporter):
         self._bounded = bounded
         self._timeout_s = timeout_s if timeout_s is not None else export_timeout_s()
         self._lock = threading.Lock()
-        self._stuck: threading.Thread | None = None
         self._warned_stuck = False
+        # The worker, its queue, and the export it is running (None when idle).
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._running: _Job | None = None
+        self._pid = os.getpid()
         with _guarded_lock:
             _guarded.append(self)
             del _guarded[:-1000]  # bounded: reconfiguring many times must not grow this
@@ -322,43 +417,76 @@ class GuardedExporter(SpanExporter):
                 return SpanExportResult.FAILURE
         return self._export_bounded(batch)
 
-    def _export_bounded(self, batch: Sequence[ReadableSpan]) -> SpanExportResult:
-        with self._lock:
-            stuck = self._stuck
-            if stuck is not None and stuck.is_alive():
-                self._drop_while_stuck(len(batch))
-                return SpanExportResult.FAILURE
-            self._stuck = None
-        result: list[SpanExportResult] = []
-
-        def run() -> None:
+    def _run(self, jobs: queue.SimpleQueue[_Job | None]) -> None:
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
             try:
-                result.append(self.inner.export(batch))
+                job.result = self.inner.export(job.batch)
             except Exception as exc:  # the exporter's failure, not ours: logged, not raised
                 _exporter_failed(self.inner, "export", exc)
-                result.append(SpanExportResult.FAILURE)
+                job.result = SpanExportResult.FAILURE
+            finally:
+                job.batch = ()
+                job.done.release()
 
-        worker = threading.Thread(target=run, name="agentsignals-export", daemon=True)
+    def _start_worker(self) -> bool:
+        """A live worker thread (False when none can be started, late at interpreter exit)."""
+        if self._pid != os.getpid():  # forked: the parent's worker and its job are not here
+            self._pid = os.getpid()
+            self._jobs = queue.SimpleQueue()
+            self._worker = None
+            self._running = None
+        worker = self._worker
+        if worker is not None and worker.is_alive():
+            return True
+        worker = threading.Thread(
+            target=self._run, args=(self._jobs,), name="agentsignals-export", daemon=True
+        )
         try:
             worker.start()
-        except RuntimeError:  # no new threads late in interpreter shutdown: export inline
-            run()
-            return result[0]
-        worker.join(remaining(self._timeout_s))
-        if worker.is_alive():
-            with self._lock:
-                self._stuck = worker
-            with stats.lock:
-                stats.exports_timed_out += 1
-            logger.warning(
-                "agentsignals: %s did not finish exporting %d span(s) within %.1f s "
-                "(OTEL_BSP_EXPORT_TIMEOUT); batches are dropped until it returns",
-                type(self.inner).__name__,
-                len(batch),
-                self._timeout_s,
-            )
+        except RuntimeError:
+            return False
+        self._worker = worker
+        return True
+
+    def _export_bounded(self, batch: Sequence[ReadableSpan]) -> SpanExportResult:
+        # Concurrent callers (SimpleSpanProcessor on several threads) take turns, each within
+        # its own deadline.
+        if not self._lock.acquire(timeout=max(remaining(self._timeout_s), 0.001)):
+            self._drop_while_stuck(len(batch))
             return SpanExportResult.FAILURE
-        return result[0] if result else SpanExportResult.FAILURE
+        try:
+            running = self._running
+            if running is not None and not running.finished():
+                self._drop_while_stuck(len(batch))
+                return SpanExportResult.FAILURE
+            job = _Job(batch)
+            if not self._start_worker():  # no new threads late in interpreter shutdown
+                self._running = None
+                try:
+                    return self.inner.export(batch)
+                except Exception as exc:
+                    _exporter_failed(self.inner, "export", exc)
+                    return SpanExportResult.FAILURE
+            self._running = job
+            self._jobs.put(job)
+            if job.done.acquire(timeout=max(remaining(self._timeout_s), 0.0)):
+                self._running = None
+                return job.result
+        finally:
+            self._lock.release()
+        with stats.lock:
+            stats.exports_timed_out += 1
+        logger.warning(
+            "agentsignals: %s did not finish exporting %d span(s) within %.1f s "
+            "(OTEL_BSP_EXPORT_TIMEOUT); batches are dropped until it returns",
+            type(self.inner).__name__,
+            len(batch),
+            self._timeout_s,
+        )
+        return SpanExportResult.FAILURE
 
     def _drop_while_stuck(self, count: int) -> None:
         with stats.lock:
@@ -393,6 +521,12 @@ class GuardedExporter(SpanExporter):
     def shutdown(self) -> None:
         self.stop_retrying()
         self._call_bounded(self.inner.shutdown, self._timeout_s, "shut down")
+        if self._worker is not None:
+            # The worker ends after the export it may still be running; an export after this
+            # starts a new worker on a new queue.
+            self._jobs.put(None)
+            self._jobs = queue.SimpleQueue()
+            self._worker = None
         with _guarded_lock:
             if self in _guarded:
                 _guarded.remove(self)

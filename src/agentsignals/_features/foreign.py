@@ -18,8 +18,11 @@ same call; a turn's own ``record_usage`` gives way to its model calls' counts, f
 ``gen_ai.operation.name = invoke_agent``, Traceloop ``agent``), else one for the whole trace when
 it holds model calls or tool calls. Its outermost model-call spans become turns (in start
 order), its TOOL / ``execute_tool`` / Traceloop ``tool`` spans tool calls with their arguments
-when captured. Spans that fit nowhere are counted with the reason, so a run that yields no
-record says why instead of "0 attempt records".
+when captured (Traceloop's ``traceloop.entity.input`` included). Traceloop's decorators mark
+spans with ``traceloop.span.kind`` (``workflow``, ``task``, ``agent``, ``tool``); a ``workflow``
+around an ``agent`` is outside the attempt, a ``workflow`` alone is one. Spans that fit nowhere
+are counted with the reason, so a run that yields no record says why instead of "0 attempt
+records".
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ _OP: Final = sc.GEN_AI_OPERATION_NAME
 _OI_KIND: Final = "openinference.span.kind"
 _TL_KIND: Final = "traceloop.span.kind"
 _TL_REQUEST: Final = "llm.request.type"
+_TL_INPUT: Final = "traceloop.entity.input"
 _MODEL_CALL_OPS: Final = frozenset({"chat", "text_completion", "generate_content"})
 
 # Other conventions' token counts -> the GenAI attribute they fill.
@@ -144,17 +148,39 @@ def _tool_name(span: Span) -> str:
 
 
 def _tool_arguments(span: Span) -> dict[str, object] | None:
+    """The tool call's arguments by name, when the instrumentor captured them: the GenAI
+    attribute, OpenInference's ``tool.parameters`` / ``input.value``, or Traceloop's
+    ``traceloop.entity.input`` (``{"args": [...], "kwargs": {...}}`` as its decorators write it).
+    A Traceloop tool called positionally has no argument names; its first positional string is
+    offered as the ``command`` (all the category refinement reads: ``bash("pytest -q")``)."""
     a = span.attributes
-    for key in (sc.GEN_AI_TOOL_CALL_ARGUMENTS, "tool.parameters", "input.value"):
+    for key in (sc.GEN_AI_TOOL_CALL_ARGUMENTS, "tool.parameters", "input.value", _TL_INPUT):
         raw = a.get(key)
         if isinstance(raw, str) and raw[:1] == "{" and len(raw) < 1_000_000:
             try:
-                parsed = json.loads(raw)
+                parsed: object = json.loads(raw)
             except (ValueError, RecursionError):
                 continue
-            if isinstance(parsed, dict):
-                return parsed
+            if not isinstance(parsed, dict):
+                continue
+            arguments = _traceloop_arguments(parsed) if key == _TL_INPUT else parsed
+            if arguments is not None:
+                return arguments
     return None
+
+
+def _traceloop_arguments(entity_input: dict[str, object]) -> dict[str, object] | None:
+    kwargs, args = entity_input.get("kwargs"), entity_input.get("args")
+    out: dict[str, object] = dict(kwargs) if isinstance(kwargs, dict) else {}
+    if (
+        "command" not in out
+        and "cmd" not in out
+        and isinstance(args, list)
+        and args
+        and isinstance(args[0], str)
+    ):
+        out["command"] = args[0]
+    return out or None
 
 
 @dataclass

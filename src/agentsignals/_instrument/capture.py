@@ -103,10 +103,34 @@ def redact_value(value: Any) -> tuple[Any, int]:
     return out, walk.count
 
 
+_NO_TEXT: Final = frozenset({int, float, bool, type(None)})
+_MIN_SECRET_CHARS: Final = _redact._MIN_SECRET_CHARS  # shorter strings hold no secret
+# Whether a dict key names a secret, by key: agents' argument names recur on every call.
+_secret_keys: dict[str, bool] = {}
+
+
+def _names_secret(name: str) -> bool:
+    known = _secret_keys.get(name)
+    if known is None:
+        known = _redact.secret_key(name)
+        if len(name) <= 256:
+            if len(_secret_keys) >= 4096:
+                _secret_keys.clear()
+            _secret_keys[name] = known
+    return known
+
+
 def _redact_walk(value: Any, walk: _Walk, depth: int) -> Any:
     walk.items += 1
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:  # the common cases first, by exact type
         text, found = _redact.redact_secrets(value)
+        walk.count += found
+        return text
+    if kind in _NO_TEXT:
+        return value
+    if isinstance(value, str):
+        text, found = _redact.redact_secrets(str.__str__(value))
         walk.count += found
         return text
     if value is None or isinstance(value, bool | int | float):
@@ -115,15 +139,28 @@ def _redact_walk(value: Any, walk: _Walk, depth: int) -> Any:
         return "[REDACTED:too_deep]"
     if isinstance(value, dict):
         out: dict[str, Any] = {}
+        redact = _redact.redact_secrets
         for key, item in list(value.items()):
-            name = key if isinstance(key, str) else safe_repr(key)
-            name, found = _redact.redact_secrets(name)
-            walk.count += found
-            if _redact.secret_key(name) and isinstance(item, str | bytes) and item not in ("", b""):
+            name = key if type(key) is str else safe_repr(key)
+            if len(name) >= _MIN_SECRET_CHARS:
+                name, found = redact(name)
+                walk.count += found
+            if _names_secret(name) and isinstance(item, str | bytes) and item not in ("", b""):
                 walk.count += 1
                 out[name] = "[REDACTED:credential]"
                 continue
-            out[name] = _redact_walk(item, walk, depth + 1)
+            kind = type(item)
+            if kind is str:  # the common leaves inline (what the recursive call would do)
+                walk.items += 1
+                if len(item) >= _MIN_SECRET_CHARS:
+                    item, found = redact(item)
+                    walk.count += found
+                out[name] = item
+            elif kind in _NO_TEXT:
+                walk.items += 1
+                out[name] = item
+            else:
+                out[name] = _redact_walk(item, walk, depth + 1)
         return out
     if isinstance(value, list | tuple):
         return [_redact_walk(item, walk, depth + 1) for item in value]

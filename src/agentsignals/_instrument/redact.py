@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["RULES", "Rule", "redact_secrets", "secret_key"]
+__all__ = ["RULES", "Rule", "holds_keyword", "redact_secrets", "secret_key"]
 
 
 def _plain_value(value: str) -> bool:
@@ -370,7 +370,7 @@ RULES: Final[tuple[Rule, ...]] = (
 _SECRET_GROUPS: Final = ("secret", "secret2", "secret3")
 
 
-def _keyword_index() -> tuple[list[str], list[list[int]]]:
+def _keyword_index() -> tuple[list[str], list[tuple[int, ...]]]:
     keywords: list[str] = []
     owners: list[list[int]] = []
     position: dict[str, int] = {}
@@ -382,15 +382,16 @@ def _keyword_index() -> tuple[list[str], list[list[int]]]:
                 keywords.append(keyword)
                 owners.append([])
             owners[at].append(i)
-    return keywords, owners
+    return keywords, [tuple(o) for o in owners]
 
 
 _KEYWORDS, _OWNERS = _keyword_index()
 _automaton: Any = None
 
 
-def _find_keywords(folded: str) -> list[tuple[int, int]]:
-    """(keyword number, start) of every keyword occurrence in `folded`, overlaps included."""
+def _find_keywords(folded: str) -> list[tuple[int, int, int]]:
+    """(keyword number, start, end) of every keyword occurrence in `folded`, overlaps
+    included."""
     global _automaton
     if _automaton is None:
         try:
@@ -400,12 +401,12 @@ def _find_keywords(folded: str) -> list[tuple[int, int]]:
         except Exception:  # the package is missing or broken: str.find finds the same
             _automaton = False
     if _automaton is not False:
-        return [(k, start) for k, start, _ in _automaton.find_matches_as_indexes(folded, True)]
-    found: list[tuple[int, int]] = []
+        return _automaton.find_matches_as_indexes(folded, True)  # type: ignore[no-any-return]
+    found: list[tuple[int, int, int]] = []
     for k, keyword in enumerate(_KEYWORDS):
         i = folded.find(keyword)
         while i >= 0:
-            found.append((k, i))
+            found.append((k, i, i + len(keyword)))
             i = folded.find(keyword, i + 1)
     return found
 
@@ -422,6 +423,12 @@ def _folded(text: str) -> str:
 _MIN_SECRET_CHARS: Final = 6
 
 
+def holds_keyword(text: str) -> bool:
+    """Whether any rule's keyword is in `text` (case-folded). Without one, `redact_secrets`
+    finds nothing: a cheap first look at text that is usually clean."""
+    return len(text) >= _MIN_SECRET_CHARS and bool(_find_keywords(_folded(text)))
+
+
 def redact_secrets(text: str) -> tuple[str, int]:
     """Replace secrets with a marker naming their kind; never echoes any part of a secret.
     Returns the text and how many secrets were replaced.
@@ -436,10 +443,17 @@ def redact_secrets(text: str) -> tuple[str, int]:
     hits = _find_keywords(folded)
     if not hits:
         return text, 0
-    starts: dict[int, set[int]] = {}
-    for k, start in hits:
-        for rule_no in _OWNERS[k]:
-            starts.setdefault(rule_no, set()).add(start)
+    # Where each triggered rule's keywords start (a list per rule; duplicates removed below).
+    starts: dict[int, list[int]] = {}
+    get = starts.get
+    owners = _OWNERS
+    for k, start, _ in hits:
+        for rule_no in owners[k]:
+            at = get(rule_no)
+            if at is None:
+                starts[rule_no] = [start]
+            else:
+                at.append(start)
     aligned = len(folded) == len(text)
     # Accepted (start, end, replacement) spans, kept sorted by start, never overlapping.
     spans: list[tuple[int, int, str]] = []
@@ -451,7 +465,9 @@ def redact_secrets(text: str) -> tuple[str, int]:
         if rule.anchored and aligned:
             back = rule.back
             matches: Any = (
-                pattern.match(text, pos - back) for pos in sorted(starts[rule_no]) if pos >= back
+                pattern.match(text, pos - back)
+                for pos in sorted(set(starts[rule_no]))
+                if pos >= back
             )
         else:
             matches = pattern.finditer(text)

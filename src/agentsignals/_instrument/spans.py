@@ -14,7 +14,7 @@ import subprocess
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -56,6 +56,11 @@ _UNKNOWN_TOOL = "unknown"
 _MAX_INDEX = 2**31 - 1
 _INTERNAL = SpanKind.INTERNAL
 _OK_STATUS = Status(StatusCode.OK)
+# Enum values used on every span, read once (an Enum member's .value is a slow descriptor).
+_TURN: Final = sc.SpanType.TURN.value
+_TOOL: Final = sc.SpanType.TOOL.value
+_EXECUTE_TOOL: Final = sc.GenAiOperationName.EXECUTE_TOOL.value
+_OTHER: Final = sc.ToolCategory.OTHER.value
 
 
 def current_tool_handle() -> ToolHandle | None:
@@ -569,7 +574,7 @@ class TurnHandle(_SpanHandle):
     ) -> None:
         super().__init__()
         self.index = -1
-        attrs: dict[str, AttributeValue] = {sc.AGENT_SIGNALS_SPAN_TYPE: sc.SpanType.TURN.value}
+        attrs: dict[str, AttributeValue] = {sc.AGENT_SIGNALS_SPAN_TYPE: _TURN}
         self._attrs = attrs
         try:
             for key, value, name in (
@@ -577,6 +582,8 @@ class TurnHandle(_SpanHandle):
                 (sc.GEN_AI_PROVIDER_NAME, provider, "provider"),
                 (sc.AGENT_SIGNALS_TURN_PHASE, phase, "phase"),
             ):
+                if value is None:
+                    continue
                 text = as_str(value, f"turn({name}=)")
                 if text is not None:
                     attrs[key] = text
@@ -747,11 +754,11 @@ class ToolHandle(_SpanHandle):
         self._exit_failed = False
         self._scope: Scope = EMPTY_SCOPE
         self._arguments = arguments
-        self.category = sc.ToolCategory.OTHER.value
+        self.category = _OTHER
         attrs: dict[str, AttributeValue] = {
-            sc.GEN_AI_OPERATION_NAME: sc.GenAiOperationName.EXECUTE_TOOL.value,
+            sc.GEN_AI_OPERATION_NAME: _EXECUTE_TOOL,
             sc.GEN_AI_TOOL_NAME: self.name,
-            sc.AGENT_SIGNALS_SPAN_TYPE: sc.SpanType.TOOL.value,
+            sc.AGENT_SIGNALS_SPAN_TYPE: _TOOL,
             sc.AGENT_SIGNALS_TOOL_CATEGORY: self.category,
         }
         self._attrs = attrs
@@ -764,14 +771,16 @@ class ToolHandle(_SpanHandle):
             else:
                 self.category = given if given is not None else category_for(self.name).value
             attrs[sc.AGENT_SIGNALS_TOOL_CATEGORY] = self.category
-            for key, value, label in (
-                (sc.GEN_AI_TOOL_CALL_ID, call_id, "call_id"),
-                (sc.GEN_AI_TOOL_TYPE, tool_type, "tool_type"),
-            ):
-                text = as_str(value, f"tool({label}=)")
+            # (Only given values are converted: the common call passes none of these.)
+            if call_id is not None:
+                text = as_str(call_id, "tool(call_id=)")
                 if text is not None:
-                    attrs[key] = text
-            paths = as_str_list(files, "tool(files=)")
+                    attrs[sc.GEN_AI_TOOL_CALL_ID] = text
+            if tool_type is not None:
+                text = as_str(tool_type, "tool(tool_type=)")
+                if text is not None:
+                    attrs[sc.GEN_AI_TOOL_TYPE] = text
+            paths = None if files is None else as_str_list(files, "tool(files=)")
             if paths is not None:
                 attrs[sc.AGENT_SIGNALS_TOOL_FILES] = paths
             elif facts is not None and facts.files:
