@@ -143,10 +143,12 @@ class Workspace:
 
     @agentsignals.trace_tool
     def run_tests(self) -> subprocess.CompletedProcess[str]:
+        # One stream, as a terminal shows it: unittest reports on stderr.
         return subprocess.run(
             [sys.executable, "-m", "unittest", "-q"],
             cwd=self.root,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
             env=propagate.subprocess_env(),
             check=False,

@@ -561,7 +561,7 @@ class AttemptHandle(_SpanHandle):
 class TurnHandle(_SpanHandle):
     """A turn: one model call and the tool calls it requests."""
 
-    __slots__ = ("_attrs", "_reasoning", "_thought", "index")
+    __slots__ = ("_attrs", "_output", "_reasoning", "_thought", "index")
     _span_type = "turn"
 
     def __init__(
@@ -694,11 +694,8 @@ class TurnHandle(_SpanHandle):
                     **self._plan_counts(),
                 }
             )
-            if text:
-                self._capture(
-                    sc.GEN_AI_OUTPUT_MESSAGES,
-                    [{"role": "assistant", "parts": [{"type": "reasoning", "content": text}]}],
-                )
+            # The text itself (capture only) is a reasoning part of gen_ai.output.messages,
+            # recorded with the rest of the output when the turn ends.
         except Exception:
             internal_error("could not record reasoning")
 
@@ -724,11 +721,66 @@ class TurnHandle(_SpanHandle):
         }
 
     def record_messages(self, *, input: Any = None, output: Any = None) -> None:
-        """Chat messages in the GenAI JSON shape (`[{"role", "parts": [...]}]`); capture only."""
+        """Chat messages in the GenAI JSON shape (`[{"role", "parts": [...]}]`); capture only.
+        The output is recorded when the turn ends, with the reasoning `record_reasoning` gave
+        as its `reasoning` part (in either order: one `gen_ai.output.messages` holds both)."""
         if input is not None:
             self._capture(sc.GEN_AI_INPUT_MESSAGES, input)
         if output is not None:
-            self._capture(sc.GEN_AI_OUTPUT_MESSAGES, output)
+            self._output = output
+
+    def _before_end(self, exc: BaseException | None) -> None:
+        if not RUNTIME.settings.capture_content:
+            return
+        reasoning = getattr(self, "_reasoning", None)
+        output = getattr(self, "_output", None)
+        if reasoning or output is not None:
+            self._capture(sc.GEN_AI_OUTPUT_MESSAGES, with_reasoning(output, reasoning or None))
+
+
+def _process_output(done: subprocess.CompletedProcess[Any]) -> Any:
+    """What a process showed: its stdout, then its stderr when that was captured apart
+    (unittest, warnings and tracebacks write there)."""
+    out, err = done.stdout, done.stderr
+    if not err:
+        return out
+    if not out:
+        return err
+    if isinstance(out, str) and isinstance(err, str):
+        return out + err
+    if isinstance(out, bytes) and isinstance(err, bytes):
+        return out + err
+    return out
+
+
+def with_reasoning(output: Any, reasoning: str | None) -> Any:
+    """`output` (GenAI output messages) with `reasoning` as the first part of its first
+    assistant message, unless a part already holds it; a message of its own when no message
+    has parts."""
+    if reasoning is None:
+        return output
+    part = {"type": "reasoning", "content": reasoning}
+    if output is None:
+        return [{"role": "assistant", "parts": [part]}]
+    messages = list(output) if isinstance(output, list | tuple) else [output]
+    for message in messages:
+        parts = message.get("parts") if isinstance(message, Mapping) else None
+        if isinstance(parts, list) and any(
+            isinstance(p, Mapping)
+            and p.get("type") == "reasoning"
+            and p.get("content") == reasoning
+            for p in parts
+        ):
+            return messages
+    for i, message in enumerate(messages):
+        if (
+            isinstance(message, Mapping)
+            and message.get("role", "assistant") == "assistant"
+            and isinstance(message.get("parts"), list)
+        ):
+            messages[i] = {**message, "parts": [part, *message["parts"]]}
+            return messages
+    return [{"role": "assistant", "parts": [part]}, *messages]
 
 
 class ToolHandle(_SpanHandle):
@@ -870,7 +922,7 @@ class ToolHandle(_SpanHandle):
             if isinstance(result, subprocess.CompletedProcess):
                 if exit_code is None:
                     exit_code = result.returncode
-                result = result.stdout
+                result = _process_output(result)
             if isinstance(result, str):
                 self._set(
                     {sc.AGENT_SIGNALS_TOOL_OUTPUT_BYTES: len(result.encode("utf-8", "replace"))}
