@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Iterable
 
 from agentsignals._faults.inject import Injection, Injector, UndoResult, attach
@@ -153,4 +154,5 @@ def _install_from_environment() -> None:
     try:
         install(load_plan(spec))
     except PlanError as exc:
-        logger.warning("agentsignals: %s: %s; no faults injected", ENV_VAR, exc)
+        # On stderr even with logging unset: a recovery eval must not pass silently unbroken.
+        print(f"agentsignals: {ENV_VAR}: {exc}; no faults injected", file=sys.stderr)

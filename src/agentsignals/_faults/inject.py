@@ -26,7 +26,7 @@ from agentsignals import semconv as sc
 from agentsignals._faults import workspace as ws
 from agentsignals._faults.plan import DEFAULT_ERROR, Fault, FaultPlan
 from agentsignals._instrument.hooks import InjectedToolError, InjectedToolTimeout
-from agentsignals._instrument.runtime import internal_error
+from agentsignals._instrument.runtime import RUNTIME, internal_error
 
 if TYPE_CHECKING:
     from agentsignals._instrument.scope import AttemptState
@@ -194,6 +194,9 @@ class Injector:
         )
         self._wants_results = _K.STALE_OUTPUT.value in kinds
         self._ended = False
+        # The workspace root, kept past the attempt's end (undo() runs after it).
+        tracker = state.workspace
+        self._root_path: Path | None = tracker.root if tracker is not None else None
 
     # ------------------------------------------------------------------ public
     @property
@@ -267,12 +270,12 @@ class Injector:
                             sc.AGENT_SIGNALS_FAULT_UNDONE: inj.undone,
                             sc.AGENT_SIGNALS_FAULT_RESTORED_EXACTLY: inj.restored_exactly,
                         },
+                        timestamp=_now(),
                     )
 
     # ------------------------------------------------------------------ internals
     def _root(self) -> Path | None:
-        tracker = self._state.workspace
-        return tracker.root if tracker is not None else None
+        return self._root_path
 
     def _absorb(self) -> None:
         """Checkpoint the tracker so a fault's own changes are not the next call's edit."""
@@ -395,7 +398,7 @@ class Injector:
             attrs[sc.AGENT_SIGNALS_FAULT_FILES] = inj.files
         if inj.mentions:
             attrs[sc.AGENT_SIGNALS_FAULT_MENTIONS] = inj.mentions
-        span.add_event(sc.EVENT_AGENT_SIGNALS_FAULT_INJECTED, attrs)
+        span.add_event(sc.EVENT_AGENT_SIGNALS_FAULT_INJECTED, attrs, timestamp=_now())
 
     def _injected(
         self, p: _Pending, description: str, mentions: list[str], tool: ToolHandle
@@ -440,6 +443,11 @@ class Injector:
             p, "returned the output of an earlier call of the same tool (stale)", [], tool
         )
         return stale
+
+
+def _now() -> int | None:
+    clock = RUNTIME.clock  # agentsignals.testing's deterministic clock, else the SDK's
+    return clock() if clock is not None else None
 
 
 def _remember_path(paths: list[str], rel: str) -> None:
