@@ -157,6 +157,8 @@ def recovery(
     noticed_at: int | None = None
     how: str | None = None
     for i, (span, category, changed) in later:
+        if sc.AGENT_SIGNALS_FAULT_ID in span.attributes:
+            continue  # a call another fault hit: the agent saw the fault, not the state
         stated = [
             str(f) for f in coerce_str_list(span.attributes.get(sc.AGENT_SIGNALS_TOOL_FILES)) or []
         ]
