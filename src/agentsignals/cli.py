@@ -18,6 +18,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "agentsignals._judge.command",
     "agentsignals._judge.export_command",
     "agentsignals._faults.command",
+    "agentsignals._reward.command",
 )
 
 
