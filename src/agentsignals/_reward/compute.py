@@ -154,6 +154,32 @@ def _names(span: Span, key: str) -> set[str]:
     return {str(v) for v in value} if isinstance(value, list) else set()
 
 
+def _executed(span: Span) -> int:
+    a = span.attributes
+    return sum(
+        coerce_int(a.get(k)) or 0
+        for k in (
+            sc.AGENT_SIGNALS_TEST_PASSED_COUNT,
+            sc.AGENT_SIGNALS_TEST_FAILED_COUNT,
+            sc.AGENT_SIGNALS_TEST_ERROR_COUNT,
+        )
+    )
+
+
+def _all_passed(span: Span, at_least: int) -> bool:
+    """A complete run with no failure or error that ran at least ``at_least`` tests (its
+    output need not name the tests that passed: ``pytest -q`` does not)."""
+    a = span.attributes
+    failed = (coerce_int(a.get(sc.AGENT_SIGNALS_TEST_FAILED_COUNT)) or 0) + (
+        coerce_int(a.get(sc.AGENT_SIGNALS_TEST_ERROR_COUNT)) or 0
+    )
+    return (
+        a.get(sc.AGENT_SIGNALS_TEST_COMPLETE) is True
+        and failed == 0
+        and _executed(span) >= max(at_least, 1)
+    )
+
+
 def _parsed_runs(calls: Sequence[ToolCall]) -> list[tuple[int, ToolCall]]:
     return [
         (i, c)
@@ -223,17 +249,8 @@ def _component(
             call = calls[i]
             if call.category != _TEST:
                 continue
-            a = call.span.attributes
-            executed = sum(
-                coerce_int(a.get(k)) or 0
-                for k in (
-                    sc.AGENT_SIGNALS_TEST_PASSED_COUNT,
-                    sc.AGENT_SIGNALS_TEST_FAILED_COUNT,
-                    sc.AGENT_SIGNALS_TEST_ERROR_COUNT,
-                )
-            )
-            parsed = a.get(sc.AGENT_SIGNALS_TEST_FRAMEWORK) is not None
-            if parsed and executed < c.min_tests:
+            parsed = call.span.attributes.get(sc.AGENT_SIGNALS_TEST_FRAMEWORK) is not None
+            if parsed and _executed(call.span) < c.min_tests:
                 continue
             return True, turns.of_span(call.span)
         return True, None
@@ -261,10 +278,14 @@ def _component(
                 baseline |= _names(run.span, sc.AGENT_SIGNALS_TEST_FAILED)
         if not seen_before:
             return False, None
+        covered = max((_executed(run.span) for i, run in runs if i < first_edit), default=0)
         for i, run in runs:
             if i <= first_edit:
                 continue
-            if baseline & _names(run.span, sc.AGENT_SIGNALS_TEST_PASSED):
+            fixed = baseline & _names(run.span, sc.AGENT_SIGNALS_TEST_PASSED)
+            if not fixed and baseline and _all_passed(run.span, covered):
+                fixed = baseline  # a complete, all-green run at least as large as the baseline
+            if fixed:
                 edit = _last_edit_before(calls, i)
                 return True, turns.of_span(calls[edit if edit is not None else i].span)
         return True, None

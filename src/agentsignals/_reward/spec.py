@@ -35,7 +35,12 @@ RULES = (
 * ``validation``: a test run (at least ``min_tests`` tests executed, when the output was parsed)
   after the agent's last edit; at that run's turn.
 * ``fixed_failing_test``: a test failing in a run before the agent's first edit passes in a
-  later run; at the turn of the last edit before that run.
+  later run (named among its passed tests, or the later run is complete, all green, and ran
+  at least as many tests as the runs before the edit); at the turn of the last edit before
+  that run.
+
+Test names come from runs whose output names them (``pytest -v``/``-rA``, unittest ``-v``);
+``regression`` needs the names of passed tests, so ``pytest -q`` runs cannot show one.
 
 Each fires at most once per attempt, with its ``value``.
 """
