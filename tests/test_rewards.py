@@ -4,7 +4,6 @@ the export keyed by span id, and each trainer adapter called the way its trainer
 
 from __future__ import annotations
 
-import json
 import math
 import subprocess
 from pathlib import Path
@@ -171,10 +170,11 @@ def test_unverified_attempts_are_skipped_not_zeroed(
 
 
 def test_spec_errors_are_one_line(tmp_path: Path) -> None:
+    head = "name: x\nversion: 1\n"
     cases = {
-        "name: x\nversion: 1\ncomponents: [{name: a, rule: nope, value: 1}]": "unknown rule 'nope'",
-        "name: x\nversion: 1\ncomponents: [{name: a, rule: judge_flag, value: 1}]": "needs `rubric`",
-        "name: x\nversion: 1\ncomponents: [{name: outcome, rule: validation, value: 1}]": "is taken",
+        head + "components: [{name: a, rule: nope, value: 1}]": "unknown rule 'nope'",
+        head + "components: [{name: a, rule: judge_flag, value: 1}]": "needs `rubric`",
+        head + "components: [{name: outcome, rule: validation, value: 1}]": "is taken",
         "version: 1": "`name` is required",
         "name: x\nversion: 1\ncredit: {discount: 0}": "credit.discount",
         "name: x\nversion: 1\nextra: 1": "unknown keys ['extra']",
@@ -270,8 +270,9 @@ def test_rllm_evaluator_and_step_rewards(reward_file: tuple[Path, rewards.Reward
         reward = 0.0
 
     class Trajectory:
-        steps = [Step(), Step(), Step(), Step()]
-        reward: float | None = None
+        def __init__(self) -> None:
+            self.steps = [Step(), Step(), Step(), Step()]
+            self.reward: float | None = None
 
     traj = Trajectory()
     rewards.rllm_assign_step_rewards(traj, attempt_id, str(path))
