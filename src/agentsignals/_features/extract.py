@@ -39,6 +39,7 @@ from agentsignals._features.record import (
     FileLines,
     Infra,
     Reasoning,
+    Recovery,
     Tokens,
     Treatment,
     Verification,
@@ -1011,7 +1012,19 @@ def attempt_record(
             first_tool_precision=first_tool_precision(parts.tools, beh.touched_files)
         ),
         infra=infra(parts),
+        recovery=_recovery(parts, usage),
     )
+
+
+def _recovery(parts: AttemptSpans, usage: UsageBreakdown) -> Recovery:
+    """The recovery feature group (`_features/recovery.py`): fault injection's signals."""
+    from agentsignals._features.recovery import recovery
+
+    per_turn = [(u.input_tokens, u.output_tokens, u.cost_usd) for u in usage.per_turn]
+    if len(per_turn) != len(parts.turns):
+        per_turn = [(None, None, None)] * len(parts.turns)
+    calls = [(c.span, c.category, c.changed_files) for c in parts.tools]
+    return recovery(parts.attempt, calls, parts.turns, per_turn)
 
 
 _VERIFY_FIELDS = (

@@ -154,6 +154,34 @@ class Infra(msgspec.Struct, kw_only=True):
     exit_reason: str | None = None
 
 
+class Recovery(msgspec.Struct, kw_only=True):
+    """Recovery evals (agentsignals.faults): the fault injected into the attempt, whether the
+    agent noticed, how soon, and what the rest cost. All None when no fault was injected
+    (``fault_injected`` False, or None without the attempt span)."""
+
+    fault_injected: bool | None = None
+    fault_count: int | None = None
+    fault_id: str | None = None
+    fault_kind: str | None = None
+    fault_trigger: str | None = None
+    # Index in behavior.tool_sequence of the first call that met the fault.
+    fault_step: int | None = None
+    fault_turn: int | None = None
+    fault_files: list[str] | None = None
+    noticed: bool | None = None
+    noticed_how: str | None = None
+    noticed_step: int | None = None
+    steps_to_notice: int | None = None
+    tokens_to_notice: int | None = None
+    mentioned: bool | None = None
+    steps_after_fault: int | None = None
+    tokens_after_fault: int | None = None
+    cost_after_fault_usd: float | None = None
+    # When the attempt ended: no affected file held the fault's content / all were as before.
+    fault_undone: bool | None = None
+    fault_restored_exactly: bool | None = None
+
+
 JudgeValue = bool | int | float | str | list[str] | None
 
 
@@ -218,6 +246,7 @@ class AttemptRecord(msgspec.Struct, kw_only=True):
     verification: Verification = msgspec.field(default_factory=Verification)
     anticipation: Anticipation = msgspec.field(default_factory=Anticipation)
     infra: Infra = msgspec.field(default_factory=Infra)
+    recovery: Recovery = msgspec.field(default_factory=Recovery)
     # Filled by the judge (issue #13): `judge.<rubric>.<field>` (a JudgeField each), and the
     # failure cluster a failed attempt was assigned to (ids are stable across runs).
     judge: dict[str, dict[str, JudgeField]] | None = None

@@ -83,6 +83,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="judge sensitivity/specificity per flag (JSON, docs/report.md)",
     )
     s.add_argument(
+        "--rewards",
+        action="append",
+        default=[],
+        help="reward records (agentsignals rewards) for the proxy-versus-outcome view",
+    )
+    s.add_argument(
         "--signals",
         action="append",
         default=[],
@@ -161,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
         max_embedded=args.max_embedded,
         title=args.title,
         calibration=calibration,
+        rewards=tuple(str(p) for p in args.rewards),
         filters=filters,
         by=tuple(b.strip() for b in args.by.split(",") if b.strip()),
     )

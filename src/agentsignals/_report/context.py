@@ -60,6 +60,7 @@ EXCLUDE_PATTERNS = (
     "infra.attempt_index",
     "verification.*",
     "judge.first_wrong_step.*",
+    "recovery.*",
     "cluster_id",
     "*cluster*",
     "_*",
@@ -93,6 +94,8 @@ class Options:
     # The fields whose values make an arm ("agent", "model", "dataset" or any column).
     by: tuple[str, ...] = ARM_FIELDS
     calibration: Calibration | None = None
+    # Reward records (agentsignals rewards) for the proxy-versus-outcome section.
+    rewards: tuple[str, ...] = ()
     filters: dict[str, Any] = field(default_factory=dict)
 
 
@@ -221,6 +224,9 @@ READ_ALWAYS = (
     "treatment.*",
     "verification.*",
     "judge.first_wrong_step.*",
+    "recovery.*",
+    "tokens.input_tokens_total",
+    "tokens.output_tokens_total",
     "*cluster*",
     "judge.summary*",
     "judge.failure_summary",
