@@ -207,7 +207,7 @@ def test_corrupt_file_breaks_the_test_run(repo: Path, captured: CapturedSpans) -
     lines = REPO_FILES[FMT].splitlines(keepends=True)
     lines.insert(len(lines) // 2, "<<<<<<< HEAD\n")
     assert (repo / FMT).read_text() == "".join(lines)
-    assert "SyntaxError" in results[1].stderr or "invalid syntax" in results[1].stderr
+    assert "SyntaxError" in results[1].stdout or "invalid syntax" in results[1].stdout
     [event] = fault_events(captured)
     assert event["agent_signals.fault.mentions"] == ("fmt.py", "<<<<<<< HEAD")
 
@@ -229,7 +229,7 @@ def test_add_failing_test_after_first_passing_run(repo: Path, captured: Captured
     [inj] = injector.injections
     assert inj.step == 3 and inj.files == ["tests/test_regression_guard.py"]
     assert [r.returncode for r in (results[2], results[3], results[6])] == [0, 1, 0]
-    assert "test_release_version_matches_changelog" in results[3].stderr
+    assert "test_release_version_matches_changelog" in results[3].stdout
     record = record_of(captured)
     r = record.recovery
     assert (r.noticed_how, r.noticed_step, r.steps_to_notice) == ("reran_tests", 3, 0)
