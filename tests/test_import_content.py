@@ -284,8 +284,11 @@ def test_pi_session_user_messages_reach_the_call_that_read_them(shared_data: Pat
     assert transcript.task == users[0].strip()
     assert transcript.task.startswith("alright, read @packages/coding-agent/src/main.ts")
     later = [t for s in transcript.steps for t in s.user_texts]
-    assert later == [u.strip() for u in users[1:]]
+    assert [t for t in later if not t.startswith("!")] == [u.strip() for u in users[1:]]
     assert "ok, create a branch refactor" in later
+    # The user's `!ls` (a bashExecution entry): the command and the output the model read.
+    (ls,) = {t for t in later if t.startswith("!")}
+    assert ls.startswith("!ls\nAGENTS.md\nbiome.json\n") and ls.endswith("tsconfig.json")
 
 
 def test_codex_and_inspect_messages(shared_data: Path) -> None:
