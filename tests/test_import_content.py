@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from agentsignals import features
 from agentsignals import semconv as sc
 from agentsignals._import.builder import content_settings
 from agentsignals._import.run import import_file, run_import
@@ -119,6 +120,10 @@ def test_content_only_with_the_flag_and_consistent_with_what_was_measured(
         else:
             result = str(tool.attributes[sc.GEN_AI_TOOL_CALL_RESULT])
             assert len(result.encode("utf-8", "replace")) == size
+    # Content changes no signal.
+    assert [features.flatten(r) for r in features.from_spans(spans).attempts] == [
+        features.flatten(r) for r in features.from_spans(without).attempts
+    ]
     for transcript in _transcripts(spans):
         assert transcript.has_content and transcript.task
         turns = [s for s in transcript.steps if s.kind == "turn"]
