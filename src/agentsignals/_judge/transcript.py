@@ -143,6 +143,8 @@ class Transcript:
     # judged, and the judge says so.
     has_content: bool = True
     source: str = "spans"
+    # The attempt span's resource (judge spans keep its project and tags).
+    resource: dict[str, Any] = field(default_factory=dict)
 
     @property
     def actors(self) -> list[str]:
@@ -536,6 +538,7 @@ def from_spans(
         attempt_span_id=attempt.span_id if attempt is not None else None,
         agent=agent,
         has_content=any_content or bool(task),
+        resource=dict(anchor.resource) if anchor is not None else {},
     )
     return transcript
 
