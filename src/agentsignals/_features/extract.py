@@ -981,7 +981,6 @@ def user_resource_attributes(resource: dict[str, AttrValue]) -> dict[str, str] |
     return out or None
 
 
-
 def attempt_record(
     spans: Sequence[Span], *, complete: bool = True, revision: int = 0
 ) -> AttemptRecord:
