@@ -394,6 +394,17 @@ class ColumnBuilder:
             if isinstance(steps, list) and steps:
                 self.baseline[start + i] = step_histogram(steps)
 
+    def discard_from(self, row: int) -> None:
+        """Forget what was added for rows from `row` on (a block that failed partway)."""
+        for name in list(self.parts):
+            kept = [p for p in self.parts[name] if p.start < row]
+            if kept:
+                self.parts[name] = kept
+            else:
+                del self.parts[name]
+        for r in [r for r in self.baseline if r >= row]:
+            del self.baseline[r]
+
     # Output.
     def finish(self) -> Frame:
         n = self.rows

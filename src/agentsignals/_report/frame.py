@@ -84,8 +84,9 @@ def canonical(name: str) -> str | None:
 
 
 def phase_row(phase: Any) -> str:
-    """The heatmap row of a phase as the judge wrote it."""
-    if phase is None or phase == "":
+    """The heatmap row of a phase as the judge wrote it (null or "": none recorded; a column
+    of nothing but nulls may have been read as numbers)."""
+    if not isinstance(phase, str) or not phase:
         return "unrecorded"
     return phase if phase in PHASES else "other"
 

@@ -274,6 +274,7 @@ def load_parquet(path: Path, wanted: Wanted | None = None) -> Frame:
                     builder.derive(values, kept, start, n)
             builder.rows += n
     except (OSError, pa.ArrowInvalid) as exc:
+        builder.discard_from(builder.rows)  # the row group that failed, partly read
         builder.problems.append(Problem(str(path), 0, f"cannot read further: {exc}"))
     return builder.finish()
 
@@ -293,7 +294,8 @@ def _arrow_column(
         if name == CATEGORIES:
             kept[TIMELINE] = _arrow_timelines(col, pa)
     elif pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_floating(t):
-        arr = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        # Unsafe: integers past 2^53 (nanosecond times) round as JSON lines' float64 does.
+        arr = col.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
         number = BOOL if pa.types.is_boolean(t) else declared.get(name, NUM)
         values[name] = Typed(arr, number if number != STR else NUM)
     elif pa.types.is_null(t):

@@ -33,12 +33,15 @@ class Clusters(Section):
     title = "Clusters of failed runs"
 
     def build(self, ctx: Context) -> dict[str, Any] | None:
-        field = next((f for f in ID_FIELDS if f in ctx.frame.columns), None)
+        field = next(
+            (f for f in ID_FIELDS if f in ctx.frame.columns and not isnull(ctx.text(f)).all()),
+            None,
+        )
         if field is None:
             return None
         ids = ctx.text(field)
         names = next((ctx.text(f) for f in NAME_FIELDS if f in ctx.frame.columns), None)
-        summary = next((ctx.text(f) for f in SUMMARY_FIELDS if f in ctx.frame.columns), None)
+        summaries = [ctx.text(f) for f in SUMMARY_FIELDS if f in ctx.frame.columns]
         present = ~isnull(ids)
         verified_all = ~np.isnan(ctx.y)
         clusters: list[dict[str, Any]] = []
@@ -68,9 +71,10 @@ class Clusters(Section):
                         "attempt_id": str(ctx.attempt_id[example]),
                         "task_id": str(ctx.task_id[example]),
                         "arm": str(ctx.arm[example]),
-                        "summary": None
-                        if summary is None or summary[example] is None
-                        else str(summary[example]),
+                        "summary": next(
+                            (str(col[example]) for col in summaries if col[example] is not None),
+                            None,
+                        ),
                     },
                 }
             )
