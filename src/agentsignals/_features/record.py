@@ -228,6 +228,10 @@ class AttemptRecord(msgspec.Struct, kw_only=True):
     # The attempt span's id: outcomes added later become its children.
     span_id: str | None = None
     service_name: str | None = None
+    # The resource attributes the producer set (OTEL_RESOURCE_ATTRIBUTES, a host's Resource,
+    # `agentsignals import --tag`), as text; those the SDK and resource detectors add on their
+    # own are left out (`user_resource_attributes`), and service.name is `service_name`.
+    resource_attributes: dict[str, str] | None = None
     # False when the attempt span never arrived (evicted, idle, shut down mid-attempt).
     complete: bool = True
     # 0 for the first record; each late span that changes it yields revision + 1.
@@ -261,6 +265,8 @@ class TrialRecord(msgspec.Struct, kw_only=True):
     schema_version: int = SCHEMA_VERSION
     trial_id: str
     task_id: str | None = None
+    # As the attempt record's: the trial span's resource, else its first attempt's.
+    resource_attributes: dict[str, str] | None = None
     complete: bool = True
     revision: int = 0
     attempt_count: int = 0

@@ -36,9 +36,10 @@ INFRA_REASONS = frozenset(
 ARM_FIELDS = ("treatment.agent_type", "treatment.model_id", "treatment.dataset")
 ARM_ALIASES = {"agent": ARM_FIELDS[0], "model": ARM_FIELDS[1], "dataset": ARM_FIELDS[2]}
 
-# Fields that are never a behaviour row: identity and bookkeeping, the outcome itself (a row
-# must not be the label it is compared with), the treatment (the arms), and what only failed
-# attempts carry (first wrong step, clusters: their own sections).
+# Fields that are never a behaviour row: identity and bookkeeping (resource attributes are
+# tags: `--tag` filters on them, `--by` makes arms of them), the outcome itself (a row must not
+# be the label it is compared with), the treatment (the arms), and what only failed attempts
+# carry (first wrong step, clusters: their own sections).
 EXCLUDE_PATTERNS = (
     "schema_version",
     "trial_id",
@@ -50,6 +51,8 @@ EXCLUDE_PATTERNS = (
     "trace_id",
     "span_id",
     "service_name",
+    "resource_attributes",
+    "resource_attributes.*",
     "complete",
     "revision",
     "partial",
@@ -72,8 +75,6 @@ EXCLUDE_PATTERNS = (
     "*.status",
     "*.span_id",
     "*.citations",
-    "tags",
-    "*.tags",
 )
 # ...except the agent's own test runs, which are behaviour.
 INCLUDE_ANYWAY = ("verification.agent_*",)
@@ -229,11 +230,8 @@ READ_ALWAYS = (
     "tokens.output_tokens_total",
     "*cluster*",
     "judge.summary*",
-    "judge.failure_summary",
-    "tag",
-    "tags",
-    "*.tag",
-    "*.tags",
+    "judge.failure_summary*",
+    "resource_attributes.*",
 )
 
 
