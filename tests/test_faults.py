@@ -332,6 +332,8 @@ def test_tool_error_then_retry(repo: Path, captured: CapturedSpans) -> None:
     assert isinstance(results[2], subprocess.CompletedProcess)
     tools = [attributes(t) for t in captured.spans_of_type("tool")]
     assert tools[1]["agent_signals.fault.kind"] == "tool_error"
+    # What a failing tool shows: a blind judge reading error.type learns nothing of the fault.
+    assert tools[1]["error.type"] == "RuntimeError"
     assert "agent_signals.fault.kind" not in tools[2]
     [event] = fault_events(captured)
     assert event["agent_signals.fault.step"] == 1 and "agent_signals.fault.files" not in event
@@ -355,6 +357,7 @@ def test_tool_timeout(repo: Path, captured: CapturedSpans) -> None:
     assert str(results[1]) == "Command 'ls' timed out after 30 seconds"
     tools = [attributes(t) for t in captured.spans_of_type("tool")]
     assert tools[1]["agent_signals.tool.timed_out"] is True
+    assert tools[1]["error.type"] == "TimeoutError"
     r = record_of(captured).recovery
     assert r.fault_kind == "tool_timeout" and r.noticed is False  # never retried
 
