@@ -362,6 +362,28 @@ def test_tool_timeout(repo: Path, captured: CapturedSpans) -> None:
     assert r.fault_kind == "tool_timeout" and r.noticed is False  # never retried
 
 
+def test_a_tool_fault_on_a_call_not_run_through_us_stays_pending(
+    repo: Path, captured: CapturedSpans, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An integration that only observes tool calls (or a tool() block without .run()) cannot
+    # fail the call: nothing is injected, no event claims it was, and it says so once.
+    with agentsignals.trial(TASK_ID), agentsignals.attempt(workspace=str(repo)):
+        injector = faults.inject(faults.Fault("tool_error", trigger="after_step", step=1))
+        for _ in range(3):
+            with agentsignals.tool("bash", arguments={"command": "ls"}):
+                pass
+        with (
+            agentsignals.tool("bash", arguments={"command": "ls"}) as t,
+            pytest.raises(faults.InjectedToolError),
+        ):
+            t.run(lambda: "ran")
+    assert injector is not None and len(injector.injections) == 1
+    assert injector.injections[0].step == 3  # the first call run through agentsignals
+    warnings = [r.getMessage() for r in caplog.records if "could not be applied" in r.getMessage()]
+    assert len(warnings) == 1 and "'bash'" in warnings[0]
+    assert len(fault_events(captured)) == 1
+
+
 def test_stale_output_hides_the_fix(repo: Path, captured: CapturedSpans) -> None:
     script: Script = [
         [("run_tests", {})],  # fails (both bugs)

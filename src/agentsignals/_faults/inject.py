@@ -118,12 +118,15 @@ class _Recorder:
 class _FaultyCall:
     """The tool call a tool fault hits."""
 
-    __slots__ = ("injector", "pending", "tool")
+    __slots__ = ("injector", "pending", "ran", "tool")
 
     def __init__(self, injector: Injector, pending: _Pending, tool: ToolHandle) -> None:
         self.injector = injector
         self.pending = pending
         self.tool = tool
+        # False at the call's end: nothing ran its body through us (an integration that only
+        # observes calls, or a `with agentsignals.tool(...)` block without .run()).
+        self.ran = False
 
     def _fail(self) -> None:
         fault = self.pending.fault
@@ -139,12 +142,14 @@ class _FaultyCall:
         raise InjectedToolError(message)
 
     def run(self, call: Callable[[], Any]) -> Any:
+        self.ran = True
         if self.pending.fault.kind != _K.STALE_OUTPUT.value:
             self._fail()
         result = call()
         return self.injector._stale(self.pending, self.tool, result)
 
     async def run_async(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        self.ran = True
         if self.pending.fault.kind != _K.STALE_OUTPUT.value:
             self._fail()
         result = await call()
@@ -194,6 +199,7 @@ class Injector:
         )
         self._wants_results = _K.STALE_OUTPUT.value in kinds
         self._ended = False
+        self._warned: set[str | None] = set()
         # The workspace root, kept past the attempt's end (undo() runs after it).
         tracker = state.workspace
         self._root_path: Path | None = tracker.root if tracker is not None else None
@@ -247,6 +253,9 @@ class Injector:
                 return
             if self._ended:
                 return
+            faulty = tool._fault
+            if isinstance(faulty, _FaultyCall) and not faulty.ran:
+                self._unapplied(faulty.pending.fault, tool)
             self.calls += 1
             self._observe(tool, error)
             self._fire()
@@ -274,6 +283,20 @@ class Injector:
                     )
 
     # ------------------------------------------------------------------ internals
+    def _unapplied(self, fault: Fault, tool: ToolHandle) -> None:
+        """A tool fault was due on a call whose body did not run through agentsignals: it
+        stays pending (no event: nothing was injected); said once per fault."""
+        if fault.id in self._warned:
+            return
+        self._warned.add(fault.id)
+        logger.warning(
+            "agentsignals.faults: tool fault %r could not be applied to tool %r: the call was "
+            "not run through agentsignals (an integration that only observes tool calls, or a "
+            "tool() block without .run()); it stays pending",
+            fault.id or fault.kind,
+            tool.name,
+        )
+
     def _root(self) -> Path | None:
         return self._root_path
 
