@@ -175,6 +175,34 @@ def test_revert_last_edit_and_exact_undo(repo: Path, captured: CapturedSpans) ->
     assert record_of(captured).behavior.touched_files == []
 
 
+@pytest.mark.parametrize("mode", ["git", "folder"])
+def test_revert_reverts_the_latest_edit_only(
+    tmp_path: Path, captured: CapturedSpans, mode: str
+) -> None:
+    # The content before an edit is read only when the revert fires, from the snapshot taken
+    # before that edit (git: a tree id; folder: the snapshot dict), in both tracker modes.
+    if mode == "git":
+        root = create_repository(tmp_path / "textkit")
+    else:
+        root = tmp_path / "plain"
+        for rel, text in REPO_FILES.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_text(text)
+    script: Script = [
+        [("str_replace_editor", FIX_MEAN)],
+        [("bash", FIX_PERCENT)],
+        [("read_file", {"path": FMT})],
+    ]
+    injector, _ = run_script(
+        root, script, faults.Fault("revert_last_edit", trigger="after_step", step=2)
+    )
+    assert injector is not None and injector.workspace is None  # closed at the attempt's end
+    [inj] = injector.injections
+    assert inj.files == [FMT] and inj.after == {FMT: REPO_FILES[FMT].encode()}
+    assert (root / FMT).read_text() == REPO_FILES[FMT]  # the second edit is gone
+    assert "sum(values) / len(values)" in (root / STATS).read_text()  # the first stays
+
+
 def test_undo_leaves_what_the_agent_changed_since(repo: Path, captured: CapturedSpans) -> None:
     script: Script = [
         [("read_file", {"path": FMT})],

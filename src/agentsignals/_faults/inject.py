@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,6 +115,35 @@ class _Recorder:
         return result
 
 
+class _Edit:
+    """The latest call that changed files: which, and a snapshot of the workspace before it
+    (read when a revert fires, never per call)."""
+
+    __slots__ = ("added", "files", "snapshot", "tracker")
+
+    def __init__(
+        self, tracker: WorkspaceTracker, snapshot: object, files: list[str], added: list[str]
+    ) -> None:
+        self.tracker = tracker
+        self.snapshot = snapshot
+        self.files = files
+        self.added = set(added)
+
+    def before(self) -> dict[str, bytes | None]:
+        """Each file's content before the call (None: it did not exist); files whose content
+        is not known (binary in folder mode, git failed) are left out."""
+        out: dict[str, bytes | None] = {}
+        for rel in self.files:
+            if rel in self.added:
+                out[rel] = None
+                continue
+            try:
+                out[rel] = self.tracker.content_in(self.snapshot, rel)
+            except LookupError:
+                continue
+        return out
+
+
 class _FaultyCall:
     """The tool call a tool fault hits."""
 
@@ -165,9 +194,10 @@ def _command_of(tool: ToolHandle) -> str | None:
     return None
 
 
-def _attributes(tool: ToolHandle) -> dict[str, Any]:
+def _attributes(tool: ToolHandle) -> Mapping[str, Any]:
+    """The ended span's attributes, read in place (no copy: this runs on every tool call)."""
     attrs = getattr(tool.span, "attributes", None)
-    return dict(attrs) if attrs else {}
+    return attrs if attrs else {}
 
 
 class Injector:
@@ -187,7 +217,7 @@ class Injector:
         self._edited = False
         self._passed = False
         self._nested: set[int] = set()
-        self._last_edit: dict[str, bytes | None] | None = None
+        self._last_edit: _Edit | None = None
         self._created: list[str] = []
         self._reads: list[str] = []
         self._tests: list[str] = []
@@ -314,17 +344,21 @@ class Injector:
         category = tool.category
         if changed or (category == _EDIT and not failed):
             self._edited = True
-        if changed and self._wants_history and self.workspace is not None and root is not None:
-            before: dict[str, bytes | None] = {}
-            for rel in changed:
-                try:
-                    before[rel] = self.workspace.previous_content(rel)
-                except LookupError:
-                    continue
-                if before[rel] is None and (root / rel).is_file():
-                    _remember_path(self._created, rel)
-            if before:
-                self._last_edit = before
+        tracker = self.workspace
+        if changed and self._wants_history and tracker is not None and root is not None:
+            # What the files were before this call, kept as a snapshot token and read only if
+            # a revert fires (no I/O per call for faults that never fire).
+            try:
+                snapshot = tracker.previous_snapshot()
+            except LookupError:
+                snapshot = None
+            if snapshot is not None:
+                status = {c.path: c.status for c in tracker.last_changes}
+                added = [rel for rel in changed if status.get(rel) == "added"]
+                self._last_edit = _Edit(tracker, snapshot, changed, added)
+                for rel in added:
+                    if (root / rel).is_file():
+                        _remember_path(self._created, rel)
         if root is not None:
             stated = attrs.get(sc.AGENT_SIGNALS_TOOL_FILES) or ()
             named = [ws.to_relative(root, str(f)) for f in stated]
@@ -388,7 +422,8 @@ class Injector:
             return None
         kind = fault.kind
         if kind == _K.REVERT_LAST_EDIT.value:
-            return ws.revert_last_edit(root, self._last_edit)
+            edit = self._last_edit
+            return ws.revert_last_edit(root, edit.before() if edit is not None else None)
         if kind == _K.CORRUPT_FILE.value:
             return ws.corrupt_file(root, fault.path, self._reads)
         if kind == _K.TRUNCATE_FILE.value:
