@@ -51,6 +51,8 @@ __all__ = [
     "SemanticSettings",
     "SessionJudge",
     "SessionText",
+    "calibrate_distance",
+    "plan_ged",
     "plan_steps",
     "semantic_signals",
 ]
@@ -269,6 +271,29 @@ def _unit(vectors: Any) -> Any:
 def _clean(value: float) -> float:
     """Rounded to 6 places (float noise of unit vectors: cosine(v, v) is 0.9999999...)."""
     return round(min(1.0, max(-1.0, value)) if math.isfinite(value) else value, 6)
+
+
+def calibrate_distance(
+    embedder: Embedder,
+    same: Sequence[tuple[str, str]],
+    different: Sequence[tuple[str, str]],
+) -> float | None:
+    """A distance threshold (1 - cosine) for this embedder from labelled pairs: the midpoint
+    between the largest distance of a pair that means the same and the smallest distance of
+    a pair that does not. None when the pairs overlap (no threshold separates them). Use it
+    for ``cp_moderate`` (and 1 - it for ``near_duplicate``) when the inventory's values,
+    stated for sentence-transformers, do not fit the model's spread of cosines."""
+    np = _np()
+    texts = [t for pair in (*same, *different) for t in pair]
+    if not same or not different:
+        return None
+    vectors = _unit(np.asarray(embedder.embed(texts), dtype=float))
+    distances = [1.0 - float(vectors[i] @ vectors[i + 1]) for i in range(0, len(texts), 2)]
+    worst_same = max(distances[: len(same)])
+    best_different = min(distances[len(same) :])
+    if worst_same >= best_different:
+        return None
+    return round((worst_same + best_different) / 2.0, 6)
 
 
 # ------------------------------------------------------------------------------- plan GED

