@@ -33,7 +33,7 @@ from agentsignals._judge.client import ClientConfig, ModelClient
 from agentsignals._judge.session import HttpEmbedder, session_transcript
 
 sys.path.insert(0, str(Path(__file__).parent))
-from judge_support import (  # noqa: E402
+from judge_support import (
     CHAT_MODEL,
     EMBED_MODEL,
     embeddings_server,
@@ -46,15 +46,27 @@ needs_models = pytest.mark.skipif(missing_models() is not None, reason=str(missi
 
 # Labelled pairs for calibrating e5's distance scale (none of them appears in the sessions).
 SAME = [
-    ("Rename the variable count to total in stats.py", "In stats.py, change the name count to total"),
-    ("The login page crashes when the password is empty", "An empty password makes the login page crash"),
+    (
+        "Rename the variable count to total in stats.py",
+        "In stats.py, change the name count to total",
+    ),
+    (
+        "The login page crashes when the password is empty",
+        "An empty password makes the login page crash",
+    ),
     ("Add a unit test for the date parser", "Write a unit test covering the date parsing function"),
-]  # fmt: skip
+]
 DIFFERENT = [
-    ("Rename the variable count to total in stats.py", "My grandmother grows tomatoes every summer"),
-    ("The login page crashes when the password is empty", "Which train goes to the airport on Sunday?"),
+    (
+        "Rename the variable count to total in stats.py",
+        "My grandmother grows tomatoes every summer",
+    ),
+    (
+        "The login page crashes when the password is empty",
+        "Which train goes to the airport on Sunday?",
+    ),
     ("Add a unit test for the date parser", "Jazz musicians often improvise over chord changes"),
-]  # fmt: skip
+]
 
 STEADY = SessionText(
     task=None,
@@ -208,9 +220,10 @@ def test_a_drifting_session_drifts_and_a_steady_one_does_not(
     assert steady["dynamics.drift_onset_turn"] is None
     assert drifting["dynamics.drift_onset_turn"] == 1  # the user changed topic at turn 1
     # The steady agent stays on the task; the drifting one leaves it after turn 0.
-    s_curve, d_curve = steady["dynamics.intent_coherence_curve"], drifting[
-        "dynamics.intent_coherence_curve"
-    ]
+    s_curve, d_curve = (
+        steady["dynamics.intent_coherence_curve"],
+        drifting["dynamics.intent_coherence_curve"],
+    )
     assert isinstance(s_curve, list) and isinstance(d_curve, list)
     assert min(s_curve) > max(d_curve[1:])
     assert d_curve[0] > max(d_curve[1:])
@@ -324,9 +337,12 @@ def test_the_judge_fills_its_signals_with_valid_values_and_caches(tmp_path: Path
     assert all(values[k] is None for k in EMBEDDING_SIGNALS)
     # The server enforces each rubric's JSON schema, so every single-answer field is judged
     # (the lists of step labels may name none: those signals are then None).
-    for key in ("anticipation.task_paraphrase_accuracy", "anticipation.plan_optimality",
-                "anticipation.clarification_sought", "anticipation.prompt_underspecification",
-                "anticipation.instruction_adherence", "anticipation.goal_alignment_at_close"):  # fmt: skip
+    single = (
+        "anticipation.task_paraphrase_accuracy", "anticipation.plan_optimality",
+        "anticipation.clarification_sought", "anticipation.prompt_underspecification",
+        "anticipation.instruction_adherence", "anticipation.goal_alignment_at_close",
+    )  # fmt: skip
+    for key in single:
         assert values[key] is not None, (key, session_judge.results)
     kinds: dict[str, tuple[type, ...]] = {
         "anticipation.task_paraphrase_accuracy": (float,),

@@ -111,7 +111,8 @@ class RubricSessionJudge:
 
         reading = run("session_task_reading", transcript)
         if reading is not None:
-            out["anticipation.task_paraphrase_accuracy"] = _float(reading.get("paraphrase_accuracy"))
+            accuracy = _float(reading.get("paraphrase_accuracy"))
+            out["anticipation.task_paraphrase_accuracy"] = accuracy
             out["anticipation.plan_optimality"] = reading.get("plan_optimality")
             out["anticipation.clarification_sought"] = reading.get("clarification_sought")
         first = _first_request(inputs)
