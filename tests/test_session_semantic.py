@@ -10,10 +10,12 @@ at 0.7-0.8, so the inventory's sentence-transformers values do not transfer)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -375,3 +377,90 @@ def test_the_judge_fills_its_signals_with_valid_values_and_caches(tmp_path: Path
         "session_task_reading", "session_prompt", "session_adherence", "session_scope",
         "session_goal_drift",
     }  # fmt: skip
+
+
+# ------------------------------------------------------------------------ a real session
+
+
+def _pi_session(shared_data: Path, tmp_path: Path) -> tuple[SessionText, list[dict[str, Any]]]:
+    """pi's before-compaction.jsonl (a real 1,003-entry session, two compactions) imported
+    with --content, read back as the judge reads it; also the file's own entries."""
+    from agentsignals._judge.run import read_spans
+    from agentsignals._judge.session import session_text_from_transcript
+    from agentsignals._judge.transcript import from_spans, group_by_attempt
+    from agentsignals.cli import main as cli
+
+    source = shared_data / "pi" / "before-compaction.jsonl"
+    out = tmp_path / "pi.jsonl"
+    assert cli(["import", "--content", "--no-progress", "-o", str(out), str(source)]) == 0
+    spans, errors = read_spans(out)
+    assert errors == []
+    (attempt,) = group_by_attempt(spans).values()
+    entries = [json.loads(line) for line in source.read_text().splitlines()]
+    return session_text_from_transcript(from_spans(attempt)), entries
+
+
+def _typed(message: dict[str, Any]) -> str:
+    content = message["content"]
+    if isinstance(content, str):
+        return content
+    return "\n".join(p.get("text", "") for p in content if p.get("type") == "text")
+
+
+def test_a_real_pi_session_reads_as_its_file_says(shared_data: Path, tmp_path: Path) -> None:
+    text, entries = _pi_session(shared_data, tmp_path)
+    messages = [e["message"] for e in entries if e.get("type") == "message"]
+    typed = [_typed(m) for m in messages if m["role"] == "user"]
+    assert len(typed) == 55  # counted in the file
+    assert text.user_turns[0] == typed[0] == text.task
+    # Every typed message, in order; the only others are the user's own `!cmd` shell runs
+    # (pi's bashExecution entries, shown to the agent as user input).
+    it = iter(text.user_turns)
+    assert all(any(u == t for u in it) for t in typed)
+    extra = [u for u in text.user_turns if u not in typed]
+    assert len(extra) == 2 and all(u.startswith("!ls\n") for u in extra)
+    # One agent turn per assistant message, one reasoning block per thinking message.
+    assert len(text.agent_turns) == sum(m["role"] == "assistant" for m in messages) == 484
+    thinking = sum(
+        any(p.get("type") == "thinking" and p.get("thinking", "").strip() for p in m["content"])
+        for m in messages
+        if m["role"] == "assistant"
+    )
+    assert len(text.reasoning) == thinking == 49
+    assert text.tool_calls[0] == (
+        'read {"path": "/Users/badlogic/workspaces/pi-mono/packages/coding-agent/src/main.ts"}'
+    )
+    assert text.agent_turn_user is not None and text.call_turns is not None
+    assert text.agent_turn_user == sorted(text.agent_turn_user)  # answers come in order
+    assert text.agent_turn_user[-1] == len(text.user_turns) - 1
+    assert text.call_turns == sorted(text.call_turns) and len(text.call_turns) == len(
+        text.tool_calls
+    )
+    assert all(v is None for v in semantic_signals(text, None).values())
+
+
+@needs_models
+def test_context_pollution_on_the_real_pi_session(
+    shared_data: Path, tmp_path: Path, embed_url: str
+) -> None:
+    text, entries = _pi_session(shared_data, tmp_path)
+    # The user turn after which each of the file's two compactions happened.
+    compacted: list[int] = []
+    last_user = None
+    for e in entries:
+        if e.get("type") == "message" and e["message"]["role"] == "user":
+            last_user = _typed(e["message"])
+        elif e.get("type") == "compaction":
+            compacted.append(text.user_turns.index(last_user))
+    assert len(compacted) == 2
+    users_only = SessionText(
+        task=text.task, user_turns=text.user_turns, agent_turns=[], compaction_turns=compacted
+    )
+    values = semantic_signals(users_only, _embedder(embed_url))
+    curve = values["dynamics.cp_curve"]
+    assert isinstance(curve, list) and len(curve) == len(text.user_turns) == 57
+    assert curve[0] == 0.0 and all(isinstance(c, float) and 0.0 <= c <= 2.0 for c in curve)
+    assert values["dynamics.max_cp"] == max(curve)
+    onset = values["dynamics.drift_onset_turn"]
+    assert onset is None or curve[onset] > 0.2 >= max(curve[:onset])
+    assert values["dynamics.cp_curve_compactions"] == compacted

@@ -23,6 +23,7 @@ Signals and the rubric fields they come from:
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,7 +35,14 @@ from agentsignals._judge.engine import JobResult, Judge
 from agentsignals._judge.rubrics import Rubric, builtin_rubric
 from agentsignals._judge.transcript import Step, Transcript, clip
 
-__all__ = ["SESSION_RUBRICS", "HttpEmbedder", "RubricSessionJudge", "SessionJudgeSettings"]
+__all__ = [
+    "SESSION_RUBRICS",
+    "HttpEmbedder",
+    "RubricSessionJudge",
+    "SessionJudgeSettings",
+    "session_text_from_transcript",
+    "session_transcript",
+]
 
 SESSION_RUBRICS: Final = (
     "session_task_reading",
@@ -271,3 +279,58 @@ def _prompt_transcript(prompt: str, attempt_id: str) -> Transcript:
     """Only the first request (the prompt rubric must not see what the agent did)."""
     step = _step(0, "message", "user turn 0 says:", prompt, 4000)
     return Transcript(attempt_id=attempt_id, steps=[step], task=prompt, source="session_text")
+
+
+# Claude Code writes these into the user's role; they are not messages the user typed (the
+# session record counts interrupts and commands on their own).
+_NOT_TYPED: Final = re.compile(
+    r"^\s*(?:\[Request interrupted by user[^\]]*\]|<command-name>|<command-message>"
+    r"|<local-command-std(?:out|err)>|<system-reminder>)"
+)
+
+
+def _canonical_arguments(arguments: str | None) -> str:
+    if not arguments:
+        return ""
+    try:
+        return json.dumps(json.loads(arguments), sort_keys=True, ensure_ascii=False)
+    except ValueError:
+        return arguments
+
+
+def session_text_from_transcript(transcript: Transcript) -> SessionText:
+    """A session's text from the judge's transcript of its spans (content captured live, or
+    imported with ``--content``): the task and every later user message (text the user typed;
+    Claude Code's interrupt and command markers are left out), each turn's visible text and
+    reasoning, and each tool call as its name and sorted-key JSON arguments, with the order
+    (which user turn each agent turn answers, which turn made each call). Compactions are not
+    in a transcript: pass them from the session record (``msgspec.structs.replace``)."""
+    users: list[str] = []
+    if transcript.task and transcript.task.strip():
+        users.append(transcript.task)
+    agents: list[str] = []
+    reasoning: list[str] = []
+    agent_turn_user: list[int] = []
+    calls: list[str] = []
+    call_turns: list[int] = []
+    for step in transcript.steps:
+        if step.kind == "turn":
+            for text in step.user_texts:
+                if text.strip() and not _NOT_TYPED.match(text) and text != transcript.task:
+                    users.append(text)
+            agents.append("\n".join(step.texts))
+            agent_turn_user.append(max(0, len(users) - 1))
+            if step.reasoning:
+                reasoning.append("\n".join(step.reasoning))
+        elif step.kind == "tool":
+            calls.append(f"{step.tool_name or step.title} {_canonical_arguments(step.arguments)}")
+            call_turns.append(max(0, len(agents) - 1))
+    return SessionText(
+        task=transcript.task,
+        user_turns=users,
+        agent_turns=agents,
+        tool_calls=calls,
+        reasoning=reasoning,
+        agent_turn_user=agent_turn_user,
+        call_turns=call_turns,
+    )
