@@ -464,3 +464,18 @@ def test_context_pollution_on_the_real_pi_session(
     onset = values["dynamics.drift_onset_turn"]
     assert onset is None or curve[onset] > 0.2 >= max(curve[:onset])
     assert values["dynamics.cp_curve_compactions"] == compacted
+
+
+@needs_models
+def test_long_texts_are_clipped_before_embedding(embed_url: str) -> None:
+    from agentsignals._features.embedding import cache_key
+
+    store = MemoryEmbeddingStore()
+    embedder = _embedder(embed_url, store)
+    big = 'write {"content": "' + "x = 1\n" * 200_000 + '", "path": "big.py"}'  # 1.2 MB
+    text = SessionText(task="t", user_turns=["t"], agent_turns=[], tool_calls=[big, big])
+    values = semantic_signals(text, embedder, settings=SemanticSettings(max_text_chars=3000))
+    assert values["dynamics.embedding_repetition_rate"] == 0.5
+    assert store.get_embedding(cache_key(EMBED_MODEL, big[:3000])) is not None
+    assert store.get_embedding(cache_key(EMBED_MODEL, big)) is None
+    assert embedder.embedded == 2  # "t" and the clipped call

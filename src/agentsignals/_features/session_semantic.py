@@ -103,6 +103,9 @@ class SemanticSettings:
     # dynamics.plan_ged: seconds networkx may search; past it the value is None (an upper
     # bound is not the distance).
     plan_ged_timeout_s: float = 5.0
+    # Characters of one text sent to the embedder (small embedding models read 512 tokens,
+    # about 2,000 characters, and ignore the rest; a file written by a tool call can be MBs).
+    max_text_chars: int = 4000
 
 
 DEFAULT_SETTINGS: Final = SemanticSettings()
@@ -197,7 +200,9 @@ def _embedding_signals(
         for step in plan:
             texts.setdefault(step)
     order = list(texts)
-    vectors = _unit(np.asarray(embedder.embed(order), dtype=float)) if order else None
+    limit = settings.max_text_chars
+    sent = [t[:limit] for t in order]
+    vectors = _unit(np.asarray(embedder.embed(sent), dtype=float)) if order else None
     index = {text: i for i, text in enumerate(order)}
 
     def vec(text: str) -> Any:
