@@ -142,7 +142,7 @@ def test_the_judge_reads_the_session_interleaved_when_the_order_is_given() -> No
         "user turn 0 says:", "agent turn 0 says:", "agent turn 0 tool call:",
         "user turn 1 says:", "agent turn 1 says:", "agent turn 1 tool call:",
     ]  # fmt: skip
-    assert agent_of == {1: 0, 4: 1}
+    assert agent_of == {1: 0, 2: 0, 4: 1, 5: 1}
     assert calls == {2, 5}
     assert transcript.task == "fix it"
     # Without the order, each kind in its own block (nothing is guessed).

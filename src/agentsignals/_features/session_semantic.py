@@ -246,13 +246,16 @@ def _embedding_signals(
         out["dynamics.embedding_repetition_rate"] = near / len(calls)
     # Plan graph edit distance.
     if plans and all(plans) and max(len(p) for p in plans) <= settings.plan_max_steps:
-        out["dynamics.plan_ged"] = plan_ged(
-            plans[0],
-            plans[1],
-            [vec(s) for s in plans[0]],
-            [vec(s) for s in plans[1]],
-            settings,
-        )
+        try:
+            out["dynamics.plan_ged"] = plan_ged(
+                plans[0],
+                plans[1],
+                [vec(s) for s in plans[0]],
+                [vec(s) for s in plans[1]],
+                settings,
+            )
+        except ImportError as exc:  # networkx missing: the other signals still stand
+            _log.warning("dynamics.plan_ged not computed: %s", exc)
     return out
 
 

@@ -27,7 +27,8 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from functools import partial
+from typing import Final
 
 from agentsignals._features.session_semantic import JUDGE_SIGNALS, SessionText
 from agentsignals._judge.client import ModelClient
@@ -102,49 +103,56 @@ class RubricSessionJudge:
         self.judge = judge
         self.settings = settings or SessionJudgeSettings()
         self.rubrics: dict[str, Rubric] = {r: builtin_rubric(r) for r in rubrics}
-        self.results: list[JobResult] = []  # the last session's, with explanations and usage
+        # The last session's results (explanations, citations, usage); one session at a time.
+        self.results: list[JobResult] = []
 
     def judge_session(self, inputs: SessionText) -> dict[str, object]:
-        transcript, agent_turn_of_step, call_steps = session_transcript(inputs, self.settings)
+        transcript, turn_of_step, call_steps = session_transcript(inputs, self.settings)
         out: dict[str, object] = dict.fromkeys(JUDGE_SIGNALS)
-        self.results = []
+        first = _first_request(inputs)
+        on: dict[str, Transcript] = {r: transcript for r in self.rubrics}
+        if "session_prompt" in on:
+            if first is None:
+                del on["session_prompt"]
+            else:
+                on["session_prompt"] = _prompt_transcript(first, transcript.attempt_id)
+        # One job per rubric, `concurrency` at a time (the engine's pool).
+        jobs = [partial(self.judge.judge_rubric, on[r], self.rubrics[r]) for r in on]
+        self.results = self.judge.run(jobs) if jobs else []
+        answers = {
+            result.rubric: {
+                n: f.value if f.status == "ok" else None for n, f in result.fields.items()
+            }
+            for result in self.results
+        }
 
-        def run(rubric_id: str, on: Transcript) -> dict[str, Any] | None:
-            rubric = self.rubrics.get(rubric_id)
-            if rubric is None:
-                return None
-            result = self.judge.judge_rubric(on, rubric)
-            self.results.append(result)
-            return {n: f.value if f.status == "ok" else None for n, f in result.fields.items()}
-
-        reading = run("session_task_reading", transcript)
+        reading = answers.get("session_task_reading")
         if reading is not None:
             accuracy = _float(reading.get("paraphrase_accuracy"))
             out["anticipation.task_paraphrase_accuracy"] = accuracy
             out["anticipation.plan_optimality"] = reading.get("plan_optimality")
             out["anticipation.clarification_sought"] = reading.get("clarification_sought")
-        first = _first_request(inputs)
         if first is not None:
-            prompt = run("session_prompt", _prompt_transcript(first, transcript.attempt_id))
+            prompt = answers.get("session_prompt")
             if prompt is not None:
                 out["anticipation.prompt_underspecification"] = self._underspecification(
                     first, prompt.get("names_code_location"), prompt.get("states_expected_outcome")
                 )
-        adherence = run("session_adherence", transcript)
+        adherence = answers.get("session_adherence")
         if adherence is not None:
             out["anticipation.instruction_adherence"] = adherence.get("instruction_adherence")
             out["anticipation.goal_alignment_at_close"] = _float(
                 adherence.get("goal_alignment_at_close")
             )
-        scope = run("session_scope", transcript)
+        scope = answers.get("session_scope")
         if scope is not None:
             out["anticipation.conflation_turn"] = _turn_of(
-                scope.get("conflation_steps"), agent_turn_of_step
+                scope.get("conflation_steps"), turn_of_step
             )
             out["dynamics.assumption_lock_turn"] = _turn_of(
-                scope.get("assumption_lock_steps"), agent_turn_of_step
+                scope.get("assumption_lock_steps"), turn_of_step
             )
-        drift = run("session_goal_drift", transcript)
+        drift = answers.get("session_goal_drift")
         if drift is not None:
             items, never = drift.get("plan_items"), drift.get("plan_items_never_acted_on")
             if isinstance(items, int) and isinstance(never, int) and items > 0:
@@ -181,15 +189,15 @@ def _label_index(label: object) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _turn_of(labels: object, agent_turn_of_step: dict[int, int]) -> int | None:
-    """The agent turn of the earliest step the judge named (None: none named, or a label that
-    is not an agent step of this transcript)."""
+def _turn_of(labels: object, turn_of_step: dict[int, int]) -> int | None:
+    """The agent turn of the earliest step the judge named (an agent turn, or a tool call
+    placed in one); None when it named none, or only steps of no agent turn."""
     if not isinstance(labels, list):
         return None
     turns = [
-        agent_turn_of_step[i]
+        turn_of_step[i]
         for i in (_label_index(x) for x in labels)
-        if i is not None and i in agent_turn_of_step
+        if i is not None and i in turn_of_step
     ]
     return min(turns) if turns else None
 
@@ -215,10 +223,11 @@ def _step(index: int, kind: str, title: str, body: str, limit: int) -> Step:
 def session_transcript(
     inputs: SessionText, settings: SessionJudgeSettings | None = None
 ) -> tuple[Transcript, dict[int, int], set[int]]:
-    """The session as the judge reads it: (transcript, agent turn of each agent step, the
-    indices of tool-call steps). Interleaved in session order when ``agent_turn_user`` and
-    ``call_turns`` say which user turn each agent turn answers and which turn made each call;
-    otherwise user turns, then agent turns with their calls, then unplaced calls."""
+    """The session as the judge reads it: (transcript, the agent turn of each agent step and
+    of each tool call placed in a turn, the indices of tool-call steps). Interleaved in
+    session order when ``agent_turn_user`` and ``call_turns`` say which user turn each agent
+    turn answers and which turn made each call; otherwise user turns, then agent turns with
+    their calls, then unplaced calls."""
     s = settings or SessionJudgeSettings()
     steps: list[Step] = []
     agent_of: dict[int, int] = {}
@@ -234,6 +243,7 @@ def session_transcript(
         steps.append(_step(len(steps), "turn", f"agent turn {j} says:", text, s.turn_chars))
         for k in calls_of.get(j, []):
             calls.add(len(steps))
+            agent_of[len(steps)] = j
             steps.append(_step(len(steps), "tool", f"agent turn {j} tool call:",
                                inputs.tool_calls[k], s.call_chars))  # fmt: skip
 
