@@ -386,7 +386,10 @@ def _pi_session(shared_data: Path, tmp_path: Path) -> tuple[SessionText, list[di
     """pi's before-compaction.jsonl (a real 1,003-entry session, two compactions) imported
     with --content, read back as the judge reads it; also the file's own entries."""
     from agentsignals._judge.run import read_spans
-    from agentsignals._judge.session import session_text_from_transcript
+    from agentsignals._judge.session import (
+        session_text_from_transcript,
+        session_texts_from_spans,
+    )
     from agentsignals._judge.transcript import from_spans, group_by_attempt
     from agentsignals.cli import main as cli
 
@@ -397,7 +400,9 @@ def _pi_session(shared_data: Path, tmp_path: Path) -> tuple[SessionText, list[di
     assert errors == []
     (attempt,) = group_by_attempt(spans).values()
     entries = [json.loads(line) for line in source.read_text().splitlines()]
-    return session_text_from_transcript(from_spans(attempt)), entries
+    text = session_text_from_transcript(from_spans(attempt))
+    assert list(session_texts_from_spans(spans).values()) == [text]
+    return text, entries
 
 
 def _typed(message: dict[str, Any]) -> str:

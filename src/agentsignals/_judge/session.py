@@ -34,7 +34,8 @@ from agentsignals._features.session_semantic import JUDGE_SIGNALS, SessionText
 from agentsignals._judge.client import ModelClient
 from agentsignals._judge.engine import JobResult, Judge
 from agentsignals._judge.rubrics import Rubric, builtin_rubric
-from agentsignals._judge.transcript import Step, Transcript, clip
+from agentsignals._judge.transcript import Step, Transcript, clip, from_spans, group_by_attempt
+from agentsignals._spans.model import Span
 
 __all__ = [
     "SESSION_RUBRICS",
@@ -42,6 +43,7 @@ __all__ = [
     "RubricSessionJudge",
     "SessionJudgeSettings",
     "session_text_from_transcript",
+    "session_texts_from_spans",
     "session_transcript",
 ]
 
@@ -344,3 +346,11 @@ def session_text_from_transcript(transcript: Transcript) -> SessionText:
         agent_turn_user=agent_turn_user,
         call_turns=call_turns,
     )
+
+
+def session_texts_from_spans(spans: Sequence[Span]) -> dict[str, SessionText]:
+    """Every attempt's :class:`SessionText` (by attempt id) from typed spans with content."""
+    return {
+        attempt_id: session_text_from_transcript(from_spans(group))
+        for attempt_id, group in group_by_attempt(spans).items()
+    }
