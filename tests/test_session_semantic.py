@@ -233,6 +233,16 @@ def test_a_drifting_session_drifts_and_a_steady_one_does_not(
     assert drifting["dynamics.cp_curve_compactions"] == [1]
     assert drifting["dynamics.intent_coherence_compactions"] == [2]
     assert steady["dynamics.cp_curve_compactions"] == []
+    # The definitions, recomputed by hand from the same vectors.
+    np = pytest.importorskip("numpy")
+    v = np.asarray(embedder.embed(DRIFTING.user_turns + DRIFTING.agent_turns), dtype=float)
+    v = v / np.linalg.norm(v, axis=1, keepdims=True)
+    users, agents = v[:3], v[3:]
+    assert drifting["dynamics.cp_curve"] == [
+        0.0, *(round(1 - float(users[0] @ users[n]), 6) for n in (1, 2))
+    ]  # fmt: skip
+    # The task is the first user turn (SessionText.task is None).
+    assert d_curve == [round(float(users[0] @ a), 6) for a in agents]
     # The judge's signals stay None without a judge.
     assert all(drifting[k] is None for k in JUDGE_SIGNALS)
 
@@ -484,3 +494,63 @@ def test_long_texts_are_clipped_before_embedding(embed_url: str) -> None:
     assert store.get_embedding(cache_key(EMBED_MODEL, big[:3000])) is not None
     assert store.get_embedding(cache_key(EMBED_MODEL, big)) is None
     assert embedder.embedded == 2  # "t" and the clipped call
+
+
+def test_the_judges_answers_become_the_inventorys_values() -> None:
+    """The arithmetic from rubric answers to signals, with a real HTTP server that answers
+    each rubric as scripted (the 135M model's answers are too arbitrary to check values)."""
+    from agentsignals._judge.engine import Judge, JudgeSettings
+    from agentsignals._judge.session import RubricSessionJudge
+    from judge_support import LoopbackServer, chat_reply
+
+    answers: dict[str, dict[str, object]] = {
+        "session_task_reading": {"paraphrase_accuracy": 0.25, "plan_optimality":
+                                 "wrong_direction", "clarification_sought": True},
+        "session_prompt": {"names_code_location": True, "states_expected_outcome": False},
+        "session_adherence": {"instruction_adherence": "partial", "goal_alignment_at_close": 1},
+        "session_scope": {"conflation_steps": ["S5"], "assumption_lock_steps": ["S99"]},
+        "session_goal_drift": {"plan_items": 4, "plan_items_never_acted_on": 1,
+                               "out_of_scope_steps": ["S2", "S0", "S99"]},
+    }  # fmt: skip
+
+    def reply(request: dict[str, Any]) -> Any:
+        name = request["body"]["response_format"]["json_schema"]["name"]
+        return chat_reply(json.dumps({"explanation": "See [S1].", **answers[name]}))
+
+    session = SessionText(
+        task=None,
+        user_turns=["Fix the off-by-one in paginate() in pager.py", "no, keep the signature"],
+        agent_turns=["Plan: 1. read pager.py 2. fix the bound", "Done, signature unchanged."],
+        tool_calls=['read {"path": "pager.py"}', 'edit {"path": "pager.py"}'],
+        agent_turn_user=[0, 1],
+        call_turns=[0, 1],
+    )  # steps: S0 user 0, S1 agent 0, S2 its call, S3 user 1, S4 agent 1, S5 its call
+    with LoopbackServer(default=reply) as server:
+        config = ClientConfig(base_url=f"{server.url}/v1", retries=0)
+        judge = Judge(JudgeSettings(model="m", client=config, context_tokens=8192))
+        values = semantic_signals(session, None, RubricSessionJudge(judge))
+        answers["session_goal_drift"]["plan_items_never_acted_on"] = 5  # more than the items
+        inconsistent = semantic_signals(session, None, RubricSessionJudge(judge))
+    assert {k: values[k] for k in JUDGE_SIGNALS} == {
+        "anticipation.task_paraphrase_accuracy": 0.25,
+        "anticipation.plan_optimality": "wrong_direction",
+        "anticipation.clarification_sought": True,
+        # 7 words of 60 -> length part 1 - 7/60; a location named; no outcome stated.
+        "anticipation.prompt_underspecification": round((1 - 7 / 60 + 0 + 1) / 3, 6),
+        "anticipation.instruction_adherence": "partial",
+        "anticipation.goal_alignment_at_close": 1.0,
+        "anticipation.conflation_turn": 1,  # S5 is agent turn 1's call
+        "dynamics.assumption_lock_turn": None,  # S99 is no step of this session
+        "dynamics.gd_inaction": 0.25,
+        "dynamics.gd_actions": 0.5,  # S2 is one of the two calls; S0 is the user's message
+    }
+    assert isinstance(values["anticipation.goal_alignment_at_close"], float)
+    assert inconsistent["dynamics.gd_inaction"] is None
+    # The prompt rubric read the first request only, never what followed.
+    (prompt_request,) = [
+        r for r in server.requests[:5]
+        if r["body"]["response_format"]["json_schema"]["name"] == "session_prompt"
+    ]  # fmt: skip
+    text = json.dumps(prompt_request["body"]["messages"])
+    assert "paginate() in pager.py" in text and "keep the signature" not in text
+    assert "Done, signature unchanged" not in text

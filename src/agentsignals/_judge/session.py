@@ -157,8 +157,9 @@ class RubricSessionJudge:
         drift = answers.get("session_goal_drift")
         if drift is not None:
             items, never = drift.get("plan_items"), drift.get("plan_items_never_acted_on")
-            if isinstance(items, int) and isinstance(never, int) and items > 0:
-                out["dynamics.gd_inaction"] = min(never, items) / items
+            # An answer with more items never acted on than items is inconsistent: None.
+            if isinstance(items, int) and isinstance(never, int) and 0 <= never <= items > 0:
+                out["dynamics.gd_inaction"] = never / items
             steps = drift.get("out_of_scope_steps")
             if isinstance(steps, list) and call_steps:
                 named = {_label_index(s) for s in steps} & call_steps
