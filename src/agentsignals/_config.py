@@ -412,7 +412,9 @@ def _processors(config: Config) -> list[SpanProcessor]:
         from agentsignals._features.processor import FeatureSpanProcessor
         from agentsignals._features.store import JsonLinesSink
 
-        processors.append(FeatureSpanProcessor(JsonLinesSink(config.features_dir)))
+        processors.append(
+            FeatureSpanProcessor(JsonLinesSink(config.features_dir), batch=config.batch)
+        )
     return processors
 
 
