@@ -39,12 +39,13 @@ _ATTEMPT_ID = sc.AGENT_SIGNALS_ATTEMPT_ID
 _TRIAL_ID = sc.AGENT_SIGNALS_TRIAL_ID
 _SPAN_TYPE = sc.AGENT_SIGNALS_SPAN_TYPE
 
-# Finished attempts kept for late spans, offline and in the collector (measured on 1M spans,
-# docs/performance.md: a small cache is faster and half the memory of the former 512, and a
-# late span after the grace period is rare there). The span bound keeps a few huge attempts
-# from holding gigabytes.
-FINISHED_CACHE: int = 16
+# Finished attempts kept for late spans (a span arriving after the grace period still yields a
+# whole revision while its attempt is here), bounded in attempts and in spans so that a few
+# huge attempts cannot hold gigabytes. The span ids of more attempts are kept (a few kB per
+# attempt), so a duplicate delivered later is still recognised after its spans were let go.
+FINISHED_CACHE: int = 512
 FINISHED_CACHE_SPANS: int = 50_000
+SEEN_IDS_ATTEMPTS: int = 512
 # A revision from late spans waits at most this many late windows (the k-th waits 2**k).
 _MAX_LATE_BACKOFF = 64
 
@@ -116,6 +117,7 @@ class Assembler:
         finished_cache: int = FINISHED_CACHE,
         finished_spans: int = FINISHED_CACHE_SPANS,
         finished_trials: int = 512,
+        seen_ids: int = SEEN_IDS_ATTEMPTS,
         remembered_ids: int = 200_000,
         late_window: float | None = None,
     ) -> None:
@@ -133,6 +135,9 @@ class Assembler:
         self._finished_spans_cap = finished_spans
         self._finished_spans = 0  # spans held by the finished cache
         self._finished_trials = finished_trials  # written trials kept for their revisions
+        # attempt id -> span ids, for attempts that left the finished cache (duplicates).
+        self._seen_ids: OrderedDict[str, set[str]] = OrderedDict()
+        self._seen_ids_cap = seen_ids
         # (due, sequence, attempt id) of finished attempts with late spans waiting.
         self._late_due: list[tuple[float, int, str]] = []
         self._late_seq = 0
@@ -187,6 +192,10 @@ class Assembler:
                 finished = self._finished.get(attempt_id)
                 if finished is not None:
                     self._add_late(attempt_id, finished, span, revised)
+                    continue
+                seen = self._seen_ids.get(attempt_id)
+                if seen is not None and span.span_id in seen:
+                    stats.duplicates += 1  # its spans were let go, their ids are known
                     continue
                 revision = self._next_revision(attempt_id)
                 rebuild = attempt_id in self._rebuilding
@@ -460,6 +469,10 @@ class Assembler:
             if old.due is not None:
                 self._write_late(old_id, old)  # written whole, then let go
             self._remember(old_id, old.revision)
+            if self._seen_ids_cap > 0:
+                self._seen_ids[old_id] = old.span_ids
+                if len(self._seen_ids) > self._seen_ids_cap:
+                    self._seen_ids.popitem(last=False)
 
     def _remember(self, attempt_id: str, revision: int) -> None:
         self._emitted[attempt_id] = revision

@@ -71,6 +71,7 @@ class FeatureSpanProcessor(SpanProcessor):
             finished_cache=finished_cache,
             finished_spans=finished_spans,
             finished_trials=finished_trials,
+            seen_ids=0,  # the SDK ends each span once: no duplicates to recognise
             late_window=late_window_s,
         )
         self._batched = batch
