@@ -1,7 +1,8 @@
 """`trace_trial`, `trace_attempt`, `trace_turn`, `trace_tool`: the context managers as decorators.
 
-Built on wrapt so signatures, `inspect.is*function` and descriptor binding survive in any
-decorator order. Everything that can be decided once (call kind, signature, static attributes)
+Built on a small descriptor-aware wrapper (`wrapper.py`, wrapt's semantics without its import
+cost) so signatures, `inspect.is*function` and descriptor binding survive in any decorator
+order. Everything that can be decided once (call kind, signature, static attributes)
 is decided at decoration time; the per-call path only builds the span. Generator spans cover the
 whole iteration and attach their context only while the generator body runs, so nothing leaks
 into the consumer between items, and they end on exhaustion, close, break, error or cancellation.
@@ -13,7 +14,6 @@ import inspect
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from typing import Any, TypeVar, overload
 
-import wrapt
 from opentelemetry import context as otel_context
 
 from agentsignals import semconv as sc
@@ -35,6 +35,7 @@ from agentsignals._instrument.spans import (
     TurnHandle,
     _SpanHandle,
 )
+from agentsignals._instrument.wrapper import FunctionWrapper
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -130,7 +131,7 @@ def _wrap(
             handle.__exit__(None, None, None)
             return result
 
-        return wrapt.FunctionWrapper(func, sync_wrapper)
+        return FunctionWrapper(func, sync_wrapper)
 
     if kind == _ASYNC:
 
@@ -150,7 +151,7 @@ def _wrap(
 
             return run()
 
-        return wrapt.FunctionWrapper(func, async_wrapper)
+        return FunctionWrapper(func, async_wrapper)
 
     if kind == _GEN:
 
@@ -158,13 +159,13 @@ def _wrap(
             inner = wrapped(*args, **kwargs)
             return _traced_generator(lambda: start(instance, args, kwargs), inner)
 
-        return wrapt.FunctionWrapper(func, gen_wrapper)
+        return FunctionWrapper(func, gen_wrapper)
 
     def agen_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         inner = wrapped(*args, **kwargs)
         return _traced_async_generator(lambda: start(instance, args, kwargs), inner)
 
-    return wrapt.FunctionWrapper(func, agen_wrapper)
+    return FunctionWrapper(func, agen_wrapper)
 
 
 def _returned(handle: _SpanHandle, result: Any) -> None:

@@ -8,10 +8,9 @@ logged and swallowed, the user's exceptions pass through unchanged.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import subprocess
-import uuid
+import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -216,8 +215,25 @@ def _valid_attribute(value: object) -> bool:
     return False
 
 
+def _cancelled(exc: BaseException) -> bool:
+    """An asyncio cancellation (asyncio is not imported here: without it there is none)."""
+    aio = sys.modules.get("asyncio")
+    return aio is not None and isinstance(exc, aio.CancelledError)
+
+
+def _completed_process_type() -> Any:
+    """subprocess.CompletedProcess, if subprocess was imported (else no result is one)."""
+    sp = sys.modules.get("subprocess")
+    return sp.CompletedProcess if sp is not None else None
+
+
 def _new_id() -> str:
-    return uuid.uuid4().hex
+    """A random UUID (version 4) as 32 hex digits, as `uuid.uuid4().hex` (without importing
+    uuid, hashlib and OpenSSL into `import agentsignals`)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 # The task id of a trial whose task_id argument could not be converted to a string.
@@ -528,7 +544,7 @@ class AttemptHandle(_SpanHandle):
             if isinstance(exc, TimeoutError):
                 reason = sc.AttemptExitReason.TIMEOUT.value
                 self._timed_out = True
-            elif isinstance(exc, KeyboardInterrupt | asyncio.CancelledError | GeneratorExit):
+            elif isinstance(exc, KeyboardInterrupt | GeneratorExit) or _cancelled(exc):
                 reason = sc.AttemptExitReason.INTERRUPTED.value
             else:
                 reason = sc.AttemptExitReason.ERROR.value
@@ -867,7 +883,8 @@ class ToolHandle(_SpanHandle):
     def record_result(self, result: Any, *, exit_code: int | None = None) -> None:
         """The tool's result as the agent received it: size always, content with capture."""
         try:
-            if isinstance(result, subprocess.CompletedProcess):
+            completed = _completed_process_type()
+            if completed is not None and isinstance(result, completed):
                 if exit_code is None:
                     exit_code = result.returncode
                 result = result.stdout
