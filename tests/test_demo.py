@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -27,10 +28,13 @@ def _attrs(span: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def demo_run(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
-    out = tmp_path_factory.mktemp("demo")
+def demo_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("demo")
+
+
+@pytest.fixture(scope="module")
+def demo_run(demo_output: Path) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
+    out = demo_output
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTSIGNALS_"))}
     result = subprocess.run(
         [sys.executable, "-m", "agentsignals.cli", "demo", "--output", str(out)],
@@ -94,6 +98,36 @@ def test_demo_traces_record_what_the_agent_did(demo_run: tuple) -> None:
     ]
     failing_tests, passing_tests = (t for t in tools if t["gen_ai.tool.name"] == "run_tests")
     assert failing_tests["process.exit.code"] == 1 and passing_tests["process.exit.code"] == 0
+    # What the agent saw of unittest (it reports on stderr), parsed into outcomes.
+    assert failing_tests["agent_signals.test.framework"] == "unittest"
+    assert failing_tests["agent_signals.test.passed_count"] == 2
+    assert failing_tests["agent_signals.test.failed_count"] == 1
+    assert failing_tests["agent_signals.test.failed"] == [
+        "test_percent (tests.test_textkit.TextkitTest)"
+    ]
+    assert passing_tests["agent_signals.test.passed_count"] == 3
+    assert passing_tests["agent_signals.test.failed_count"] == 0
+
+
+def test_show_on_the_demo_gives_the_test_outcomes(demo_run: tuple, demo_output: Path) -> None:
+    result, _ = demo_run
+    assert result.returncode == 0, result.stderr
+    shown = subprocess.run(
+        [sys.executable, "-m", "agentsignals.cli", "show", "textkit__textkit-1", str(demo_output)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    runs = [line.split() for line in shown.stdout.splitlines() if " run_tests " in line]
+    assert len(runs) == 2
+    first, second = (" ".join(words[4:]) for words in runs)
+    assert first == (
+        "FAILED: 2 passed, 1 failed (unittest) · failing: test_percent "
+        "(tests.test_textkit.TextkitTest)"
+    )
+    assert second == "passed: 3 passed (unittest)"
 
 
 def test_demo_prints_the_features_of_its_attempts(demo_run: tuple) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import random
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -84,6 +86,81 @@ def test_event_only_capture_puts_content_on_events(monkeypatch: pytest.MonkeyPat
         sc.AGENT_SIGNALS_CONTENT_KEY: sc.GEN_AI_TOOL_CALL_RESULT,
         sc.AGENT_SIGNALS_CONTENT_VALUE: "out",
     }
+
+
+OUTPUT = [
+    {
+        "role": "assistant",
+        "parts": [
+            {"type": "text", "content": "Running the tests."},
+            {"type": "tool_call", "name": "bash", "arguments": {"command": "pytest -x"}},
+        ],
+    }
+]
+
+
+def _reasoning_and_output(turn: agentsignals.TurnHandle, reasoning_first: bool) -> None:
+    if reasoning_first:
+        turn.record_reasoning("The divisor is off by one.")
+        turn.record_messages(output=OUTPUT)
+    else:
+        turn.record_messages(output=OUTPUT)
+        turn.record_reasoning("The divisor is off by one.")
+
+
+@pytest.mark.parametrize("reasoning_first", [True, False], ids=["reasoning-first", "output-first"])
+def test_reasoning_and_output_messages_are_one_value(
+    captured_content: CapturedSpans, reasoning_first: bool
+) -> None:
+    # Both write gen_ai.output.messages: with span-only capture the later used to overwrite
+    # the other. The reasoning is a part of the output message, where GenAI puts it.
+    with agentsignals.attempt(), agentsignals.turn() as turn:
+        _reasoning_and_output(turn, reasoning_first)
+    value = attributes(captured_content.spans_of_type("turn")[0])[sc.GEN_AI_OUTPUT_MESSAGES]
+    assert json.loads(value) == [
+        {
+            "role": "assistant",
+            "parts": [
+                {"type": "reasoning", "content": "The divisor is off by one."},
+                *OUTPUT[0]["parts"],
+            ],
+        }
+    ]
+
+
+@pytest.mark.parametrize("reasoning_first", [True, False], ids=["reasoning-first", "output-first"])
+def test_reasoning_and_output_as_one_event(reasoning_first: bool) -> None:
+    from agentsignals._instrument.runtime import RUNTIME, Settings
+
+    with capture_spans(capture_content=True) as captured:
+        RUNTIME.settings = Settings(
+            capture_content=True, capture_to_span=False, capture_to_events=True
+        )
+        with agentsignals.attempt(), agentsignals.turn() as turn:
+            _reasoning_and_output(turn, reasoning_first)
+    span = captured.spans_of_type("turn")[0]
+    values = [dict(e.attributes or {}) for e in span.events if e.name == "agent_signals.content"]
+    [event] = [v for v in values if v[sc.AGENT_SIGNALS_CONTENT_KEY] == sc.GEN_AI_OUTPUT_MESSAGES]
+    parts = json.loads(str(event[sc.AGENT_SIGNALS_CONTENT_VALUE]))[0]["parts"]
+    assert [p["type"] for p in parts] == ["reasoning", "text", "tool_call"]
+
+
+def test_reasoning_already_in_the_output_is_not_repeated(captured_content: CapturedSpans) -> None:
+    output = [{"role": "assistant", "parts": [{"type": "reasoning", "content": "Hmm."},
+                                              {"type": "text", "content": "Done."}]}]  # fmt: skip
+    with agentsignals.attempt(), agentsignals.turn() as turn:
+        turn.record_reasoning("Hmm.")
+        turn.record_messages(output=output)
+    with agentsignals.attempt(), agentsignals.turn() as turn:
+        turn.record_reasoning("Only thinking.")
+    first, second = (
+        json.loads(attributes(s)[sc.GEN_AI_OUTPUT_MESSAGES])
+        for s in captured_content.spans_of_type("turn")
+    )
+    assert first == output
+    assert second == [
+        {"role": "assistant", "parts": [{"type": "reasoning", "content": "Only thinking."}]}
+    ]
 
 
 def test_large_values_keep_head_and_tail_with_size_and_hash() -> None:
@@ -323,3 +400,31 @@ def test_nothing_is_written_to_stdout() -> None:
         )
     assert result.stdout == ""
     assert "execute_tool bash" in result.stderr  # the console exporter writes to stderr
+
+
+def test_a_completed_process_result_is_what_it_showed(
+    captured_content: CapturedSpans, tmp_path: Path
+) -> None:
+    # unittest reports on stderr: a tool returning the CompletedProcess of a run with the
+    # streams captured apart records both, and the outcome is parsed from them.
+    test_file = tmp_path / "test_x.py"
+    test_file.write_text(
+        "import unittest\n\nclass T(unittest.TestCase):\n"
+        "    def test_ok(self):\n        print('out')\n"
+        "    def test_bad(self):\n        self.assertEqual(1, 2)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "unittest", "-q"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.stdout == "out\n" and "FAILED (failures=1)" in done.stderr
+    with agentsignals.attempt(), agentsignals.tool("run_tests", category="test") as tool:
+        tool.record_result(done)
+    span = attributes(captured_content.spans_of_type("tool")[0])
+    assert span[sc.GEN_AI_TOOL_CALL_RESULT] == done.stdout + done.stderr
+    assert span[sc.PROCESS_EXIT_CODE] == 1
+    assert span[sc.AGENT_SIGNALS_TEST_PASSED_COUNT] == 1
+    assert span[sc.AGENT_SIGNALS_TEST_FAILED_COUNT] == 1

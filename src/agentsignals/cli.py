@@ -17,6 +17,8 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "agentsignals._report.show",
     "agentsignals._judge.command",
     "agentsignals._judge.export_command",
+    "agentsignals._faults.command",
+    "agentsignals._reward.command",
 )
 
 
@@ -184,6 +186,20 @@ def _main(argv: list[str] | None) -> int:
     imp.add_argument(
         "--tag", action="append", default=[], metavar="KEY=VALUE",
         help="a resource attribute of every imported span (repeatable; OTEL_RESOURCE_ATTRIBUTES)",
+    )  # fmt: skip
+    imp.add_argument(
+        "--content", action="store_true",
+        help="carry the messages, reasoning, tool arguments and results onto the spans (the "
+        "GenAI content attributes, redacted and byte-budgeted as live capture; what `agentsignals "
+        "judge` reads). Off by default",
+    )  # fmt: skip
+    imp.add_argument(
+        "--content-max-value-bytes", type=int, default=16 * 1024, metavar="N",
+        help="with --content: the most bytes of one value (default 16384, as live capture)",
+    )  # fmt: skip
+    imp.add_argument(
+        "--content-max-span-bytes", type=int, default=64 * 1024, metavar="N",
+        help="with --content: the most content bytes on one span (default 65536)",
     )  # fmt: skip
 
     extra = {}
@@ -466,6 +482,17 @@ def _import(args: argparse.Namespace) -> int:
             print(f"agentsignals import: --tag {tag!r}: expected KEY=VALUE", file=sys.stderr)
             return 2
         tags[key.strip()] = value
+    content = None
+    if args.content:
+        from agentsignals._import.builder import content_settings
+
+        if args.content_max_value_bytes < 1 or args.content_max_span_bytes < 1:
+            say("--content-max-value-bytes and --content-max-span-bytes must be positive")
+            return 2
+        content = content_settings(
+            max_value_bytes=args.content_max_value_bytes,
+            max_span_bytes=args.content_max_span_bytes,
+        )
     try:
         found = candidate_files(args.paths)  # a missing path is an error before any output
         headers = otlp_headers(args.header) if args.endpoint is not None else {}
@@ -503,6 +530,7 @@ def _import(args: argparse.Namespace) -> int:
             progress=progress,
             run_id=args.run_id,
             tags=tags,
+            content=content or False,
         ):
             files += 1
             for file_problem in result.problems:

@@ -269,6 +269,17 @@ def write_parquet_rows(
             "Parquet output needs pyarrow: pip install 'agentsignals[parquet]'"
         ) from exc
     schema = arrow_schema(record_type)
+    # The judge's columns (`judge.<rubric>.<field>`, open-ended names) after the declared ones,
+    # typed by their values: a first pass reads only the judge's values.
+    judged: dict[str, _ColumnKinds] = {}
+    if record_type is AttemptRecord:
+        for record in records():
+            for rubric, fields in (getattr(record, "judge", None) or {}).items():
+                for field, result in fields.items():
+                    kinds = judged.setdefault(f"judge.{rubric}.{field}", _ColumnKinds())
+                    kinds.add(msgspec.to_builtins(result.value))
+    for name in sorted(judged):
+        schema = schema.append(pa.field(name, judged[name].arrow_type(pa)))
     json_columns = [f.name for f in schema if f.type == pa.string()]
     count = 0
     with _create(path) as fh, pq.ParquetWriter(fh, schema) as writer:
@@ -295,6 +306,37 @@ def write_parquet_rows(
         if rows or not count:
             write_rows()
     return count
+
+
+class _ColumnKinds:
+    """The kinds of value seen in one open-ended column, for its Arrow type."""
+
+    __slots__ = ("kinds", "str_lists")
+
+    def __init__(self) -> None:
+        self.kinds: set[type] = set()
+        self.str_lists = True
+
+    def add(self, value: Any) -> None:
+        if value is None:
+            return
+        self.kinds.add(type(value))
+        if isinstance(value, list) and not all(isinstance(x, str) for x in value):
+            self.str_lists = False
+
+    def arrow_type(self, pa: Any) -> Any:
+        """bool, int64, float64, list of strings, or string (text as it is, anything else as
+        JSON text)."""
+        kinds = self.kinds
+        if kinds == {bool}:
+            return pa.bool_()
+        if kinds == {int}:
+            return pa.int64()
+        if kinds and kinds <= {int, float}:
+            return pa.float64()
+        if kinds == {list} and self.str_lists:
+            return pa.list_(pa.string())
+        return pa.string()
 
 
 def write_json_lines(records: Iterable[Record], path: str | os.PathLike[str] | None) -> int:

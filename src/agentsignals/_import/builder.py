@@ -10,18 +10,21 @@ null rather than zero.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import itertools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentsignals import semconv as sc
 from agentsignals._classify.shell import read_command, search_hits
 from agentsignals._classify.tools import describe_call
-from agentsignals._instrument.capture import fingerprint
-from agentsignals._spans.model import STATUS_ERROR, AttrScalar, AttrValue, Span
+from agentsignals._instrument.capture import SpanContent, fingerprint, record_content
+from agentsignals._instrument.runtime import Settings
+from agentsignals._spans.model import STATUS_ERROR, AttrScalar, AttrValue, Event, Span
 
 # SWE-agent's and OpenHands' str_replace_editor answer `view <folder>` with a listing.
 _DIRECTORY_LISTING = re.compile(r"\s*Here's the files and directories up to \d+ levels? deep")
@@ -128,6 +131,126 @@ def created_files(patch: str) -> list[str]:
     return out
 
 
+# ------------------------------------------------------------------------------------ content
+
+_CONTENT: contextvars.ContextVar[Settings | None] = contextvars.ContextVar(
+    "agentsignals_import_content", default=None
+)
+
+
+def content_settings(
+    *,
+    max_value_bytes: int = 16 * 1024,
+    max_span_bytes: int = 64 * 1024,
+    redact: Any = None,
+) -> Settings:
+    """Capture settings for `import --content`: the live defaults (16 KiB a value, 64 KiB a
+    span, the built-in secret rules, then `redact`), on span attributes, or on events too when
+    OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT says EVENT_ONLY or SPAN_AND_EVENT."""
+    from agentsignals._settings import capture_mode
+
+    _, to_span, to_events = capture_mode(True)
+    return Settings(
+        capture_content=True,
+        capture_to_span=to_span,
+        capture_to_events=to_events,
+        max_value_bytes=max_value_bytes,
+        max_span_bytes=max_span_bytes,
+        redact=redact,
+    )
+
+
+@contextlib.contextmanager
+def capturing_content(settings: Settings | None) -> Iterator[None]:
+    """Trajectory builders created inside the block record content with `settings` (None:
+    none). The format readers need no parameter for it: `import_file` sets it around a read."""
+    token = _CONTENT.set(settings)
+    try:
+        yield
+    finally:
+        _CONTENT.reset(token)
+
+
+class _Sink:
+    """What `record_content` writes to, on an imported span: its attributes and events."""
+
+    __slots__ = ("span", "time_ns")
+
+    def __init__(self, span: Span, time_ns: int) -> None:
+        self.span = span
+        self.time_ns = time_ns
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        self.span.attributes[key] = value
+
+    def add_event(self, name: str, attributes: Any = None) -> None:
+        self.span.events.append(Event(name=name, time_ns=self.time_ns, attributes=attributes or {}))
+
+
+def _record(settings: Settings, span: Span, values: Sequence[tuple[str, Any, int]]) -> None:
+    """Record (key, value, time) captured values on an imported span exactly as live capture
+    does: secrets redacted, each value and the span within the byte budget, truncations and
+    redactions counted on the span."""
+    budget = SpanContent()
+    sink = _Sink(span, span.start_ns)
+    for key, value, time_ns in values:
+        if value is None:
+            continue
+        sink.time_ns = time_ns
+        record_content(sink, budget, key, value, settings)
+    budget.flush(sink)
+
+
+def _text_parts(kind: str, texts: Sequence[str | None]) -> list[dict[str, Any]]:
+    return [{"type": kind, "content": t} for t in texts if t]
+
+
+@dataclass
+class _TurnContent:
+    """What a turn's content will be once its tool calls are known (content capture only)."""
+
+    span: Span
+    inputs: list[tuple[str, str]]
+    reasoning: str | None
+    texts: list[str]
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, settings: Settings) -> None:
+        system = [t for role, t in self.inputs if role == "system" and t]
+        messages = [
+            {"role": role, "parts": [{"type": "text", "content": text}]}
+            for role, text in self.inputs
+            if role != "system" and text
+        ]
+        parts = [
+            *_text_parts("reasoning", [self.reasoning]),
+            *_text_parts("text", self.texts),
+            *self.calls,
+        ]
+        output = [{"role": "assistant", "parts": parts}] if parts else None
+        start, end = self.span.start_ns, self.span.end_ns
+        _record(
+            settings,
+            self.span,
+            [
+                # The task first, then what the model said: a system prompt that does not fit
+                # is what the span budget cuts.
+                (sc.GEN_AI_INPUT_MESSAGES, messages or None, start),
+                (sc.GEN_AI_OUTPUT_MESSAGES, output, end),
+                (sc.GEN_AI_SYSTEM_INSTRUCTIONS, _text_parts("text", system) or None, start),
+            ],
+        )
+
+
+def _call_part(name: str, arguments: Any, call_id: str | None = None) -> dict[str, Any]:
+    part: dict[str, Any] = {"type": "tool_call"}
+    if call_id:
+        part["id"] = call_id
+    part["name"] = name
+    part["arguments"] = arguments
+    return part
+
+
 @dataclass
 class TurnRef:
     """A turn added to an attempt; tools may refer to it."""
@@ -186,6 +309,9 @@ class AttemptBuilder:
         phase: str | None = None,
         finish_reasons: Sequence[str] | None = None,
         compacted: bool = False,
+        inputs: Sequence[tuple[str, str]] | None = None,
+        text: str | None = None,
+        calls: Sequence[tuple[str, Any]] | None = None,
     ) -> TurnRef:
         """One model call. Usage is per call here; attempt totals go to `end(totals=...)`.
 
@@ -193,7 +319,14 @@ class AttemptBuilder:
         "" when the file shows the call had none, None when the file cannot tell. `thought` is
         the visible text the model wrote with its action (SWE-agent's and OpenHands'
         `thought`, mini-swe-agent's THOUGHT): not a reasoning block. Plan steps and
-        self-corrections are read from both."""
+        self-corrections are read from both.
+
+        Content (recorded only when the import captures content; see `capturing_content`):
+        `inputs` are the (role, text) messages the model was given that are new since its
+        previous call, the task and the system prompt on the first, the user's later messages
+        after; tool results are not among them (their tool spans carry them). `text` is the
+        model's visible answer when it is not `thought` (default: `thought`); `calls` are
+        tool calls it asked for that no `tool()` records (its tool spans add theirs)."""
         from agentsignals._classify import reasoning_text
 
         index = len(self.turns)
@@ -222,18 +355,26 @@ class AttemptBuilder:
         if thought is not None:
             attrs[sc.AGENT_SIGNALS_TURN_THOUGHT_CHARS] = len(thought)
         if reasoning is not None or thought is not None:
-            text = "\n\n".join(t for t in (reasoning, thought) if t)
-            attrs[sc.AGENT_SIGNALS_TURN_REASONING_PLAN_STEPS] = reasoning_text.plan_steps(text)
+            both = "\n\n".join(t for t in (reasoning, thought) if t)
+            attrs[sc.AGENT_SIGNALS_TURN_REASONING_PLAN_STEPS] = reasoning_text.plan_steps(both)
             attrs[sc.AGENT_SIGNALS_TURN_REASONING_SELF_CORRECTIONS] = (
-                reasoning_text.self_corrections(text)
+                reasoning_text.self_corrections(both)
             )
         span_id = _hex_id(self.attempt_id, "turn", index, size=8)
         synthetic = self.trajectory._last_synthetic
-        self.spans.append(
-            self.trajectory._span(
-                span_id, self.span_id, f"turn {index}", start, end, attrs, synthetic=synthetic
-            )
+        span = self.trajectory._span(
+            span_id, self.span_id, f"turn {index}", start, end, attrs, synthetic=synthetic
         )
+        self.spans.append(span)
+        if self.trajectory.content is not None:
+            said = text if text is not None else thought
+            self.trajectory._turn_content[span_id] = _TurnContent(
+                span,
+                list(inputs or ()),
+                reasoning or None,
+                [said] if said else [],
+                [_call_part(name, arguments) for name, arguments in calls or ()],
+            )
         ref = TurnRef(index, span_id, end)
         self.turns.append(ref)
         return ref
@@ -339,18 +480,33 @@ class AttemptBuilder:
         span_id = _hex_id(self.attempt_id, "tool", seq, size=8)
         failed = bool(error) or bool(exit_code)
         synthetic = self.trajectory._last_synthetic
-        self.spans.append(
-            self.trajectory._span(
-                span_id,
-                parent_span_id or self.span_id,
-                f"execute_tool {name}",
-                start,
-                end,
-                attrs,
-                status=STATUS_ERROR if failed else 0,
-                synthetic=synthetic,
-            )
+        span = self.trajectory._span(
+            span_id,
+            parent_span_id or self.span_id,
+            f"execute_tool {name}",
+            start,
+            end,
+            attrs,
+            status=STATUS_ERROR if failed else 0,
+            synthetic=synthetic,
         )
+        self.spans.append(span)
+        content = self.trajectory.content
+        if content is not None:
+            # As a live tool records them: the arguments, the command line of a shell
+            # command, the result as the agent received it.
+            _record(
+                content,
+                span,
+                [
+                    (sc.GEN_AI_TOOL_CALL_ARGUMENTS, args, start),
+                    (sc.PROCESS_COMMAND_LINE, command, start),
+                    (sc.GEN_AI_TOOL_CALL_RESULT, result, end),
+                ],
+            )
+            owner = self.trajectory._turn_content.get(turn.span_id) if turn else None
+            if owner is not None:
+                owner.calls.append(_call_part(name, args if args is not None else command, call_id))
         return span_id
 
     def model_call(
@@ -493,6 +649,10 @@ class TrajectoryBuilder:
         self.trial_start = self.clock.tick()
         self.spans: list[Span] = []
         self._attempts: list[AttemptBuilder] = []
+        # Content capture (`import --content`): settings, and the turns' content, recorded
+        # once their tool calls are known.
+        self.content: Settings | None = _CONTENT.get()
+        self._turn_content: dict[str, _TurnContent] = {}
         self._last_synthetic = start_ns is None
         self._trial_synthetic = start_ns is None
 
@@ -607,6 +767,10 @@ class TrajectoryBuilder:
         """Close open attempts and the trial; the trajectory's spans, trial first."""
         for attempt in self._attempts:
             attempt.end()
+        if self.content is not None:
+            for turn_content in self._turn_content.values():
+                turn_content.record(self.content)
+            self._turn_content.clear()
         end = max((s.end_ns for s in self.spans), default=self.trial_start)
         end_ns = valid_ns(end_ns)
         if end_ns is not None:

@@ -17,13 +17,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from agentsignals import semconv as sc
+from agentsignals._import.builder import capturing_content, content_settings
 from agentsignals._import.formats import FORMAT_MODULES, ImportProblem, TrajectoryError
 from agentsignals._import.formats._common import read_head
 from agentsignals._spans.model import AttrValue, Span
+
+if TYPE_CHECKING:
+    from agentsignals._instrument.runtime import Settings
 
 HEAD_BYTES = 64 * 1024
 _TOKEN_ENV = "AGENTSIGNALS_COLLECTOR_TOKEN"  # the collector's (see _collector/config.py)
@@ -98,10 +103,14 @@ def import_file(
     *,
     run_id: str | None = None,
     tags: Mapping[str, str] | None = None,
+    content: bool | Settings = False,
 ) -> FileResult:
     """Import one file; never raises for bad input (problems are in the result). `run_id`
     goes on trial and attempt spans (`agent_signals.run.id`, as live `trial(run_id=...)`);
-    `tags` are resource attributes of every span (as OTEL_RESOURCE_ATTRIBUTES live)."""
+    `tags` are resource attributes of every span (as OTEL_RESOURCE_ATTRIBUTES live).
+    `content` (off by default) carries the messages, reasoning, tool arguments and results
+    onto the spans as live content capture does: True for its defaults, or capture settings
+    (`builder.content_settings`) for other byte budgets or a redaction hook."""
     p = Path(path)
     if p.exists() and not p.is_file():  # a device or a pipe (/dev/zero) never ends
         return FileResult(str(p), None, problems=[ImportProblem(str(p), 0, "not a regular file")])
@@ -119,11 +128,15 @@ def import_file(
         result.problems.append(ImportProblem(str(p), 0, f"unknown format {name!r}"))
         return result
     module = _module(modules[name])
+    settings = content_settings() if content is True else (content or None)
     try:
         # Ids derive from the source path: resolve it so `import runs/` and
         # `import /abs/runs` give the same trace ids and a re-import deduplicates.
-        for spans in module.read(p.resolve(), result.problems.append):
-            result.trajectories.append(_stamped(spans, run_id, tags) if run_id or tags else spans)
+        with capturing_content(settings):
+            for spans in module.read(p.resolve(), result.problems.append):
+                result.trajectories.append(
+                    _stamped(spans, run_id, tags) if run_id or tags else spans
+                )
     except TrajectoryError as exc:
         result.problems.append(exc.problem)
     except (EOFError, zlib.error) as exc:  # a gzip stream cut short or corrupt
@@ -166,8 +179,10 @@ def _stamped(spans: list[Span], run_id: str | None, tags: Mapping[str, str] | No
     return out
 
 
-def _import_worker(args: tuple[str, str, str | None, dict[str, str] | None]) -> FileResult:
-    return import_file(args[0], args[1], run_id=args[2], tags=args[3])
+def _import_worker(
+    args: tuple[str, str, str | None, dict[str, str] | None, Settings | None],
+) -> FileResult:
+    return import_file(args[0], args[1], run_id=args[2], tags=args[3], content=args[4] or False)
 
 
 def run_import(
@@ -178,11 +193,13 @@ def run_import(
     progress: Callable[[int, int], None] | None = None,
     run_id: str | None = None,
     tags: Mapping[str, str] | None = None,
+    content: bool | Settings = False,
 ) -> Iterator[FileResult]:
     """Import every candidate file, in parallel when `workers` > 1; yields per file, in order."""
     files = candidate_files(paths)
     tag_map = dict(tags) if tags else None
-    jobs = [(str(f), fmt, run_id, tag_map) for f in files]
+    settings = content_settings() if content is True else (content or None)
+    jobs = [(str(f), fmt, run_id, tag_map, settings) for f in files]
     if workers <= 1 or len(files) < 4:
         for done, job in enumerate(jobs, 1):
             yield _import_worker(job)

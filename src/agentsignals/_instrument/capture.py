@@ -9,13 +9,11 @@ keeping head and tail, with the original size and SHA-256 recorded so nothing is
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final
-
-from opentelemetry.trace import Span
+from typing import Any, Final, Protocol
 
 from agentsignals import semconv
 from agentsignals._instrument import redact as _redact
-from agentsignals._instrument.runtime import RUNTIME, internal_error, safe_repr
+from agentsignals._instrument.runtime import RUNTIME, Settings, internal_error, safe_repr
 
 try:  # hashlib's own BLAKE2 (the same function), without importing OpenSSL at import time
     from _blake2 import blake2b as _blake2b
@@ -197,6 +195,15 @@ def exception_stacktrace(exc: BaseException) -> str:
 # ------------------------------------------------------------------------------------- budget
 
 
+class Span(Protocol):
+    """Where captured values go: an OpenTelemetry span, or the importers' span under
+    construction (anything with these two methods)."""
+
+    def set_attribute(self, key: str, value: Any) -> None: ...
+
+    def add_event(self, name: str, attributes: Any = None) -> None: ...
+
+
 class SpanContent:
     """Per-span bookkeeping for captured values: budget used, truncations, redactions."""
 
@@ -239,13 +246,17 @@ class SpanContent:
             span.set_attribute(semconv.AGENT_SIGNALS_CONTENT_REDACTIONS, self.redactions)
 
 
-def record_content(span: Span, content: SpanContent, key: str, value: Any) -> None:
+def record_content(
+    span: Span, content: SpanContent, key: str, value: Any, settings: Settings | None = None
+) -> None:
     """Record one captured value on `span` (or as an event), redacted and budgeted.
 
     Call only when capture is on. Never raises: a failing user redaction hook drops the value
-    rather than risk leaking it.
+    rather than risk leaking it. `settings` defaults to the live ones (`configure()`); the
+    importers pass their own, and a `span` that only has `set_attribute` and `add_event`.
     """
-    settings = RUNTIME.settings
+    if settings is None:
+        settings = RUNTIME.settings
     try:
         if isinstance(value, str):
             text, found = _redact.redact_secrets(value)

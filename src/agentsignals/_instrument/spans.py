@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
@@ -33,6 +33,7 @@ from agentsignals._instrument.args import (
     as_str_list,
     dropped,
 )
+from agentsignals._instrument.hooks import ATTEMPT_STARTED
 from agentsignals._instrument.runtime import RUNTIME, error_type, internal_error
 from agentsignals._instrument.scope import (
     EMPTY_SCOPE,
@@ -46,6 +47,9 @@ from agentsignals._instrument.scope import (
 )
 
 if TYPE_CHECKING:
+    import subprocess
+
+    from agentsignals._instrument.hooks import ToolCallHook
     from agentsignals._instrument.workspace import WorkspaceTracker
 
 _TOOL_KEY = otel_context.create_key("agent_signals.tool")
@@ -73,7 +77,7 @@ def current_tool_handle() -> ToolHandle | None:
 class _SpanHandle:
     """Owns one span from `__enter__` to `__exit__`; the base of the four handles."""
 
-    __slots__ = ("_content", "_entered", "_span", "_token")
+    __slots__ = ("_content", "_entered", "_fault", "_span", "_token")
     _span_type: ClassVar[str]
 
     def __init__(self) -> None:
@@ -81,6 +85,8 @@ class _SpanHandle:
         self._token: object | None = None
         self._content: capture.SpanContent | None = None
         self._entered = False
+        # A tool call's fault hook (agentsignals.faults), which runs the call's body; else None.
+        self._fault: ToolCallHook | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     def _start(
@@ -419,6 +425,12 @@ class AttemptHandle(_SpanHandle):
                 self._start_workspace(self._workspace_path)
         except Exception:
             internal_error("could not start attempt span")
+        if ATTEMPT_STARTED:
+            for started in ATTEMPT_STARTED:
+                try:
+                    started(self, self._state)
+                except Exception:
+                    internal_error("an attempt hook failed")
         return self
 
     def _start_workspace(self, path: str) -> None:
@@ -554,6 +566,12 @@ class AttemptHandle(_SpanHandle):
                 sc.AGENT_SIGNALS_ATTEMPT_TIMED_OUT: self._timed_out,
             }
         )
+        faults = self._state.faults
+        if faults is not None:
+            try:
+                faults.attempt_end(self)
+            except Exception:
+                internal_error("the attempt's fault hook failed at its end")
         tracker = self._state.workspace
         if tracker is not None:
             self._state.workspace = None
@@ -577,7 +595,7 @@ class AttemptHandle(_SpanHandle):
 class TurnHandle(_SpanHandle):
     """A turn: one model call and the tool calls it requests."""
 
-    __slots__ = ("_attrs", "_reasoning", "_thought", "index")
+    __slots__ = ("_attrs", "_output", "_reasoning", "_thought", "index")
     _span_type = "turn"
 
     def __init__(
@@ -710,11 +728,8 @@ class TurnHandle(_SpanHandle):
                     **self._plan_counts(),
                 }
             )
-            if text:
-                self._capture(
-                    sc.GEN_AI_OUTPUT_MESSAGES,
-                    [{"role": "assistant", "parts": [{"type": "reasoning", "content": text}]}],
-                )
+            # The text itself (capture only) is a reasoning part of gen_ai.output.messages,
+            # recorded with the rest of the output when the turn ends.
         except Exception:
             internal_error("could not record reasoning")
 
@@ -740,11 +755,66 @@ class TurnHandle(_SpanHandle):
         }
 
     def record_messages(self, *, input: Any = None, output: Any = None) -> None:
-        """Chat messages in the GenAI JSON shape (`[{"role", "parts": [...]}]`); capture only."""
+        """Chat messages in the GenAI JSON shape (`[{"role", "parts": [...]}]`); capture only.
+        The output is recorded when the turn ends, with the reasoning `record_reasoning` gave
+        as its `reasoning` part (in either order: one `gen_ai.output.messages` holds both)."""
         if input is not None:
             self._capture(sc.GEN_AI_INPUT_MESSAGES, input)
         if output is not None:
-            self._capture(sc.GEN_AI_OUTPUT_MESSAGES, output)
+            self._output = output
+
+    def _before_end(self, exc: BaseException | None) -> None:
+        if not RUNTIME.settings.capture_content:
+            return
+        reasoning = getattr(self, "_reasoning", None)
+        output = getattr(self, "_output", None)
+        if reasoning or output is not None:
+            self._capture(sc.GEN_AI_OUTPUT_MESSAGES, with_reasoning(output, reasoning or None))
+
+
+def _process_output(done: subprocess.CompletedProcess[Any]) -> Any:
+    """What a process showed: its stdout, then its stderr when that was captured apart
+    (unittest, warnings and tracebacks write there)."""
+    out, err = done.stdout, done.stderr
+    if not err:
+        return out
+    if not out:
+        return err
+    if isinstance(out, str) and isinstance(err, str):
+        return out + err
+    if isinstance(out, bytes) and isinstance(err, bytes):
+        return out + err
+    return out
+
+
+def with_reasoning(output: Any, reasoning: str | None) -> Any:
+    """`output` (GenAI output messages) with `reasoning` as the first part of its first
+    assistant message, unless a part already holds it; a message of its own when no message
+    has parts."""
+    if reasoning is None:
+        return output
+    part = {"type": "reasoning", "content": reasoning}
+    if output is None:
+        return [{"role": "assistant", "parts": [part]}]
+    messages = list(output) if isinstance(output, list | tuple) else [output]
+    for message in messages:
+        parts = message.get("parts") if isinstance(message, Mapping) else None
+        if isinstance(parts, list) and any(
+            isinstance(p, Mapping)
+            and p.get("type") == "reasoning"
+            and p.get("content") == reasoning
+            for p in parts
+        ):
+            return messages
+    for i, message in enumerate(messages):
+        if (
+            isinstance(message, Mapping)
+            and message.get("role", "assistant") == "assistant"
+            and isinstance(message.get("parts"), list)
+        ):
+            messages[i] = {**message, "parts": [part, *message["parts"]]}
+            return messages
+    return [{"role": "assistant", "parts": [part]}, *messages]
 
 
 class ToolHandle(_SpanHandle):
@@ -836,6 +906,7 @@ class ToolHandle(_SpanHandle):
         self._arguments = arguments
         self._exit_failed = False
         self._scope = EMPTY_SCOPE
+        self._fault = None
         return self
 
     def __enter__(self) -> ToolHandle:
@@ -850,9 +921,28 @@ class ToolHandle(_SpanHandle):
             self._start(self._span_name, self._attrs, parent, None, tool=self)
             if self._arguments is not None:
                 self._capture_arguments(self._arguments)
+            attempt = scope.attempt
+            if attempt is not None and attempt.faults is not None:
+                nested = isinstance(otel_context.get_value(_TOOL_KEY, parent), ToolHandle)
+                self._fault = attempt.faults.before_tool(self, nested)
         except Exception:
             internal_error("could not start tool span")
         return self
+
+    def run(self, call: Callable[[], Any]) -> Any:
+        """Run the tool's body, ``call()``: directly, or through a fault injected into this
+        call (agentsignals.faults), which may replace its result or fail in its place."""
+        fault = self._fault
+        return call() if fault is None else fault.run(call)
+
+    def _finish(self, exc: BaseException | None) -> None:
+        super()._finish(exc)
+        attempt = self._scope.attempt
+        if attempt is not None and attempt.faults is not None:
+            try:
+                attempt.faults.after_tool(self, exc)
+            except Exception:
+                internal_error("the attempt's fault hook failed after a tool call")
 
     def _capture_arguments(self, arguments: Any) -> None:
         if not RUNTIME.settings.capture_content:
@@ -887,7 +977,7 @@ class ToolHandle(_SpanHandle):
             if completed is not None and isinstance(result, completed):
                 if exit_code is None:
                     exit_code = result.returncode
-                result = result.stdout
+                result = _process_output(result)
             if isinstance(result, str):
                 self._set(
                     {sc.AGENT_SIGNALS_TOOL_OUTPUT_BYTES: len(result.encode("utf-8", "replace"))}

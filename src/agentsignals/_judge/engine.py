@@ -375,7 +375,8 @@ class Judge:
         if not transcript.has_content:
             reason = (
                 "no content was recorded on the spans (capture content with "
-                "capture_content=True or OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT)"
+                "capture_content=True or OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT; "
+                "import trajectories with `agentsignals import --content`)"
             )
             return self._unjudged(transcript, rubric, reason, usage, chunks=0)
         outcome_text = ""

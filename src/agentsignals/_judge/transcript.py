@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -52,7 +53,9 @@ DEFAULT_MAX_PART_CHARS: Final = 6000
 
 SYSTEM_INSTRUCTIONS: Final = sc.GEN_AI_SYSTEM_INSTRUCTIONS
 
-_CATEGORY_PHASE: Final = {
+# A tool step's phase from its category (shell and other calls take their turn's declared
+# phase); `agentsignals show` gives tool calls the same phases.
+CATEGORY_PHASE: Final = {
     "search": "explore",
     "read": "localize",
     "edit": "implement",
@@ -142,6 +145,8 @@ class Transcript:
     # judged, and the judge says so.
     has_content: bool = True
     source: str = "spans"
+    # The attempt span's resource (judge spans keep its project and tags).
+    resource: dict[str, Any] = field(default_factory=dict)
 
     @property
     def actors(self) -> list[str]:
@@ -411,7 +416,12 @@ def from_spans(
     ordered.sort(key=lambda item: item[0])
 
     task: str | None = None
-    seen_inputs: set[str] = set()
+    # Live capture records a call's whole history, imports only what is new since the previous
+    # call: a message is shown when the previous call's history (inputs and outputs) did not
+    # already hold it, and only when this call's history repeats the attempt's first message
+    # (a whole history); so a user who says "ok" twice is shown twice.
+    first_input: str | None = None
+    previous: Counter[str] = Counter()
     steps: list[Step] = []
     any_content = False
     turn_phase: dict[int, str] = {}
@@ -445,13 +455,15 @@ def from_spans(
                     task = raw_in[0]  # cut by the capture budget: not JSON any more
                 if task is None:
                     task = _system_text(system)
-                seen_inputs.update(_message_key(m) for m in inputs)
+                first_input = _message_key(inputs[0]) if inputs else None
             else:
+                whole = bool(inputs) and _message_key(inputs[0]) == first_input
+                seen = previous.copy() if whole else Counter()
                 for message in inputs:
                     key = _message_key(message)
-                    if key in seen_inputs:
+                    if seen[key] > 0:
+                        seen[key] -= 1
                         continue
-                    seen_inputs.add(key)
                     role = message.get("role")
                     if role == "assistant" or role == "system":
                         continue
@@ -465,8 +477,8 @@ def from_spans(
                     if text:
                         lines.append(f"{role or 'user'}: {clip(text, max_part_chars)}")
                         user_texts.append(text)
-            for message in outputs:
-                seen_inputs.add(_message_key(message))
+            if inputs or outputs:
+                previous = Counter(_message_key(m) for m in [*inputs, *outputs])
             turn_idx = span.attr_int(sc.AGENT_SIGNALS_TURN_INDEX)
             own_tools = tools_by_turn.get(turn_idx, 0) if turn_idx is not None else 0
             with_calls = not has_tools or own_tools == 0
@@ -484,7 +496,8 @@ def from_spans(
             )
             title = f"turn {turn_idx}" if turn_idx is not None else "model call"
             title += " · assistant" + (f" ({model})" if model else "")
-            if not lines:
+            if not lines and not (outputs or raw_out or inputs or raw_in):
+                # (A turn whose only output is tool calls its tool steps show is not empty.)
                 title += " · no content recorded"
             digest = f"S{index} {title.split(' · ')[0]}: " + (
                 _first_line(first) if first else "(no text)"
@@ -527,6 +540,7 @@ def from_spans(
         attempt_span_id=attempt.span_id if attempt is not None else None,
         agent=agent,
         has_content=any_content or bool(task),
+        resource=dict(anchor.resource) if anchor is not None else {},
     )
     return transcript
 
@@ -573,7 +587,7 @@ def _tool_step(
         result = results[-1]
         lines.append("result:" + ("\n" + clip(result, limit) if result else " (empty)"))
     turn_idx = span.attr_int(sc.AGENT_SIGNALS_TURN_INDEX)
-    phase = _CATEGORY_PHASE.get(category or "") or (
+    phase = CATEGORY_PHASE.get(category or "") or (
         turn_phase.get(turn_idx) if turn_idx is not None else None
     )
     outcome = "failed" if failed else (f"exit {exit_code}" if exit_code is not None else "ok")

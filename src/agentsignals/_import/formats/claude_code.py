@@ -212,6 +212,9 @@ class _Response:
     stop_reason: str | None = None
     thinking: list[str] = field(default_factory=list)
     tools: list[_ToolUse] = field(default_factory=list)
+    # Content: the response's text blocks, and the user's messages since the previous one.
+    texts: list[str] = field(default_factory=list)
+    inputs: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -227,6 +230,7 @@ class _Conversation:
     prompt: str | None = None
     user_stopped: bool = False
     api_error: bool = False
+    inputs: list[tuple[str, str]] = field(default_factory=list)  # not yet read by a response
 
 
 def _text(content: Any) -> str | None:
@@ -302,6 +306,7 @@ def _assistant(
     response = open_responses.get(str(key))
     if response is None or response.signature != signature:
         response = _Response(signature, last_ns if last_ns is not None else ns, ns)
+        response.inputs, conv.inputs = conv.inputs, []
         open_responses[str(key)] = response
         conv.responses.append(response)
     if ns is not None:
@@ -323,6 +328,8 @@ def _assistant(
         kind = block.get("type")
         if kind == "thinking" and isinstance(block.get("thinking"), str):
             response.thinking.append(block["thinking"])
+        elif kind == "text" and isinstance(block.get("text"), str):
+            response.texts.append(block["text"])
         elif kind == "tool_use":
             tool_name = block.get("name")
             args = block.get("input")
@@ -365,6 +372,7 @@ def _user(conv: _Conversation, d: dict[str, Any], message: dict[str, Any], ns: i
             if conv.prompt is None and not results:
                 conv.prompt = text
             conv.user_stopped = text.startswith(_INTERRUPTED)
+            conv.inputs.append(("user", text))
 
 
 # ---------------------------------------------------------------------------------- session
@@ -574,6 +582,8 @@ class _Importer:
                 cost_usd=response.cost,
                 reasoning=reasoning,
                 finish_reasons=[response.stop_reason] if response.stop_reason else None,
+                inputs=response.inputs,
+                text="\n\n".join(t for t in response.texts if t.strip()) or None,
             )
             for use in response.tools:
                 result = conv.results.get(use.id) if use.id is not None else None

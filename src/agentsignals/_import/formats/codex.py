@@ -192,6 +192,9 @@ class _Turn:
     reasoning_seen: bool = False
     calls: list[_Call] = field(default_factory=list)
     fixed_end: int | None = None  # the token_count that ended it, when that came first
+    # Content: the messages it was the first call to read, and its assistant text.
+    inputs: list[tuple[str, str]] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -216,6 +219,7 @@ class _Session:
     end_state: tuple[str, str | None] | None = None
     task_diff: str | None = None
     diffs: list[str] = field(default_factory=list)
+    inputs: list[tuple[str, str]] = field(default_factory=list)  # not yet read by a call
 
     # ------------------------------------------------------------------------------ reading
 
@@ -277,6 +281,7 @@ class _Session:
         if not turn.reasoning and self.event_reasoning:
             turn.reasoning = list(self.event_reasoning)
         self.event_reasoning = []
+        turn.inputs, self.inputs = self.inputs, []
         self.turns.append(turn)
         if turn is self.pending:
             self.pending = None
@@ -291,10 +296,13 @@ class _Session:
         kind = _str(p.get("type"))
         if kind == "message":
             if p.get("role") == "assistant":
-                self._assistant(ts)
+                self._assistant(ts).texts.extend(_texts(p.get("content")))
             else:
                 self._flush(ts)
                 self._input(ts)
+                # OpenAI's developer messages are GenAI's system instructions.
+                role = "system" if p.get("role") in ("developer", "system") else "user"
+                self.inputs.append((role, _joined(p.get("content")) or ""))
         elif kind == "reasoning":
             turn = self._assistant(ts)
             turn.reasoning_seen = True
@@ -433,6 +441,8 @@ class _Session:
                 cache_read_tokens=_int(usage.get("cached_input_tokens")),
                 reasoning_tokens=reasoning_tokens,
                 reasoning=reasoning,
+                inputs=turn.inputs,
+                text="\n\n".join(turn.texts) or None,
             )
             for call in turn.calls:
                 self._tool(attempt, ref, call)

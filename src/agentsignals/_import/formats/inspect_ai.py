@@ -526,8 +526,12 @@ def _add_turns(
     }
     matcher = _Matcher(events.models, resolve)
     tool_spans: dict[str, str] = {}
+    inputs: list[tuple[str, str]] = []  # content: what the next call reads first
     for message in messages:
-        if message.get("role") != "assistant":
+        role = message.get("role")
+        if role in ("system", "user"):
+            inputs.append((str(role), resolve.text(message.get("content"))))
+        if role != "assistant":
             continue
         call = matcher.claim(message)
         event = call.event if call is not None else {}
@@ -550,7 +554,15 @@ def _add_turns(
             finish_reasons=[
                 r for c in _list(output.get("choices")) if (r := _str(_dict(c).get("stop_reason")))
             ],
+            inputs=inputs,
+            text=resolve.text(message.get("content")) or None,
+            calls=[
+                (_str(c.get("function")) or "unknown", resolve.value(c.get("arguments")))
+                for t in _list(message.get("tool_calls"))
+                if not _ran(c := _dict(t), results, events)
+            ],
         )
+        inputs = []
         for tool_call in _list(message.get("tool_calls")):
             ran = _add_tool(attempt, turn, _dict(tool_call), results, events, resolve)
             if ran is not None:
@@ -579,6 +591,12 @@ def _add_turns(
         )
 
 
+def _ran(call: dict[str, Any], results: Mapping[str, Any], events: _Events) -> bool:
+    """Whether a tool call ran: a result message or a tool event answers its id."""
+    call_id = _str(call.get("id"))
+    return call_id is not None and (call_id in results or call_id in events.tools)
+
+
 def _add_tool(
     attempt: AttemptBuilder,
     turn: TurnRef,
@@ -592,7 +610,7 @@ def _add_tool(
     name = _str(call.get("function")) or "unknown"
     result_message = results.get(call_id) if call_id else None
     event = events.tools.get(call_id) if call_id else None
-    if result_message is None and event is None:
+    if not _ran(call, results, events):
         return None
     arguments = call.get("arguments")
     if isinstance(arguments, str):

@@ -183,6 +183,9 @@ class _Reader:
     exit: dict[str, Any] | None = None
     last_time: int | None = None
     started: bool = False
+    # Messages the next model call reads that are not observations (content capture): the
+    # system prompt and task, then the harness's feedback (format errors).
+    inputs: list[tuple[str, str]] = field(default_factory=list)
 
     def message(self, m: dict[str, Any]) -> None:
         role = m.get("role")
@@ -200,8 +203,13 @@ class _Reader:
             if extra.get("interrupt_type") == "FormatError":
                 self.flush()
                 self._format_error(m, extra)
+                self.inputs.append(("user", _text(m.get("content"))))
             elif self.pending:
                 self._observation(m, extra, call_id=None)
+            else:
+                self.inputs.append(("user", _text(m.get("content"))))
+        elif role in ("system", "user"):
+            self.inputs.append((str(role), _text(m.get("content"))))
         ts = _timestamp(extra)
         if ts is not None:
             self.last_time = ts
@@ -218,7 +226,9 @@ class _Reader:
         if end is not None and (start is None or start > end):
             start = end
         model = _str(response.get("model")) or self.model
+        inputs, self.inputs = self.inputs, []
         return self.attempt.turn(
+            inputs=inputs,
             start_ns=start,
             end_ns=end,
             model=model or None,

@@ -496,20 +496,37 @@ class _TurnPlan:
     first: _Event
     start_ns: int | None
     actions: list[_Event] = field(default_factory=list)
+    # Content: the system prompt and the user's messages since the previous response, and
+    # what the agent said in `message` actions.
+    inputs: list[tuple[str, str]] = field(default_factory=list)
+    said: list[str] = field(default_factory=list)
+
+
+def _message_text(e: _Event) -> str | None:
+    text = e.args.get("content")
+    return text if isinstance(text, str) else e.content
 
 
 def _plan_turns(events: list[_Event]) -> list[_TurnPlan]:
     plans: dict[str, _TurnPlan] = {}
     previous_ts: int | None = None
+    inputs: list[tuple[str, str]] = []
     for e in events:
         if _is_turn_action(e):
             response_id = _str(e.response.get("id"))
             key = response_id if response_id else f"#{e.pos}"
             plan = plans.get(key)
             if plan is None:
-                plan = plans[key] = _TurnPlan(key, e, previous_ts)
+                plan = plans[key] = _TurnPlan(key, e, previous_ts, inputs=inputs)
+                inputs = []
             if _is_tool_action(e):
                 plan.actions.append(e)
+            elif (text := _message_text(e)) is not None:
+                plan.said.append(text)
+        elif e.action == "message" and e.source == "user":
+            inputs.append(("user", _message_text(e) or ""))
+        elif e.action == "system":
+            inputs.append(("system", _message_text(e) or ""))
         if e.ts is not None:
             previous_ts = e.ts
     return list(plans.values())
@@ -866,6 +883,8 @@ def _build(
             reasoning=_reasoning(response),
             thought=_thought(plan.actions),
             finish_reasons=_finish_reasons(response),
+            inputs=plan.inputs,
+            text="\n\n".join(t for t in [_thought(plan.actions), *plan.said] if t) or None,
         )
         for action in plan.actions:
             _add_tool(attempt, ref, action, observations.get(action.pos))

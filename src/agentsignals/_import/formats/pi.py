@@ -263,6 +263,12 @@ def _text(content: Any) -> str | None:
     return None
 
 
+def _never_ran(block: dict[str, Any], stop: Any, results: dict[str, Entry]) -> bool:
+    """A call of an aborted or failed response that got no result (no tool span)."""
+    call_id = block.get("id") if isinstance(block.get("id"), str) else None
+    return stop in _NOT_RUN and (call_id is None or call_id not in results)
+
+
 def _tool_call(
     attempt: AttemptBuilder,
     turn: TurnRef,
@@ -274,7 +280,7 @@ def _tool_call(
     """Add one tool call (unless it never ran); returns when the next call can start."""
     call_id = block.get("id") if isinstance(block.get("id"), str) else None
     result_entry = results.get(call_id) if call_id is not None else None
-    if result_entry is None and stop in _NOT_RUN:
+    if _never_ran(block, stop, results):
         return start  # a call of an aborted or failed response: never run
     raw_name = block.get("name")
     name: str = raw_name if isinstance(raw_name, str) and raw_name else "unknown"
@@ -341,6 +347,9 @@ def _spans(session: PiSession) -> list[Span]:
     entries = session.entries
     results: dict[str, Entry] = {}
     responses: list[Entry] = []
+    # Content: the user's messages each response was the first to read.
+    inputs: list[list[tuple[str, str]]] = []
+    pending: list[tuple[str, str]] = []
     for entry in entries:
         message = entry.message
         if message is None:
@@ -349,6 +358,16 @@ def _spans(session: PiSession) -> list[Span]:
             results[message["toolCallId"]] = entry
         elif message.get("role") == "assistant":
             responses.append(entry)
+            inputs.append(pending)
+            pending = []
+        elif message.get("role") == "user":
+            pending.append(("user", _text(message.get("content")) or ""))
+        elif message.get("role") == "bashExecution" and not message.get("excludeFromContext"):
+            # A command the user ran with `!`: pi gives the model the command and its output.
+            command, output = message.get("command"), message.get("output")
+            if isinstance(command, str):
+                shown = output if isinstance(output, str) else ""
+                pending.append(("user", f"!{command}\n{shown}".rstrip("\n")))
     times = [t for e in entries if (t := _ns(e.data.get("timestamp"))) is not None]
     header_ns = _ns(session.header.get("timestamp"))
     start = min([*times, header_ns] if header_ns is not None else times, default=None)
@@ -381,11 +400,11 @@ def _spans(session: PiSession) -> list[Span]:
     last_ns = start
     # The first response after a compaction works from a compacted context (GenAI's
     # gen_ai.conversation.compacted on that turn).
-    pending = sorted(c.line for c in session.compactions)
-    for entry in responses:
+    compactions = sorted(c.line for c in session.compactions)
+    for entry, given in zip(responses, inputs, strict=True):
         compacted = False
-        while pending and pending[0] < entry.line:
-            pending.pop(0)
+        while compactions and compactions[0] < entry.line:
+            compactions.pop(0)
             compacted = True
         message = entry.message or {}
         written = _ns(entry.data.get("timestamp"))
@@ -422,6 +441,13 @@ def _spans(session: PiSession) -> list[Span]:
                 if b.get("type") == "thinking" and isinstance(b.get("thinking"), str)
             ),
             finish_reasons=[stop] if isinstance(stop, str) and stop else None,
+            inputs=given,
+            text=_text(blocks) or None,
+            calls=[
+                (str(b.get("name")), b.get("arguments"))
+                for b in blocks
+                if b.get("type") == "toolCall" and _never_ran(b, stop, results)
+            ],
         )
         tool_start = turn_end
         for block in blocks:

@@ -298,6 +298,8 @@ class _SubRun:
     agent: str
     after: int  # number of the run's own model messages before it
     messages: list[_Message]
+    # What the agent was given before its first message: its system prompt and task.
+    inputs: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -327,7 +329,7 @@ class _Reader:
             else:
                 self.problem(f"attempt {index}: trajectory step {i} is not an object; skipped")
         info = _dict(run.get("info"))
-        mains, subs = self._history(run.get("history"), index)
+        mains, subs, inputs = self._history(run.get("history"), index)
         commands = self.config.commands(index)
         attempt = self.builder.attempt(
             index=index,
@@ -369,10 +371,16 @@ class _Reader:
             if j in matched.sub_steps:
                 continue  # another agent's step (CodeR's trajectory lists every agent's)
             message = matched.step_message.get(j)
-            turn = attempt.turn(
-                model=model, reasoning=_reasoning(step, message), thought=(thought or "").strip()
-            )
             ran = matched.all_ran or message is not None
+            turn = attempt.turn(
+                model=model,
+                reasoning=_reasoning(step, message),
+                thought=(thought or "").strip(),
+                inputs=inputs,
+                # An action that never ran (requeried) is shown as the model wrote it.
+                text=None if ran or not action.strip() else _str(step.get("response")) or None,
+            )
+            inputs = []
             tool_span: str | None = None
             if ran and action.strip():
                 call = _tool_call(action, message, _state(step.get("state")), commands, editor)
@@ -381,8 +389,12 @@ class _Reader:
                 self._subagent(sub, attempt, tool_span, model, commands, editor)
         self._end(attempt, info)
 
-    def _history(self, history: Any, index: int) -> tuple[list[_Message], list[_SubRun]]:
-        """The run's own model messages, and the runs of other agents' messages."""
+    def _history(
+        self, history: Any, index: int
+    ) -> tuple[list[_Message], list[_SubRun], list[tuple[str, str]]]:
+        """The run's own model messages, the runs of other agents' messages, and what the run
+        was given before its first model message (system prompt and task, demonstrations
+        left out)."""
         entries = [e for e in history if isinstance(e, dict)] if isinstance(history, list) else []
         if isinstance(history, list) and len(entries) != len(history):
             self.problem(f"attempt {index}: history entries that are not objects were skipped")
@@ -390,6 +402,7 @@ class _Reader:
         own = _own_agent(entries)
         mains: list[_Message] = []
         subs: list[_SubRun] = []
+        inputs: list[tuple[str, str]] = []
         for e in entries:
             agent = e.get("agent")
             agent = agent if isinstance(agent, str) and agent else own
@@ -397,6 +410,8 @@ class _Reader:
             if agent == own:
                 if role == "assistant":
                     mains.append(_message(e, agent))
+                elif not mains and role in ("system", "user"):
+                    inputs.append((str(role), _text(e.get("content"))))
                 continue
             if not subs or subs[-1].agent != agent or subs[-1].after != len(mains):
                 subs.append(_SubRun(agent, len(mains), []))
@@ -405,7 +420,9 @@ class _Reader:
                 run.messages.append(_message(e, agent))
             elif role in ("user", "tool") and run.messages and run.messages[-1].observation is None:
                 run.messages[-1].observation = _text(e.get("content"))
-        return mains, [s for s in subs if s.messages]
+            elif not run.messages and role in ("system", "user"):
+                run.inputs.append((str(role), _text(e.get("content"))))
+        return mains, [s for s in subs if s.messages], inputs
 
     def _tool(self, attempt: AttemptBuilder, turn: TurnRef, call: _ToolCall, result: str) -> str:
         error: str | None = None
@@ -443,8 +460,12 @@ class _Reader:
             agent_name=sub.agent,
             model_id=model,
         )
+        inputs = sub.inputs
         for m in sub.messages:
-            turn = child.turn(model=model, reasoning=_reasoning({}, m), thought=m.thought.strip())
+            turn = child.turn(
+                model=model, reasoning=_reasoning({}, m), thought=m.thought.strip(), inputs=inputs
+            )
+            inputs = []
             if m.action.strip():
                 call = _tool_call(m.action, m, m.state, commands, editor)
                 self._tool(child, turn, call, m.observation or "")
