@@ -154,3 +154,40 @@ def test_copies_are_the_function_and_pickle_goes_by_name() -> None:
 
 
 pickled: Any = None
+
+
+def test_argument_binding_fast_path_equals_inspect() -> None:
+    """The decorators name a call's arguments without inspect for plain signatures: the same
+    dict (keys in signature order) as Signature.bind_partial, or its fallback on bad calls."""
+    from agentsignals._instrument.decorators import _Target
+
+    def f(command, timeout=5, cwd=None):  # type: ignore[no-untyped-def]
+        pass
+
+    class A:
+        def m(self, path, limit=3):  # type: ignore[no-untyped-def]
+            pass
+
+    def reference(target: _Target, instance: Any, args: Any, kwargs: Any) -> dict[str, Any]:
+        sig = target.signature_bound if instance is not None else target.signature
+        assert sig is not None
+        try:
+            return dict(sig.bind_partial(*args, **kwargs).arguments)
+        except TypeError:
+            return {"args": list(args), **kwargs}
+
+    calls = [
+        ((), {}), (("ls",), {}), (("ls", 3), {}), (("ls", 3, "/"), {}), (("ls", 3, "/", 4), {}),
+        ((), {"command": "ls"}), ((), {"cwd": "/", "command": "ls"}), (("ls",), {"cwd": "/"}),
+        (("ls",), {"command": "x"}), (("ls",), {"nope": 1}), ((), {"timeout": 1, "cwd": 2}),
+    ]  # fmt: skip
+    target = _Target(f)
+    assert target.plain_params == ("command", "timeout", "cwd")
+    for args, kwargs in calls:
+        got = target.arguments(None, args, kwargs)
+        assert got == reference(target, None, args, kwargs)
+        assert list(got) == list(reference(target, None, args, kwargs))
+    method = _Target(A.m)
+    for args, kwargs in [(("p",), {}), ((), {"limit": 1, "path": "p"}), (("p", 1, 2), {})]:
+        instance = A()
+        assert method.arguments(instance, args, kwargs) == reference(method, instance, args, kwargs)

@@ -43,6 +43,8 @@ _RELEASING: Final = ("invoke_agent", "trial ")
 class FeatureSpanProcessor(SpanProcessor):
     """Derives feature records from the spans of this process."""
 
+    reads_attributes_on_start = False  # (agentsignals._instrument.direct)
+
     def __init__(
         self,
         sink: Sink,

@@ -23,7 +23,7 @@ from agentsignals import semconv as sc
 from agentsignals._classify import reasoning_text
 from agentsignals._classify.shell import search_hits
 from agentsignals._classify.tools import category_for, describe_call, shell_command
-from agentsignals._instrument import capture
+from agentsignals._instrument import capture, direct
 from agentsignals._instrument.args import (
     as_attributes,
     as_bool,
@@ -96,15 +96,29 @@ class _SpanHandle:
         parent: otel_context.Context,
         scope: Scope | None,
         tool: ToolHandle | None = None,
+        trusted: bool = False,
     ) -> None:
+        """Start the span. `trusted`: every attribute value was made here (scalars and
+        tuples of one scalar type), none came from the user."""
         clock = RUNTIME.clock
-        span = RUNTIME.tracer.start_span(
+        tracer = RUNTIME.tracer
+        later = direct.start_attributes_later(tracer)
+        span = tracer.start_span(
             name,
             context=parent,
             kind=_INTERNAL,
-            attributes=attributes,
+            attributes=None if later else attributes,
             start_time=clock() if clock is not None else None,
         )
+        if later:
+            # Nobody has seen the span yet: our attributes go in as the SDK would store them.
+            values = direct.attribute_dict(span, len(attributes))
+            if values is not None and trusted:
+                values.update(attributes)
+            else:
+                rest = direct.write(values, attributes) if values is not None else attributes
+                if rest:
+                    span.set_attributes(rest)
         self._span = span
         ctx = trace.set_span_in_context(span, parent)
         if scope is not None:
@@ -204,7 +218,7 @@ class _SpanHandle:
         try:
             span = self._span
             if span.is_recording():
-                span.set_attributes({k: v for k, v in attributes.items() if v is not None})
+                direct.set_attributes(span, attributes)
         except Exception:
             internal_error(f"could not record on {self._span_type} span")
 
@@ -820,7 +834,16 @@ def with_reasoning(output: Any, reasoning: str | None) -> Any:
 class ToolHandle(_SpanHandle):
     """A tool call: its category, arguments, result, exit code and error."""
 
-    __slots__ = ("_arguments", "_attrs", "_exit_failed", "_scope", "_span_name", "category", "name")
+    __slots__ = (
+        "_arguments",
+        "_attrs",
+        "_exit_failed",
+        "_scope",
+        "_span_name",
+        "_trusted",
+        "category",
+        "name",
+    )
     _span_type = "tool"
 
     def __init__(
@@ -840,6 +863,7 @@ class ToolHandle(_SpanHandle):
         self._exit_failed = False
         self._scope: Scope = EMPTY_SCOPE
         self._arguments = arguments
+        self._trusted = False
         self.category = _OTHER
         attrs: dict[str, AttributeValue] = {
             sc.GEN_AI_OPERATION_NAME: _EXECUTE_TOOL,
@@ -868,9 +892,9 @@ class ToolHandle(_SpanHandle):
                     attrs[sc.GEN_AI_TOOL_TYPE] = text
             paths = None if files is None else as_str_list(files, "tool(files=)")
             if paths is not None:
-                attrs[sc.AGENT_SIGNALS_TOOL_FILES] = paths
+                attrs[sc.AGENT_SIGNALS_TOOL_FILES] = tuple(paths)
             elif facts is not None and facts.files:
-                attrs[sc.AGENT_SIGNALS_TOOL_FILES] = facts.files
+                attrs[sc.AGENT_SIGNALS_TOOL_FILES] = tuple(facts.files)
             if facts is not None and facts.runner is not None:
                 attrs[sc.AGENT_SIGNALS_TEST_RUNNER] = facts.runner
             if facts is not None and not facts.command_complete:
@@ -882,6 +906,7 @@ class ToolHandle(_SpanHandle):
             extra = as_attributes(attributes, "tool(attributes=)")
             if extra:
                 attrs.update(extra)
+            self._trusted = not extra
         except Exception:
             internal_error("could not prepare tool span")
 
@@ -892,8 +917,10 @@ class ToolHandle(_SpanHandle):
         span_name: str,
         attributes: dict[str, AttributeValue],
         arguments: Any,
+        trusted: bool = False,
     ) -> ToolHandle:
-        """A handle whose attributes were computed already (the decorators' fast path)."""
+        """A handle whose attributes were computed already (the decorators' fast path);
+        `trusted`: all made by us (see `_start`)."""
         self = cls.__new__(cls)
         self._span = INVALID_SPAN
         self._token = None
@@ -907,6 +934,7 @@ class ToolHandle(_SpanHandle):
         self._exit_failed = False
         self._scope = EMPTY_SCOPE
         self._fault = None
+        self._trusted = trusted
         return self
 
     def __enter__(self) -> ToolHandle:
@@ -918,7 +946,9 @@ class ToolHandle(_SpanHandle):
             identity = scope.identity_for_tool()
             if identity:
                 self._attrs.update(identity)
-            self._start(self._span_name, self._attrs, parent, None, tool=self)
+            self._start(
+                self._span_name, self._attrs, parent, None, tool=self, trusted=self._trusted
+            )
             if self._arguments is not None:
                 self._capture_arguments(self._arguments)
             attempt = scope.attempt
