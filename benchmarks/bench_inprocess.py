@@ -158,12 +158,20 @@ if kind in ("calls", "memory", "late"):
         flush()  # the attempt's record is written: what follows is late
         for i in range(n):
             ctx.run(one, i)
-        flush()
+        agentsignals.shutdown()  # the last revision is written
         took = time.process_time_ns() - p0
         path = os.path.join(tmp, "features", "attempts.jsonl")
-        lines = sum(1 for _ in open(path)) if os.path.exists(path) else 0
-        out = {"per_span_ns": took / n, "revisions": lines, "exported": null.n}
-    if not job.get("plain"):
+        with open(path) as fh:
+            records = [json.loads(line) for line in fh]
+        whole = [r for r in records if not r.get("partial")]
+        out = {
+            "per_span_ns": took / n,
+            "revisions": len(records),
+            "partial": len(records) - len(whole),
+            # What a reader keeps: the last revision that is not partial.
+            "tool_calls": whole[-1]["behavior"]["tool_call_count"],
+        }
+    if not job.get("plain") and kind != "late":
         agentsignals.shutdown()
 elif kind in ("extract", "extract_to"):
     gc.collect()
@@ -197,6 +205,23 @@ def child(src: Path, job: dict[str, Any]) -> dict[str, Any]:
     raise RuntimeError(f"child failed ({done.returncode}): {done.stderr[-2000:]}")
 
 
+IMPORTS = (
+    ("`import opentelemetry.sdk.trace`", "opentelemetry.sdk.trace"),
+    ("`import agentsignals`", "agentsignals"),
+)
+
+
+def import_seconds(src: Path, module: str) -> float:
+    """Wall time of `import module` in a fresh interpreter (bytecode cached by a first run)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["PYTHONPATH"] = str(src)
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    return float(done.stdout.strip())
+
+
 def old_build(commit: str, into: Path) -> tuple[Path, str]:
     archive = subprocess.run(
         ["git", "archive", "--format=tar", commit, "src"], capture_output=True, check=True, cwd=ROOT
@@ -226,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller sizes, 3 rounds")
     ap.add_argument("--traces", type=int, default=300_000, help="spans for extraction memory")
     ap.add_argument("--old-late-max", type=int, default=3000, help="largest N for the old build")
+    ap.add_argument("--only", help="comma-separated tables: import,calls,memory,late,extract")
+    ap.add_argument("--import-runs", type=int, default=20, help="fresh processes per import")
     ap.add_argument("--json", type=Path, help="also write every sample")
     args = ap.parse_args(argv)
     repeats = 3 if args.quick else max(3, args.repeats)
@@ -275,6 +302,19 @@ def main(argv: list[str] | None = None) -> int:
 
         results: dict[tuple[str, str], list[dict[str, Any]]] = {}
         skipped: dict[tuple[str, str], str] = {}
+        imports: dict[tuple[str, str], list[float]] = {}
+        tables = set((args.only or "import,calls,memory,late,extract").split(","))
+        jobs = [j for j in jobs if j[0] in tables]
+        if "import" not in tables:
+            args.import_runs = 0
+        for b in builds if args.import_runs else ():
+            for _, module in IMPORTS:
+                import_seconds(builds[b], module)  # bytecode written
+        for r in range(args.import_runs):
+            for i, (label, module) in enumerate(IMPORTS):
+                order = ("old", "new") if (r + i) % 2 == 0 else ("new", "old")
+                for b in order:
+                    imports.setdefault((label, b), []).append(import_seconds(builds[b], module))
         for r in range(repeats):
             for i, (table, label, job) in enumerate(jobs):
                 if table == "extract":
@@ -308,6 +348,20 @@ def main(argv: list[str] | None = None) -> int:
         f"[min–max]; total {time.perf_counter() - began:.0f} s"
     )
     w("")
+    if imports:
+        w("### Import, ms of wall time in a fresh process (bytecode cached)")
+        w("")
+        w("| import | old | new | new ÷ `import opentelemetry.sdk.trace` (paired) |")
+        w("|---|---:|---:|---:|")
+        sdk = imports[(IMPORTS[0][0], "new")]
+        for label, _ in IMPORTS:
+            o, n = imports[(label, "old")], imports[(label, "new")]
+            ratio = [a / b for a, b in zip(n, sdk, strict=True)]
+            w(
+                f"| {label} | {_spread(o, '.1f', 1e-3)} | {_spread(n, '.1f', 1e-3)} "
+                f"| {_spread(ratio, '.2f')} |"
+            )
+        w("")
     w("### Tool calls, CPU µs per call")
     w("")
     w("| case | old, agent thread | new, agent thread | old, whole process | new, whole process |")
@@ -332,17 +386,23 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {cell(label, 'new', 'rss_growth', '.1f', 2**20)} |"
             )
     w("")
-    w("### Late spans: CPU µs per late span (whole process), revisions written")
+    w("### Late spans: CPU µs per late span (whole process, until shut down), revisions")
     w("")
-    w("| case | old, µs/span | new, µs/span | old, revisions | new, revisions |")
-    w("|---|---:|---:|---:|---:|")
+    w(
+        "| case | old, µs/span | new, µs/span | old, revisions | new, revisions (partial) "
+        "| tool calls in the last whole revision, old / new |"
+    )
+    w("|---|---:|---:|---:|---:|---:|")
     for table, label, _ in jobs:
         if table == "late":
             w(
                 f"| {label} | {cell(label, 'old', 'per_span_ns', ',.1f', 1e3)} "
                 f"| {cell(label, 'new', 'per_span_ns', ',.1f', 1e3)} "
                 f"| {cell(label, 'old', 'revisions', '.0f')} "
-                f"| {cell(label, 'new', 'revisions', '.0f')} |"
+                f"| {cell(label, 'new', 'revisions', '.0f')} "
+                f"({cell(label, 'new', 'partial', '.0f')}) "
+                f"| {cell(label, 'old', 'tool_calls', '.0f')} / "
+                f"{cell(label, 'new', 'tool_calls', '.0f')} |"
             )
     w("")
     w(f"### Extraction of {traces_n:,} generated spans: peak RSS growth in MB")
