@@ -251,3 +251,25 @@ def test_in_process_memory_does_not_grow_with_finished_attempts(tmp_path: Path) 
             assert open_spans == 0 and cached <= 2_000
     agentsignals.shutdown()
     assert len((tmp_path / "features" / "attempts.jsonl").read_text().splitlines()) == 60
+
+
+def test_one_attempt_with_more_late_spans_than_the_cache_holds_is_counted_whole() -> None:
+    """The span bound evicts other attempts first: the attempt receiving late spans keeps them
+    all, so the last whole revision counts every tool call (none partial)."""
+    records: list[AttemptRecord | TrialRecord] = []
+    clock = Clock()
+    asm = Assembler(
+        records.append, clock=clock, grace=0, late_window=1.0, finished_cache=8, finished_spans=50
+    )
+    asm.add([_span(0, "attempt", "B", start=0), _span(1, "tool", "B", start=1)])
+    asm.add([_span(0, "attempt", "A", start=0), _span(1, "tool", "A", start=1)])
+    for batch in range(30):  # 300 late tool spans, 10 per batch, over time
+        asm.add([_span(2 + batch * 10 + i, "tool", "A", start=2) for i in range(10)])
+        clock.now += 0.7
+    asm.flush()
+    revisions = [r for r in _attempt_records(records) if r.attempt_id == "A"]
+    assert not any(r.partial for r in revisions)
+    assert revisions[-1].behavior.tool_call_count == 301
+    assert 2 <= len(revisions) <= 8  # coalesced by window, not one per batch
+    _, cached = asm.held_spans()
+    assert cached <= 303  # B was let go for A

@@ -459,10 +459,14 @@ class Assembler:
 
     def _trim_finished(self) -> None:
         """Keep the finished cache within its bounds (attempts and spans), oldest out first;
-        late spans still waiting for their revision get it written as they leave."""
+        late spans still waiting for their revision get it written as they leave. The most
+        recently used attempt stays whatever its size (its spans were all held in flight a
+        moment ago): one attempt with thousands of late spans is counted whole, not split
+        into a short whole revision and a partial one."""
         finished = self._finished
         while finished and (
-            len(finished) > self._finished_cache or self._finished_spans > self._finished_spans_cap
+            len(finished) > self._finished_cache
+            or (self._finished_spans > self._finished_spans_cap and len(finished) > 1)
         ):
             old_id, old = finished.popitem(last=False)
             self._finished_spans -= len(old.spans)
