@@ -21,7 +21,6 @@ from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 
 from agentsignals import semconv as sc
 from agentsignals._classify import reasoning_text
-from agentsignals._classify.shell import search_hits
 from agentsignals._classify.tools import category_for, describe_call, shell_command
 from agentsignals._instrument import capture, direct
 from agentsignals._instrument.args import (
@@ -1028,6 +1027,8 @@ class ToolHandle(_SpanHandle):
     def _record_search_hits(self, output: str) -> None:
         if not self._span.is_recording():
             return
+        from agentsignals._classify.shell import search_hits
+
         args = self._arguments if isinstance(self._arguments, Mapping) else None
         hits = search_hits(output, shell_command(args))
         if hits:
