@@ -457,16 +457,23 @@ class Assembler:
         )
         self._trim_finished()
 
+    @staticmethod
+    def _spare(finished: OrderedDict[str, _Finished]) -> bool:
+        if len(finished) != 1:
+            return False
+        only = next(iter(finished.values()))
+        return only.due is not None or only.late_revisions > 0
+
     def _trim_finished(self) -> None:
         """Keep the finished cache within its bounds (attempts and spans), oldest out first;
-        late spans still waiting for their revision get it written as they leave. The most
-        recently used attempt stays whatever its size (its spans were all held in flight a
-        moment ago): one attempt with thousands of late spans is counted whole, not split
-        into a short whole revision and a partial one."""
+        late spans still waiting for their revision get it written as they leave. The span
+        bound spares the last attempt left when it is receiving late spans: one attempt with
+        thousands of late spans is counted whole (not split into a short whole revision and a
+        partial one) until another attempt finishes."""
         finished = self._finished
         while finished and (
             len(finished) > self._finished_cache
-            or (self._finished_spans > self._finished_spans_cap and len(finished) > 1)
+            or (self._finished_spans > self._finished_spans_cap and not self._spare(finished))
         ):
             old_id, old = finished.popitem(last=False)
             self._finished_spans -= len(old.spans)
