@@ -4,6 +4,7 @@ stored, and the SDK's own path wherever a sampler, a processor or a limit could 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -79,7 +80,12 @@ def _run(tmp_path: Any, **provider_args: Any) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def fresh(fresh_otel: None) -> Iterator[None]:
+def fresh(fresh_otel: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    import conftest
+
+    # The user's own attributes here (my.tags, my.bad) are not ours: kept out of the record of
+    # emitted attributes that tests/test_zz_semconv_registry.py checks against the registry.
+    monkeypatch.setattr(conftest, "EMITTED", defaultdict(set))
     direct.forget()
     yield
     direct.forget()
