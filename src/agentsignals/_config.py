@@ -44,11 +44,14 @@ def _make_pipeline_class() -> type:
     from opentelemetry import context as otel_context
     from opentelemetry.sdk.trace import SpanProcessor
 
+    from agentsignals._instrument import direct
     from agentsignals._instrument.scope import current_scope
 
     class _Pipeline(SpanProcessor):
         """Our one processor on the provider: stamps identity on other instrumentors' spans
         and fans out to our export processors, which configure() can swap later."""
+
+        agentsignals_pipeline = True  # (direct.py: reads no attributes at start)
 
         def __init__(self) -> None:
             self.processors: tuple[SpanProcessor, ...] = ()
@@ -66,7 +69,7 @@ def _make_pipeline_class() -> type:
                     )
                     identity = current_scope(ctx).identity_for_tool()
                     if identity:
-                        span.set_attributes(identity)
+                        direct.set_attributes(span, identity)
             except Exception:
                 internal_error("could not stamp identity on a span")
             for processor in self.processors:
@@ -310,6 +313,9 @@ def _apply(config: Config) -> None:
     if pipeline is not None:
         old = pipeline.processors
         pipeline.processors = tuple(_processors(config))
+        from agentsignals._instrument import direct
+
+        direct.forget()
         for processor in old:
             try:
                 processor.shutdown()
@@ -412,7 +418,9 @@ def _processors(config: Config) -> list[SpanProcessor]:
         from agentsignals._features.processor import FeatureSpanProcessor
         from agentsignals._features.store import JsonLinesSink
 
-        processors.append(FeatureSpanProcessor(JsonLinesSink(config.features_dir)))
+        processors.append(
+            FeatureSpanProcessor(JsonLinesSink(config.features_dir), batch=config.batch)
+        )
     return processors
 
 

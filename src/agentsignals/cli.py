@@ -226,7 +226,7 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _features(args: argparse.Namespace) -> int:
-    from agentsignals import features
+    from agentsignals._features.run import RecordSpool
 
     def say(message: str) -> None:
         print(f"agentsignals features: {message}", file=sys.stderr)
@@ -238,49 +238,93 @@ def _features(args: argparse.Namespace) -> int:
     if problem:
         say(problem)
         return 2
+    # Records go to a temporary spool as they are produced, never all into memory: the output
+    # is written from it (latest revisions, sorted), so memory is flat in the input size.
+    with RecordSpool() as spool:
+        code, result = _features_into(args, spool, say)
+        if result is None:
+            return code
+        from agentsignals._features.record import AttemptRecord, TrialRecord
+
+        kind: type[AttemptRecord] | type[TrialRecord] = (
+            TrialRecord if args.trials else AttemptRecord
+        )
+        if args.store is not None:
+            code = _store_records(args.store, spool, say)
+            if code:
+                return code
+        try:
+            count = spool.write(kind, args.output)
+        except ImportError as exc:
+            say(str(exc))
+            return 2
+        except BrokenPipeError:
+            raise  # stdout's reader went away: main() stops quietly
+        except OSError as exc:
+            say(f"cannot write {args.output or 'stdout'}: {exc.strerror or exc}")
+            return 2
+    problems = _trajectory_hints(result.problems, args.paths, say)
+    for problem in problems:
+        say(f"skipped {problem}")
+    say(
+        f"{count} {'trial' if args.trials else 'attempt'} records from {result.stats.spans_in} "
+        "spans"
+        + (f" ({len(problems)} unreadable lines skipped)" if problems else "")
+        + _unattributed_note(result.stats)
+    )
+    return 1 if result.problems and not count else 0
+
+
+def _features_into(args: argparse.Namespace, spool: Any, say: Any) -> tuple[int, Any]:
+    """Run extraction (from files or ClickHouse) into `spool`: (exit code, the FeatureSet with
+    problems and counters, or None when it failed)."""
+    from agentsignals import features
+
     progress = None if args.no_progress or args.source else _progress_bar()
     try:
         if args.source is not None:
             from agentsignals._store.clickhouse import features_from_clickhouse
 
             result = features_from_clickhouse(args.source)
+            for record in [*result.attempts, *result.trials]:
+                spool(record)
         else:
-            result = features.extract(args.paths, progress=progress)
+            result = features.extract(args.paths, progress=progress, sink=spool)
     except (FileNotFoundError, ValueError, ImportError) as exc:
         say(str(exc))
-        return 2
+        return 2, None
     except (RuntimeError, OSError) as exc:  # ClickHouse unreachable or refusing
         say(_one_line(exc))
-        return 1
+        return 1, None
     finally:
         if progress is not None:
             progress.close()
-    if args.store is not None:
-        from agentsignals._store.clickhouse import connect
+    return 0, result
 
-        try:
-            with connect(args.store) as store:
-                store.insert_records([*result.attempts, *result.trials])
-        except (ValueError, ImportError) as exc:
-            say(str(exc))
-            return 2
-        except (RuntimeError, OSError) as exc:
-            say(_one_line(exc))
-            return 1
-    problems = _trajectory_hints(result.problems, args.paths, say)
-    for problem in problems:
-        say(f"skipped {problem}")
-    records = result.trials if args.trials else result.attempts
-    code = _write_records(records, args.output, say)
-    if code:
-        return code
-    kind = "trial" if args.trials else "attempt"
-    say(
-        f"{len(records)} {kind} records from {result.stats.spans_in} spans"
-        + (f" ({len(problems)} unreadable lines skipped)" if problems else "")
-        + _unattributed_note(result.stats)
-    )
-    return 1 if result.problems and not records else 0
+
+def _store_records(url: str, spool: Any, say: Any) -> int:
+    """The latest records into the feature tables at `url`, a chunk at a time."""
+    from agentsignals._features.record import AttemptRecord, TrialRecord
+    from agentsignals._store.clickhouse import connect
+
+    try:
+        with connect(url) as store:
+            for kind in (AttemptRecord, TrialRecord):
+                chunk: list[Any] = []
+                for record in spool.records(kind):
+                    chunk.append(record)
+                    if len(chunk) >= 5000:
+                        store.insert_records(chunk)
+                        chunk = []
+                if chunk:
+                    store.insert_records(chunk)
+    except (ValueError, ImportError) as exc:
+        say(str(exc))
+        return 2
+    except (RuntimeError, OSError) as exc:
+        say(_one_line(exc))
+        return 1
+    return 0
 
 
 def _unattributed_note(stats: Any) -> str:

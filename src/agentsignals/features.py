@@ -11,6 +11,9 @@ and here, from Python:
         print(record.attempt_index, record.behavior.tool_sequence, record.tokens.cost_usd)
     frame = features.to_dataframe(result.attempts)     # pandas extra
 
+    # Any input size, memory flat: records straight to a file (or `extract(..., sink=f)`).
+    features.extract_to("agentsignals-output/traces", "attempts.parquet")
+
 Field names follow the signal inventory: `behavior.turn_count`, `tokens.cache_read_ratio`,
 `infra.attempt_index`, ... A signal whose inputs were not recorded is None.
 """
@@ -33,8 +36,10 @@ from agentsignals._features.record import (
     Verification,
 )
 from agentsignals._features.run import (
+    ExtractSummary,
     FeatureSet,
     extract,
+    extract_to,
     from_spans,
     read_store,
 )
@@ -44,6 +49,7 @@ __all__ = [
     "Anticipation",
     "AttemptRecord",
     "Behavior",
+    "ExtractSummary",
     "FeatureSet",
     "Infra",
     "Reasoning",
@@ -53,6 +59,7 @@ __all__ = [
     "TrialRecord",
     "Verification",
     "extract",
+    "extract_to",
     "from_spans",
     "read_store",
     "to_dataframe",

@@ -1109,6 +1109,7 @@ def _literal(node: ast.expr) -> str | None:
 _HIT_N = re.compile(r"^(?P<path>[^\s:][^:\n]*?)[:-]\d+[:-]", re.MULTILINE)
 _HIT_PLAIN = re.compile(r"^(?P<path>[^\s:][^:\s]*\.[A-Za-z0-9_]+):", re.MULTILINE)
 _HIT_SWE_AGENT = re.compile(r"^(?P<path>/\S+) \(\d+ match(?:es)?\)$", re.MULTILINE)
+_FILES_WITH_MATCHES = re.compile(r"(?:^|\s)-\w*l\b|--files-with-matches")
 MAX_HIT_BYTES = 256 * 1024
 MAX_HITS = 2000
 
@@ -1121,7 +1122,7 @@ def search_hits(output: str | None, command: str | None = None) -> list[str]:
         return []
     text = output[:MAX_HIT_BYTES]
     hits: dict[str, None] = {}
-    if command is not None and re.search(r"(?:^|\s)-\w*l\b|--files-with-matches", command):
+    if command is not None and _FILES_WITH_MATCHES.search(command):
         for line in text.splitlines():
             line = line.strip()
             if line and " " not in line and not line.endswith(":"):

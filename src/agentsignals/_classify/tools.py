@@ -7,11 +7,28 @@ Processors need one vocabulary: the `agent_signals.tool.category` enum.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from agentsignals._classify.shell import read_command
 from agentsignals.semconv import ToolCategory
+
+if TYPE_CHECKING:
+    from agentsignals._classify.shell import ShellReading
+
+
+_reader: Callable[[str], ShellReading] | None = None
+
+
+def read_command(command: str) -> ShellReading:
+    """`agentsignals._classify.shell.read_command`, imported on first use: the shell reader
+    is the largest module of the instrumentation (~10 ms of `import agentsignals`)."""
+    global _reader
+    if _reader is None:
+        from agentsignals._classify import shell
+
+        _reader = shell.read_command
+    return _reader(command)
+
 
 _BY_NAME: dict[str, ToolCategory] = {}
 

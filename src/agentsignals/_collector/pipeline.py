@@ -292,10 +292,11 @@ class Processor:
         self.assembler.add(batch.spans)
         self.processed = batch.end
         self._settle()
-        # Spans the assembler did not keep (duplicates of written attempts) pin nothing.
+        # Spans the assembler did not keep (duplicates of written attempts) pin nothing; late
+        # spans waiting for their revision keep their pins until it is written.
         assembler = self.assembler
         for attempt_id in attempts:
-            if attempt_id in self._attempt_pins and not assembler.is_open(attempt_id):
+            if attempt_id in self._attempt_pins and not assembler.holds(attempt_id):
                 self._unpin(self._attempt_pins, attempt_id)
         for trial_id in trials:
             if trial_id in self._trial_pins and not assembler.trial_pending(trial_id):

@@ -7,14 +7,19 @@ record), an idle timeout, and a grace period after an attempt span arrives for l
 Trials and attempts run for minutes to hours, so an attempt is released when its own span
 ends, not after a fixed wait. Duplicate spans are dropped by span id; a span that arrives after
 its attempt's record was written yields a revised record (revision + 1), never a silent drop.
-Once the attempt's spans have left the bounded cache of finished attempts, that revision is
-built from the late spans alone and marked ``partial``: readers keep the last whole revision.
+Late spans are coalesced: the revision is written ``late_window`` after the first late span
+(doubling for each further revision of the same attempt, up to 64 windows), so a stream of
+late spans costs a bounded number of rebuilds instead of one per span. Once the attempt's spans
+have left the bounded cache of finished attempts (bounded in attempts and in spans), that
+revision is built from the late spans alone and marked ``partial``: readers keep the last
+whole revision.
 
 The clock is injected: seconds of monotonic time when live, "lines read" when reading files.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 from collections import OrderedDict, deque
@@ -33,6 +38,16 @@ _log = logging.getLogger("agentsignals.features")
 _ATTEMPT_ID = sc.AGENT_SIGNALS_ATTEMPT_ID
 _TRIAL_ID = sc.AGENT_SIGNALS_TRIAL_ID
 _SPAN_TYPE = sc.AGENT_SIGNALS_SPAN_TYPE
+
+# Finished attempts kept for late spans (a span arriving after the grace period still yields a
+# whole revision while its attempt is here), bounded in attempts and in spans so that a few
+# huge attempts cannot hold gigabytes. The span ids of more attempts are kept (a few kB per
+# attempt), so a duplicate delivered later is still recognised after its spans were let go.
+FINISHED_CACHE: int = 512
+FINISHED_CACHE_SPANS: int = 50_000
+SEEN_IDS_ATTEMPTS: int = 512
+# A revision from late spans waits at most this many late windows (the k-th waits 2**k).
+_MAX_LATE_BACKOFF = 64
 
 
 @dataclass
@@ -73,6 +88,9 @@ class _Finished:
     revision: int
     complete: bool
     partial: bool = False
+    # Late spans arrived and their revision is not written yet; due at this clock reading.
+    due: float | None = None
+    late_revisions: int = 0  # revisions written from late spans (their wait doubles)
 
 
 @dataclass
@@ -96,17 +114,33 @@ class Assembler:
         grace: float = 2.0,
         idle_timeout: float = 6 * 3600.0,
         max_in_flight: int = 10_000,
-        finished_cache: int = 512,
+        finished_cache: int = FINISHED_CACHE,
+        finished_spans: int = FINISHED_CACHE_SPANS,
+        finished_trials: int = 512,
+        seen_ids: int = SEEN_IDS_ATTEMPTS,
         remembered_ids: int = 200_000,
+        late_window: float | None = None,
     ) -> None:
         self._sink = sink
         self._clock = clock
         self.grace = grace
         self.idle_timeout = idle_timeout
         self.max_in_flight = max_in_flight
+        # How long late spans of a written attempt are gathered before its next revision
+        # (the grace period unless given); 0 writes one revision per add() call.
+        self.late_window = grace if late_window is None else late_window
         self._open: OrderedDict[str, _AttemptGroup] = OrderedDict()  # LRU by last seen
         self._finished: OrderedDict[str, _Finished] = OrderedDict()
         self._finished_cache = finished_cache
+        self._finished_spans_cap = finished_spans
+        self._finished_spans = 0  # spans held by the finished cache
+        self._finished_trials = finished_trials  # written trials kept for their revisions
+        # attempt id -> span ids, for attempts that left the finished cache (duplicates).
+        self._seen_ids: OrderedDict[str, set[str]] = OrderedDict()
+        self._seen_ids_cap = seen_ids
+        # (due, sequence, attempt id) of finished attempts with late spans waiting.
+        self._late_due: list[tuple[float, int, str]] = []
+        self._late_seq = 0
         # attempt id -> last revision written, for attempts whose spans were let go.
         self._emitted: OrderedDict[str, int] = OrderedDict()
         self._remembered_ids = remembered_ids
@@ -132,7 +166,7 @@ class Assembler:
         """Take spans (any order, any mix of attempts); releases what became ready."""
         now = self._clock()
         stats = self.stats
-        # Late spans for written attempts: one new revision per attempt per call, not per span.
+        # Late spans for written attempts: at most one new revision per attempt per call.
         revised: dict[str, _Finished] = {}
         foreign = self._foreign
         released: list[Span] = []
@@ -159,6 +193,10 @@ class Assembler:
                 if finished is not None:
                     self._add_late(attempt_id, finished, span, revised)
                     continue
+                seen = self._seen_ids.get(attempt_id)
+                if seen is not None and span.span_id in seen:
+                    stats.duplicates += 1  # its spans were let go, their ids are known
+                    continue
                 revision = self._next_revision(attempt_id)
                 rebuild = attempt_id in self._rebuilding
                 if rebuild:
@@ -181,13 +219,7 @@ class Assembler:
                 group.ended_at = now
                 self._ended.append((now, attempt_id))
         for attempt_id, finished in revised.items():
-            self._write_attempt(
-                attempt_id,
-                finished.spans,
-                finished.complete,
-                finished.revision,
-                partial=finished.partial,
-            )
+            self._schedule_late(attempt_id, finished, now)
         stats.in_flight = len(self._open)
         if released:
             self._add_released(released)
@@ -217,11 +249,44 @@ class Assembler:
         self.stats.late_spans += 1
         finished.span_ids.add(span.span_id)
         finished.spans.append(span)
-        if attempt_id not in revised:
-            finished.revision += 1
-            revised[attempt_id] = finished
+        self._finished_spans += 1
+        revised[attempt_id] = finished
         self._finished.move_to_end(attempt_id)
         finished.complete = finished.complete or span.attributes.get(_SPAN_TYPE) == "attempt"
+
+    def _schedule_late(self, attempt_id: str, finished: _Finished, now: float) -> None:
+        """Late spans joined a written attempt: write its next revision now (no window) or
+        once its window has passed, gathering whatever else arrives meanwhile."""
+        if finished.due is not None:
+            return  # a revision is already waiting: these spans join it
+        window = self.late_window
+        if window <= 0:
+            self._write_late(attempt_id, finished)
+            return
+        finished.due = now + window * min(2**finished.late_revisions, _MAX_LATE_BACKOFF)
+        self._late_seq += 1
+        heapq.heappush(self._late_due, (finished.due, self._late_seq, attempt_id))
+
+    def _write_late(self, attempt_id: str, finished: _Finished) -> None:
+        finished.due = None
+        finished.revision += 1
+        finished.late_revisions += 1
+        self._write_attempt(
+            attempt_id,
+            finished.spans,
+            finished.complete,
+            finished.revision,
+            partial=finished.partial,
+        )
+
+    def _write_due_late(self, now: float, *, everything: bool = False) -> None:
+        due = self._late_due
+        while due and (everything or due[0][0] <= now):
+            when, _, attempt_id = heapq.heappop(due)
+            finished = self._finished.get(attempt_id)
+            if finished is not None and finished.due == when:
+                self._write_late(attempt_id, finished)
+        self._trim_finished()
 
     def _add_trial_span(self, span: Span, now: float) -> None:
         trial_id = str(span.attributes[_TRIAL_ID])
@@ -258,6 +323,8 @@ class Assembler:
         if released:
             self._add_released(released)
         self._sync_unattributed()
+        if self._late_due:
+            self._write_due_late(now)
         # Ended attempts wait in arrival order, so only the ready ones are looked at.
         ended = self._ended
         while ended and now - ended[0][0] >= self.grace:
@@ -305,6 +372,7 @@ class Assembler:
         if released:
             self._add_released(released)
         self._sync_unattributed()
+        self._write_due_late(0.0, everything=True)
         for attempt_id, group in list(self._open.items()):
             del self._open[attempt_id]
             self._emit_attempt(attempt_id, group, complete=group.ended_at is not None)
@@ -322,6 +390,18 @@ class Assembler:
     def is_open(self, attempt_id: str) -> bool:
         """The attempt's spans are held, waiting for its end (or grace period)."""
         return attempt_id in self._open
+
+    def held_spans(self) -> tuple[int, int]:
+        """Spans in memory: (of open attempts, of the finished cache kept for late spans)."""
+        return sum(len(g.spans) for g in self._open.values()), self._finished_spans
+
+    def holds(self, attempt_id: str) -> bool:
+        """A record of the attempt is still to be written: it is open, or late spans wait
+        for their revision."""
+        if attempt_id in self._open:
+            return True
+        finished = self._finished.get(attempt_id)
+        return finished is not None and finished.due is not None
 
     def trial_pending(self, trial_id: str) -> bool:
         """The trial's record has not been written yet."""
@@ -365,15 +445,45 @@ class Assembler:
         return out
 
     def _emit_attempt(self, attempt_id: str, group: _AttemptGroup, *, complete: bool) -> None:
+        old = self._finished.pop(attempt_id, None)
+        if old is not None:  # (the id came back after its cache entry: a rebuild)
+            self._finished_spans -= len(old.spans)
         self._finished[attempt_id] = _Finished(
             group.spans, group.span_ids, group.revision, complete, group.partial
         )
-        if len(self._finished) > self._finished_cache:
-            old_id, old = self._finished.popitem(last=False)
-            self._remember(old_id, old.revision)
+        self._finished_spans += len(group.spans)
         self._write_attempt(
             attempt_id, group.spans, complete, group.revision, partial=group.partial
         )
+        self._trim_finished()
+
+    @staticmethod
+    def _spare(finished: OrderedDict[str, _Finished]) -> bool:
+        if len(finished) != 1:
+            return False
+        only = next(iter(finished.values()))
+        return only.due is not None or only.late_revisions > 0
+
+    def _trim_finished(self) -> None:
+        """Keep the finished cache within its bounds (attempts and spans), oldest out first;
+        late spans still waiting for their revision get it written as they leave. The span
+        bound spares the last attempt left when it is receiving late spans: one attempt with
+        thousands of late spans is counted whole (not split into a short whole revision and a
+        partial one) until another attempt finishes."""
+        finished = self._finished
+        while finished and (
+            len(finished) > self._finished_cache
+            or (self._finished_spans > self._finished_spans_cap and not self._spare(finished))
+        ):
+            old_id, old = finished.popitem(last=False)
+            self._finished_spans -= len(old.spans)
+            if old.due is not None:
+                self._write_late(old_id, old)  # written whole, then let go
+            self._remember(old_id, old.revision)
+            if self._seen_ids_cap > 0:
+                self._seen_ids[old_id] = old.span_ids
+                if len(self._seen_ids) > self._seen_ids_cap:
+                    self._seen_ids.popitem(last=False)
 
     def _remember(self, attempt_id: str, revision: int) -> None:
         self._emitted[attempt_id] = revision
@@ -426,7 +536,7 @@ class Assembler:
         done = self._emitted_trials
         done[state.trial_id] = None
         done.move_to_end(state.trial_id)
-        while len(done) > self._finished_cache:
+        while len(done) > self._finished_trials:
             old_id, _ = done.popitem(last=False)
             self._trials.pop(old_id, None)
 

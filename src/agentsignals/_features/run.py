@@ -7,13 +7,22 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Callable, Iterable
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from agentsignals._features.assemble import Assembler, AssemblerStats
+import msgspec
+
+from agentsignals._features.assemble import Assembler, AssemblerStats, Record, Sink
 from agentsignals._features.record import AttemptRecord, TrialRecord
-from agentsignals._features.store import ListSink, read_records
+from agentsignals._features.store import (
+    ListSink,
+    read_records,
+    write_csv_rows,
+    write_parquet_rows,
+)
 from agentsignals._spans.decode import DecodeProblem, decode_otlp_json_lines, find_otlp_json_files
 from agentsignals._spans.model import Span
 
@@ -22,6 +31,10 @@ PathArg = str | os.PathLike[str]
 # Offline, the grace period is counted in export requests (lines) read after the attempt
 # span: late children written in the next batches still join their attempt.
 OFFLINE_GRACE_LINES = 64
+# Finished attempts kept past the grace for later spans: smaller than the collector's (a
+# smaller working set is faster over millions of spans; docs/performance.md).
+OFFLINE_FINISHED_CACHE = 64
+OFFLINE_FINISHED_SPANS = 16_000
 
 
 @dataclass
@@ -37,11 +50,8 @@ class FeatureSet:
 def sorted_feature_set(
     sink: ListSink, problems: list[DecodeProblem], stats: AssemblerStats
 ) -> FeatureSet:
-    def attempt_key(r: AttemptRecord) -> tuple[int, str, int, str]:
-        return (r.started_at_ns or 0, r.trial_id or "", r.attempt_index or 0, r.attempt_id)
-
     return FeatureSet(
-        attempts=sorted(sink.attempts.values(), key=attempt_key),
+        attempts=sorted(sink.attempts.values(), key=_attempt_key),
         trials=sorted(sink.trials.values(), key=lambda t: (t.trial_id,)),
         problems=problems,
         stats=stats,
@@ -52,18 +62,35 @@ def extract(
     paths: PathArg | Iterable[PathArg],
     *,
     progress: Callable[[int, int], None] | None = None,
+    sink: Sink | None = None,
 ) -> FeatureSet:
     """Feature records from OTLP/JSON files or folders (our file exporter's output or the
     OpenTelemetry Collector's file exporter). Malformed or truncated lines are reported in
     `problems` (file, line, what was wrong) and every other line is still used.
 
     `progress(done_bytes, total_bytes)` is called as files are read.
+
+    With `sink`, every record is passed to it as it is produced (each revision, in the order
+    written; a reader keeps the latest, see `supersedes`) and none is kept: memory stays flat
+    however large the input, and the returned set holds only problems and counters. Without
+    it, the latest revision of every record is returned (about 18 kB of memory per attempt);
+    `extract_to` writes them to a file without holding them.
     """
     files = find_otlp_json_files(paths)
     total = sum(f.stat().st_size for f in files)
-    sink = ListSink()
+    keep = ListSink() if sink is None else None
+    if sink is None:
+        assert keep is not None
+        sink = keep
     lines = 0
-    assembler = Assembler(sink, clock=lambda: float(lines), grace=OFFLINE_GRACE_LINES)
+    assembler = Assembler(
+        sink,
+        clock=lambda: float(lines),
+        grace=OFFLINE_GRACE_LINES,
+        finished_cache=OFFLINE_FINISHED_CACHE,
+        finished_spans=OFFLINE_FINISHED_SPANS,
+        finished_trials=OFFLINE_FINISHED_CACHE,
+    )
     problems: list[DecodeProblem] = []
     done = 0
     # A batch job over many small objects: the cyclic GC costs 12-30% here and finds nothing
@@ -85,7 +112,143 @@ def extract(
     finally:
         if gc_was_enabled:
             gc.enable()
-    return sorted_feature_set(sink, problems, assembler.stats)
+    if keep is None:
+        return FeatureSet(problems=problems, stats=assembler.stats)
+    return sorted_feature_set(keep, problems, assembler.stats)
+
+
+@dataclass
+class ExtractSummary:
+    """What `extract_to` wrote."""
+
+    attempts: int = 0
+    trials: int = 0
+    written: int = 0  # records in the output (attempts, or trials with trials=True)
+    problems: list[DecodeProblem] = field(default_factory=list)
+    stats: AssemblerStats = field(default_factory=AssemblerStats)
+
+
+def extract_to(
+    paths: PathArg | Iterable[PathArg],
+    output: PathArg | None,
+    *,
+    trials: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ExtractSummary:
+    """`extract`, written straight to `output` (by suffix: ``.jsonl``, ``.csv``, ``.parquet``;
+    None: JSON lines on stdout) with memory flat in the input size: records are spooled to a
+    temporary file as they are produced and only a small index (~0.2 kB per record: id,
+    revision, sort key, offset) stays in memory. The output is what `extract` returns, in the
+    same order: the latest revision of each attempt (or trial, with `trials=True`).
+    """
+    with RecordSpool() as spool:
+        result = extract(paths, progress=progress, sink=spool)
+        summary = ExtractSummary(
+            attempts=spool.count(AttemptRecord),
+            trials=spool.count(TrialRecord),
+            problems=result.problems,
+            stats=result.stats,
+        )
+        summary.written = spool.write(TrialRecord if trials else AttemptRecord, output)
+    return summary
+
+
+class _Entry(msgspec.Struct, array_like=True, gc=False):
+    sort_key: tuple[Any, ...]
+    revision: int
+    partial: bool
+    offset: int
+    length: int
+
+
+class RecordSpool:
+    """Records on disk as they are produced, and an index of the latest revision of each
+    (what `ListSink` keeps, without the records): reading the index back in `extract`'s order
+    writes the same output with memory that does not grow with the records' size."""
+
+    def __init__(self, directory: PathArg | None = None) -> None:
+        self._file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - closed by close()
+        self._size = 0
+        self._index: dict[type, dict[str, _Entry]] = {AttemptRecord: {}, TrialRecord: {}}
+        self._encode = msgspec.json.Encoder().encode
+
+    def __enter__(self) -> RecordSpool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __call__(self, record: Record) -> None:
+        line = self._encode(record) + b"\n"
+        if isinstance(record, TrialRecord):
+            key: str = record.trial_id
+            partial = False
+            sort_key: tuple[Any, ...] = (record.trial_id,)
+        else:
+            key = record.attempt_id
+            partial = record.partial
+            sort_key = _attempt_key(record)
+        index = self._index[type(record)]
+        old = index.get(key)
+        entry = _Entry(sort_key, record.revision, partial, self._size, len(line))
+        self._file.write(line)
+        self._size += len(line)
+        # The same rule as `supersedes`: the later revision, a partial never over a whole one.
+        if old is None or (
+            old.partial if partial != old.partial else record.revision >= old.revision
+        ):
+            index[key] = entry
+
+    def count(self, kind: type) -> int:
+        return len(self._index[kind])
+
+    def lines(self, kind: type) -> Iterator[bytes]:
+        """The latest revision of each record of `kind`, as JSON lines, in `extract`'s order."""
+        self._file.flush()
+        fd = self._file.fileno()
+        entries = sorted(self._index[kind].values(), key=lambda e: e.sort_key)
+        for e in entries:
+            yield os.pread(fd, e.length, e.offset)
+
+    def records(self, kind: type[Record]) -> Iterator[Record]:
+        decode = msgspec.json.Decoder(kind).decode
+        for line in self.lines(kind):
+            yield decode(line)
+
+    def write(self, kind: type[Record], output: PathArg | None) -> int:
+        """Write the latest records of `kind` to `output` by its suffix (None: stdout)."""
+        import sys
+
+        suffix = Path(output).suffix.lower() if output is not None else ".jsonl"
+        if output is not None and Path(output).exists() and not Path(output).is_file():
+            suffix = ".jsonl"  # /dev/null, /dev/stdout, a pipe
+        if suffix == ".parquet":
+            assert output is not None
+            return write_parquet_rows(lambda: self.records(kind), kind, output)
+        if suffix == ".csv":
+            return write_csv_rows(lambda: self.records(kind), output)
+        from agentsignals._features.store import _create
+
+        count = 0
+        if output is None:
+            out = sys.stdout.buffer
+            for line in self.lines(kind):
+                out.write(line)
+                count += 1
+            out.flush()
+            return count
+        with _create(output) as fh:
+            for line in self.lines(kind):
+                fh.write(line)
+                count += 1
+        return count
+
+
+def _attempt_key(r: AttemptRecord) -> tuple[int, str, int, str]:
+    return (r.started_at_ns or 0, r.trial_id or "", r.attempt_index or 0, r.attempt_id)
 
 
 def from_spans(spans: Iterable[Span | Any]) -> FeatureSet:

@@ -7,11 +7,12 @@ revision never replaces a whole one).
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 import types
 import typing
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +243,24 @@ def _arrow_type(hint: Any) -> Any:
 def write_parquet(records: Sequence[Record], path: str | os.PathLike[str]) -> None:
     """Write flattened records to Parquet (requires the `parquet` extra), with the explicit
     schema of their record type (`arrow_schema`)."""
+    kinds = {type(r) for r in records}
+    if len(kinds) > 1:
+        raise ValueError("write attempt records and trial records to separate Parquet files")
+    record_type = kinds.pop() if kinds else AttemptRecord
+    write_parquet_rows(lambda: iter(records), record_type, path)
+
+
+# Rows per Parquet row group when writing a stream of records.
+_PARQUET_CHUNK = 4096
+
+
+def write_parquet_rows(
+    records: Callable[[], Iterable[Record]],
+    record_type: type[AttemptRecord] | type[TrialRecord],
+    path: str | os.PathLike[str],
+) -> int:
+    """Write records of one type to Parquet in row groups, never holding more than one group
+    of rows; returns how many."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -249,39 +268,75 @@ def write_parquet(records: Sequence[Record], path: str | os.PathLike[str]) -> No
         raise ImportError(
             "Parquet output needs pyarrow: pip install 'agentsignals[parquet]'"
         ) from exc
-    kinds = {type(r) for r in records}
-    if len(kinds) > 1:
-        raise ValueError("write attempt records and trial records to separate Parquet files")
-    record_type = kinds.pop() if kinds else AttemptRecord
     schema = arrow_schema(record_type)
-    rows = [flatten(r) for r in records]
     # The judge's columns (`judge.<rubric>.<field>`, open-ended names) after the declared ones,
-    # typed by their values.
-    for name in sorted({k for row in rows for k in row if k.startswith("judge.")}):
-        schema = schema.append(pa.field(name, _value_type([row.get(name) for row in rows], pa)))
+    # typed by their values: a first pass reads only the judge's values.
+    judged: dict[str, _ColumnKinds] = {}
+    if record_type is AttemptRecord:
+        for record in records():
+            for rubric, fields in (getattr(record, "judge", None) or {}).items():
+                for field, result in fields.items():
+                    kinds = judged.setdefault(f"judge.{rubric}.{field}", _ColumnKinds())
+                    kinds.add(msgspec.to_builtins(result.value))
+    for name in sorted(judged):
+        schema = schema.append(pa.field(name, judged[name].arrow_type(pa)))
     json_columns = [f.name for f in schema if f.type == pa.string()]
-    for row in rows:
-        for key in json_columns:
-            value = row.get(key)
-            if value is not None and not isinstance(value, str):
-                row[key] = msgspec.json.encode(value).decode()  # a nested record
-    with _create(path) as fh:
-        pq.write_table(pa.Table.from_pylist(rows, schema=schema), fh)
+    count = 0
+    with _create(path) as fh, pq.ParquetWriter(fh, schema) as writer:
+        rows: list[dict[str, Any]] = []
+
+        def write_rows() -> None:
+            for row in rows:
+                for key in json_columns:
+                    value = row.get(key)
+                    if value is not None and not isinstance(value, str):
+                        row[key] = msgspec.json.encode(value).decode()  # a nested record
+            writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+            rows.clear()
+
+        for record in records():
+            if type(record) is not record_type:
+                raise ValueError(
+                    "write attempt records and trial records to separate Parquet files"
+                )
+            rows.append(flatten(record))
+            count += 1
+            if len(rows) >= _PARQUET_CHUNK:
+                write_rows()
+        if rows or not count:
+            write_rows()
+    return count
 
 
-def _value_type(values: list[Any], pa: Any) -> Any:
-    """The Arrow type of a column of JSON values: bool, int64, float64, list of strings, or
-    string (text as it is, anything else as JSON text)."""
-    kinds = {type(v) for v in values if v is not None}
-    if kinds == {bool}:
-        return pa.bool_()
-    if kinds == {int}:
-        return pa.int64()
-    if kinds and kinds <= {int, float}:
-        return pa.float64()
-    if kinds == {list} and all(isinstance(x, str) for v in values if v for x in v):
-        return pa.list_(pa.string())
-    return pa.string()
+class _ColumnKinds:
+    """The kinds of value seen in one open-ended column, for its Arrow type."""
+
+    __slots__ = ("kinds", "str_lists")
+
+    def __init__(self) -> None:
+        self.kinds: set[type] = set()
+        self.str_lists = True
+
+    def add(self, value: Any) -> None:
+        if value is None:
+            return
+        self.kinds.add(type(value))
+        if isinstance(value, list) and not all(isinstance(x, str) for x in value):
+            self.str_lists = False
+
+    def arrow_type(self, pa: Any) -> Any:
+        """bool, int64, float64, list of strings, or string (text as it is, anything else as
+        JSON text)."""
+        kinds = self.kinds
+        if kinds == {bool}:
+            return pa.bool_()
+        if kinds == {int}:
+            return pa.int64()
+        if kinds and kinds <= {int, float}:
+            return pa.float64()
+        if kinds == {list} and self.str_lists:
+            return pa.list_(pa.string())
+        return pa.string()
 
 
 def write_json_lines(records: Iterable[Record], path: str | os.PathLike[str] | None) -> int:
@@ -307,27 +362,38 @@ def write_csv(records: Sequence[Record], path: str | os.PathLike[str] | None) ->
     """Write flattened records as CSV (stdout when None): one row per record, dotted column
     names (`behavior.turn_count`) in record order, lists and objects as JSON text, None as an
     empty cell. Returns how many rows."""
+    return write_csv_rows(lambda: iter(records), path)
+
+
+def write_csv_rows(
+    records: Callable[[], Iterable[Record]], path: str | os.PathLike[str] | None
+) -> int:
+    """`write_csv` over a stream read twice (the columns first, then the rows), so no more
+    than one record is held at a time."""
     import csv
-    import io
     import sys
 
-    rows = [flatten(r) for r in records]
     columns: dict[str, None] = {}
-    for row in rows:
-        columns.update(dict.fromkeys(row))
-    text = io.StringIO(newline="")
-    writer = csv.writer(text)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(row.get(name)) for name in columns])
-    data = text.getvalue().encode("utf-8")
-    if path is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-    else:
-        with _create(path) as fh:
-            fh.write(data)
-    return len(rows)
+    for record in records():
+        columns.update(dict.fromkeys(flatten(record)))
+    fh = sys.stdout.buffer if path is None else _create(path)
+    count = 0
+    try:
+        text = io.TextIOWrapper(fh, encoding="utf-8", newline="", write_through=True)
+        writer = csv.writer(text)
+        writer.writerow(columns)
+        for record in records():
+            row = flatten(record)
+            writer.writerow([_cell(row.get(name)) for name in columns])
+            count += 1
+        text.flush()
+        text.detach()
+    finally:
+        if path is None:
+            sys.stdout.buffer.flush()
+        else:
+            fh.close()
+    return count
 
 
 def _cell(value: Any) -> Any:

@@ -8,13 +8,17 @@ keeping head and tail, with the original size and SHA-256 recorded so nothing is
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any, Final, Protocol
 
 from agentsignals import semconv
 from agentsignals._instrument import redact as _redact
 from agentsignals._instrument.runtime import RUNTIME, Settings, internal_error, safe_repr
+
+try:  # hashlib's own BLAKE2 (the same function), without importing OpenSSL at import time
+    from _blake2 import blake2b as _blake2b
+except ImportError:  # pragma: no cover - other interpreters
+    from hashlib import blake2b as _blake2b
 
 _msgspec_json: Any = None
 
@@ -60,7 +64,7 @@ def fingerprint(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str
         payload = _json().encode([name, args, kwargs], enc_hook=_enc_hook, order="sorted")
     except Exception:
         payload = safe_repr((name, args, sorted(kwargs.items()))).encode("utf-8", "replace")
-    return hashlib.blake2b(payload, digest_size=8).hexdigest()
+    return _blake2b(payload, digest_size=8).hexdigest()
 
 
 # ---------------------------------------------------------------------------------- redaction
@@ -221,6 +225,8 @@ class SpanContent:
             return text
         self.keys.append(key)
         self.sizes.append(len(data))
+        import hashlib  # rare (a value over its budget): not at import
+
         self.sha256.append(hashlib.sha256(data).hexdigest())
         marker = f"…[truncated: {len(data)} bytes, sha256 {self.sha256[-1][:16]}]…"
         room = allowed - len(marker.encode("utf-8"))

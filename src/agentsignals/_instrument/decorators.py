@@ -1,7 +1,8 @@
 """`trace_trial`, `trace_attempt`, `trace_turn`, `trace_tool`: the context managers as decorators.
 
-Built on wrapt so signatures, `inspect.is*function` and descriptor binding survive in any
-decorator order. Everything that can be decided once (call kind, signature, static attributes)
+Built on a small descriptor-aware wrapper (`wrapper.py`, wrapt's semantics without its import
+cost) so signatures, `inspect.is*function` and descriptor binding survive in any decorator
+order. Everything that can be decided once (call kind, signature, static attributes)
 is decided at decoration time; the per-call path only builds the span. Generator spans cover the
 whole iteration and attach their context only while the generator body runs, so nothing leaks
 into the consumer between items, and they end on exhaustion, close, break, error or cancellation.
@@ -13,7 +14,6 @@ import inspect
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from typing import Any, TypeVar, overload
 
-import wrapt
 from opentelemetry import context as otel_context
 
 from agentsignals import semconv as sc
@@ -35,6 +35,7 @@ from agentsignals._instrument.spans import (
     TurnHandle,
     _SpanHandle,
 )
+from agentsignals._instrument.wrapper import FunctionWrapper
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,7 +46,14 @@ _TASK_ID_PARAMS = ("task_id", "instance_id")
 class _Target:
     """What is known about a decorated callable at decoration time."""
 
-    __slots__ = ("call_kind", "is_static", "param_names", "signature", "signature_bound")
+    __slots__ = (
+        "call_kind",
+        "is_static",
+        "param_names",
+        "plain_params",
+        "signature",
+        "signature_bound",
+    )
 
     def __init__(self, func: Any) -> None:
         self.is_static = isinstance(func, staticmethod)
@@ -64,25 +72,43 @@ class _Target:
             self.signature = None
         params = list(self.signature.parameters.values()) if self.signature else []
         self.param_names = [p.name for p in params]
-        # Signature of the call as wrapt sees it once bound to an instance or class.
+        # Signature of the call as the wrapper sees it once bound to an instance or class.
         self.signature_bound = (
             self.signature.replace(parameters=params[1:]) if self.signature and params else None
         )
+        # Only named parameters that may be passed either way (the usual tool): the call's
+        # arguments by name are then computed without inspect's general binding.
+        plain = bool(params) and all(p.kind == p.POSITIONAL_OR_KEYWORD for p in params)
+        self.plain_params = tuple(self.param_names) if plain else None
 
     def arguments(
         self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> dict[str, Any]:
-        """The call's arguments by name, without self/cls (only computed when needed)."""
-        sig = (
-            self.signature_bound if instance is not None and not self.is_static else self.signature
-        )
+        """The call's arguments by name, without self/cls (only computed when needed); what
+        `Signature.bind_partial(...).arguments` gives."""
+        bound = instance is not None and not self.is_static
+        names = self.plain_params
+        if names is not None:
+            if bound:
+                names = names[1:]
+            if len(args) <= len(names):
+                if not kwargs:
+                    return dict(zip(names, args, strict=False))
+                taken = names[: len(args)]
+                if all(k in names and k not in taken for k in kwargs):
+                    out = dict(zip(taken, args, strict=True))
+                    for name in names[len(args) :]:
+                        if name in kwargs:
+                            out[name] = kwargs[name]
+                    return out
+        sig = self.signature_bound if bound else self.signature
         if sig is None:
             return {"args": list(args), **kwargs}
         try:
-            bound = sig.bind_partial(*args, **kwargs)
+            bound_args = sig.bind_partial(*args, **kwargs)
         except TypeError:
             return {"args": list(args), **kwargs}
-        return dict(bound.arguments)
+        return dict(bound_args.arguments)
 
     def find(
         self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], names: tuple[str, ...]
@@ -134,7 +160,7 @@ def _wrap(
             handle.__exit__(None, None, None)
             return result
 
-        return wrapt.FunctionWrapper(func, sync_wrapper)
+        return FunctionWrapper(func, sync_wrapper)
 
     if kind == _ASYNC:
 
@@ -158,7 +184,7 @@ def _wrap(
 
             return run()
 
-        return wrapt.FunctionWrapper(func, async_wrapper)
+        return FunctionWrapper(func, async_wrapper)
 
     if kind == _GEN:
 
@@ -166,13 +192,13 @@ def _wrap(
             inner = wrapped(*args, **kwargs)
             return _traced_generator(lambda: start(instance, args, kwargs), inner)
 
-        return wrapt.FunctionWrapper(func, gen_wrapper)
+        return FunctionWrapper(func, gen_wrapper)
 
     def agen_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         inner = wrapped(*args, **kwargs)
         return _traced_async_generator(lambda: start(instance, args, kwargs), inner)
 
-    return wrapt.FunctionWrapper(func, agen_wrapper)
+    return FunctionWrapper(func, agen_wrapper)
 
 
 def _returned(handle: _SpanHandle, result: Any) -> None:
@@ -349,6 +375,7 @@ def _tool_factory(
         base[sc.GEN_AI_TOOL_TYPE] = tool_type
     if attributes:
         base.update(attributes)
+    trusted = not attributes  # every value made here: written straight into the span
     span_name = f"execute_tool {tool_name}"
 
     def make(
@@ -364,7 +391,7 @@ def _tool_factory(
                 if refine:
                     attrs[sc.AGENT_SIGNALS_TOOL_CATEGORY] = facts.category
                 if facts.files:
-                    attrs[sc.AGENT_SIGNALS_TOOL_FILES] = facts.files
+                    attrs[sc.AGENT_SIGNALS_TOOL_FILES] = tuple(facts.files)
                 if facts.runner is not None:
                     attrs[sc.AGENT_SIGNALS_TEST_RUNNER] = facts.runner
                 if not facts.command_complete:
@@ -373,7 +400,7 @@ def _tool_factory(
             attrs[sc.AGENT_SIGNALS_TOOL_CALL_FINGERPRINT] = capture.fingerprint(
                 tool_name, args, kwargs
             )
-        return ToolHandle._prepared(tool_name, span_name, attrs, arguments)
+        return ToolHandle._prepared(tool_name, span_name, attrs, arguments, trusted)
 
     return make
 

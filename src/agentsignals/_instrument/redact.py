@@ -23,7 +23,6 @@ import binascii
 import bisect
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Final
 
 __all__ = ["RULES", "Rule", "holds_keyword", "redact_secrets", "secret_key"]
@@ -73,19 +72,41 @@ def _basic_value(value: str) -> bool:
     return b":" in decoded
 
 
-@dataclass(frozen=True, slots=True)
 class Rule:
     """One kind of secret. `anchored`: every match starts where a keyword starts, so the
     pattern is tried only there; otherwise it is searched in the whole text when a keyword is
-    present. `valid` checks each captured secret value (False keeps the text as it is)."""
+    present. `valid` checks each captured secret value (False keeps the text as it is).
 
-    kind: str
-    pattern: re.Pattern[str]
-    keywords: tuple[str, ...]
-    anchored: bool = True
-    valid: Callable[[str], bool] | None = None
-    back: int = 0  # matches start this many characters before the keyword
-    requires: str = ""  # also needed in the case-folded text for the rule to run
+    The pattern is compiled on first use: compiling all rules took ~10 ms of every
+    `import agentsignals`, and most processes never see a keyword."""
+
+    __slots__ = ("_pattern", "anchored", "back", "keywords", "kind", "requires", "source", "valid")
+
+    def __init__(
+        self,
+        kind: str,
+        source: str,
+        keywords: tuple[str, ...],
+        anchored: bool = True,
+        valid: Callable[[str], bool] | None = None,
+        back: int = 0,  # matches start this many characters before the keyword
+        requires: str = "",  # also needed in the case-folded text for the rule to run
+    ) -> None:
+        self.kind = kind
+        self.source = source
+        self.keywords = keywords
+        self.anchored = anchored
+        self.valid = valid
+        self.back = back
+        self.requires = requires
+        self._pattern: re.Pattern[str] | None = None
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        pattern = self._pattern
+        if pattern is None:
+            pattern = self._pattern = re.compile(self.source)
+        return pattern
 
 
 def _rule(
@@ -100,7 +121,7 @@ def _rule(
 ) -> Rule:
     return Rule(
         kind,
-        re.compile(pattern),
+        pattern,
         tuple(k.casefold() for k in keywords),
         anchored,
         valid,

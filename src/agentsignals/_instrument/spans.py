@@ -8,10 +8,9 @@ logged and swallowed, the user's exceptions pass through unchanged.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import subprocess
-import uuid
+import os
+import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -22,9 +21,8 @@ from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 
 from agentsignals import semconv as sc
 from agentsignals._classify import reasoning_text
-from agentsignals._classify.shell import search_hits
 from agentsignals._classify.tools import category_for, describe_call, shell_command
-from agentsignals._instrument import capture
+from agentsignals._instrument import capture, direct
 from agentsignals._instrument.args import (
     as_attributes,
     as_bool,
@@ -48,6 +46,8 @@ from agentsignals._instrument.scope import (
 )
 
 if TYPE_CHECKING:
+    import subprocess
+
     from agentsignals._instrument.hooks import ToolCallHook
     from agentsignals._instrument.workspace import WorkspaceTracker
 
@@ -95,15 +95,29 @@ class _SpanHandle:
         parent: otel_context.Context,
         scope: Scope | None,
         tool: ToolHandle | None = None,
+        trusted: bool = False,
     ) -> None:
+        """Start the span. `trusted`: every attribute value was made here (scalars and
+        tuples of one scalar type), none came from the user."""
         clock = RUNTIME.clock
-        span = RUNTIME.tracer.start_span(
+        tracer = RUNTIME.tracer
+        later = direct.start_attributes_later(tracer)
+        span = tracer.start_span(
             name,
             context=parent,
             kind=_INTERNAL,
-            attributes=attributes,
+            attributes=None if later else attributes,
             start_time=clock() if clock is not None else None,
         )
+        if later:
+            # Nobody has seen the span yet: our attributes go in as the SDK would store them.
+            values = direct.attribute_dict(span, len(attributes))
+            if values is not None and trusted:
+                values.update(attributes)
+            else:
+                rest = direct.write(values, attributes) if values is not None else attributes
+                if rest:
+                    span.set_attributes(rest)
         self._span = span
         ctx = trace.set_span_in_context(span, parent)
         if scope is not None:
@@ -203,7 +217,7 @@ class _SpanHandle:
         try:
             span = self._span
             if span.is_recording():
-                span.set_attributes({k: v for k, v in attributes.items() if v is not None})
+                direct.set_attributes(span, attributes)
         except Exception:
             internal_error(f"could not record on {self._span_type} span")
 
@@ -220,8 +234,25 @@ def _valid_attribute(value: object) -> bool:
     return False
 
 
+def _cancelled(exc: BaseException) -> bool:
+    """An asyncio cancellation (asyncio is not imported here: without it there is none)."""
+    aio = sys.modules.get("asyncio")
+    return aio is not None and isinstance(exc, aio.CancelledError)
+
+
+def _completed_process_type() -> Any:
+    """subprocess.CompletedProcess, if subprocess was imported (else no result is one)."""
+    sp = sys.modules.get("subprocess")
+    return sp.CompletedProcess if sp is not None else None
+
+
 def _new_id() -> str:
-    return uuid.uuid4().hex
+    """A random UUID (version 4) as 32 hex digits, as `uuid.uuid4().hex` (without importing
+    uuid, hashlib and OpenSSL into `import agentsignals`)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 # The task id of a trial whose task_id argument could not be converted to a string.
@@ -538,7 +569,7 @@ class AttemptHandle(_SpanHandle):
             if isinstance(exc, TimeoutError):
                 reason = sc.AttemptExitReason.TIMEOUT.value
                 self._timed_out = True
-            elif isinstance(exc, KeyboardInterrupt | asyncio.CancelledError | GeneratorExit):
+            elif isinstance(exc, KeyboardInterrupt | GeneratorExit) or _cancelled(exc):
                 reason = sc.AttemptExitReason.INTERRUPTED.value
             else:
                 reason = sc.AttemptExitReason.ERROR.value
@@ -802,7 +833,16 @@ def with_reasoning(output: Any, reasoning: str | None) -> Any:
 class ToolHandle(_SpanHandle):
     """A tool call: its category, arguments, result, exit code and error."""
 
-    __slots__ = ("_arguments", "_attrs", "_exit_failed", "_scope", "_span_name", "category", "name")
+    __slots__ = (
+        "_arguments",
+        "_attrs",
+        "_exit_failed",
+        "_scope",
+        "_span_name",
+        "_trusted",
+        "category",
+        "name",
+    )
     _span_type = "tool"
 
     def __init__(
@@ -822,6 +862,7 @@ class ToolHandle(_SpanHandle):
         self._exit_failed = False
         self._scope: Scope = EMPTY_SCOPE
         self._arguments = arguments
+        self._trusted = False
         self.category = _OTHER
         attrs: dict[str, AttributeValue] = {
             sc.GEN_AI_OPERATION_NAME: _EXECUTE_TOOL,
@@ -850,9 +891,9 @@ class ToolHandle(_SpanHandle):
                     attrs[sc.GEN_AI_TOOL_TYPE] = text
             paths = None if files is None else as_str_list(files, "tool(files=)")
             if paths is not None:
-                attrs[sc.AGENT_SIGNALS_TOOL_FILES] = paths
+                attrs[sc.AGENT_SIGNALS_TOOL_FILES] = tuple(paths)
             elif facts is not None and facts.files:
-                attrs[sc.AGENT_SIGNALS_TOOL_FILES] = facts.files
+                attrs[sc.AGENT_SIGNALS_TOOL_FILES] = tuple(facts.files)
             if facts is not None and facts.runner is not None:
                 attrs[sc.AGENT_SIGNALS_TEST_RUNNER] = facts.runner
             if facts is not None and not facts.command_complete:
@@ -864,6 +905,7 @@ class ToolHandle(_SpanHandle):
             extra = as_attributes(attributes, "tool(attributes=)")
             if extra:
                 attrs.update(extra)
+            self._trusted = not extra
         except Exception:
             internal_error("could not prepare tool span")
 
@@ -874,8 +916,10 @@ class ToolHandle(_SpanHandle):
         span_name: str,
         attributes: dict[str, AttributeValue],
         arguments: Any,
+        trusted: bool = False,
     ) -> ToolHandle:
-        """A handle whose attributes were computed already (the decorators' fast path)."""
+        """A handle whose attributes were computed already (the decorators' fast path);
+        `trusted`: all made by us (see `_start`)."""
         self = cls.__new__(cls)
         self._span = INVALID_SPAN
         self._token = None
@@ -889,6 +933,7 @@ class ToolHandle(_SpanHandle):
         self._exit_failed = False
         self._scope = EMPTY_SCOPE
         self._fault = None
+        self._trusted = trusted
         return self
 
     def __enter__(self) -> ToolHandle:
@@ -900,7 +945,9 @@ class ToolHandle(_SpanHandle):
             identity = scope.identity_for_tool()
             if identity:
                 self._attrs.update(identity)
-            self._start(self._span_name, self._attrs, parent, None, tool=self)
+            self._start(
+                self._span_name, self._attrs, parent, None, tool=self, trusted=self._trusted
+            )
             if self._arguments is not None:
                 self._capture_arguments(self._arguments)
             attempt = scope.attempt
@@ -960,7 +1007,8 @@ class ToolHandle(_SpanHandle):
     def record_result(self, result: Any, *, exit_code: int | None = None) -> None:
         """The tool's result as the agent received it: size always, content with capture."""
         try:
-            if isinstance(result, subprocess.CompletedProcess):
+            completed = _completed_process_type()
+            if completed is not None and isinstance(result, completed):
                 if exit_code is None:
                     exit_code = result.returncode
                 result = _process_output(result)
@@ -984,6 +1032,8 @@ class ToolHandle(_SpanHandle):
     def _record_search_hits(self, output: str) -> None:
         if not self._span.is_recording():
             return
+        from agentsignals._classify.shell import search_hits
+
         args = self._arguments if isinstance(self._arguments, Mapping) else None
         hits = search_hits(output, shell_command(args))
         if hits:

@@ -202,7 +202,15 @@ def _py_value_element(item: object) -> AttrScalar:
 def _py_attrs(attributes: Mapping[str, object] | None) -> Attributes:
     out: Attributes = {}
     if attributes:
-        for key, value in attributes.items():
+        # The SDK's BoundedAttributes keeps a plain dict: iterating it directly avoids a
+        # Python-level __getitem__ per key through the Mapping mixin.
+        raw = getattr(attributes, "_dict", None)
+        items = raw.items() if type(raw) is dict else attributes.items()
+        for key, value in items:
+            t = type(value)
+            if t is str or t is int or t is float or t is bool:
+                out[key] = value  # type: ignore[assignment]
+                continue
             v = _py_value(value)
             if v is not None:
                 out[key] = v
@@ -1008,48 +1016,78 @@ def decode_otlp_protobuf(data: bytes | bytearray | memoryview) -> list[Span]:
 # --------------------------------------------------------------------------------------------
 
 
-def _from_readable(spans: Sequence[ReadableSpan]) -> list[Span]:
-    out: list[Span] = []
-    resources: dict[int, tuple[object, Attributes]] = {}
-    for s in spans:
-        ctx = s.context
-        if ctx is None:
-            continue  # not a real span (the SDK never exports these)
-        res = s.resource
-        cached = resources.get(id(res))
-        if cached is None or cached[0] is not res:
-            # Keep the resource object in the cache entry so its id cannot be reused.
-            cached = (res, _py_attrs(res.attributes) if res is not None else {})
-            resources[id(res)] = cached
-        parent_ctx = s.parent
-        parent = (
-            format(parent_ctx.span_id, "016x")
-            if parent_ctx is not None and parent_ctx.span_id
-            else None
-        )
-        status = s.status
-        scope = s.instrumentation_scope
-        out.append(
-            Span(
-                format(ctx.trace_id, "032x"),
-                format(ctx.span_id, "016x"),
-                parent,
-                s.name,
-                # The SDK's SpanKind enum starts at INTERNAL=0; OTLP starts at UNSPECIFIED=0.
-                s.kind.value + 1,
-                s.start_time or 0,
-                s.end_time or 0,
-                _py_attrs(s.attributes),
-                status.status_code.value,  # UNSET/OK/ERROR = 0/1/2, as in OTLP
-                status.description or "",
-                [Event(e.name, e.timestamp, _py_attrs(e.attributes)) for e in s.events],
-                cached[1],
-                scope.name if scope is not None else "",
+class ReadableConverter:
+    """Converts the SDK's finished spans into spans, remembering what repeats across calls:
+    the Resource (one per provider, immutable) and the hex form of recent trace ids.
+
+    Not thread-safe: one converter per consumer thread (or under the consumer's lock).
+    """
+
+    __slots__ = ("_resources", "_trace_ids")
+
+    def __init__(self) -> None:
+        self._resources: dict[int, tuple[object, Attributes]] = {}
+        self._trace_ids: dict[int, str] = {}
+
+    def convert(self, spans: Iterable[ReadableSpan]) -> list[Span]:
+        """The spans, converted (the cyclic GC paused meanwhile)."""
+        return _without_gc(self._convert, spans)
+
+    def _convert(self, spans: Iterable[ReadableSpan]) -> list[Span]:
+        out: list[Span] = []
+        append = out.append
+        resources = self._resources
+        trace_ids = self._trace_ids
+        if len(trace_ids) > 4096:
+            trace_ids.clear()
+        for s in spans:
+            ctx = s.context
+            if ctx is None:
+                continue  # not a real span (the SDK never exports these)
+            res = s.resource
+            cached = resources.get(id(res))
+            if cached is None or cached[0] is not res:
+                if len(resources) > 64:
+                    resources.clear()
+                # Keep the resource object in the cache entry so its id cannot be reused.
+                cached = (res, _py_attrs(res.attributes) if res is not None else {})
+                resources[id(res)] = cached
+            tid = ctx.trace_id
+            trace_id = trace_ids.get(tid)
+            if trace_id is None:
+                trace_id = trace_ids[tid] = format(tid, "032x")
+            parent_ctx = s.parent
+            parent = (
+                format(parent_ctx.span_id, "016x")
+                if parent_ctx is not None and parent_ctx.span_id
+                else None
             )
-        )
-    return out
+            status = s.status
+            scope = s.instrumentation_scope
+            events = s.events
+            append(
+                Span(
+                    trace_id,
+                    format(ctx.span_id, "016x"),
+                    parent,
+                    s.name,
+                    # The SDK's SpanKind enum starts at INTERNAL=0; OTLP at UNSPECIFIED=0.
+                    s.kind.value + 1,
+                    s.start_time or 0,
+                    s.end_time or 0,
+                    _py_attrs(s._attributes if hasattr(s, "_attributes") else s.attributes),
+                    status.status_code.value,  # UNSET/OK/ERROR = 0/1/2, as in OTLP
+                    status.description or "",
+                    [Event(e.name, e.timestamp, _py_attrs(e.attributes)) for e in events]
+                    if events
+                    else [],
+                    cached[1],
+                    scope.name if scope is not None else "",
+                )
+            )
+        return out
 
 
 def from_readable_spans(spans: Sequence[ReadableSpan]) -> list[Span]:
     """Convert the SDK's finished spans (what a SpanExporter receives) into spans."""
-    return _without_gc(_from_readable, spans)
+    return ReadableConverter().convert(spans)
