@@ -145,3 +145,112 @@ def test_max_turns(tmp_path: Path, captured: CapturedSpans, instrumented: None) 
     attempt = attributes(captured.spans_of_type("attempt")[0])
     assert attempt["agent_signals.attempt.exit_reason"] == "max_turns"
     assert len(captured.spans_of_type("turn")) == 2
+
+
+async def _collect_holding_after_read(prompt: str, options: Any, edited: Path) -> list[Any]:
+    """A consumer slower than the CLI, deterministically: after the Read's tool_use message it
+    pulls nothing more until the CLI's Edit has changed the file on disk (the CLI runs its
+    tools without waiting for the caller to read the stream)."""
+    messages = []
+    async for message in sdk.query(prompt=prompt, options=options):
+        messages.append(message)
+        blocks = getattr(message, "content", None)
+        if type(message).__name__ == "AssistantMessage" and any(
+            getattr(b, "name", None) == "Read" for b in blocks or []
+        ):
+            for _ in range(1200):  # at most 60 s, then go on (and let the asserts say why)
+                if "a + b" in edited.read_text():
+                    break
+                await asyncio.sleep(0.05)
+    return messages
+
+
+def test_edits_are_charged_to_their_tool_when_the_caller_reads_slowly(
+    tmp_path: Path, captured: CapturedSpans, instrumented: None
+) -> None:
+    repo = make_repo(tmp_path)
+    assert agentsignals.instrument("claude_agent_sdk", task_id="tiny__stats-3")
+    with ScriptedLLM(_script(repo), model=MODEL) as llm:
+        options = _options(llm, repo, tmp_path / "h")
+        messages = asyncio.run(
+            _collect_holding_after_read("add() subtracts", options, repo / "stats.py")
+        )
+    [result] = [m for m in messages if type(m).__name__ == "ResultMessage"]
+    assert result.subtype == "success"
+    tools = {t.name: attributes(t) for t in captured.spans_of_type("tool")}
+    assert list(tools) == ["execute_tool Read", "execute_tool Edit", "execute_tool Bash"]
+    # The edit is the Edit's, though the Read's result was read after the edit was made.
+    assert tools["execute_tool Read"]["agent_signals.tool.changed_files"] == []
+    assert "agent_signals.tool.edit_mode" not in tools["execute_tool Read"]
+    assert tools["execute_tool Edit"]["agent_signals.tool.changed_files"] == ["stats.py"]
+    assert tools["execute_tool Edit"]["agent_signals.tool.edit_mode"] == "direct"
+    assert tools["execute_tool Bash"]["agent_signals.tool.changed_files"] == []
+    # The results still come from the stream, as the model received them.
+    assert tools["execute_tool Bash"]["agent_signals.test.failed_count"] == 0
+    assert tools["execute_tool Bash"]["agent_signals.test.passed_count"] == 1
+    [record] = features.from_spans(captured.spans).attempts
+    assert record.behavior.validated_after_last_edit is True
+
+
+def test_client_keeps_the_callers_hooks(
+    tmp_path: Path, captured: CapturedSpans, instrumented: None
+) -> None:
+    repo = make_repo(tmp_path)
+    assert agentsignals.instrument("claude_agent_sdk", task_id="tiny__stats-4")
+    seen: list[tuple[str, str, str | None]] = []
+
+    async def own_hook(data: Any, tool_use_id: str | None, context: Any) -> Any:
+        seen.append((data["hook_event_name"], data["tool_name"], tool_use_id))
+        return {}
+
+    async def run(options: Any) -> list[Any]:
+        async with sdk.ClaudeSDKClient(options) as client:
+            await client.query("add() subtracts")
+            return [m async for m in client.receive_response()]
+
+    own = {
+        "PreToolUse": [sdk.HookMatcher(matcher="Edit", hooks=[own_hook])],
+        "PostToolUse": [sdk.HookMatcher(hooks=[own_hook])],
+    }
+    with ScriptedLLM(_script(repo), model=MODEL) as llm:
+        options = _options(llm, repo, tmp_path / "h", hooks=own)
+        messages = asyncio.run(run(options))
+    assert [type(m).__name__ for m in messages][-1] == "ResultMessage"
+    # The caller's hooks ran as they asked, and their options are theirs as they were.
+    assert options.hooks is own and list(own) == ["PreToolUse", "PostToolUse"]
+    assert [len(v) for v in own.values()] == [1, 1]
+    tools = captured.spans_of_type("tool")
+    ids = [attributes(t)["gen_ai.tool.call.id"] for t in tools]
+    assert seen == [
+        ("PostToolUse", "Read", ids[0]),
+        ("PreToolUse", "Edit", ids[1]),
+        ("PostToolUse", "Edit", ids[1]),
+        ("PostToolUse", "Bash", ids[2]),
+    ]
+    assert [t.name for t in tools] == [
+        "execute_tool Read",
+        "execute_tool Edit",
+        "execute_tool Bash",
+    ]
+    edit = attributes(tools[1])
+    assert edit["agent_signals.tool.changed_files"] == ["stats.py"]
+    assert edit["agent_signals.tool.edit_mode"] == "direct"
+
+
+def test_the_tool_hook_never_fails_the_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The suite raises internal errors to catch bugs; a user's process logs them instead.
+    monkeypatch.setenv("AGENTSIGNALS_RAISE_INTERNAL_ERRORS", "0")
+
+    def broken() -> Any:
+        raise RuntimeError("boom")
+
+    hook = integration._tool_hook(broken)
+    event = {"hook_event_name": "PreToolUse", "tool_name": "Edit", "tool_use_id": "t1"}
+    assert asyncio.run(hook(event, "t1", {"signal": None})) == {}
+    # A run that has ended, and input that is not a hook's, are ignored the same way.
+    done = integration._Run(False)
+    done.finish(None)
+    hook = integration._tool_hook(lambda: done)
+    assert asyncio.run(hook(event, "t1", {"signal": None})) == {}
+    assert asyncio.run(hook(None, None, {"signal": None})) == {}
+    assert done.tools == {}
