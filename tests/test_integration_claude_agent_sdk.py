@@ -254,3 +254,64 @@ def test_the_tool_hook_never_fails_the_call(monkeypatch: pytest.MonkeyPatch) -> 
     assert asyncio.run(hook(event, "t1", {"signal": None})) == {}
     assert asyncio.run(hook(None, None, {"signal": None})) == {}
     assert done.tools == {}
+
+
+def test_hooks_time_the_calls_and_the_stream_fills_in(
+    tmp_path: Path, captured: CapturedSpans
+) -> None:
+    """The run's own bookkeeping, fed the SDK's real message types in the orders the CLI and
+    a lagging reader can produce them."""
+    repo = make_repo(tmp_path)
+    run = integration._Run(False)
+    run.hooked = True
+    run.start("add() subtracts", sdk.ClaudeAgentOptions(cwd=str(repo)))
+    path = str(repo / "stats.py")
+    edit = {"file_path": path, "old_string": "a - b", "new_string": "a + b"}
+
+    def hook(event: str, tid: str, name: str, args: dict[str, Any]) -> None:
+        data = {"hook_event_name": event, "tool_name": name, "tool_input": args}
+        run.on_hook({**data, "tool_use_id": tid}, tid)
+
+    def result(tid: str) -> Any:
+        return sdk.UserMessage(content=[sdk.ToolResultBlock(tool_use_id=tid, content="ok")])
+
+    uses = [
+        sdk.ToolUseBlock("t1", "Edit", edit),
+        sdk.ToolUseBlock("t2", "Read", {"file_path": path}),
+    ]
+    run.on_message(sdk.AssistantMessage(content=uses, model=MODEL))
+    hook("PreToolUse", "t1", "Edit", edit)
+    (repo / "stats.py").write_text((repo / "stats.py").read_text().replace("a - b", "a + b"))
+    hook("PostToolUse", "t1", "Edit", edit)
+    hook("PreToolUse", "t2", "Read", {"file_path": path})
+    hook("PostToolUse", "t2", "Read", {"file_path": path})
+    (repo / "notes.txt").write_text("made after the Read, before its result was read\n")
+    run.on_message(result("t1"))
+    run.on_message(result("t2"))
+    hook("PostToolUse", "t1", "Edit", edit)  # a late repeat opens no second span
+    # A call no hook reported is timed by the stream.
+    run.on_message(
+        sdk.AssistantMessage(
+            content=[sdk.ToolUseBlock("t3", "Bash", {"command": "ls"})], model=MODEL
+        )
+    )
+    run.on_message(result("t3"))
+    run.finish(None)
+
+    tools = captured.spans_of_type("tool")
+    assert [t.name for t in tools] == [
+        "execute_tool Edit",
+        "execute_tool Read",
+        "execute_tool Bash",
+    ]
+    first, second, third = (attributes(t) for t in tools)
+    assert first["agent_signals.tool.changed_files"] == ["stats.py"]
+    assert first["agent_signals.tool.edit_mode"] == "direct"
+    assert second["agent_signals.tool.changed_files"] == []
+    assert third["agent_signals.tool.changed_files"] == ["notes.txt"]
+    assert first["agent_signals.tool.output.bytes"] == 2  # the result, from the stream
+    # Each span ends where its PostToolUse came, not where its result was read.
+    assert tools[0].end_time <= tools[1].start_time
+    assert tools[1].end_time <= tools[2].start_time
+    [attempt] = captured.spans_of_type("attempt")
+    assert all(t.parent is not None and t.parent.span_id == attempt.context.span_id for t in tools)

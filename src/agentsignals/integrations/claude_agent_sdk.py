@@ -228,6 +228,7 @@ class _Run:
         # With hooks on, tool_use blocks wait here for their result, in case no hook came.
         self.hooked = False
         self.pending: dict[str, Any] = {}
+        self.ended: set[str] = set()  # calls whose span has ended: a late hook opens no other
         self.parent: Any = None  # the context tool spans start in (the attempt's)
         self.done = False
         self.reason: str | None = None
@@ -319,6 +320,8 @@ class _Run:
         if not tid:
             return
         tid = str(tid)
+        if tid in self.ended:
+            return
         event = data.get("hook_event_name")
         if event == "PreToolUse":
             self._open_tool(tid, data.get("tool_name"), data.get("tool_input"))
@@ -360,6 +363,7 @@ class _Run:
         tid = str(block.tool_use_id)
         pending = self.pending.pop(tid, None)
         handle = self.tools.pop(tid, None)
+        self.ended.add(tid)
         if handle is None and pending is not None:
             # No hook reported this call: timed by the stream (its result is here now).
             handle = self._open_tool(tid, pending.name, pending.input)
