@@ -145,3 +145,173 @@ def test_max_turns(tmp_path: Path, captured: CapturedSpans, instrumented: None) 
     attempt = attributes(captured.spans_of_type("attempt")[0])
     assert attempt["agent_signals.attempt.exit_reason"] == "max_turns"
     assert len(captured.spans_of_type("turn")) == 2
+
+
+async def _collect_holding_after_read(prompt: str, options: Any, edited: Path) -> list[Any]:
+    """A consumer slower than the CLI, deterministically: after the Read's tool_use message it
+    pulls nothing more until the CLI's Edit has changed the file on disk (the CLI runs its
+    tools without waiting for the caller to read the stream)."""
+    messages = []
+    async for message in sdk.query(prompt=prompt, options=options):
+        messages.append(message)
+        blocks = getattr(message, "content", None)
+        if type(message).__name__ == "AssistantMessage" and any(
+            getattr(b, "name", None) == "Read" for b in blocks or []
+        ):
+            for _ in range(1200):  # at most 60 s, then go on (and let the asserts say why)
+                if "a + b" in edited.read_text():
+                    break
+                await asyncio.sleep(0.05)
+    return messages
+
+
+def test_edits_are_charged_to_their_tool_when_the_caller_reads_slowly(
+    tmp_path: Path, captured: CapturedSpans, instrumented: None
+) -> None:
+    repo = make_repo(tmp_path)
+    assert agentsignals.instrument("claude_agent_sdk", task_id="tiny__stats-3")
+    with ScriptedLLM(_script(repo), model=MODEL) as llm:
+        options = _options(llm, repo, tmp_path / "h")
+        messages = asyncio.run(
+            _collect_holding_after_read("add() subtracts", options, repo / "stats.py")
+        )
+    [result] = [m for m in messages if type(m).__name__ == "ResultMessage"]
+    assert result.subtype == "success"
+    tools = {t.name: attributes(t) for t in captured.spans_of_type("tool")}
+    assert list(tools) == ["execute_tool Read", "execute_tool Edit", "execute_tool Bash"]
+    # The edit is the Edit's, though the Read's result was read after the edit was made.
+    assert tools["execute_tool Read"]["agent_signals.tool.changed_files"] == []
+    assert "agent_signals.tool.edit_mode" not in tools["execute_tool Read"]
+    assert tools["execute_tool Edit"]["agent_signals.tool.changed_files"] == ["stats.py"]
+    assert tools["execute_tool Edit"]["agent_signals.tool.edit_mode"] == "direct"
+    assert tools["execute_tool Bash"]["agent_signals.tool.changed_files"] == []
+    # The results still come from the stream, as the model received them.
+    assert tools["execute_tool Bash"]["agent_signals.test.failed_count"] == 0
+    assert tools["execute_tool Bash"]["agent_signals.test.passed_count"] == 1
+    [record] = features.from_spans(captured.spans).attempts
+    assert record.behavior.validated_after_last_edit is True
+
+
+def test_client_keeps_the_callers_hooks(
+    tmp_path: Path, captured: CapturedSpans, instrumented: None
+) -> None:
+    repo = make_repo(tmp_path)
+    assert agentsignals.instrument("claude_agent_sdk", task_id="tiny__stats-4")
+    seen: list[tuple[str, str, str | None]] = []
+
+    async def own_hook(data: Any, tool_use_id: str | None, context: Any) -> Any:
+        seen.append((data["hook_event_name"], data["tool_name"], tool_use_id))
+        return {}
+
+    async def run(options: Any) -> list[Any]:
+        async with sdk.ClaudeSDKClient(options) as client:
+            await client.query("add() subtracts")
+            return [m async for m in client.receive_response()]
+
+    own = {
+        "PreToolUse": [sdk.HookMatcher(matcher="Edit", hooks=[own_hook])],
+        "PostToolUse": [sdk.HookMatcher(hooks=[own_hook])],
+    }
+    with ScriptedLLM(_script(repo), model=MODEL) as llm:
+        options = _options(llm, repo, tmp_path / "h", hooks=own)
+        messages = asyncio.run(run(options))
+    assert [type(m).__name__ for m in messages][-1] == "ResultMessage"
+    # The caller's hooks ran as they asked, and their options are theirs as they were.
+    assert options.hooks is own and list(own) == ["PreToolUse", "PostToolUse"]
+    assert [len(v) for v in own.values()] == [1, 1]
+    tools = captured.spans_of_type("tool")
+    ids = [attributes(t)["gen_ai.tool.call.id"] for t in tools]
+    assert seen == [
+        ("PostToolUse", "Read", ids[0]),
+        ("PreToolUse", "Edit", ids[1]),
+        ("PostToolUse", "Edit", ids[1]),
+        ("PostToolUse", "Bash", ids[2]),
+    ]
+    assert [t.name for t in tools] == [
+        "execute_tool Read",
+        "execute_tool Edit",
+        "execute_tool Bash",
+    ]
+    edit = attributes(tools[1])
+    assert edit["agent_signals.tool.changed_files"] == ["stats.py"]
+    assert edit["agent_signals.tool.edit_mode"] == "direct"
+
+
+def test_the_tool_hook_never_fails_the_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The suite raises internal errors to catch bugs; a user's process logs them instead.
+    monkeypatch.setenv("AGENTSIGNALS_RAISE_INTERNAL_ERRORS", "0")
+
+    def broken() -> Any:
+        raise RuntimeError("boom")
+
+    hook = integration._tool_hook(broken)
+    event = {"hook_event_name": "PreToolUse", "tool_name": "Edit", "tool_use_id": "t1"}
+    assert asyncio.run(hook(event, "t1", {"signal": None})) == {}
+    # A run that has ended, and input that is not a hook's, are ignored the same way.
+    done = integration._Run(False)
+    done.finish(None)
+    hook = integration._tool_hook(lambda: done)
+    assert asyncio.run(hook(event, "t1", {"signal": None})) == {}
+    assert asyncio.run(hook(None, None, {"signal": None})) == {}
+    assert done.tools == {}
+
+
+def test_hooks_time_the_calls_and_the_stream_fills_in(
+    tmp_path: Path, captured: CapturedSpans
+) -> None:
+    """The run's own bookkeeping, fed the SDK's real message types in the orders the CLI and
+    a lagging reader can produce them."""
+    repo = make_repo(tmp_path)
+    run = integration._Run(False)
+    run.hooked = True
+    run.start("add() subtracts", sdk.ClaudeAgentOptions(cwd=str(repo)))
+    path = str(repo / "stats.py")
+    edit = {"file_path": path, "old_string": "a - b", "new_string": "a + b"}
+
+    def hook(event: str, tid: str, name: str, args: dict[str, Any]) -> None:
+        data = {"hook_event_name": event, "tool_name": name, "tool_input": args}
+        run.on_hook({**data, "tool_use_id": tid}, tid)
+
+    def result(tid: str) -> Any:
+        return sdk.UserMessage(content=[sdk.ToolResultBlock(tool_use_id=tid, content="ok")])
+
+    uses = [
+        sdk.ToolUseBlock("t1", "Edit", edit),
+        sdk.ToolUseBlock("t2", "Read", {"file_path": path}),
+    ]
+    run.on_message(sdk.AssistantMessage(content=uses, model=MODEL))
+    hook("PreToolUse", "t1", "Edit", edit)
+    (repo / "stats.py").write_text((repo / "stats.py").read_text().replace("a - b", "a + b"))
+    hook("PostToolUse", "t1", "Edit", edit)
+    hook("PreToolUse", "t2", "Read", {"file_path": path})
+    hook("PostToolUse", "t2", "Read", {"file_path": path})
+    (repo / "notes.txt").write_text("made after the Read, before its result was read\n")
+    run.on_message(result("t1"))
+    run.on_message(result("t2"))
+    hook("PostToolUse", "t1", "Edit", edit)  # a late repeat opens no second span
+    # A call no hook reported is timed by the stream.
+    run.on_message(
+        sdk.AssistantMessage(
+            content=[sdk.ToolUseBlock("t3", "Bash", {"command": "ls"})], model=MODEL
+        )
+    )
+    run.on_message(result("t3"))
+    run.finish(None)
+
+    tools = captured.spans_of_type("tool")
+    assert [t.name for t in tools] == [
+        "execute_tool Edit",
+        "execute_tool Read",
+        "execute_tool Bash",
+    ]
+    first, second, third = (attributes(t) for t in tools)
+    assert first["agent_signals.tool.changed_files"] == ["stats.py"]
+    assert first["agent_signals.tool.edit_mode"] == "direct"
+    assert second["agent_signals.tool.changed_files"] == []
+    assert third["agent_signals.tool.changed_files"] == ["notes.txt"]
+    assert first["agent_signals.tool.output.bytes"] == 2  # the result, from the stream
+    # Each span ends where its PostToolUse came, not where its result was read.
+    assert tools[0].end_time <= tools[1].start_time
+    assert tools[1].end_time <= tools[2].start_time
+    [attempt] = captured.spans_of_type("attempt")
+    assert all(t.parent is not None and t.parent.span_id == attempt.context.span_id for t in tools)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -144,10 +145,13 @@ class _SpanHandle:
             except Exception:
                 internal_error("could not detach context")
         try:
-            clock = RUNTIME.clock
-            span.end(end_time=clock() if clock is not None else None)
+            span.end(end_time=self._end_time())
         except Exception:
             internal_error(f"could not end {self._span_type} span")
+
+    def _end_time(self) -> int | None:
+        clock = RUNTIME.clock
+        return clock() if clock is not None else None
 
     def _record_exception(self, exc: BaseException) -> None:
         span = self._span
@@ -836,6 +840,7 @@ class ToolHandle(_SpanHandle):
     __slots__ = (
         "_arguments",
         "_attrs",
+        "_ended_at",
         "_exit_failed",
         "_scope",
         "_span_name",
@@ -860,6 +865,7 @@ class ToolHandle(_SpanHandle):
         self.name = as_str(name, "tool(name=)") or _UNKNOWN_TOOL
         self._span_name = f"execute_tool {self.name}"
         self._exit_failed = False
+        self._ended_at: int | None = None
         self._scope: Scope = EMPTY_SCOPE
         self._arguments = arguments
         self._trusted = False
@@ -931,6 +937,7 @@ class ToolHandle(_SpanHandle):
         self._attrs = attributes
         self._arguments = arguments
         self._exit_failed = False
+        self._ended_at = None
         self._scope = EMPTY_SCOPE
         self._fault = None
         self._trusted = trusted
@@ -1129,9 +1136,30 @@ class ToolHandle(_SpanHandle):
             return
         if self._exit_failed and exc is None:
             span.set_status(Status(StatusCode.ERROR, "non-zero exit code"))
+        if self._ended_at is not None:
+            return  # settled: the workspace was charged when the call ended
         attempt = self._scope.attempt
         if attempt is not None and attempt.workspace is not None:
             self._record_workspace(attempt.workspace)
+
+    def _settle(self) -> None:
+        """The call is over but its result is not in yet: a tool another process runs and
+        reports later. Charge the workspace's changes to it and fix its end time now; record
+        the result when it comes, then `__exit__` ends the span at this end time."""
+        if not self._entered or self._ended_at is not None:
+            return
+        try:
+            clock = RUNTIME.clock
+            self._ended_at = clock() if clock is not None else time.time_ns()
+            attempt = self._scope.attempt
+            if self._span.is_recording() and attempt is not None and attempt.workspace is not None:
+                self._record_workspace(attempt.workspace)
+        except Exception:
+            internal_error("could not settle tool span")
+
+    def _end_time(self) -> int | None:
+        ended = self._ended_at
+        return ended if ended is not None else super()._end_time()
 
     def _record_workspace(self, tracker: WorkspaceTracker) -> None:
         changes = tracker.checkpoint()

@@ -15,10 +15,17 @@ message stream it sends back:
   `include_partial_messages` and hides those events from the caller unless the caller asked
   for them): the request's input and cache tokens from `message_start`, the final output tokens
   from `message_delta` (the assistant messages carry only partial usage), and an estimated cost.
-- **tool**: each tool use, from the assistant's `tool_use` block to its `tool_result`, with its
-  input (Bash commands go through the classifier; `file_path` / `notebook_path` name the file,
-  as the Claude Code importer reads them) and result; `is_error` marks the span. Edits the CLI
-  makes are measured on the workspace between the two.
+- **tool**: each tool call, timed by the SDK's tool hooks, which the CLI awaits around every
+  call: the span opens at `PreToolUse` and its end is fixed at `PostToolUse` (or
+  `PostToolUseFailure`), keyed by the tool-use id, so the edits the CLI makes are measured on
+  the workspace around the call itself however far the caller's reading of the stream lags
+  behind the CLI. The span carries the call's input (Bash commands go through the classifier;
+  `file_path` / `notebook_path` name the file, as the Claude Code importer reads them) and,
+  from the stream's `tool_result`, the result as the model received it; `is_error` marks the
+  span. The integration's hooks are added after any the caller set (theirs are kept and run as
+  before) and always answer "continue", whatever goes wrong inside them. A call no hook
+  reported (hooks refused, or a `ClaudeSDKClient` call made while no `receive_response()` was
+  being read) is timed by the stream instead: from its `tool_use` block to its `tool_result`.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import threading
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -48,6 +57,7 @@ _lock = threading.Lock()
 _patched: list[Patch] = []
 _options: dict[str, Any] = {}
 _FILE_KEYS = ("file_path", "notebook_path")
+_HOOK_EVENTS = ("PreToolUse", "PostToolUse", "PostToolUseFailure")
 _EXIT = {
     "success": sc.AttemptExitReason.SUBMITTED.value,
     "error_max_turns": sc.AttemptExitReason.MAX_TURNS.value,
@@ -97,11 +107,46 @@ def _with_partial(options: Any) -> tuple[Any, bool]:
         return options, True  # cannot change them: pass every message through
 
 
+def _tool_hook(run_of: Callable[[], _Run | None]) -> Any:
+    """The hook callback that times one run's tool calls: never raises, always continues."""
+
+    async def agentsignals_tool_hook(input_data: Any, tool_use_id: Any, context: Any) -> Any:
+        try:
+            run = run_of()
+            if run is not None:
+                run.on_hook(input_data, tool_use_id)
+        except Exception:
+            internal_error("claude-agent-sdk: a tool hook failed")
+        return {}  # no opinion: the call goes ahead as the other hooks decide
+
+    return agentsignals_tool_hook
+
+
+def _with_hooks(options: Any, run_of: Callable[[], _Run | None]) -> tuple[Any, bool]:
+    """The options with the tool hooks added after the caller's own; whether they were."""
+    if options is None:
+        return options, False
+    try:
+        from claude_agent_sdk import HookMatcher
+
+        callback = _tool_hook(run_of)
+        hooks = dict(getattr(options, "hooks", None) or {})
+        for event in _HOOK_EVENTS:
+            hooks[event] = [*(hooks.get(event) or []), HookMatcher(hooks=[callback])]
+        return dataclasses.replace(options, hooks=hooks), True
+    except Exception:
+        internal_error(
+            "claude-agent-sdk: could not add the tool hooks; tools are timed by the stream"
+        )
+        return options, False
+
+
 def _wrap_process_query(original: Any) -> Any:
     @functools.wraps(original)
     async def process_query(self: Any, prompt: Any, options: Any, transport: Any = None) -> Any:
         options, wanted = _with_partial(options)
         run = _Run(wanted)
+        options, run.hooked = _with_hooks(options, lambda: run)
         run.start(prompt, options)
         error: BaseException | None = None
         try:
@@ -125,8 +170,11 @@ def _wrap_client_init(original: Any) -> Any:
 
             options = ClaudeAgentOptions()
         options, wanted = _with_partial(options)
+        ref = weakref.ref(self)
+        options, hooked = _with_hooks(options, lambda: getattr(ref(), "_agentsignals_run", None))
         original.__get__(self, type(self))(options, *args, **kwargs)
         self._agentsignals_partial_wanted = wanted
+        self._agentsignals_hooked = hooked
 
     return __init__
 
@@ -135,7 +183,9 @@ def _wrap_receive_response(original: Any) -> Any:
     @functools.wraps(original)
     async def receive_response(self: Any) -> Any:
         run = _Run(getattr(self, "_agentsignals_partial_wanted", True))
+        run.hooked = bool(getattr(self, "_agentsignals_hooked", False))
         run.start(None, getattr(self, "options", None))
+        self._agentsignals_run = run
         error: BaseException | None = None
         try:
             async for message in original.__get__(self, type(self))():
@@ -145,6 +195,8 @@ def _wrap_receive_response(original: Any) -> Any:
             error = e
             raise
         finally:
+            if getattr(self, "_agentsignals_run", None) is run:
+                self._agentsignals_run = None
             run.finish(None if isinstance(error, GeneratorExit) else error)
 
     return receive_response
@@ -173,6 +225,12 @@ class _Run:
         self.turns: dict[str, list[Any]] = {}  # message id → [turn, usage, model, thinking]
         self.current: str | None = None
         self.tools: dict[str, ToolHandle] = {}
+        # With hooks on, tool_use blocks wait here for their result, in case no hook came.
+        self.hooked = False
+        self.pending: dict[str, Any] = {}
+        self.ended: set[str] = set()  # calls whose span has ended: a late hook opens no other
+        self.parent: Any = None  # the context tool spans start in (the attempt's)
+        self.done = False
         self.reason: str | None = None
 
     def start(self, prompt: Any, options: Any) -> None:
@@ -192,6 +250,7 @@ class _Run:
                     _options.get("workspace", AUTO), str(cwd) if cwd else None
                 ),
             )
+            self.parent = otel_context.get_current()
         except Exception:
             internal_error("claude-agent-sdk: could not start a run")
 
@@ -252,17 +311,63 @@ class _Run:
         if self.current == mid:
             self.current = None
 
-    def _tool_use(self, block: Any) -> None:
-        args = block.input if isinstance(block.input, dict) else {}
+    def on_hook(self, data: Any, tool_use_id: Any) -> None:
+        """A PreToolUse, PostToolUse or PostToolUseFailure hook: the CLI waits for it, so the
+        call's span opens, and its end (with the workspace's changes) is fixed, right then."""
+        if self.done or not isinstance(data, dict):
+            return
+        tid = data.get("tool_use_id") or tool_use_id
+        if not tid:
+            return
+        tid = str(tid)
+        if tid in self.ended:
+            return
+        event = data.get("hook_event_name")
+        if event == "PreToolUse":
+            self._open_tool(tid, data.get("tool_name"), data.get("tool_input"))
+        elif event in ("PostToolUse", "PostToolUseFailure"):
+            handle = self.tools.get(tid) or self._open_tool(
+                tid, data.get("tool_name"), data.get("tool_input")
+            )
+            if handle is not None:
+                handle._settle()
+
+    def _open_tool(self, tid: str, name: Any, arguments: Any) -> ToolHandle | None:
+        if tid in self.tools:
+            return self.tools[tid]
+        if self.done:
+            return None
+        args = arguments if isinstance(arguments, dict) else {}
         files = [v for k in _FILE_KEYS if isinstance(v := args.get(k), str) and v]
-        handle = ToolHandle(str(block.name), arguments=args, call_id=str(block.id))
-        _detached(handle)
+        handle = ToolHandle(str(name), arguments=args, call_id=tid)
+        token = otel_context.attach(self.parent) if self.parent is not None else None
+        try:
+            _detached(handle)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
         if files:
             handle.set_files(files)
-        self.tools[str(block.id)] = handle
+        self.tools[tid] = handle
+        return handle
+
+    def _tool_use(self, block: Any) -> None:
+        if self.hooked:
+            # The PreToolUse hook opens the span when the CLI actually starts the call.
+            if str(block.id) not in self.tools:
+                self.pending[str(block.id)] = block
+            return
+        self._open_tool(str(block.id), block.name, block.input)
 
     def _tool_result(self, block: Any) -> None:
-        handle = self.tools.pop(str(block.tool_use_id), None)
+        tid = str(block.tool_use_id)
+        pending = self.pending.pop(tid, None)
+        handle = self.tools.pop(tid, None)
+        self.ended.add(tid)
+        if handle is None and pending is not None:
+            # No hook reported this call: timed by the stream (its result is here now).
+            handle = self._open_tool(tid, pending.name, pending.input)
+            self.tools.pop(tid, None)
         if handle is None:
             return
         content = block.content
@@ -287,12 +392,14 @@ class _Run:
             attempt.set_attribute(sc.AGENT_SIGNALS_USAGE_PRICE_SOURCE, "claude-code")
 
     def finish(self, error: BaseException | None) -> None:
+        self.done = True
         try:
             for mid in list(self.turns):
                 self._close_turn(mid)
             for handle in list(self.tools.values()):
                 handle.__exit__(None, None, None)
             self.tools.clear()
+            self.pending.clear()
             # The CLI exits non-zero after an error result (max turns, budget): the result
             # message, when one came, says why the run ended.
             self.auto.exit(error, self.reason)
