@@ -42,7 +42,9 @@ def decompress(corpus: Path, into: Path) -> Path:
     return into
 
 
-def run(src: Path | None, folder: Path, out: Path) -> tuple[float, float, int, int]:
+def run(
+    src: Path | None, folder: Path, out: Path, extra: tuple[str, ...] = ()
+) -> tuple[float, float, int, int]:
     """(cpu s, wall s, trajectories, spans) of one import run in a fresh process."""
     env = dict(os.environ)
     if src is not None:
@@ -53,7 +55,7 @@ def run(src: Path | None, folder: Path, out: Path) -> tuple[float, float, int, i
     t0 = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "agentsignals.cli", "import", "--no-progress", "--workers", "1",
-         str(folder), "-o", str(out)],
+         str(folder), "-o", str(out), *extra],
         capture_output=True, text=True, env=env, check=True,
     )  # fmt: skip
     wall = time.perf_counter() - t0
@@ -70,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", type=Path, default=None, help="checkout to compare with")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument(
+        "--content", action="store_true", help="also time `import --content` (issue #13)"
+    )
     args = parser.parse_args(argv)
     if not args.corpus.is_dir():
         print(f"no corpus at {args.corpus}", file=sys.stderr)
@@ -77,16 +82,20 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         plain = decompress(args.corpus, Path(tmp) / "plain")
         out = Path(tmp) / "out.jsonl"
-        cases: list[tuple[str, Path | None, Path]] = [
-            ("this checkout, gzip as stored", None, args.corpus),
-            ("this checkout, decompressed", None, plain),
+        cases: list[tuple[str, Path | None, Path, tuple[str, ...]]] = [
+            ("this checkout, gzip as stored", None, args.corpus, ()),
+            ("this checkout, decompressed", None, plain, ()),
         ]
+        if args.content:
+            # The messages and tool results carried too (redacted, budgeted), for the judge.
+            cases.append(("this checkout, gzip as stored, --content", None, args.corpus,
+                          ("--content",)))  # fmt: skip
         if args.before is not None:
-            cases.append(("before, decompressed", args.before / "src", plain))
+            cases.append(("before, decompressed", args.before / "src", plain, ()))
         results: dict[str, list[tuple[float, float, int, int]]] = {c[0]: [] for c in cases}
         for _ in range(args.rounds):
-            for label, src, folder in cases:
-                results[label].append(run(src, folder, out))
+            for label, src, folder, extra in cases:
+                results[label].append(run(src, folder, out, extra))
     print(f"# Import of the corpus ({time.strftime('%Y-%m-%d')}, {args.rounds} rounds, medians)\n")
     print("| version | trajectories | spans | CPU s | wall s | µs per span (CPU) |")
     print("|---|---|---|---|---|---|")

@@ -831,3 +831,72 @@ def test_configure_after_phoenix_register_keeps_phoenix_exporter(
     stored = _file_spans(out / "traces")
     assert {s["name"] for s in stored} >= {"trial phx-register-1", "host request"}
     assert len({s["traceId"] for s in stored if s["name"] != "before configure"}) == 1
+
+
+JUDGE_RUBRIC = """\
+id: ran_tests
+version: "1"
+title: Ran tests
+procedure: |
+  Label match when the agent runs the tests at least once.
+fields:
+  match: {type: boolean}
+"""
+
+
+def test_judge_results_arrive_in_phoenix(
+    phoenix: Phoenix, shared_data: Path, tmp_path: Path
+) -> None:
+    """A real session imported with --content into Phoenix, judged, and the judge's span sent
+    after it: Phoenix shows it under the attempt, in the same project, with its
+    gen_ai.evaluation.result events."""
+    from agentsignals._import.run import post_otlp
+    from agentsignals._judge.run import read_spans
+    from agentsignals._spans.encode import encode_otlp_protobuf
+    from judge_support import LoopbackServer, run_cli, schema_answer
+
+    project = f"agentsignals-judge-{uuid.uuid4().hex[:8]}"
+    source = shared_data / "claude-code" / "short.jsonl"
+    tag = ["--tag", f"openinference.project.name={project}", "--content", "--no-progress"]
+    sent = run_cli("import", str(source), *tag, "--endpoint", phoenix.url)
+    assert sent.returncode == 0, sent.stderr
+    traces = tmp_path / "traces.jsonl"
+    done = run_cli("import", str(source), *tag, "-o", str(traces))
+    assert done.returncode == 0, done.stderr
+    rubric = tmp_path / "ran_tests.yaml"
+    rubric.write_text(JUDGE_RUBRIC)
+    # The judge's model: a real HTTP server answering schema-valid JSON (what is checked here
+    # is where the verdict goes, not what it says).
+    with LoopbackServer(default=schema_answer) as model:
+        done = run_cli(
+            "judge", "run", str(traces), "--rubric", str(rubric), "--model", "m",
+            "--base-url", f"{model.url}/v1", "--context-tokens", "8000", "--no-cache",
+            "--no-progress", "-o", str(tmp_path / "judged.jsonl"),
+            "--spans-out", str(tmp_path / "judge"),
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    judge_spans, _ = read_spans(tmp_path / "judge")
+    (judge_span,) = judge_spans
+    assert judge_span.resource["openinference.project.name"] == project
+    post_otlp(phoenix.url, encode_otlp_protobuf(judge_spans, schema_url=sc.SCHEMA_URL))
+
+    deadline = time.monotonic() + 120
+    while True:
+        spans = phoenix.spans(project)
+        found = [s for s in spans if s["name"] == "judge ran_tests"]
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    (shown,) = found
+    attempt = next(s for s in spans if s["attributes"].get(sc.AGENT_SIGNALS_SPAN_TYPE) == "attempt")
+    assert shown["context"]["trace_id"] == attempt["context"]["trace_id"]
+    assert shown["parent_id"] == attempt["context"]["span_id"] == judge_span.parent_span_id
+    (event,) = shown["events"]
+    assert event["name"] == "gen_ai.evaluation.result"
+    assert event["attributes"][sc.GEN_AI_EVALUATION_NAME] == "judge.ran_tests.match"
+    assert event["attributes"][sc.GEN_AI_EVALUATION_SCORE_LABEL] == "true"
+    assert event["attributes"][sc.GEN_AI_EVALUATION_SCORE_VALUE] == 1.0
+    assert event["attributes"][sc.GEN_AI_EVALUATION_EXPLANATION] == "See [S1]."
+    # The turn it judged carries the imported content Phoenix shows as the call's output.
+    turn = next(s for s in spans if s["attributes"].get(sc.AGENT_SIGNALS_SPAN_TYPE) == "turn")
+    assert "Let me check the project structure" in turn["attributes"][sc.GEN_AI_OUTPUT_MESSAGES]

@@ -706,8 +706,8 @@ def test_junit_rejects(xml: str | bytes) -> None:
 def test_junit_big_report_is_fast() -> None:
     cases = "".join(f'<testcase classname="m.C" name="t{i}"/>' for i in range(200_000))
     xml = f"<testsuites><testsuite>{cases}</testsuite></testsuites>"
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: the machine's load does not count
     result = parse_junit_xml(xml)
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
     assert result is not None and result.counts == {"passed": 200_000}
     assert len(result.passed) == MAX_NAMED

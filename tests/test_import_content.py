@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from agentsignals import features
 from agentsignals import semconv as sc
 from agentsignals._import.builder import content_settings
 from agentsignals._import.run import import_file, run_import
@@ -119,6 +120,10 @@ def test_content_only_with_the_flag_and_consistent_with_what_was_measured(
         else:
             result = str(tool.attributes[sc.GEN_AI_TOOL_CALL_RESULT])
             assert len(result.encode("utf-8", "replace")) == size
+    # Content changes no signal.
+    assert [features.flatten(r) for r in features.from_spans(spans).attempts] == [
+        features.flatten(r) for r in features.from_spans(without).attempts
+    ]
     for transcript in _transcripts(spans):
         assert transcript.has_content and transcript.task
         turns = [s for s in transcript.steps if s.kind == "turn"]
@@ -284,8 +289,11 @@ def test_pi_session_user_messages_reach_the_call_that_read_them(shared_data: Pat
     assert transcript.task == users[0].strip()
     assert transcript.task.startswith("alright, read @packages/coding-agent/src/main.ts")
     later = [t for s in transcript.steps for t in s.user_texts]
-    assert later == [u.strip() for u in users[1:]]
+    assert [t for t in later if not t.startswith("!")] == [u.strip() for u in users[1:]]
     assert "ok, create a branch refactor" in later
+    # The user's `!ls` (a bashExecution entry): the command and the output the model read.
+    (ls,) = {t for t in later if t.startswith("!")}
+    assert ls.startswith("!ls\nAGENTS.md\nbiome.json\n") and ls.endswith("tsconfig.json")
 
 
 def test_codex_and_inspect_messages(shared_data: Path) -> None:

@@ -4,6 +4,7 @@ model server on loopback, on a real git repository, traced by
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -182,3 +183,72 @@ def test_live_run_and_its_imported_trajectory_agree(
     assert live.infra.exit_reason == imported.infra.exit_reason == "submitted"
     # Edits: the import reads `sed -i` from the command text, the live run measures the repo.
     assert ib.touched_files == lb.touched_files == ["stats.py"]
+
+
+# ----------------------------------------------------------------- recovery evals (faults)
+
+PYTEST_ALL = "python -m pytest -q -p no:cacheprovider"
+
+
+def test_faults_in_the_real_loop(
+    tmp_path: Path, captured: CapturedSpans, instrumented: None
+) -> None:
+    """A failing test appears after the first passing run (workspace fault), and the command
+    after that times out (tool fault); the agent sees both as mini-swe-agent would show them."""
+    from agentsignals import faults
+
+    repo = make_repo(tmp_path)
+    assert agentsignals.instrument("mini_swe_agent", task_id="tiny__stats-1")
+    script = [
+        Step(tools=[("bash", {"command": "cat stats.py"})]),
+        Step(tools=[("bash", {"command": FIX})]),
+        Step(tools=[("bash", {"command": PYTEST})]),  # passes: a failing test is added
+        Step(tools=[("bash", {"command": PYTEST_ALL})]),  # times out (tool fault)
+        Step(tools=[("bash", {"command": PYTEST_ALL})]),  # the new test fails
+        Step(tools=[("bash", {"command": "rm test_regression_guard.py"})]),
+        Step(tools=[("bash", {"command": SUBMIT})]),
+    ]
+    plan = faults.FaultPlan(
+        (
+            faults.Fault("add_failing_test", trigger="after_first_passing_test", id="test"),
+            faults.Fault("tool_timeout", trigger="after_first_passing_test", id="slow"),
+        )
+    )
+    faults.install(plan)
+    try:
+        with ScriptedLLM(list(script)) as llm:
+            info = _agent(llm, repo).run("add() subtracts")
+            requests = list(llm.requests)
+    finally:
+        faults.uninstall()
+    assert info["exit_status"] == "Submitted"
+    assert not (repo / "test_regression_guard.py").exists()
+    # What the model was shown after each command (the observation of call i is the last
+    # message of request i + 1).
+    seen = [json.dumps(r["messages"][-1]) for r in requests[1:]]
+    assert "Command 'python -m pytest -q -p no:cacheprovider' timed out after 30 seconds" in seen[3]
+    assert "test_release_version_matches_changelog" in seen[4] and "1 failed" in seen[4]
+    [attempt] = captured.spans_of_type("attempt")
+    events = [
+        dict(e.attributes or {}) for e in attempt.events if e.name == "agent_signals.fault.injected"
+    ]
+    assert [(e["agent_signals.fault.id"], e["agent_signals.fault.step"]) for e in events] == [
+        ("test", 3),
+        ("slow", 3),
+    ]
+    tools = [attributes(t) for t in captured.spans_of_type("tool")]
+    assert tools[3]["agent_signals.tool.timed_out"] is True
+    assert tools[3]["agent_signals.fault.kind"] == "tool_timeout"
+    assert tools[3]["error.type"] == "TimeoutExpired"
+    # The added file is the fault's, not a change of the timed-out call.
+    assert [t["agent_signals.tool.changed_files"] for t in tools] == [
+        [], ["stats.py"], [], [], [], ["test_regression_guard.py"], []
+    ]  # fmt: skip
+    [record] = features.from_spans(captured.spans).attempts
+    r = record.recovery
+    assert (r.fault_count, r.fault_kind, r.fault_step) == (2, "add_failing_test", 3)
+    # The timed-out run saw the timeout, not the new test: the next run is the evidence.
+    assert (r.noticed_how, r.noticed_step, r.steps_to_notice) == ("reran_tests", 4, 1)
+    assert (r.fault_undone, r.fault_restored_exactly) == (True, True)
+    assert r.steps_after_fault == 4
+    assert record.behavior.touched_files == ["stats.py"]

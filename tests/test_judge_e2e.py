@@ -114,7 +114,9 @@ def test_judge_run_writes_records_and_spans(
     assert ran["temperature"] == 0.0 and ran["seed"] == 0
     assert set(ran["citations"]) <= set(trace)  # citations are span ids of this trace
     fws = record["judge"]["first_wrong_step"]
-    assert set(fws) == {"index", "span_id", "category", "reason", "relative_position", "phase"}
+    assert set(fws) == {
+        "index", "span_id", "category", "reason", "relative_position", "phase", "step_phases",
+    }  # fmt: skip
     assert fws["index"]["status"] == "ok" and fws["index"]["method"] == "all_at_once"
     index = fws["index"]["value"]
     assert 0 <= index < 10
@@ -122,6 +124,10 @@ def test_judge_run_writes_records_and_spans(
     assert step_span.attributes[sc.AGENT_SIGNALS_SPAN_TYPE] in ("turn", "tool")
     assert fws["category"]["value"] in CATEGORIES
     assert fws["relative_position"]["value"] == pytest.approx(index / 9, abs=1e-4)
+    # The phase of every step the index counts in (turns have no declared phase here).
+    phases = fws["step_phases"]["value"]
+    assert phases == ["", "explore", "", "localize", "", "implement", "", "verify", "", "verify"]
+    assert fws["phase"]["value"] == (phases[index] or None)
     assert fws["span_id"]["value"] in fws["index"]["citations"]
     # The judge spans: one per result, in the attempt's trace, where they belong.
     judge_spans = _spans_by_id(spans_out)

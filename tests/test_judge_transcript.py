@@ -328,3 +328,25 @@ def test_first_wrong_step_candidates_come_from_the_deterministic_signals(
     # Without tool spans (a message log) there are no signals, hence no candidates.
     messages = Transcript(attempt_id="x", steps=[s for s in t.steps if s.kind == "turn"])
     assert find_candidates(messages) == []
+
+
+def test_judge_spans_keep_the_judged_runs_project_and_tags() -> None:
+    from agentsignals._judge.results import judge_resource
+
+    judged = {
+        "service.name": "my-agent",
+        "service.version": "1.2",
+        "host.name": "box",
+        "process.pid": 42,
+        "telemetry.sdk.name": "opentelemetry",
+        "openinference.project.name": "swe-runs",
+        "deployment.environment": "eval",
+        "experiment": "A",
+    }
+    assert judge_resource(judged) == {
+        "openinference.project.name": "swe-runs",
+        "deployment.environment": "eval",
+        "experiment": "A",
+        "service.name": "agentsignals-judge",
+    }
+    assert judge_resource({}) == {"service.name": "agentsignals-judge"}

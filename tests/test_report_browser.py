@@ -85,7 +85,7 @@ def test_drill_down_lists_the_attempts_behind_a_row(browser, page: Path) -> None
     from selenium.webdriver.common.by import By
 
     browser.get(page.as_uri())
-    row = browser.find_element(By.ID, "row-judge.memory_drift.value")
+    row = browser.find_element(By.ID, "row-judge.memory_drift.match")
     with_res, with_fail = (c.text for c in row.find_elements(By.TAG_NAME, "td")[1:3])
     expected = int(with_res.split("/")[0]) + int(with_fail.split("/")[0])
     row.find_element(By.CSS_SELECTOR, "button.drill").click()
@@ -108,6 +108,28 @@ def test_drill_down_lists_the_attempts_behind_a_row(browser, page: Path) -> None
     assert len(arms) == 1
     errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
     assert errors == []
+
+
+def test_origins_drill_down_points_at_the_first_wrong_step(browser, page: Path) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+
+    browser.get(page.as_uri())
+    section = browser.find_element(By.ID, "origins")
+    button = next(
+        b
+        for b in section.find_elements(By.CSS_SELECTOR, "button.drill")
+        if b.get_attribute("data-val") == "implement"
+    )
+    browser.execute_script("arguments[0].scrollIntoView()", button)
+    button.click()
+    panel = browser.find_element(By.ID, "drill")
+    assert panel.is_displayed()
+    rows = panel.find_elements(By.CSS_SELECTOR, "tr.attempt-row")
+    failed = sum(r["verification"]["reward"] == 0 for r in judged_records())
+    assert len(rows) == failed
+    assert panel.find_element(By.ID, "drill-value").text == "_fws.step"
+    cells = {tuple(td.text for td in r.find_elements(By.TAG_NAME, "td")[4:6]) for r in rows}
+    assert cells == {("failed", "S7 · span 00000000000000f7")}
 
 
 def test_tables_sort(browser, page: Path) -> None:  # type: ignore[no-untyped-def]

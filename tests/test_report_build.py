@@ -15,61 +15,105 @@ import pytest
 
 pytest.importorskip("statsmodels", reason="the report extra is not installed")
 
-from agentsignals import report
+from agentsignals import features, report
+from agentsignals._features.record import JudgeField
+from agentsignals._judge.engine import JobResult
+from agentsignals._judge.results import merge_results
+from agentsignals._judge.transcript import CATEGORY_PHASE
 from agentsignals._report import stats
-from agentsignals._report.frame import FWS_PHASE, TIMELINE, step_phases
+from agentsignals._report.frame import FWS_ROW, TIMELINE
 
 CATEGORIES = ["search", "read", "read", "edit", "shell", "test", "edit", "test", "submit"]
+# The judge's transcript of these attempts: a turn before each tool call (S0 turn, S1 tool,
+# ...). Turns declare no phase; a tool step's phase is its category's.
+STEP_PHASES = [p for c in CATEGORIES for p in ("", CATEGORY_PHASE.get(c, ""))]
+FWS_STEP = 7  # the first edit (tool 3)
+FWS_SPAN = "00000000000000f7"
+
+
+def _fws_result(attempt_id: str) -> JobResult:
+    """A first-wrong-step result as the judge's attribution writes it (docs/judge.md)."""
+    n = len(STEP_PHASES)
+    common = {"explanation": f"[S{FWS_STEP}] edits the wrong line", "citations": [FWS_SPAN]}
+    values = {
+        "index": FWS_STEP,
+        "span_id": FWS_SPAN,
+        "category": "wrong_edit",
+        "reason": "bad",
+        "relative_position": round(FWS_STEP / (n - 1), 4),
+        "phase": STEP_PHASES[FWS_STEP] or None,
+        "step_phases": STEP_PHASES,
+    }
+    fields = {
+        k: JudgeField(value=v, model="tiny", method="candidates", **common)  # type: ignore[arg-type]
+        for k, v in values.items()
+    }
+    return JobResult(attempt_id, "first_wrong_step", "1", fields)
+
+
+def _value(value: object) -> JudgeField:
+    return JudgeField(value=value, model="tiny", citations=["abc"])  # type: ignore[arg-type]
 
 
 def judged_records(tasks: int = 60, per_task: int = 4, seed: int = 0) -> list[dict]:
-    """Records as the judge will extend them: nested judge.<rubric>.<field> values (a flag, a
-    label, a score, free text), a first wrong step on failed attempts, a cluster id."""
+    """Attempt records with the judge's results merged in by the judge's own code
+    (`merge_results`): a flag (`judge.memory_drift.match`), a label, a score, a first wrong
+    step on failed attempts (at S7, the first edit), and a failure cluster; plus the resource
+    attributes the producer set (`team`)."""
     rng = np.random.default_rng(seed)
-    out = []
+    records: list[features.AttemptRecord] = []
+    results: list[JobResult] = []
+    clusters: dict[str, str] = {}
     for t in range(tasks):
         hard = rng.random() < 0.5
         for a in range(per_task):
             failed = rng.random() < (0.7 if hard else 0.2)
             drift = rng.random() < (0.6 if failed else 0.15)
-            rec: dict = {
-                "attempt_id": f"att-{t:03d}-{a}",
-                "trial_id": f"trial-{t:03d}-{a}",
-                "task_id": f"task-{t:03d}",
-                "attempt_index": 0,
-                "treatment": {"agent_type": "agent-a" if a % 2 else "agent-b", "model_id": "m1"},
-                "behavior": {
-                    "turn_count": int(rng.integers(5, 40)),
-                    "tool_category_sequence": CATEGORIES,
-                    "tool_sequence": ["bash"] * len(CATEGORIES),
-                    "touched_files": ["src/x.py"],
-                    "step_files": [[], ["src/x.py"], ["README"], ["src/x.py"], [], [], [], [], []],
-                    "step_changed_files": [[], [], [], ["src/x.py"], [], [], ["src/x.py"], [], []],
-                },
-                "verification": {
-                    "reward": 0.0 if failed else 1.0,
-                    "patch_outcome_label": "no_effect_patch" if failed else "correct_patch",
-                },
-                "judge": {
-                    "memory_drift": {
-                        "value": bool(drift),
-                        "explanation": f"step {a} says so",
-                        "model": "tiny",
-                        "citations": ["abc"],
-                    },
-                    "planning": {"label": ["none", "short", "long"][int(rng.integers(0, 3))]},
-                    "confidence": {"score": float(rng.random())},
-                },
-            }
+            attempt_id = f"att-{t:03d}-{a}"
+            records.append(
+                features.AttemptRecord(
+                    attempt_id=attempt_id,
+                    trial_id=f"trial-{t:03d}-{a}",
+                    task_id=f"task-{t:03d}",
+                    attempt_index=0,
+                    resource_attributes={"team": "search" if t % 3 else "infra"},
+                    treatment=features.Treatment(
+                        agent_type="agent-a" if a % 2 else "agent-b", model_id="m1"
+                    ),
+                    behavior=features.Behavior(
+                        turn_count=int(rng.integers(5, 40)),
+                        tool_category_sequence=CATEGORIES,
+                        tool_sequence=["bash"] * len(CATEGORIES),
+                        touched_files=["src/x.py"],
+                        step_files=[[], ["src/x.py"], ["README"], ["src/x.py"], [], [], [], [], []],
+                        step_changed_files=[[], [], [], ["src/x.py"], [], [], ["src/x.py"], [], []],
+                    ),
+                    verification=features.Verification(
+                        reward=0.0 if failed else 1.0,
+                        patch_outcome_label="no_effect_patch" if failed else "correct_patch",
+                    ),
+                )
+            )
+            label = ["none", "short", "long"][int(rng.integers(0, 3))]
+            results += [
+                JobResult(attempt_id, "memory_drift", "1", {"match": JudgeField(
+                    value=bool(drift), explanation=f"step {a} says so", model="tiny",
+                    citations=["abc"])}),
+                JobResult(attempt_id, "planning", "1", {"label": _value(label)}),
+                JobResult(attempt_id, "confidence", "1", {"score": _value(float(rng.random()))}),
+            ]  # fmt: skip
             if failed:
-                rec["judge"]["first_wrong_step"] = {
-                    "index": 3,
-                    "span_id": "00f",
-                    "category": "wrong_edit",
-                    "reason": "bad",
-                }
-                rec["cluster_id"] = "c1" if drift else "c2"
-            out.append(rec)
+                results.append(_fws_result(attempt_id))
+                clusters[attempt_id] = "c1" if drift else "c2"
+    merged = merge_results(records, results)
+    out = []
+    for record in merged:
+        cid = clusters.get(record.attempt_id)
+        if cid is not None:
+            record = msgspec.structs.replace(
+                record, cluster_id=cid, cluster_name="drift" if cid == "c1" else "other"
+            )
+        out.append(msgspec.to_builtins(record))
     return out
 
 
@@ -78,14 +122,17 @@ def test_judge_fields_become_rows_without_new_code() -> None:
     beh = result.result("behaviour")
     assert beh is not None
     signals = {r["signal"] for r in beh["rows"] + beh["numeric"]}
-    assert "judge.memory_drift.value" in signals
+    assert "judge.memory_drift.match" in signals
     assert {"judge.planning.label = none", "judge.planning.label = long"} <= signals
     assert "judge.confidence.score" in signals
-    # Text, model names, citations, the first wrong step and clusters are not behaviour rows.
-    assert not any(
-        "explanation" in s or ".model" in s or "first_wrong" in s or "cluster" in s for s in signals
-    )
-    drift = next(r for r in beh["rows"] if r["signal"] == "judge.memory_drift.value")
+    # Only values are rows: not the judge's bookkeeping (agreement, chunks, seed, temperature,
+    # model, ...), not the first wrong step or clusters, not the resource attributes.
+    judge_rows = {s.split(" = ")[0] for s in signals if s.startswith("judge.")}
+    assert judge_rows == {
+        "judge.memory_drift.match", "judge.planning.label", "judge.confidence.score",
+    }  # fmt: skip
+    assert not any("cluster" in s or "resource" in s for s in signals)
+    drift = next(r for r in beh["rows"] if r["signal"] == "judge.memory_drift.match")
     assert drift["prevalence_failed"] > drift["prevalence_resolved"]
     assert drift["ratio"]["value"] == pytest.approx(
         drift["prevalence_failed"] / drift["prevalence_resolved"]
@@ -98,29 +145,23 @@ def test_first_wrong_step_heatmap_and_clusters() -> None:
     origins = result.result("origins")
     failed = sum(r["verification"]["reward"] == 0 for r in records)
     assert origins is not None and origins["placed"] == failed == origins["labelled_failed"]
-    # Step 3 of 9 is an edit (implement) at relative position (3 + 0.5) / 9 -> bin 3.
+    assert origins["baseline_attempts"] == failed
+    # What the judge wrote: S7 of 18 steps, relative position 7/17 (bin 4), phase implement.
+    phases = origins["phases"]
     heat = np.array(origins["heatmap"])
-    assert heat[2, 3] == failed and heat.sum() == failed
+    assert heat[phases.index("implement"), 4] == failed and heat.sum() == failed
     assert origins["categories"] == {"wrong_edit": failed}
+    # The baseline: each attempt's label on a uniformly random one of its 18 steps.
     baseline = np.array(origins["baseline"])
     assert baseline.sum() == pytest.approx(failed)
-    phases = step_phases(
-        CATEGORIES,
-        [[], ["src/x.py"], ["README"], ["src/x.py"], [], [], [], [], []],
-        None,
-        ["src/x.py"],
+    counts = {"unrecorded": 10, "explore": 1, "localize": 2, "implement": 2, "verify": 3}
+    assert origins["baseline_by_phase"] == pytest.approx(
+        {p: failed * k / 18 for p, k in counts.items()}
     )
-    assert phases == [
-        "explore",
-        "localize",
-        "explore",
-        "implement",
-        "verify",
-        "verify",
-        "implement",
-        "verify",
-        "submit",
-    ]
+    # Steps 0 and 1 (relative positions 0 and 1/17) fall in the first tenth.
+    assert baseline[phases.index("unrecorded"), 0] == pytest.approx(failed / 18)
+    assert baseline[phases.index("explore"), 0] == pytest.approx(failed / 18)
+    assert origins["by_position"][4] == failed
     clusters = result.result("clusters")
     assert clusters is not None
     sizes = {c["id"]: c["size"] for c in clusters["clusters"]}
@@ -128,7 +169,19 @@ def test_first_wrong_step_heatmap_and_clusters() -> None:
         "c1": sum(r.get("cluster_id") == "c1" for r in records),
         "c2": sum(r.get("cluster_id") == "c2" for r in records),
     }
+    assert {c["id"]: c["name"] for c in clusters["clusters"]} == {"c1": "drift", "c2": "other"}
     assert all(c["resolved"]["k"] == 0 for c in clusters["clusters"])
+    # The same tasks' other attempts, counted independently.
+    for c in clusters["clusters"]:
+        members = {r["attempt_id"] for r in records if r.get("cluster_id") == c["id"]}
+        tasks = {r["task_id"] for r in records if r["attempt_id"] in members}
+        others = [r for r in records if r["task_id"] in tasks and r["attempt_id"] not in members]
+        assert c["tasks"] == len(tasks)
+        assert c["tasks_resolved_elsewhere"]["n"] == len(others)
+        assert c["tasks_resolved_elsewhere"]["k"] == sum(
+            r["verification"]["reward"] == 1 for r in others
+        )
+        assert sum(c["arms"].values()) == c["size"]
 
 
 def test_judge_calibration_corrects_prevalence(tmp_path: Path) -> None:
@@ -146,7 +199,7 @@ def test_judge_calibration_corrects_prevalence(tmp_path: Path) -> None:
     result = report.build(report.from_records(judged_records()), options)
     beh = result.result("behaviour")
     assert beh is not None
-    row = next(r for r in beh["rows"] if r["signal"] == "judge.memory_drift.value")
+    row = next(r for r in beh["rows"] if r["signal"] == "judge.memory_drift.match")
     corr = row["corrected"]
     assert corr["sensitivity"] == 0.9 and corr["specificity"] == 0.8
     assert corr["calibration_uncertainty"] is True
@@ -232,9 +285,16 @@ def test_show_prints_the_timeline(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert f"task {failed['task_id']}" in out and "FAILED (no_effect_patch" in out
-    assert "first wrong step: #3 (wrong_edit)" in out
+    assert (
+        f"first wrong step: S7, at 41% of the steps, implement (wrong_edit): bad [span {FWS_SPAN}]"
+        in out
+    )
+    assert "memory_drift.match=" in out and "cluster: c" in out
+    # From the record alone the step cannot be placed among the tool calls (it counts turns
+    # too): the timeline says so instead of marking a tool call.
+    assert "FIRST WRONG STEP" not in out and "give the trace files" in out
     step3 = next(line for line in out.splitlines() if line.strip().startswith("3 "))
-    assert "edit" in step3 and "implement" in step3 and "FIRST WRONG STEP" in step3
+    assert "edit" in step3 and "implement" in step3
     by_task = _cli("show", "task-001", str(path))
     assert by_task.stdout.count("attempt att-001-") == 2
     assert _cli("show", "nothing-like-it", str(path)).returncode == 1
@@ -245,7 +305,8 @@ def test_filters_parquet_and_revisions(tmp_path: Path) -> None:
 
     records = [
         msgspec.convert(
-            {k: v for k, v in r.items() if k not in ("judge", "cluster_id")}, features.AttemptRecord
+            {k: v for k, v in r.items() if k not in ("judge", "cluster_id", "cluster_name")},
+            features.AttemptRecord,
         )
         for r in judged_records(10, 2)
     ]
@@ -264,7 +325,10 @@ def test_filters_parquet_and_revisions(tmp_path: Path) -> None:
     assert TIMELINE in a.columns and a.columns[TIMELINE][0] == "srrextetu"
     only_a = report.build(b, report.Options(filters={"agent": ["agent-a"]}))
     assert only_a.context.n == sum(r.treatment.agent_type == "agent-a" for r in records)
-    with pytest.raises(report.build.__globals__["FilterError"]):
-        report.build(b, report.Options(filters={"tag": ["x"]}))
-    assert FWS_PHASE not in a.columns
+    with pytest.raises(report.build.__globals__["FilterError"], match="carry: team"):
+        report.build(b, report.Options(filters={"tag": ["x=1"]}))
+    for frame in (a, b):
+        infra = report.build(frame, report.Options(filters={"tag": ["team=inf*"]}))
+        assert infra.context.n == sum(r.resource_attributes == {"team": "infra"} for r in records)
+    assert FWS_ROW not in a.columns
     assert not math.isnan(float(b.columns["verification.reward"][0]))

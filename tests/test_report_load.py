@@ -18,11 +18,13 @@ import pytest
 pytest.importorskip("statsmodels", reason="the report extra is not installed")
 
 from agentsignals import report
+from agentsignals._features.record import JudgeField
 from agentsignals._report import decode, sources
 from agentsignals._report.context import needed_columns
 from agentsignals._report.frame import (
-    FWS_PHASE,
-    FWS_POSITION,
+    FWS_ROW,
+    FWS_STEP,
+    PHASES,
     STR,
     TIMELINE,
     flatten_value,
@@ -59,6 +61,26 @@ def _records(n: int = 300, seed: int = 0) -> list[dict[str, Any]]:
             rec["judge"] = {
                 "memory_drift": {"value": bool(i % 3), "explanation": f"because {i}"},
                 "planning": {"label": ["none", "short"][i % 2]},
+            }
+        if i >= 200:
+            # As the judge writes a field: a JudgeField object (docs/judge.md).
+            rec["judge"]["validation"] = {
+                "match": msgspec.to_builtins(
+                    JudgeField(
+                        value=None if i % 4 == 0 else bool(i % 5),
+                        status="could_not_judge" if i % 4 == 0 else "ok",
+                        explanation=f"[S{i % 7}] ran the tests",
+                        citations=["ab"],
+                        model="m",
+                        samples=3,
+                        agreement=0.67,
+                        temperature=0.0,
+                        seed=i,
+                        chunks=2,
+                        chunks_judged=2,
+                        method="rubric",
+                    )
+                )
             }
         out.append(rec)
     return out
@@ -104,6 +126,15 @@ def test_columns_equal_an_independent_reading(
         assert name in frame.columns, name
         assert _same(frame.columns[name], values), name
     assert frame.kinds["judge.memory_drift.value"] == "bool"
+    # A JudgeField object is read as its value under the field's name; its bookkeeping is not
+    # a column.
+    validation = [
+        r["judge"]["validation"]["match"]["value"] if i >= 200 else None
+        for i, r in enumerate(records)
+    ]
+    assert _same(frame.columns["judge.validation.match"], validation)
+    assert frame.kinds["judge.validation.match"] == "bool"
+    assert not [c for c in frame.columns if c.startswith("judge.validation.match.")]
     assert frame.kinds["judge.planning.label"] == STR
     assert frame.kinds["behavior.newer_signal"] == "num"
     # A field the record type declares is a column even where no record has its group.
@@ -237,30 +268,42 @@ def test_parquet_reads_only_the_columns_it_needs(
     assert list(frame.columns[TIMELINE]) == list(from_json.columns[TIMELINE])
 
 
-def test_parquet_with_first_wrong_step_labels_reads_the_step_lists(tmp_path: Path) -> None:
+def test_parquet_with_first_wrong_step_labels_reads_the_judges_step_phases(
+    tmp_path: Path,
+) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    fws = "judge.first_wrong_step"
     rows = {
         "attempt_id": ["a", "b", "c"],
         "task_id": ["t1", "t1", "t2"],
         "verification.reward": [0.0, 1.0, 0.0],
-        "behavior.tool_category_sequence": [
-            ["search", "read", "edit", "test"],
-            ["read", "edit"],
-            ["read", "edit", "shell"],
+        "behavior.tool_category_sequence": [["search", "read"], ["read", "edit"], ["edit"]],
+        # As features.write_parquet writes the judge: one column per field, holding the value.
+        f"{fws}.index": [1, None, 4],
+        f"{fws}.span_id": ["0a", None, "0c"],
+        f"{fws}.relative_position": [0.3333, None, 1.0],
+        f"{fws}.phase": ["explore", None, None],
+        f"{fws}.step_phases": [
+            ["", "explore", "", "localize"],
+            None,
+            ["", "", "implement", "", "x"],
         ],
-        "behavior.step_files": [[[], ["x.py"], ["x.py"], []], [[], []], [["y.py"], [], []]],
-        "behavior.touched_files": [["x.py"], ["z.py"], ["q.py"]],
-        "judge.first_wrong_step.index": [1, None, 2],
     }
     path = tmp_path / "labelled.parquet"
     pq.write_table(pa.table(rows), path)
     frame = report.load([path])
-    assert list(frame.columns[FWS_PHASE]) == ["localize", None, "verify"]
-    assert frame.columns[FWS_POSITION][0] == pytest.approx(1.5 / 4)
+    assert list(frame.columns[FWS_ROW]) == ["explore", None, "unrecorded"]
+    assert list(frame.columns[FWS_STEP]) == ["S1 · span 0a", None, "S4 · span 0c"]
     steps = frame.baseline_steps["steps"]
-    assert steps[0].sum() == 4 and steps[1].sum() == 0 and steps[2].sum() == 3
+    # Each labelled attempt's steps weigh 1 in all; positions 0, 1/3, 2/3, 1.
+    assert steps[0].sum() == pytest.approx(1) and steps[1].sum() == 0
+    unrecorded, explore, localize, other = (
+        PHASES.index(p) for p in ("unrecorded", "explore", "localize", "other")
+    )
+    assert steps[0][unrecorded, 0] == steps[0][explore, 3] == steps[0][localize, 9] == 0.25
+    assert steps[2][other, 9] == pytest.approx(0.2)  # a declared phase outside the four
 
 
 def test_the_clickhouse_select_names_only_the_report_columns() -> None:
@@ -273,8 +316,12 @@ def test_the_clickhouse_select_names_only_the_report_columns() -> None:
     assert "toUnixTimestamp64Nano(started_at)" in sql
     for absent in ("trace_id", "span_id", "service_name", "behavior.tool_sequence", "record_json"):
         assert absent not in names and f" {absent}," not in sql
-    assert names[-1] == TIMELINE and "arrayStringConcat(arrayMap(" in sql
-    assert "behavior.tool_category_sequence" not in names  # no labels: the letters suffice
+    assert TIMELINE in names and "arrayStringConcat(arrayMap(" in sql
+    assert "behavior.tool_category_sequence" not in names  # the letters suffice
+    # The judge's values are read out of its JSON text by the server; the resource attributes
+    # (the tags) come whole.
+    assert set(names[-2:]) == {"_judge_values", "resource_attributes"}
+    assert "JSONExtractRaw(f.2, 'value')" in sql and " judge," not in sql
 
 
 def test_report_from_clickhouse_equals_the_report_from_files(tmp_path: Path) -> None:
@@ -341,7 +388,7 @@ def test_report_from_clickhouse_equals_the_report_from_files(tmp_path: Path) -> 
     assert sum(v is not None for v in expected.values()) > len(records) // 2
 
 
-def test_tag_filter_without_a_tag_field_is_one_clear_line(tmp_path: Path) -> None:
+def test_tag_filter_on_a_tag_no_record_carries_is_one_clear_line(tmp_path: Path) -> None:
     import subprocess
     import sys
 
@@ -355,7 +402,9 @@ def test_tag_filter_without_a_tag_field_is_one_clear_line(tmp_path: Path) -> Non
         cwd=tmp_path,
     )
     assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1 and "--tag: the attempt records carry no tag" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert "--tag team=...: no attempt record carries the resource attribute 'team'" in proc.stderr
+    assert "OTEL_RESOURCE_ATTRIBUTES=team=VALUE" in proc.stderr
 
 
 def test_filters_match_each_distinct_value_like_fnmatch() -> None:

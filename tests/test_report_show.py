@@ -86,7 +86,7 @@ def test_show_groups_a_real_trajectory_by_turn_with_its_test_runs(
     # Tokens per turn are the provider's usage of that response.
     usage = responses[0]["extra"]["response"]["usage"]
     assert (
-        f"turn 0 · tokens in {usage['prompt_tokens']:,} / out {usage['completion_tokens']:,}"
+        f"turn 0 · S0 · tokens in {usage['prompt_tokens']:,} / out {usage['completion_tokens']:,}"
         in (out)
     )
     # Each test run with its outcome, as the runner printed it ("Ran N tests ... OK").
@@ -172,16 +172,19 @@ def test_show_on_the_demo_traces(demo: Path) -> None:
         "implement",
         "verify",
     ]
-    calls = [line.split()[1:4] for lines in turns.values() for line in lines]
+    # Each call with its step in the judge's transcript (a turn, then its call: S0, S1, ...)
+    # and the phase the judge gives it.
+    calls = [line.split()[1:5] for lines in turns.values() for line in lines]
     assert calls == [
-        ["bash", "search", "explore"],
-        ["read_file", "read", "localize"],
-        ["str_replace_editor", "edit", "implement"],
-        ["run_tests", "test", "verify"],
+        ["S1", "bash", "search", "explore"],
+        ["S3", "read_file", "read", "localize"],
+        ["S5", "str_replace_editor", "edit", "implement"],
+        ["S7", "run_tests", "test", "verify"],
     ]
     # The demo's test runs carry what the agent saw (unittest reports on stderr), parsed.
     assert "FAILED: 2 passed, 1 failed (unittest) · failing: test_percent" in turns[3][0]
     assert "passed: 3 passed (unittest)" in _turns(second)[3][0]
+    assert [h.split(" · ")[1] for h in heads] == ["S0", "S2", "S4", "S6"]
     assert "files edited: textkit/stats.py (+1 -1)" in first
 
 

@@ -121,3 +121,23 @@ def __getattr__(name: str) -> Any:
 for _obj in (AttemptHandle, ToolHandle, TrialHandle, TurnHandle):
     _obj.__module__ = "agentsignals"
 del _obj
+
+
+def _faults_from_environment() -> None:
+    # A harness gives an unmodified agent its faults through AGENTSIGNALS_FAULTS (recovery
+    # evals, agentsignals.faults); the fault code is imported only when the variable is set.
+    import os
+
+    if not os.environ.get("AGENTSIGNALS_FAULTS"):
+        return
+    try:
+        from agentsignals.faults import _install_from_environment
+
+        _install_from_environment()
+    except Exception:
+        from agentsignals._instrument.runtime import internal_error
+
+        internal_error("could not install the fault plan of AGENTSIGNALS_FAULTS")
+
+
+_faults_from_environment()

@@ -260,10 +260,14 @@ def run_agent(repo: Path) -> list[AttemptSummary]:
                         turn.record_cost(round(context_tokens * 3e-6 + 0.0002, 6))
                     summary.turns += 1
                     for name, args in step.calls:  # tools run after the turn block
-                        result = getattr(tools, name)(**args)
+                        try:
+                            result = getattr(tools, name)(**args)
+                        except Exception as exc:  # a failing tool is an observation, as in
+                            result = f"Error: {exc}"  # any agent loop
                         summary.tool_calls += 1
                         if name == "run_tests":
-                            summary.tests_passed = result.returncode == 0
+                            passed = getattr(result, "returncode", 1) == 0
+                            summary.tests_passed = passed
                     if summary.tool_calls >= cap and summary.tests_passed is not True:
                         summary.exit_reason = "max_turns"
                         break

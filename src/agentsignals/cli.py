@@ -17,6 +17,8 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "agentsignals._report.show",
     "agentsignals._judge.command",
     "agentsignals._judge.export_command",
+    "agentsignals._faults.command",
+    "agentsignals._reward.command",
 )
 
 

@@ -104,6 +104,46 @@ AGENT_SIGNALS_CONTENT_TRUNCATED_SHA256: Final = "agent_signals.content.truncated
 AGENT_SIGNALS_CONTENT_VALUE: Final = "agent_signals.content.value"
 """On an agent_signals.content event, the captured (budgeted, redacted) value."""
 
+AGENT_SIGNALS_FAULT_DESCRIPTION: Final = "agent_signals.fault.description"
+"""What was done, in words (for people and for a judge told about the fault)."""
+
+AGENT_SIGNALS_FAULT_FILES: Final = "agent_signals.fault.files"
+"""Workspace files the fault changed, created or deleted (relative to the workspace)."""
+
+AGENT_SIGNALS_FAULT_ID: Final = "agent_signals.fault.id"
+"""Identifier of the injected fault, from the fault plan (or `f<N>` in plan order)."""
+
+AGENT_SIGNALS_FAULT_KIND: Final = "agent_signals.fault.kind"
+"""What the fault did."""
+
+AGENT_SIGNALS_FAULT_MENTIONS: Final = "agent_signals.fault.mentions"
+"""
+Words a later message of the agent may contain that show it noticed this fault (the affected file's
+name, the added test's name, the broken module, the error text).
+"""
+
+AGENT_SIGNALS_FAULT_RESTORED_EXACTLY: Final = "agent_signals.fault.restored_exactly"
+"""When the attempt ended, whether every affected file was byte for byte as before the fault."""
+
+AGENT_SIGNALS_FAULT_REVERSIBLE: Final = "agent_signals.fault.reversible"
+"""Whether the fault can be undone exactly (the workspace put back byte for byte)."""
+
+AGENT_SIGNALS_FAULT_STEP: Final = "agent_signals.fault.step"
+"""
+The number of top-level tool calls the agent had made when the fault took effect: the 0-based index,
+in the attempt's tool calls (`behavior.tool_sequence`), of the first call that meets the fault (for
+a tool fault, the call whose result it replaced).
+"""
+
+AGENT_SIGNALS_FAULT_TRIGGER: Final = "agent_signals.fault.trigger"
+"""When the fault was set to fire."""
+
+AGENT_SIGNALS_FAULT_UNDONE: Final = "agent_signals.fault.undone"
+"""
+When the attempt ended: true if no affected file still held what the fault wrote (the agent changed,
+restored or recreated it), false if some did.
+"""
+
 AGENT_SIGNALS_IMPORT_FORMAT: Final = "agent_signals.import.format"
 """
 The trajectory format the spans were imported from (swe-agent, mini-swe-agent, openhands, claude-
@@ -584,6 +624,50 @@ class AttemptExitReason(StrEnum):
     """The agent stopped on its own without submitting (a forfeit)."""
 
 
+class FaultKind(StrEnum):
+    """Values of `agent_signals.fault.kind`."""
+
+    REVERT_LAST_EDIT = "revert_last_edit"
+    """
+    The files the agent's last editing call changed are put back as they were before that call.
+    """
+    CORRUPT_FILE = "corrupt_file"
+    """A file the agent read gets a line that does not parse inserted in its middle."""
+    TRUNCATE_FILE = "truncate_file"
+    """A file the agent read is cut to its first half (whole lines)."""
+    ADD_FAILING_TEST = "add_failing_test"
+    """
+    A test file with one failing test is added next to the tests the agent ran or read (or under
+    tests/).
+    """
+    DELETE_CREATED_FILE = "delete_created_file"
+    """The last file the agent created in the workspace is deleted."""
+    BREAK_DEPENDENCY = "break_dependency"
+    """A module of the package the agent edited is shadowed so that importing it fails."""
+    TOOL_ERROR = "tool_error"
+    """The next tool call does not run and returns an error."""
+    TOOL_TIMEOUT = "tool_timeout"
+    """The next tool call does not run and returns a timeout."""
+    STALE_OUTPUT = "stale_output"
+    """
+    The next tool call runs, but returns the output of an earlier call of the same kind (stale,
+    misleading output).
+    """
+
+
+class FaultTrigger(StrEnum):
+    """Values of `agent_signals.fault.trigger`."""
+
+    AFTER_STEP = "after_step"
+    """After the agent's N-th tool call (N = agent_signals.fault.step)."""
+    AFTER_FIRST_EDIT = "after_first_edit"
+    """After the first tool call that changed files (or was an edit)."""
+    AFTER_FIRST_PASSING_TEST = "after_first_passing_test"
+    """After the first test run that passed."""
+    RANDOM = "random"
+    """After a tool call drawn at random (seeded) among the first calls of the attempt."""
+
+
 class SpanType(StrEnum):
     """Values of `agent_signals.span.type`."""
 
@@ -727,6 +811,8 @@ SPAN_VERIFICATION: Final = "agent_signals.verification"
 SPAN_JUDGE: Final = "agent_signals.judge"
 EVENT_AGENT_SIGNALS_CONTENT: Final = "agent_signals.content"
 EVENT_AGENT_SIGNALS_COMPACTION: Final = "agent_signals.compaction"
+EVENT_AGENT_SIGNALS_FAULT_INJECTED: Final = "agent_signals.fault.injected"
+EVENT_AGENT_SIGNALS_FAULT_CHECKED: Final = "agent_signals.fault.checked"
 EVENT_GEN_AI_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
 EVENT_EXCEPTION: Final = "exception"
 
@@ -754,6 +840,16 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.content.truncated.original_bytes": "int[]",
     "agent_signals.content.truncated.sha256": "string[]",
     "agent_signals.content.value": "string",
+    "agent_signals.fault.description": "string",
+    "agent_signals.fault.files": "string[]",
+    "agent_signals.fault.id": "string",
+    "agent_signals.fault.kind": "string",
+    "agent_signals.fault.mentions": "string[]",
+    "agent_signals.fault.restored_exactly": "boolean",
+    "agent_signals.fault.reversible": "boolean",
+    "agent_signals.fault.step": "int",
+    "agent_signals.fault.trigger": "string",
+    "agent_signals.fault.undone": "boolean",
     "agent_signals.import.format": "string",
     "agent_signals.import.source": "string",
     "agent_signals.import.synthetic_time": "boolean",
@@ -886,6 +982,27 @@ ENUM_VALUES: Final[dict[str, frozenset[str]]] = {
             "submitted",
             "timeout",
             "user_stopped",
+        ]
+    ),
+    "agent_signals.fault.kind": frozenset(
+        [
+            "add_failing_test",
+            "break_dependency",
+            "corrupt_file",
+            "delete_created_file",
+            "revert_last_edit",
+            "stale_output",
+            "tool_error",
+            "tool_timeout",
+            "truncate_file",
+        ]
+    ),
+    "agent_signals.fault.trigger": frozenset(
+        [
+            "after_first_edit",
+            "after_first_passing_test",
+            "after_step",
+            "random",
         ]
     ),
     "agent_signals.span.type": frozenset(

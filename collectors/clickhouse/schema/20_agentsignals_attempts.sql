@@ -1,22 +1,23 @@
 CREATE TABLE IF NOT EXISTS otel.agentsignals_attempts
 (
-    schema_version    Int64,
-    trial_id          Nullable(String),
-    task_id           Nullable(String),
-    attempt_id        String,
-    attempt_index     Nullable(Int64),
-    parent_attempt_id Nullable(String),
-    run_id            Nullable(String),
-    trace_id          Nullable(String),
-    span_id           Nullable(String),
-    service_name      Nullable(String),
-    complete          Bool,
-    revision          UInt32,
-    partial           Bool,
-    span_count        Int64,
-    started_at        Nullable(DateTime64(9, 'UTC')),
-    ended_at          Nullable(DateTime64(9, 'UTC')),
-    treatment         Tuple(
+    schema_version      Int64,
+    trial_id            Nullable(String),
+    task_id             Nullable(String),
+    attempt_id          String,
+    attempt_index       Nullable(Int64),
+    parent_attempt_id   Nullable(String),
+    run_id              Nullable(String),
+    trace_id            Nullable(String),
+    span_id             Nullable(String),
+    service_name        Nullable(String),
+    resource_attributes Nullable(String),
+    complete            Bool,
+    revision            UInt32,
+    partial             Bool,
+    span_count          Int64,
+    started_at          Nullable(DateTime64(9, 'UTC')),
+    ended_at            Nullable(DateTime64(9, 'UTC')),
+    treatment           Tuple(
         attempt1_tool_cap Nullable(Int64),
         retry_tool_cap Nullable(Int64),
         agent_type Nullable(String),
@@ -25,7 +26,7 @@ CREATE TABLE IF NOT EXISTS otel.agentsignals_attempts
         concurrency Nullable(Int64),
         timeout_s Nullable(Float64)
     ),
-    behavior          Tuple(
+    behavior            Tuple(
         turn_count Nullable(Int64),
         tool_call_count Nullable(Int64),
         edit_calls Nullable(Int64),
@@ -57,7 +58,7 @@ CREATE TABLE IF NOT EXISTS otel.agentsignals_attempts
         first_gold_read_step Nullable(Int64),
         first_gold_edit_step Nullable(Int64)
     ),
-    reasoning         Tuple(
+    reasoning           Tuple(
         has_reasoning_blocks Nullable(Bool),
         reasoning_tokens_total Nullable(Int64),
         reasoning_chars_total Nullable(Int64),
@@ -67,7 +68,7 @@ CREATE TABLE IF NOT EXISTS otel.agentsignals_attempts
         phase_transitions Array(String),
         plannotator_phases Array(String)
     ),
-    tokens            Tuple(
+    tokens              Tuple(
         input_tokens_total Nullable(Int64),
         output_tokens_total Nullable(Int64),
         cache_read_tokens Nullable(Int64),
@@ -79,7 +80,7 @@ CREATE TABLE IF NOT EXISTS otel.agentsignals_attempts
         model_calls Nullable(Int64),
         compactions Nullable(Int64)
     ),
-    verification      Tuple(
+    verification        Tuple(
         reward Nullable(Float64),
         patch_outcome_label Nullable(String),
         fail_to_pass_count Nullable(Int64),
@@ -97,11 +98,11 @@ CREATE TABLE IF NOT EXISTS otel.agentsignals_attempts
         agent_tests_fixed Array(String),
         agent_tests_broken Array(String)
     ),
-    anticipation      Tuple(
+    anticipation        Tuple(
         first_tool_precision Nullable(Bool),
         scope_drift Nullable(Float64)
     ),
-    infra             Tuple(
+    infra               Tuple(
         wall_time_s Nullable(Float64),
         timed_out Nullable(Bool),
         attempt_index Nullable(Int64),
@@ -109,11 +110,32 @@ CREATE TABLE IF NOT EXISTS otel.agentsignals_attempts
         final_failure_mode Nullable(String),
         exit_reason Nullable(String)
     ),
-    judge             Nullable(String),
-    cluster_id        Nullable(String),
-    cluster_name      Nullable(String),
-    null_lists        Array(LowCardinality(String)),
-    record_version    UInt64 MATERIALIZED revision + if(partial, 0, 4294967296)
+    recovery            Tuple(
+        fault_injected Nullable(Bool),
+        fault_count Nullable(Int64),
+        fault_id Nullable(String),
+        fault_kind Nullable(String),
+        fault_trigger Nullable(String),
+        fault_step Nullable(Int64),
+        fault_turn Nullable(Int64),
+        fault_files Array(String),
+        noticed Nullable(Bool),
+        noticed_how Nullable(String),
+        noticed_step Nullable(Int64),
+        steps_to_notice Nullable(Int64),
+        tokens_to_notice Nullable(Int64),
+        mentioned Nullable(Bool),
+        steps_after_fault Nullable(Int64),
+        tokens_after_fault Nullable(Int64),
+        cost_after_fault_usd Nullable(Float64),
+        fault_undone Nullable(Bool),
+        fault_restored_exactly Nullable(Bool)
+    ),
+    judge               Nullable(String),
+    cluster_id          Nullable(String),
+    cluster_name        Nullable(String),
+    null_lists          Array(LowCardinality(String)),
+    record_version      UInt64 MATERIALIZED revision + if(partial, 0, 4294967296)
 )
 ENGINE = ReplacingMergeTree(record_version)
 ORDER BY attempt_id

@@ -3,6 +3,7 @@ CREATE TABLE IF NOT EXISTS otel.agentsignals_trials
     schema_version          Int64,
     trial_id                String,
     task_id                 Nullable(String),
+    resource_attributes     Nullable(String),
     complete                Bool,
     revision                UInt32,
     attempt_count           Int64,

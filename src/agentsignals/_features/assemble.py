@@ -451,9 +451,15 @@ def trial_record(state: _TrialState, *, complete: bool = True) -> TrialRecord:
         (r.attempt_index, r.verification.reward) for r in own if r.verification.reward is not None
     ]
     resolved = next((i for i, reward in rewards if reward is not None and reward >= 1.0), None)
+    from agentsignals._features.extract import user_resource_attributes
+
+    resource = user_resource_attributes(span.resource) if span is not None else None
+    if resource is None:
+        resource = next((r.resource_attributes for r in attempts if r.resource_attributes), None)
     return TrialRecord(
         trial_id=state.trial_id,
         task_id=task_id,
+        resource_attributes=resource,
         complete=complete and span is not None,
         revision=state.emitted_revision,
         attempt_count=len(own),

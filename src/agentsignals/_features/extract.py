@@ -31,6 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+import msgspec
+
 from agentsignals import semconv as sc
 from agentsignals._features.record import (
     Anticipation,
@@ -39,6 +41,7 @@ from agentsignals._features.record import (
     FileLines,
     Infra,
     Reasoning,
+    Recovery,
     Tokens,
     Treatment,
     Verification,
@@ -954,6 +957,30 @@ def infra(spans: AttemptSpans) -> Infra:
 
 # ---------------------------------------------------------------------------------- compose
 
+# Resource attributes the OpenTelemetry SDK and resource detectors add on their own (not what a
+# user set): left out of the records' `resource_attributes`. service.name is `service_name`.
+_AUTO_RESOURCE_PREFIXES: Final = ("telemetry.", "process.", "host.", "os.")
+_AUTO_RESOURCE_KEYS: Final = frozenset({"service.name", "service.instance.id"})
+
+
+def user_resource_attributes(resource: dict[str, AttrValue]) -> dict[str, str] | None:
+    """The resource attributes a user set (OTEL_RESOURCE_ATTRIBUTES, a host's Resource,
+    `agentsignals import --tag`) as text, sorted by key; None when there are none. Left out:
+    `telemetry.*`, `process.*`, `host.*`, `os.*` (the SDK and its detectors), service.name
+    (the record's `service_name`) and service.instance.id (a random id per process)."""
+    out: dict[str, str] = {}
+    for key in sorted(resource):
+        if key in _AUTO_RESOURCE_KEYS or key.startswith(_AUTO_RESOURCE_PREFIXES):
+            continue
+        value = resource[key]
+        if isinstance(value, list):
+            out[key] = msgspec.json.encode(value).decode()
+        else:
+            text = coerce_str(value)
+            if text is not None:
+                out[key] = text
+    return out or None
+
 
 def attempt_record(
     spans: Sequence[Span], *, complete: bool = True, revision: int = 0
@@ -996,6 +1023,9 @@ def attempt_record(
         trace_id=anchor.trace_id if anchor is not None else None,
         span_id=parts.attempt.span_id if parts.attempt is not None else None,
         service_name=_str(anchor.resource.get("service.name")) if anchor is not None else None,
+        resource_attributes=user_resource_attributes(anchor.resource)
+        if anchor is not None
+        else None,
         complete=complete and parts.attempt is not None,
         revision=revision,
         # The attempt's own spans: outcome spans added later by verify are not the agent's.
@@ -1011,7 +1041,19 @@ def attempt_record(
             first_tool_precision=first_tool_precision(parts.tools, beh.touched_files)
         ),
         infra=infra(parts),
+        recovery=_recovery(parts, usage),
     )
+
+
+def _recovery(parts: AttemptSpans, usage: UsageBreakdown) -> Recovery:
+    """The recovery feature group (`_features/recovery.py`): fault injection's signals."""
+    from agentsignals._features.recovery import recovery
+
+    per_turn = [(u.input_tokens, u.output_tokens, u.cost_usd) for u in usage.per_turn]
+    if len(per_turn) != len(parts.turns):
+        per_turn = [(None, None, None)] * len(parts.turns)
+    calls = [(c.span, c.category, c.changed_files) for c in parts.tools]
+    return recovery(parts.attempt, calls, parts.turns, per_turn)
 
 
 _VERIFY_FIELDS = (

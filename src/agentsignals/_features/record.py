@@ -154,6 +154,34 @@ class Infra(msgspec.Struct, kw_only=True):
     exit_reason: str | None = None
 
 
+class Recovery(msgspec.Struct, kw_only=True):
+    """Recovery evals (agentsignals.faults): the fault injected into the attempt, whether the
+    agent noticed, how soon, and what the rest cost. All None when no fault was injected
+    (``fault_injected`` False, or None without the attempt span)."""
+
+    fault_injected: bool | None = None
+    fault_count: int | None = None
+    fault_id: str | None = None
+    fault_kind: str | None = None
+    fault_trigger: str | None = None
+    # Index in behavior.tool_sequence of the first call that met the fault.
+    fault_step: int | None = None
+    fault_turn: int | None = None
+    fault_files: list[str] | None = None
+    noticed: bool | None = None
+    noticed_how: str | None = None
+    noticed_step: int | None = None
+    steps_to_notice: int | None = None
+    tokens_to_notice: int | None = None
+    mentioned: bool | None = None
+    steps_after_fault: int | None = None
+    tokens_after_fault: int | None = None
+    cost_after_fault_usd: float | None = None
+    # When the attempt ended: no affected file held the fault's content / all were as before.
+    fault_undone: bool | None = None
+    fault_restored_exactly: bool | None = None
+
+
 JudgeValue = bool | int | float | str | list[str] | None
 
 
@@ -200,6 +228,10 @@ class AttemptRecord(msgspec.Struct, kw_only=True):
     # The attempt span's id: outcomes added later become its children.
     span_id: str | None = None
     service_name: str | None = None
+    # The resource attributes the producer set (OTEL_RESOURCE_ATTRIBUTES, a host's Resource,
+    # `agentsignals import --tag`), as text; those the SDK and resource detectors add on their
+    # own are left out (`user_resource_attributes`), and service.name is `service_name`.
+    resource_attributes: dict[str, str] | None = None
     # False when the attempt span never arrived (evicted, idle, shut down mid-attempt).
     complete: bool = True
     # 0 for the first record; each late span that changes it yields revision + 1.
@@ -218,6 +250,7 @@ class AttemptRecord(msgspec.Struct, kw_only=True):
     verification: Verification = msgspec.field(default_factory=Verification)
     anticipation: Anticipation = msgspec.field(default_factory=Anticipation)
     infra: Infra = msgspec.field(default_factory=Infra)
+    recovery: Recovery = msgspec.field(default_factory=Recovery)
     # Filled by the judge (issue #13): `judge.<rubric>.<field>` (a JudgeField each), and the
     # failure cluster a failed attempt was assigned to (ids are stable across runs).
     judge: dict[str, dict[str, JudgeField]] | None = None
@@ -232,6 +265,8 @@ class TrialRecord(msgspec.Struct, kw_only=True):
     schema_version: int = SCHEMA_VERSION
     trial_id: str
     task_id: str | None = None
+    # As the attempt record's: the trial span's resource, else its first attempt's.
+    resource_attributes: dict[str, str] | None = None
     complete: bool = True
     revision: int = 0
     attempt_count: int = 0

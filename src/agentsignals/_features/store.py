@@ -254,8 +254,12 @@ def write_parquet(records: Sequence[Record], path: str | os.PathLike[str]) -> No
         raise ValueError("write attempt records and trial records to separate Parquet files")
     record_type = kinds.pop() if kinds else AttemptRecord
     schema = arrow_schema(record_type)
-    json_columns = [f.name for f in schema if f.type == pa.string()]
     rows = [flatten(r) for r in records]
+    # The judge's columns (`judge.<rubric>.<field>`, open-ended names) after the declared ones,
+    # typed by their values.
+    for name in sorted({k for row in rows for k in row if k.startswith("judge.")}):
+        schema = schema.append(pa.field(name, _value_type([row.get(name) for row in rows], pa)))
+    json_columns = [f.name for f in schema if f.type == pa.string()]
     for row in rows:
         for key in json_columns:
             value = row.get(key)
@@ -263,6 +267,21 @@ def write_parquet(records: Sequence[Record], path: str | os.PathLike[str]) -> No
                 row[key] = msgspec.json.encode(value).decode()  # a nested record
     with _create(path) as fh:
         pq.write_table(pa.Table.from_pylist(rows, schema=schema), fh)
+
+
+def _value_type(values: list[Any], pa: Any) -> Any:
+    """The Arrow type of a column of JSON values: bool, int64, float64, list of strings, or
+    string (text as it is, anything else as JSON text)."""
+    kinds = {type(v) for v in values if v is not None}
+    if kinds == {bool}:
+        return pa.bool_()
+    if kinds == {int}:
+        return pa.int64()
+    if kinds and kinds <= {int, float}:
+        return pa.float64()
+    if kinds == {list} and all(isinstance(x, str) for v in values if v for x in v):
+        return pa.list_(pa.string())
+    return pa.string()
 
 
 def write_json_lines(records: Iterable[Record], path: str | os.PathLike[str] | None) -> int:

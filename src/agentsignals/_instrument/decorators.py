@@ -122,7 +122,11 @@ def _wrap(
             if handle is None:
                 return wrapped(*args, **kwargs)
             try:
-                result = wrapped(*args, **kwargs)
+                fault = handle._fault  # a fault injected into this tool call, almost never
+                if fault is None:
+                    result = wrapped(*args, **kwargs)
+                else:
+                    result = fault.run(lambda: wrapped(*args, **kwargs))
             except BaseException as exc:
                 handle.__exit__(type(exc), exc, None)
                 raise
@@ -140,7 +144,11 @@ def _wrap(
                 if handle is None:
                     return await wrapped(*args, **kwargs)
                 try:
-                    result = await wrapped(*args, **kwargs)
+                    fault = handle._fault
+                    if fault is None:
+                        result = await wrapped(*args, **kwargs)
+                    else:
+                        result = await fault.run_async(lambda: wrapped(*args, **kwargs))
                 except BaseException as exc:
                     handle.__exit__(type(exc), exc, None)
                     raise

@@ -23,6 +23,7 @@ from agentsignals import semconv as sc
 from agentsignals._instrument.runtime import internal_error
 
 if TYPE_CHECKING:
+    from agentsignals._instrument.hooks import AttemptHook
     from agentsignals._instrument.spans import AttemptHandle, TrialHandle, TurnHandle
     from agentsignals._instrument.workspace import WorkspaceTracker
 
@@ -54,7 +55,15 @@ class TrialState:
 class AttemptState:
     """Mutable per-attempt bookkeeping: turn numbering and the workspace tracker."""
 
-    __slots__ = ("attempt_id", "current_turn", "handle", "index", "next_turn", "workspace")
+    __slots__ = (
+        "attempt_id",
+        "current_turn",
+        "faults",
+        "handle",
+        "index",
+        "next_turn",
+        "workspace",
+    )
 
     def __init__(self, attempt_id: str, index: int, handle: AttemptHandle | None = None) -> None:
         self.attempt_id = attempt_id
@@ -64,6 +73,8 @@ class AttemptState:
         self.current_turn: int | None = None
         self.workspace: WorkspaceTracker | None = None
         self.handle = handle
+        # Faults injected into this attempt (agentsignals.faults); None for almost every run.
+        self.faults: AttemptHook | None = None
 
 
 class Scope:

@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import subprocess
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
@@ -34,6 +34,7 @@ from agentsignals._instrument.args import (
     as_str_list,
     dropped,
 )
+from agentsignals._instrument.hooks import ATTEMPT_STARTED
 from agentsignals._instrument.runtime import RUNTIME, error_type, internal_error
 from agentsignals._instrument.scope import (
     EMPTY_SCOPE,
@@ -47,6 +48,7 @@ from agentsignals._instrument.scope import (
 )
 
 if TYPE_CHECKING:
+    from agentsignals._instrument.hooks import ToolCallHook
     from agentsignals._instrument.workspace import WorkspaceTracker
 
 _TOOL_KEY = otel_context.create_key("agent_signals.tool")
@@ -74,7 +76,7 @@ def current_tool_handle() -> ToolHandle | None:
 class _SpanHandle:
     """Owns one span from `__enter__` to `__exit__`; the base of the four handles."""
 
-    __slots__ = ("_content", "_entered", "_span", "_token")
+    __slots__ = ("_content", "_entered", "_fault", "_span", "_token")
     _span_type: ClassVar[str]
 
     def __init__(self) -> None:
@@ -82,6 +84,8 @@ class _SpanHandle:
         self._token: object | None = None
         self._content: capture.SpanContent | None = None
         self._entered = False
+        # A tool call's fault hook (agentsignals.faults), which runs the call's body; else None.
+        self._fault: ToolCallHook | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     def _start(
@@ -403,6 +407,12 @@ class AttemptHandle(_SpanHandle):
                 self._start_workspace(self._workspace_path)
         except Exception:
             internal_error("could not start attempt span")
+        if ATTEMPT_STARTED:
+            for started in ATTEMPT_STARTED:
+                try:
+                    started(self, self._state)
+                except Exception:
+                    internal_error("an attempt hook failed")
         return self
 
     def _start_workspace(self, path: str) -> None:
@@ -538,6 +548,12 @@ class AttemptHandle(_SpanHandle):
                 sc.AGENT_SIGNALS_ATTEMPT_TIMED_OUT: self._timed_out,
             }
         )
+        faults = self._state.faults
+        if faults is not None:
+            try:
+                faults.attempt_end(self)
+            except Exception:
+                internal_error("the attempt's fault hook failed at its end")
         tracker = self._state.workspace
         if tracker is not None:
             self._state.workspace = None
@@ -872,6 +888,7 @@ class ToolHandle(_SpanHandle):
         self._arguments = arguments
         self._exit_failed = False
         self._scope = EMPTY_SCOPE
+        self._fault = None
         return self
 
     def __enter__(self) -> ToolHandle:
@@ -886,9 +903,28 @@ class ToolHandle(_SpanHandle):
             self._start(self._span_name, self._attrs, parent, None, tool=self)
             if self._arguments is not None:
                 self._capture_arguments(self._arguments)
+            attempt = scope.attempt
+            if attempt is not None and attempt.faults is not None:
+                nested = isinstance(otel_context.get_value(_TOOL_KEY, parent), ToolHandle)
+                self._fault = attempt.faults.before_tool(self, nested)
         except Exception:
             internal_error("could not start tool span")
         return self
+
+    def run(self, call: Callable[[], Any]) -> Any:
+        """Run the tool's body, ``call()``: directly, or through a fault injected into this
+        call (agentsignals.faults), which may replace its result or fail in its place."""
+        fault = self._fault
+        return call() if fault is None else fault.run(call)
+
+    def _finish(self, exc: BaseException | None) -> None:
+        super()._finish(exc)
+        attempt = self._scope.attempt
+        if attempt is not None and attempt.faults is not None:
+            try:
+                attempt.faults.after_tool(self, exc)
+            except Exception:
+                internal_error("the attempt's fault hook failed after a tool call")
 
     def _capture_arguments(self, arguments: Any) -> None:
         if not RUNTIME.settings.capture_content:

@@ -171,6 +171,7 @@ class _Backend(Protocol):
     def start(self) -> None: ...
     def checkpoint(self) -> list[FileChange]: ...
     def changes(self) -> list[FileChange]: ...
+    def previous_content(self, path: str) -> bytes | None: ...
     def close(self) -> None: ...
 
 
@@ -210,6 +211,7 @@ class _GitBackend:
         self._config: list[str] = []
         self._base_tree = ""
         self._last_tree = ""
+        self._previous_tree = ""  # the tree before the latest checkpoint
         # Tree of the private index's content; valid while `git status` reports it clean.
         self._index_tree = ""
 
@@ -333,7 +335,7 @@ class _GitBackend:
         self._index_tree = self._write_tree()
         # One probe now builds the untracked cache, so the first checkpoint is as cheap
         # as the others; anything it finds happened during start and joins the baseline.
-        self._base_tree = self._last_tree = self._snapshot()
+        self._base_tree = self._last_tree = self._previous_tree = self._snapshot()
 
     def _write_tree(self) -> str:
         return os.fsdecode(self._run("write-tree")).strip()
@@ -403,11 +405,19 @@ class _GitBackend:
 
     def checkpoint(self) -> list[FileChange]:
         tree = self._snapshot()
+        self._previous_tree = self._last_tree
         if tree == self._last_tree:
             return []
         changes = self._diff(self._last_tree, tree)
         self._last_tree = tree
         return changes
+
+    def previous_content(self, path: str) -> bytes | None:
+        spec = f"{self._previous_tree}:{os.fsdecode(self._prefix)}{path}"
+        proc = self._exec("cat-file", "-e", spec, ok_codes=(0, 1, 128))
+        if proc.returncode != 0:
+            return None
+        return self._run("cat-file", "blob", spec)
 
     def changes(self) -> list[FileChange]:
         tree = self._snapshot()
@@ -478,6 +488,7 @@ class _FolderBackend:
         self.files_read = 0
         self._base: dict[str, _Entry] = {}
         self._last: dict[str, _Entry] = {}
+        self._previous: dict[str, _Entry] = {}  # the snapshot before the latest checkpoint
         # Most recent scan: its entries carry the freshest stat for the skip test.
         self._cache: dict[str, _Entry] = {}
 
@@ -485,7 +496,7 @@ class _FolderBackend:
         if not self.root.is_dir():
             raise NotADirectoryError(str(self.root))
         snap = self._scan({})
-        self._base = self._last = self._cache = snap
+        self._base = self._last = self._cache = self._previous = snap
 
     def _walk(self) -> Iterable[tuple[str, os.stat_result]]:
         stack: list[tuple[str, str]] = [(os.fspath(self.root), "")]
@@ -579,8 +590,16 @@ class _FolderBackend:
         snap = self._scan(self._cache)
         self._cache = snap
         changes = self._diff(self._last, snap)
-        self._last = snap
+        self._previous, self._last = self._last, snap
         return changes
+
+    def previous_content(self, path: str) -> bytes | None:
+        entry = self._previous.get(path)
+        if entry is None:
+            return None
+        if entry.data is None:
+            raise LookupError(f"{path}: binary or too large, its content was not kept")
+        return zlib.decompress(entry.data)
 
     def changes(self) -> list[FileChange]:
         snap = self._scan(self._cache)
@@ -588,7 +607,7 @@ class _FolderBackend:
         return self._diff(self._base, snap)
 
     def close(self) -> None:
-        self._base = self._last = self._cache = {}
+        self._base = self._last = self._cache = self._previous = {}
 
 
 # ---------------------------------------------------------------------------------------
@@ -659,6 +678,22 @@ class WorkspaceTracker:
     def changes(self) -> list[FileChange]:
         """Every file that differs from the start snapshot now, with lines vs the start."""
         return self._call("changes")
+
+    def previous_content(self, path: str) -> bytes | None:
+        """The content of ``path`` (relative to the root) as the checkpoint before the latest
+        one saw it: right after a tool call, the file as it was before that call. None when it
+        did not exist then. Raises LookupError when it is not known (not tracking; a binary
+        or over-size file in folder mode; git failed)."""
+        with self._lock:
+            backend = self._backend
+            if backend is None:
+                raise LookupError("the workspace is not tracked")
+            try:
+                return backend.previous_content(path)
+            except LookupError:
+                raise
+            except Exception as exc:
+                raise LookupError(f"{path}: {exc}") from exc
 
     def close(self) -> None:
         """Drop the snapshots and remove temporary files."""

@@ -17,8 +17,9 @@
   (about log2(n) calls), then classifies the step it converged on.
 
 The result: ``judge.first_wrong_step.{index, span_id, category, reason, relative_position,
-phase}`` (and ``agent`` for multi-agent logs), each a JudgeField.
-"""
+phase, step_phases}`` (and ``agent`` for multi-agent logs), each a JudgeField. ``step_phases``
+is the phase of every step of the transcript the index counts in ("" where a step has none):
+the frame a report compares the labels' phases and positions with."""
 
 from __future__ import annotations
 
@@ -524,7 +525,7 @@ def _result(
         chunks_judged=1 if pick.step is not None else 0,
         method=mode,
     )
-    names = ["index", "span_id", "category", "reason", "relative_position", "phase"]
+    names = ["index", "span_id", "category", "reason", "relative_position", "phase", "step_phases"]
     if len(transcript.actors) > 1:
         names.append("agent")
     if pick.step is None:
@@ -554,6 +555,7 @@ def _result(
         "reason": pick.reason,
         "relative_position": round(step.index / (n - 1), 4) if n > 1 else 0.0,
         "phase": step.phase,
+        "step_phases": [s.phase or "" for s in transcript.steps],
         "agent": agent,
     }
     fields = {}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -97,11 +97,12 @@ def judge_spans(
     """One judge span per result whose attempt has a trace and a span to hang it on."""
     now = time.time_ns() if now_ns is None else now_ns
     spans: list[Span] = []
-    resource: dict[str, AttrValue] = {"service.name": "agentsignals-judge"}
+    resources: dict[int, dict[str, AttrValue]] = {}
     for result in results:
         transcript = transcripts.get(result.attempt_id)
         if transcript is None or transcript.trace_id is None:
             continue
+        resource = resources.setdefault(id(transcript), judge_resource(transcript.resource))
         parent = result.step_span_id or transcript.attempt_span_id
         if parent is None:
             continue
@@ -145,6 +146,20 @@ def judge_spans(
             )
         )
     return spans
+
+
+_PRODUCER_KEYS = ("service.", "process.", "host.", "telemetry.")
+
+
+def judge_resource(judged: Mapping[str, Any]) -> dict[str, AttrValue]:
+    """The resource of a judge span: the judged run's (its project, environment and tags, so
+    a viewer that groups by them, such as Phoenix's projects, shows the verdict beside the
+    run) without what describes the run's producer, and `service.name` agentsignals-judge."""
+    out: dict[str, AttrValue] = {
+        k: v for k, v in judged.items() if not k.startswith(_PRODUCER_KEYS)
+    }
+    out["service.name"] = "agentsignals-judge"
+    return out
 
 
 def write_judge_spans(spans: Sequence[Span], directory: str | os.PathLike[str]) -> Path | None:

@@ -32,7 +32,15 @@ from agentsignals._spans.model import Span
 __all__ = ["JudgeRun", "judge_spans_in_memory", "judge_traces", "outcome_of", "read_spans"]
 
 PathArg = str | os.PathLike[str]
-FWS_FIELDS = ("index", "span_id", "category", "reason", "relative_position", "phase")
+FWS_FIELDS = (
+    "index",
+    "span_id",
+    "category",
+    "reason",
+    "relative_position",
+    "phase",
+    "step_phases",
+)
 
 
 @dataclass

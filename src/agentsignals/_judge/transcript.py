@@ -53,7 +53,9 @@ DEFAULT_MAX_PART_CHARS: Final = 6000
 
 SYSTEM_INSTRUCTIONS: Final = sc.GEN_AI_SYSTEM_INSTRUCTIONS
 
-_CATEGORY_PHASE: Final = {
+# A tool step's phase from its category (shell and other calls take their turn's declared
+# phase); `agentsignals show` gives tool calls the same phases.
+CATEGORY_PHASE: Final = {
     "search": "explore",
     "read": "localize",
     "edit": "implement",
@@ -143,6 +145,8 @@ class Transcript:
     # judged, and the judge says so.
     has_content: bool = True
     source: str = "spans"
+    # The attempt span's resource (judge spans keep its project and tags).
+    resource: dict[str, Any] = field(default_factory=dict)
 
     @property
     def actors(self) -> list[str]:
@@ -536,6 +540,7 @@ def from_spans(
         attempt_span_id=attempt.span_id if attempt is not None else None,
         agent=agent,
         has_content=any_content or bool(task),
+        resource=dict(anchor.resource) if anchor is not None else {},
     )
     return transcript
 
@@ -582,7 +587,7 @@ def _tool_step(
         result = results[-1]
         lines.append("result:" + ("\n" + clip(result, limit) if result else " (empty)"))
     turn_idx = span.attr_int(sc.AGENT_SIGNALS_TURN_INDEX)
-    phase = _CATEGORY_PHASE.get(category or "") or (
+    phase = CATEGORY_PHASE.get(category or "") or (
         turn_phase.get(turn_idx) if turn_idx is not None else None
     )
     outcome = "failed" if failed else (f"exit {exit_code}" if exit_code is not None else "ok")

@@ -20,6 +20,8 @@ from agentsignals._report.frame import BOOL, NUM, STR, TIMELINE, Frame, isnull
 from agentsignals._report.sections import Section, default_sections
 
 FORMAT = "agentsignals.report/v1"
+# Where the records keep the resource attributes the producer set (the tags `--tag` reads).
+RESOURCE = "resource_attributes"
 
 
 class FilterError(ValueError):
@@ -52,8 +54,11 @@ class Report:
                 if self.options.calibration is None
                 else {
                     "source": self.options.calibration.source,
+                    "format": self.options.calibration.format,
                     "judge": self.options.calibration.judge,
                     "fields": sorted(self.options.calibration.fields),
+                    "models": self.options.calibration.models,
+                    "unusable": self.options.calibration.unusable,
                 },
                 "notes": self.notes,
                 "problems": [str(p) for p in self.context.frame.problems],
@@ -99,9 +104,10 @@ class Report:
 
 
 def apply_filters(frame: Frame, filters: dict[str, Any]) -> Frame:
-    """Keep the rows that pass every filter: run_id, tag, agent, model, dataset (glob
-    patterns), attempt_index ("0", "1-", "0,2", "1-3"), since/until (ISO time or Unix seconds),
-    and `where` (a list of "column=value" pairs, value a glob for text)."""
+    """Keep the rows that pass every filter: run_id, agent, model, dataset (glob patterns),
+    tag (KEY=VALUE on the resource attributes), attempt_index ("0", "1-", "0,2", "1-3"),
+    since/until (ISO time or Unix seconds), and `where` (a list of "column=value" pairs, value
+    a glob for text)."""
     n = frame.n
     keep = np.ones(n, dtype=bool)
 
@@ -139,18 +145,7 @@ def apply_filters(frame: Frame, filters: dict[str, Any]) -> Frame:
             keep &= match(text(column), list(value))
     tags = filters.get("tag")
     if tags:
-        columns = [
-            c for c in frame.columns if c in ("tag", "tags") or c.endswith((".tag", ".tags"))
-        ]
-        if not columns:
-            raise FilterError(
-                "--tag: the attempt records carry no tag field (this version's records have "
-                "none); filter on a recorded field with --where COLUMN=VALUE"
-            )
-        hit = np.zeros(n, dtype=bool)
-        for c in columns:
-            hit |= match(text(c), list(tags))
-        keep &= hit
+        keep &= _tag_match(frame, list(tags), text, match)
     spec = filters.get("attempt_index")
     if spec:
         index = frame.get("attempt_index")
@@ -177,6 +172,39 @@ def apply_filters(frame: Frame, filters: dict[str, Any]) -> Frame:
     if keep.all():
         return frame
     return frame.take(np.flatnonzero(keep))
+
+
+def _tag_match(
+    frame: Frame,
+    tags: list[str],
+    text: Any,
+    match: Any,
+) -> np.ndarray:
+    """`--tag KEY=VALUE` (VALUE a glob; `KEY` alone: the tag is set) on the resource
+    attributes the records carry (`resource_attributes.KEY`). Values given for one key match
+    any of them; different keys must all match."""
+    by_key: dict[str, list[str]] = {}
+    for tag in tags:
+        key, sep, value = str(tag).partition("=")
+        key = key.strip()
+        if not key:
+            raise FilterError(f"--tag {tag!r}: expected KEY=VALUE")
+        by_key.setdefault(key, []).append(value.strip() if sep else "*")
+    keep = np.ones(frame.n, dtype=bool)
+    for key, values in by_key.items():
+        column = f"{RESOURCE}.{key}"
+        if column not in frame.columns:
+            carried = sorted(
+                c[len(RESOURCE) + 1 :] for c in frame.columns if c.startswith(RESOURCE)
+            )
+            raise FilterError(
+                f"--tag {key}=...: no attempt record carries the resource attribute {key!r} "
+                + (f"(they carry: {', '.join(carried)})" if carried else "(they carry none)")
+                + f"; set it with OTEL_RESOURCE_ATTRIBUTES={key}=VALUE in live runs or "
+                f"agentsignals import --tag {key}=VALUE"
+            )
+        keep &= match(text(column), values)
+    return keep
 
 
 def _fmt_num(v: float) -> str:
@@ -252,7 +280,26 @@ def build_report(frame: Frame, options: Options | None = None) -> Report:
             "contrasts there include the difference between them (see Agent A versus agent B; "
             "--strata task+arm compares attempts of the same arm only)."
         )
+    notes += _calibration_notes(ctx)
     return Report(options, sections, ctx, notes, timings)
+
+
+def _calibration_notes(ctx: Context) -> list[str]:
+    """What a reader must know about the judge calibration: flags it cannot correct, flags
+    no column has, and labels compared with another judge model than the one in the records."""
+    cal = ctx.options.calibration
+    if cal is None:
+        return []
+    notes = [f"Judge calibration {cal.source}: {name} is not corrected: {why}." for name, why in
+             sorted(cal.unusable.items())]  # fmt: skip
+    columns = [c for c, _ in ctx.signal_columns()]
+    for name in sorted(cal.fields):
+        if not any(c == name or c.startswith(name + ".") for c in columns):
+            notes.append(
+                f"Judge calibration {cal.source}: no behaviour row is {name} "
+                "(the records carry no such judge field)."
+            )
+    return notes
 
 
 def _json_safe(value: Any) -> Any:

@@ -48,7 +48,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--title", default="agentsignals report")
     f = p.add_argument_group("filters (repeatable ones match any; text values are glob patterns)")
     f.add_argument("--run-id", action="append", default=[])
-    f.add_argument("--tag", action="append", default=[])
+    f.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a resource attribute the producer set (OTEL_RESOURCE_ATTRIBUTES, import --tag); "
+        "VALUE a glob; one key given twice matches either, different keys must all match",
+    )
     f.add_argument("--agent", action="append", default=[])
     f.add_argument("--model", action="append", default=[])
     f.add_argument("--dataset", action="append", default=[])
@@ -80,7 +87,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--judge-calibration",
         type=Path,
         default=None,
-        help="judge sensitivity/specificity per flag (JSON, docs/report.md)",
+        help="judge calibration: the calibration.json of `agentsignals judge eval --labels`, "
+        "or sensitivity/specificity per flag (docs/report.md)",
+    )
+    s.add_argument(
+        "--rewards",
+        action="append",
+        default=[],
+        help="reward records (agentsignals rewards) for the proxy-versus-outcome view",
     )
     s.add_argument(
         "--signals",
@@ -161,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
         max_embedded=args.max_embedded,
         title=args.title,
         calibration=calibration,
+        rewards=tuple(str(p) for p in args.rewards),
         filters=filters,
         by=tuple(b.strip() for b in args.by.split(",") if b.strip()),
     )

@@ -36,9 +36,10 @@ INFRA_REASONS = frozenset(
 ARM_FIELDS = ("treatment.agent_type", "treatment.model_id", "treatment.dataset")
 ARM_ALIASES = {"agent": ARM_FIELDS[0], "model": ARM_FIELDS[1], "dataset": ARM_FIELDS[2]}
 
-# Fields that are never a behaviour row: identity and bookkeeping, the outcome itself (a row
-# must not be the label it is compared with), the treatment (the arms), and what only failed
-# attempts carry (first wrong step, clusters: their own sections).
+# Fields that are never a behaviour row: identity and bookkeeping (resource attributes are
+# tags: `--tag` filters on them, `--by` makes arms of them), the outcome itself (a row must not
+# be the label it is compared with), the treatment (the arms), and what only failed attempts
+# carry (first wrong step, clusters: their own sections).
 EXCLUDE_PATTERNS = (
     "schema_version",
     "trial_id",
@@ -50,6 +51,8 @@ EXCLUDE_PATTERNS = (
     "trace_id",
     "span_id",
     "service_name",
+    "resource_attributes",
+    "resource_attributes.*",
     "complete",
     "revision",
     "partial",
@@ -60,6 +63,7 @@ EXCLUDE_PATTERNS = (
     "infra.attempt_index",
     "verification.*",
     "judge.first_wrong_step.*",
+    "recovery.*",
     "cluster_id",
     "*cluster*",
     "_*",
@@ -71,8 +75,6 @@ EXCLUDE_PATTERNS = (
     "*.status",
     "*.span_id",
     "*.citations",
-    "tags",
-    "*.tags",
 )
 # ...except the agent's own test runs, which are behaviour.
 INCLUDE_ANYWAY = ("verification.agent_*",)
@@ -93,6 +95,8 @@ class Options:
     # The fields whose values make an arm ("agent", "model", "dataset" or any column).
     by: tuple[str, ...] = ARM_FIELDS
     calibration: Calibration | None = None
+    # Reward records (agentsignals rewards) for the proxy-versus-outcome section.
+    rewards: tuple[str, ...] = ()
     filters: dict[str, Any] = field(default_factory=dict)
 
 
@@ -221,13 +225,13 @@ READ_ALWAYS = (
     "treatment.*",
     "verification.*",
     "judge.first_wrong_step.*",
+    "recovery.*",
+    "tokens.input_tokens_total",
+    "tokens.output_tokens_total",
     "*cluster*",
     "judge.summary*",
-    "judge.failure_summary",
-    "tag",
-    "tags",
-    "*.tag",
-    "*.tags",
+    "judge.failure_summary*",
+    "resource_attributes.*",
 )
 
 

@@ -6,12 +6,14 @@ decoded, and every other list is skipped as undecoded bytes (`msgspec.Raw`). The
 block are transposed with `zip` and each column becomes a numpy array in one call, so no Python
 code runs per value of a numeric column and memory holds the columns plus one block.
 
-Fields the record type does not know (`judge.*`, `cluster_id`, whatever a newer writer adds)
-are learned: the first line that has one is read as plain JSON, its new fields are added to the
-generated types (objects as nested structs, lists skipped, anything else a scalar column), and
-decoding goes on typed. A line that still does not fit (a field that is a number here and an
-object there) is flattened on its own; one that is not JSON, or not an attempt record, is a
-problem on its line and the rest of the batch completes.
+Fields the record type declares without naming them (`judge.<rubric>.<field>`,
+`resource_attributes.<key>`) or does not know (whatever a newer writer adds) are learned: the
+first line that has one is read as plain JSON, its new fields are added to the generated types
+(objects as nested structs, lists skipped, anything else a scalar column), and decoding goes on
+typed. A line that still does not fit (a field that is a number here and an object there) is
+flattened on its own; one that is not JSON, or not an attempt record, is a problem on its line
+and the rest of the batch completes. A judge field's object is read as its `value`, named
+`judge.<rubric>.<field>` as in flat tables (`frame.canonical`).
 """
 
 from __future__ import annotations
@@ -32,21 +34,21 @@ from agentsignals._report.frame import (
     BOOL,
     CATEGORIES,
     CATEGORY_LETTERS,
-    FIRST_WRONG_STEP,
-    FWS_PHASE,
-    FWS_POSITION,
+    FWS_STEP_PHASES,
+    KEEP_LISTS,
     NUM,
     PHASES,
     POSITION_BINS,
-    STEP_LISTS,
     STR,
     TIMELINE,
     Frame,
     Problem,
+    canonical,
+    derive_first_wrong_step,
     flatten_value,
     latest_revisions,
     num_text,
-    place_first_wrong_step,
+    step_histogram,
     timeline,
 )
 
@@ -203,7 +205,9 @@ class ColumnBuilder:
     """Accumulates columns from blocks of JSON lines (`add_block`) or single lines."""
 
     def __init__(self, wanted: Wanted | None = None) -> None:
-        self.wanted: Wanted = _cached(wanted) if wanted is not None else _every
+        # Asked of record paths as they are in the data; answered for their report names
+        # (a judge field's bookkeeping is never wanted, its value is wanted as the field).
+        self.wanted: Wanted = _cached(_by_report_name(wanted or _every))
         self.schema = record_schema(self.wanted)
         self.declared = known_kinds()
         self._budget = [MAX_LEARNED]
@@ -325,7 +329,7 @@ class ColumnBuilder:
         `rows`)."""
         for name, col in values.items():
             if name == "attempt_id" or self.wanted(name):
-                self._add(name, col, start)
+                self._add(canonical(name) or name, col, start)
 
     def _add(self, name: str, col: Any, start: int) -> None:
         declared = self.declared.get(name)
@@ -373,46 +377,33 @@ class ColumnBuilder:
         return arr
 
     def derive(self, values: dict[str, Any], kept: dict[str, Any], start: int, n: int) -> None:
-        """The timeline of each attempt, and where a labelled first wrong step falls."""
+        """The timeline of each attempt, and where the steps of an attempt whose first wrong
+        step the judge labelled fall (the heatmap's baseline, from the judge's step phases)."""
         raw_cats = kept.get(CATEGORIES)
         strips = kept.get(TIMELINE)  # a reader that made the timelines itself (Parquet, SQL)
-        if strips is None:
-            if raw_cats is None:
-                return
+        if strips is None and raw_cats is not None:
             strips = timelines(raw_cats)
-        self.parts.setdefault(TIMELINE, []).append(_Part(start, self._text(TIMELINE, strips), STR))
-        labels = [
-            values[f].values if isinstance(values[f], Typed) else values[f]
-            for f in FIRST_WRONG_STEP.fields
-            if f in values
-        ]
-        if not labels or raw_cats is None:
+        if strips is not None:
+            part = _Part(start, self._text(TIMELINE, strips), STR)
+            self.parts.setdefault(TIMELINE, []).append(part)
+        phases = kept.get(FWS_STEP_PHASES)
+        if phases is None:
             return
-        rows: set[int] = set()
-        for col in labels:
-            if isinstance(col, np.ndarray) and col.dtype != object:
-                rows.update(np.flatnonzero(~np.isnan(col)).tolist())
+        for i in range(n):
+            steps = _decoded(phases, i)
+            if isinstance(steps, list) and steps:
+                self.baseline[start + i] = step_histogram(steps)
+
+    def discard_from(self, row: int) -> None:
+        """Forget what was added for rows from `row` on (a block that failed partway)."""
+        for name in list(self.parts):
+            kept = [p for p in self.parts[name] if p.start < row]
+            if kept:
+                self.parts[name] = kept
             else:
-                rows.update(i for i, v in enumerate(col) if v is not None)
-        phase: list[str | None] = [None] * n
-        position = np.full(n, math.nan)
-        for i in sorted(rows):
-            step = next(
-                (s for s in (FIRST_WRONG_STEP.step(col[i]) for col in labels) if s is not None),
-                None,
-            )
-            if step is None or not strips[i]:
-                continue
-            cats = _decoded(raw_cats, i)
-            if not isinstance(cats, list) or not cats:
-                continue
-            lists = [_decoded(kept.get(name), i) for name in STEP_LISTS]
-            placed = place_first_wrong_step(step, cats, *lists)
-            self.baseline[start + i] = placed.histogram
-            phase[i] = placed.phase
-            position[i] = math.nan if placed.position is None else placed.position
-        self.parts.setdefault(FWS_PHASE, []).append(_Part(start, _obj(phase), STR))
-        self.parts.setdefault(FWS_POSITION, []).append(_Part(start, position, NUM))
+                del self.parts[name]
+        for r in [r for r in self.baseline if r >= row]:
+            del self.baseline[r]
 
     # Output.
     def finish(self) -> Frame:
@@ -442,6 +433,7 @@ class ColumnBuilder:
             if name not in columns and (name == "attempt_id" or self.wanted(name)):
                 columns[name] = np.full(n, None, object) if kind == STR else np.full(n, math.nan)
                 kinds[name] = kind
+        derive_first_wrong_step(columns, kinds)
         baseline: dict[str, np.ndarray] = {}
         if self.baseline:
             steps = np.zeros((n, len(PHASES), POSITION_BINS), dtype=np.float32)
@@ -472,13 +464,16 @@ def _transpose(
     astuple = msgspec.structs.astuple
     columns = list(zip(*[none if r is None else astuple(r) for r in records], strict=True))
     for (name, (what, info)), col in zip(node.fields.items(), columns, strict=True):
-        dotted = f"{node.prefix}{name}"
-        if what == "scalar":
-            values[dotted] = col
-        elif what == "node":
+        if what == "node":
             if any(c is not None for c in col):
                 _transpose(info, list(col), values, kept)
-        elif what == "seq" or dotted in STEP_LISTS:
+            continue
+        dotted = canonical(f"{node.prefix}{name}")
+        if dotted is None:
+            continue
+        if what == "scalar":
+            values[dotted] = col
+        elif what == "seq" or dotted in KEEP_LISTS:
             kept[dotted] = col
 
 
@@ -506,6 +501,14 @@ def timelines(col: Any) -> list[str | None]:
         else:
             out.append(line.decode("ascii"))
     return out
+
+
+def _by_report_name(wanted: Wanted) -> Wanted:
+    def check(name: str) -> bool:
+        report_name = canonical(name)
+        return report_name is not None and wanted(report_name)
+
+    return check
 
 
 def _cached(wanted: Wanted) -> Wanted:

@@ -7,11 +7,14 @@ ClickHouse, traces).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from agentsignals._features.record import JudgeField
 
 NUM = "num"
 BOOL = "bool"
@@ -27,58 +30,80 @@ CATEGORY_LETTERS = {
     "submit": "u",
     "other": "o",
 }
-PHASES = ("explore", "localize", "implement", "verify", "submit")
 POSITION_BINS = 10
 
-# Columns the loaders derive (not record fields).
+# The first wrong step as the judge writes it (docs/judge.md): `index` is the step number in the
+# judge's transcript (turns and top-level tool calls, in time order), `span_id` the step's span,
+# `relative_position` index / (steps - 1), `phase` the step's phase, and `step_phases` the phase
+# of every step of that transcript ("" where a step has none). The report reads these as they
+# are; it never maps the index onto the tool calls (`behavior.tool_sequence` counts only tools).
+FWS = "judge.first_wrong_step"
+FWS_INDEX = f"{FWS}.index"
+FWS_SPAN = f"{FWS}.span_id"
+FWS_POSITION = f"{FWS}.relative_position"
+FWS_PHASE = f"{FWS}.phase"
+FWS_CATEGORY = f"{FWS}.category"
+FWS_STEP_PHASES = f"{FWS}.step_phases"
+
+# Rows of the where-failures-originate heatmap: the judge's phases (tool category, else the
+# turn's declared phase), any other declared phase, and steps with none recorded.
+PHASES = ("explore", "localize", "implement", "verify", "other", "unrecorded")
+
+# Columns the loaders derive (not record fields): the timeline letters, and for attempts with a
+# first-wrong-step label its heatmap row and a pointer to the step ("S7 · span 00f3…").
 TIMELINE = "_timeline"
-FWS_PHASE = "_fws.phase"
-FWS_POSITION = "_fws.position"
+FWS_ROW = "_fws.phase"
+FWS_STEP = "_fws.step"
 
-# The lists a loader reads (every other list is skipped): the timeline, and the per-step files
-# that place a first wrong step in its phase (read only for attempts that carry such a label).
+# The lists a loader reads (every other list is skipped): the timeline's categories, and the
+# phases of the judge's steps (the heatmap's baseline; present only on labelled attempts).
 CATEGORIES = "behavior.tool_category_sequence"
-STEP_LISTS = ("behavior.step_files", "behavior.step_changed_files", "behavior.touched_files")
-KEEP_LISTS = frozenset({CATEGORIES, *STEP_LISTS})
+KEEP_LISTS = frozenset({CATEGORIES, FWS_STEP_PHASES})
+
+# A judge result in an attempt record is `judge.<rubric>.<field>`, a JudgeField object whose
+# `value` is what a report reads; the rest (status, explanation, citations, model, ...) is
+# bookkeeping. Flat tables (features.flatten, Parquet) already hold the value under
+# `judge.<rubric>.<field>`; the other readers name it the same way (`canonical`).
+_JUDGE_META = frozenset(JudgeField.__struct_fields__) - {"value"}
 
 
-@dataclass(frozen=True)
-class StepLabel:
-    """How a first-wrong-step label points at a step: the one place that says so.
-
-    The judge (#13) writes `judge.first_wrong_step`; the report reads its `index` (or `step`)
-    as a `base`-based position in the attempt's tool calls, `behavior.tool_sequence` (whose
-    categories, `behavior.tool_category_sequence`, are parallel to it), like
-    `behavior.first_edit_step`. Should the judge count otherwise, change it here."""
-
-    fields: tuple[str, ...] = ("judge.first_wrong_step.index", "judge.first_wrong_step.step")
-    sequence: str = "behavior.tool_sequence"
-    base: int = 0
-
-    def step(self, value: Any) -> int | None:
-        """The 0-based tool-call index a label value names, or None."""
-        if isinstance(value, bool) or value is None:
+@functools.lru_cache(maxsize=65536)
+def canonical(name: str) -> str | None:
+    """The report's name for a dotted record path: `judge.<rubric>.<field>.value` is
+    `judge.<rubric>.<field>`; the JudgeField's other members are None (not read); every other
+    name is itself."""
+    if not name.startswith("judge."):
+        return name
+    parts = name.split(".")
+    if len(parts) == 4:
+        if parts[3] == "value":
+            return ".".join(parts[:3])
+        if parts[3] in _JUDGE_META:
             return None
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if not isinstance(value, int):
-            return None
-        return value - self.base
-
-    def of_record(self, record: dict[str, Any]) -> int | None:
-        """The step named by a record held as nested dicts (what `show` reads)."""
-        for name in self.fields:
-            value: Any = record
-            for part in name.split("."):
-                value = value.get(part) if isinstance(value, dict) else None
-            step = self.step(value)
-            if step is not None:
-                return step
-        return None
+    return name
 
 
-FIRST_WRONG_STEP = StepLabel()
-FWS_INDEX_FIELDS = FIRST_WRONG_STEP.fields
+def phase_row(phase: Any) -> str:
+    """The heatmap row of a phase as the judge wrote it (null or "": none recorded; a column
+    of nothing but nulls may have been read as numbers)."""
+    if not isinstance(phase, str) or not phase:
+        return "unrecorded"
+    return phase if phase in PHASES else "other"
+
+
+def position_bin(relative: float) -> int:
+    """The heatmap column of a relative position in [0, 1] (0 the first step, 1 the last)."""
+    return min(POSITION_BINS - 1, max(0, int(POSITION_BINS * relative)))
+
+
+def step_histogram(phases: list[Any]) -> np.ndarray:
+    """Where the steps of one attempt fall (phases x position bins), weighing 1 in all: the
+    expectation for a label placed on a uniformly random step of the attempt."""
+    hist = np.zeros((len(PHASES), POSITION_BINS), dtype=np.float32)
+    n = len(phases)
+    for i, phase in enumerate(phases):
+        hist[PHASES.index(phase_row(phase)), position_bin(i / (n - 1) if n > 1 else 0.0)] += 1
+    return hist / max(n, 1)
 
 
 @dataclass(frozen=True)
@@ -96,9 +121,10 @@ class Problem:
 @dataclass
 class Frame:
     """Columns of equal length: float64 (nan = null) for numbers and booleans, object arrays
-    of str/None for text. `baseline_steps["steps"]` (n x phases x position bins) counts every
-    step of the attempts that carry a first-wrong-step label by phase and relative position
-    (the where-failures-originate baseline); zeros elsewhere."""
+    of str/None for text. `baseline_steps["steps"]` (n x phases x position bins) holds, for
+    each attempt whose first wrong step came with the phases of its steps, where those steps
+    fall by phase and relative position, weighing 1 in all (`step_histogram`: the
+    where-failures-originate baseline); zeros elsewhere."""
 
     columns: dict[str, np.ndarray]
     kinds: dict[str, str]
@@ -146,16 +172,58 @@ def isnull(col: np.ndarray) -> np.ndarray:
 
 
 def flatten_value(value: Any, prefix: str, out: dict[str, Any], keep: dict[str, Any]) -> None:
-    """Scalars of a decoded JSON value under dotted names; lists are dropped except those the
-    loaders summarise (`keep`)."""
+    """Scalars of a decoded JSON value under their report names (dotted, `canonical`); lists
+    are dropped except those the loaders summarise (`keep`)."""
     if isinstance(value, dict):
         for k, v in value.items():
             flatten_value(v, f"{prefix}.{k}" if prefix else str(k), out, keep)
-    elif isinstance(value, list):
-        if prefix in KEEP_LISTS:
-            keep[prefix] = value
+        return
+    name = canonical(prefix)
+    if name is None:
+        return
+    if isinstance(value, list):
+        if name in KEEP_LISTS:
+            keep[name] = value
     else:
-        out[prefix] = value
+        out[name] = value
+
+
+def derive_first_wrong_step(columns: dict[str, np.ndarray], kinds: dict[str, str]) -> None:
+    """For attempts with a first-wrong-step label: its heatmap row (`_fws.phase`: the judge's
+    phase, `other`, or `unrecorded`) where it has a relative position, and a pointer to the
+    step (`_fws.step`: "S7 · span 00f3…") for the drill-down."""
+    index = columns.get(FWS_INDEX)
+    span = columns.get(FWS_SPAN)
+    position = columns.get(FWS_POSITION)
+    if index is None and span is None and position is None:
+        return
+    n = len(columns["attempt_id"])
+    phase = columns.get(FWS_PHASE)
+    rows = np.full(n, None, dtype=object)
+    steps = np.full(n, None, dtype=object)
+    labelled = np.zeros(n, dtype=bool)
+    for col in (index, span, position):
+        if col is not None:
+            labelled |= ~isnull(col) if col.dtype == object else ~np.isnan(col)
+    for i in np.flatnonzero(labelled).tolist():
+        if position is not None and _number(position[i]) is not None:
+            rows[i] = phase_row(phase[i] if phase is not None else None)
+        k = _number(index[i]) if index is not None else None
+        sid = span[i] if span is not None else None
+        parts = [f"S{int(k)}"] if k is not None else []
+        if isinstance(sid, str) and sid:
+            parts.append(f"span {sid}")
+        if parts:
+            steps[i] = " · ".join(parts)
+    columns[FWS_ROW], kinds[FWS_ROW] = rows, STR
+    columns[FWS_STEP], kinds[FWS_STEP] = steps, STR
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool | str):
+        return None
+    v = float(value)
+    return None if math.isnan(v) else v
 
 
 def kind_of(value: Any) -> str:
@@ -177,88 +245,6 @@ def timeline(categories: list[Any] | None) -> str | None:
         return None
     get = CATEGORY_LETTERS.get
     return "".join(get(c, "o") if isinstance(c, str) else "o" for c in categories)
-
-
-# --- phases of steps ----------------------------------------------------------------------
-
-
-def step_phases(
-    categories: list[str],
-    step_files: list[list[str]] | None,
-    step_changed: list[list[str]] | None,
-    touched: list[str] | None,
-) -> list[str]:
-    """The phase of each tool call, from its category and where it falls (docs/report.md):
-    implement = an edit or a call that changed files; verify = a test run, or a shell command
-    after the first edit; localize = a read or search, before the first edit, of a file the
-    attempt went on to change; submit; everything else before the first edit is explore, and
-    reads after it belong to implementing."""
-    n = len(categories)
-    changed = [
-        bool(step_changed[i]) if step_changed and i < len(step_changed) else False for i in range(n)
-    ]
-    first_edit = next((i for i, c in enumerate(categories) if c == "edit" or changed[i]), n)
-    touched_names = {_tail(p) for p in (touched or [])}
-    phases: list[str] = []
-    for i, cat in enumerate(categories):
-        if cat == "edit" or changed[i]:
-            phases.append("implement")
-        elif cat == "test":
-            phases.append("verify")
-        elif cat == "submit":
-            phases.append("submit")
-        elif i > first_edit:
-            phases.append("verify" if cat == "shell" else "implement")
-        elif (
-            cat in ("read", "search")
-            and step_files
-            and i < len(step_files)
-            and any(_tail(p) in touched_names for p in step_files[i])
-        ):
-            phases.append("localize")
-        else:
-            phases.append("explore")
-    return phases
-
-
-def _tail(path: str) -> str:
-    """A path compared across absolute (/testbed/x.py) and relative (x.py) spellings."""
-    return path.replace("\\", "/").lstrip("./").split("/testbed/")[-1].lstrip("/")
-
-
-def position_bin(index: int, length: int) -> int:
-    return min(POSITION_BINS - 1, int(POSITION_BINS * index / max(length, 1)))
-
-
-@dataclass
-class Placement:
-    """Where a labelled first wrong step falls, and where every step of its attempt falls."""
-
-    phase: str | None
-    position: float | None
-    histogram: np.ndarray  # phases x position bins
-
-
-def place_first_wrong_step(
-    step: int,
-    categories: list[str],
-    step_files: Any,
-    step_changed: Any,
-    touched: Any,
-) -> Placement:
-    phases = step_phases(
-        [str(c) for c in categories],
-        step_files if isinstance(step_files, list) else None,
-        step_changed if isinstance(step_changed, list) else None,
-        touched if isinstance(touched, list) else None,
-    )
-    length = len(phases)
-    hist = np.zeros((len(PHASES), POSITION_BINS), dtype=np.float64)
-    for i, phase in enumerate(phases):
-        hist[PHASES.index(phase), position_bin(i, length)] += 1
-    if 0 <= step < length:
-        return Placement(phases[step], (step + 0.5) / length, hist)
-    return Placement(None, None, hist)
 
 
 # --- revisions and concatenation -------------------------------------------------------------

@@ -383,23 +383,23 @@ def origin_heatmaps(heat: np.ndarray, baseline: np.ndarray, phases: list[str]) -
     vmax = max(float(heat.max()), float(baseline.max()), 1.0)
     bins = heat.shape[1]
     for ax, data, title in (
-        (axes[0], heat, "first wrong step (failed attempts)"),
-        (axes[1], baseline, "baseline: every step of the same attempts, same total"),
+        (axes[0], heat, "first wrong step (failed attempts, as the judge placed it)"),
+        (axes[1], baseline, "baseline: a uniformly random step of each attempt"),
     ):
         im = ax.imshow(data, aspect="auto", cmap="Reds", vmin=0, vmax=vmax)
         for (i, j), v in np.ndenumerate(data):
-            if v >= 0.5:
+            if v >= 0.05:
                 ax.text(
                     j,
                     i,
-                    f"{v:.0f}",
+                    f"{v:.0f}" if float(v).is_integer() or v >= 10 else f"{v:.1f}",
                     ha="center",
                     va="center",
                     fontsize=7,
                     color="white" if v > vmax * 0.6 else "#222",
                 )
         ax.set_xticks(range(bins), [f"{int(100 * k / bins)}" for k in range(bins)], fontsize=7)
-        ax.set_xlabel("relative position in the attempt (% of steps)")
+        ax.set_xlabel("relative position of the step (%: 0 first, 100 last)")
         ax.set_title(title, fontsize=9)
     axes[0].set_yticks(range(len(phases)), phases)
     fig.colorbar(im, ax=axes, shrink=0.8, label="attempts")

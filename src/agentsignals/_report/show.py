@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from agentsignals import semconv as sc
 
+# The judge's first-wrong-step field (frame.FWS; frame is imported only where needed).
+FWS = "judge.first_wrong_step"
+
 if TYPE_CHECKING:
     from agentsignals._features.extract import AttemptSpans, ToolCall
     from agentsignals._spans.model import Span
@@ -370,7 +373,7 @@ def _outcome(r: dict[str, Any]) -> str:
 
 
 def _header(r: dict[str, Any], from_spans: bool) -> list[str]:
-    from agentsignals._report.frame import FIRST_WRONG_STEP, flatten_value
+    from agentsignals._report.frame import flatten_value
 
     g = _g
     lines = [
@@ -396,27 +399,79 @@ def _header(r: dict[str, Any], from_spans: bool) -> list[str]:
         shown = [
             f"{k[6:]}={_fmt(v)}"
             for k, v in flat.items()
-            if not k.startswith("judge.first_wrong_step")
+            if not k.startswith(f"{FWS}.")
             and not k.endswith((".explanation", ".reason"))
             and isinstance(v, bool | int | float | str)
             and len(str(v)) < 40
         ]
         if shown:
             lines.append("  judge: " + ", ".join(shown[:16]))
-    fws = g(r, "judge.first_wrong_step")
-    if isinstance(fws, dict):
+    fws = first_wrong_step(r)
+    if fws is not None:
+        where = fws.label
+        if fws.position is not None:
+            where += f", at {100 * fws.position:.0f}% of the steps"
+        if fws.phase:
+            where += f", {fws.phase}"
         lines.append(
-            f"  first wrong step: #{_fmt(FIRST_WRONG_STEP.of_record(r))} "
-            f"({_fmt(fws.get('category'))}): {_fmt(fws.get('reason'))}"
+            f"  first wrong step: {where} ({_fmt(fws.category)}): {_fmt(fws.reason)}"
+            + (f" [span {fws.span_id}]" if fws.span_id else "")
         )
     if r.get("cluster_id") is not None:
-        lines.append(f"  cluster: {r.get('cluster_id')}")
+        name = r.get("cluster_name")
+        lines.append(f"  cluster: {r.get('cluster_id')}" + (f" ({name})" if name else ""))
     return lines
 
 
-def _marks(r: dict[str, Any]) -> dict[int, list[str]]:
-    from agentsignals._report.frame import FIRST_WRONG_STEP
+@dataclass
+class FirstWrongStep:
+    """The judge's first-wrong-step label of an attempt, as it wrote it (docs/judge.md):
+    `index` counts the judge's steps (turns and top-level tool calls), `span_id` is the
+    step's span."""
 
+    index: int | None
+    span_id: str | None
+    category: str | None
+    reason: str | None
+    phase: str | None
+    position: float | None
+
+    @property
+    def label(self) -> str:
+        return f"S{self.index}" if self.index is not None else "a step"
+
+
+def _judge_value(r: dict[str, Any], name: str) -> Any:
+    """A judge field's value from a record dict (a JudgeField object, or a bare value)."""
+    value = _g(r, f"{FWS}.{name}")
+    return value.get("value") if isinstance(value, dict) else value
+
+
+def first_wrong_step(r: dict[str, Any]) -> FirstWrongStep | None:
+    if not isinstance(_g(r, FWS), dict):
+        return None
+    index = _judge_value(r, "index")
+    span = _judge_value(r, "span_id")
+    position = _judge_value(r, "relative_position")
+    label = FirstWrongStep(
+        index if isinstance(index, int) and not isinstance(index, bool) else None,
+        span if isinstance(span, str) and span else None,
+        _text(_judge_value(r, "category")),
+        _text(_judge_value(r, "reason")),
+        _text(_judge_value(r, "phase")),
+        float(position) if isinstance(position, int | float) else None,
+    )
+    if label.index is None and label.span_id is None:
+        return None
+    return label
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _marks(r: dict[str, Any]) -> dict[int, list[str]]:
+    """Notes on tool calls by their index in the record's tool sequence."""
     marks: dict[int, list[str]] = {}
     for field, text in (
         ("behavior.first_edit_step", "first edit"),
@@ -426,24 +481,16 @@ def _marks(r: dict[str, Any]) -> dict[int, list[str]]:
         step = _g(r, field)
         if isinstance(step, int):
             marks.setdefault(step, []).append(text)
-    fws = FIRST_WRONG_STEP.of_record(r)
-    if fws is not None:
-        marks.setdefault(fws, []).append("<- FIRST WRONG STEP")
     return marks
 
 
-def _phases(r: dict[str, Any]) -> list[str]:
-    from agentsignals._report.frame import step_phases
+def _record_phases(r: dict[str, Any]) -> list[str]:
+    """The phase of each tool call from its category, as the judge's transcript gives it; a
+    shell or other call takes its turn's declared phase there, which records do not keep."""
+    from agentsignals._judge.transcript import CATEGORY_PHASE
 
     cats = _g(r, "behavior.tool_category_sequence") or []
-    if not cats:
-        return []
-    return step_phases(
-        [str(c) for c in cats],
-        _g(r, "behavior.step_files") or None,
-        _g(r, "behavior.step_changed_files") or None,
-        _g(r, "behavior.touched_files"),
-    )
+    return [CATEGORY_PHASE.get(str(c), "-") for c in cats]
 
 
 def test_result(call: ToolCall) -> str | None:
@@ -483,6 +530,7 @@ def test_result(call: ToolCall) -> str | None:
 
 def _step_line(
     i: int,
+    step: str | None,
     tool: str,
     category: str,
     phase: str,
@@ -495,7 +543,8 @@ def _step_line(
     if changed:
         tail.append("changed " + ", ".join(_short(p) for p in changed[:3]))
     tail += notes
-    return f"    {i:>3}  {tool[:22]:<22} {category:<8} {phase:<9}  " + " · ".join(tail)
+    head = f"    {i:>3}  " + (f"{step:>4}  " if step is not None else "")
+    return head + f"{tool[:22]:<22} {category:<8} {phase:<9}  " + " · ".join(tail)
 
 
 def render(attempt: Attempt | dict[str, Any]) -> str:
@@ -504,12 +553,17 @@ def render(attempt: Attempt | dict[str, Any]) -> str:
         attempt = Attempt(attempt)
     r = attempt.record
     lines = _header(r, attempt.spans is not None)
-    phases = _phases(r)
     marks = _marks(r)
+    fws = first_wrong_step(r)
     if attempt.spans is not None:
-        lines += _from_spans(attempt.spans, phases, marks)
+        lines += _from_spans(attempt.spans, marks, fws)
     else:
-        lines += _from_record(r, phases, marks)
+        lines += _from_record(r, _record_phases(r), marks)
+        if fws is not None:
+            lines.append(
+                f"  (the first wrong step, {fws.label}, counts turns and tool calls: give the "
+                "trace files or folders too to see it in place)"
+            )
     lines.append("")
     touched = _g(r, "behavior.touched_file_lines") or []
     edited = [f"{t['path']} (+{t['lines_added']} -{t['lines_removed']})" for t in touched]
@@ -557,6 +611,7 @@ def _from_record(r: dict[str, Any], phases: list[str], marks: dict[int, list[str
         lines.append(
             _step_line(
                 i,
+                None,
                 str(tool),
                 str(cats[i]) if i < len(cats) else "-",
                 phases[i] if i < len(phases) else "-",
@@ -568,9 +623,21 @@ def _from_record(r: dict[str, Any], phases: list[str], marks: dict[int, list[str
     return lines
 
 
-def _from_spans(spans: AttemptSpans, phases: list[str], marks: dict[int, list[str]]) -> list[str]:
+def _from_spans(
+    spans: AttemptSpans, marks: dict[int, list[str]], fws: FirstWrongStep | None
+) -> list[str]:
     """Tool calls under the turn that requested them (`agent_signals.turn.index`, else the
-    turn span they run in); calls outside any turn last."""
+    turn span they run in); calls outside any turn last. Each turn and call carries its step
+    number in the judge's transcript (S0, S1, ...) and the phase the judge gives it, and the
+    first wrong step is marked on the span the judge cited."""
+    from agentsignals._judge.transcript import from_spans as transcript_of
+
+    steps = {s.span_id: s for s in transcript_of(list(spans.spans)).steps if s.span_id}
+    cited = fws.span_id if fws is not None else None
+    if fws is not None and cited is None and fws.index is not None:
+        cited = next((sid for sid, st in steps.items() if st.index == fws.index), None)
+    marker = f"<- FIRST WRONG STEP ({fws.label})" if fws is not None else ""
+    placed = False
     turn_index: dict[str, int] = {}
     for t in spans.turns:
         index = t.attr_int(sc.AGENT_SIGNALS_TURN_INDEX)
@@ -584,7 +651,10 @@ def _from_spans(spans: AttemptSpans, phases: list[str], marks: dict[int, list[st
         groups.setdefault(index, []).append((i, call))
     turns = {turn_index.get(t.span_id): t for t in spans.turns}
     order = sorted({*turns, *groups} - {None}, key=lambda x: x if x is not None else -1)
-    lines = ["", f"    {'#':>3}  {'tool':<22} {'category':<8} {'phase':<9}  files · result"]
+    lines = [
+        "",
+        f"    {'#':>3}  {'step':>4}  {'tool':<22} {'category':<8} {'phase':<9}  files · result",
+    ]
     for index in [*order, None]:
         calls = groups.get(index, [])
         turn = turns.get(index)
@@ -593,7 +663,13 @@ def _from_spans(spans: AttemptSpans, phases: list[str], marks: dict[int, list[st
                 continue
             lines.append("  outside any turn")
         else:
-            lines.append(f"  turn {index}" + _turn_summary(turn))
+            step = steps.get(turn.span_id) if turn is not None else None
+            head = f"  turn {index}" + (f" · {step.label}" if step is not None else "")
+            head += _turn_summary(turn)
+            if turn is not None and turn.span_id == cited:
+                head += f"  {marker}"
+                placed = True
+            lines.append(head)
         for i, call in calls:
             notes: list[str] = []
             result = test_result(call)
@@ -603,18 +679,29 @@ def _from_spans(spans: AttemptSpans, phases: list[str], marks: dict[int, list[st
                 code = call.span.attr_int(sc.PROCESS_EXIT_CODE)
                 notes.append("ERROR" + (f" (exit {code})" if code is not None else ""))
             notes += marks.get(i, [])
+            if call.span.span_id == cited:
+                notes.append(marker)
+                placed = True
             files = call.span.attributes.get(sc.AGENT_SIGNALS_TOOL_FILES)
+            step = steps.get(call.span.span_id)
             lines.append(
                 _step_line(
                     i,
+                    step.label if step is not None else "-",
                     call.name or "-",
                     call.category or "-",
-                    phases[i] if i < len(phases) else "-",
+                    (step.phase or "-") if step is not None else "-",
                     [str(p) for p in files] if isinstance(files, list) else [],
                     list(call.changed_files or []),
                     notes,
                 )
             )
+    if fws is not None and not placed:
+        lines.append(
+            f"  (the first wrong step, {fws.label}"
+            + (f", span {fws.span_id}," if fws.span_id else "")
+            + " is not among these spans)"
+        )
     return lines
 
 

@@ -36,13 +36,13 @@ from agentsignals._report.frame import (
     BOOL,
     CATEGORIES,
     CATEGORY_LETTERS,
-    FIRST_WRONG_STEP,
+    KEEP_LISTS,
     NUM,
-    STEP_LISTS,
     STR,
     TIMELINE,
     Frame,
     Problem,
+    canonical,
     concat,
     flatten_value,
 )
@@ -187,9 +187,11 @@ def from_records(
 # --- Parquet ---------------------------------------------------------------------------------
 
 
-def _record_lists() -> set[str]:
-    """Dotted names of the record's list fields (stored as list columns, or as JSON text when
-    their items are objects): never a column of the report except the kept ones."""
+def _record_fields(kind: type) -> set[str]:
+    """Dotted names of the record's fields of one kind (ListType: stored as list columns, or
+    as JSON text when their items are objects; DictType: JSON text with open-ended keys).
+    Never a column of the report themselves: lists are skipped except the kept ones, dicts
+    are read for their members."""
     out: set[str] = set()
     info = msgspec.inspect.type_info(AttemptRecord)
     assert isinstance(info, msgspec.inspect.StructType)
@@ -200,7 +202,7 @@ def _record_lists() -> set[str]:
             if isinstance(ft, msgspec.inspect.UnionType):
                 inner = [x for x in ft.types if not isinstance(x, msgspec.inspect.NoneType)]
                 ft = inner[0] if len(inner) == 1 else ft
-            if isinstance(ft, msgspec.inspect.ListType):
+            if isinstance(ft, kind):
                 out.add(f"{prefix}{f.name}")
             elif isinstance(ft, msgspec.inspect.StructType):
                 walk(ft, f"{prefix}{f.name}.")
@@ -210,10 +212,11 @@ def _record_lists() -> set[str]:
 
 
 def load_parquet(path: Path, wanted: Wanted | None = None) -> Frame:
-    """A Parquet file written by `agentsignals features -o x.parquet`, read a batch at a time
-    and only in the columns the report uses: every scalar column, the timeline's categories
-    and, when the file has first-wrong-step labels, the per-step file lists. JSON-object text
-    columns (nested groups a newer writer added) are flattened; every other list is skipped."""
+    """A Parquet file written by `agentsignals features -o x.parquet` (or `features.
+    write_parquet`), read a row group at a time and only in the columns the report uses: every
+    wanted scalar column (the judge's `judge.<rubric>.<field>` among them), the timeline's
+    categories and the judge's step phases. JSON-object text columns (`resource_attributes`,
+    groups a newer writer added) are flattened; every other list is skipped."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -229,27 +232,26 @@ def load_parquet(path: Path, wanted: Wanted | None = None) -> Frame:
         path, read_dictionary=[p for p in paths if p.startswith(f"{CATEGORIES}.")] or None
     )
     schema = pf.schema_arrow
-    lists = _record_lists()
-    labelled = any(f in schema.names for f in FIRST_WRONG_STEP.fields)
-    keep = wanted or (lambda name: True)
+    lists = _record_fields(msgspec.inspect.ListType)
+    dicts = _record_fields(msgspec.inspect.DictType)
+    builder = ColumnBuilder(wanted)
+    keep = builder.wanted
     declared = known_kinds()
     columns: list[str] = []
     for f in schema:
         if pa.types.is_list(f.type) or pa.types.is_large_list(f.type):
-            if f.name == CATEGORIES or (labelled and f.name in STEP_LISTS):
+            if canonical(f.name) in KEEP_LISTS:
                 columns.append(f.name)
         elif f.name in lists:
             continue
+        elif f.name in dicts or (f.name not in declared and pa.types.is_string(f.type)):
+            columns.append(f.name)  # may be a group held as JSON text: its members may count
         elif f.name == "attempt_id" or keep(f.name):
             columns.append(f.name)
-        elif f.name not in declared and pa.types.is_string(f.type):
-            columns.append(f.name)  # may be a group held as JSON text: its members may count
-    builder = ColumnBuilder(wanted)
     # A row group is decoded whole, so it is read a few columns at a time: Arrow holds one
-    # group of columns of one row group, never the whole file. The lists and the labels that
-    # place a first wrong step are read together.
-    special = {CATEGORIES, *STEP_LISTS, *FIRST_WRONG_STEP.fields}
-    groups = [[c for c in columns if c in special]]
+    # group of columns of one row group, never the whole file. The lists are read first.
+    special = [c for c in columns if canonical(c) in KEEP_LISTS]
+    groups = [special]
     rest = [c for c in columns if c not in special]
     groups += [rest[i : i + PARQUET_COLUMNS] for i in range(0, len(rest), PARQUET_COLUMNS)]
     try:
@@ -265,13 +267,14 @@ def load_parquet(path: Path, wanted: Wanted | None = None) -> Frame:
                     table = pf.read_row_group(rg, columns=group)
                     for name in table.column_names:
                         col = table.column(name).combine_chunks()
-                        _arrow_column(name, col, values, kept, builder.declared, pa)
+                        _arrow_column(name, col, values, kept, builder.declared, dicts, pa)
                     del table
                 builder.add_columns(values, start)
-                if group is groups[0]:
+                if kept:
                     builder.derive(values, kept, start, n)
             builder.rows += n
     except (OSError, pa.ArrowInvalid) as exc:
+        builder.discard_from(builder.rows)  # the row group that failed, partly read
         builder.problems.append(Problem(str(path), 0, f"cannot read further: {exc}"))
     return builder.finish()
 
@@ -282,15 +285,17 @@ def _arrow_column(
     values: dict[str, Any],
     kept: dict[str, Any],
     declared: dict[str, str],
+    dicts: set[str],
     pa: Any,
 ) -> None:
     t = col.type
     if pa.types.is_list(t) or pa.types.is_large_list(t):
-        kept[name] = _ArrowList(col)  # read by row, and only for labelled attempts
+        kept[canonical(name) or name] = _ArrowList(col)  # read by row where needed
         if name == CATEGORIES:
             kept[TIMELINE] = _arrow_timelines(col, pa)
     elif pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_floating(t):
-        arr = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        # Unsafe: integers past 2^53 (nanosecond times) round as JSON lines' float64 does.
+        arr = col.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
         number = BOOL if pa.types.is_boolean(t) else declared.get(name, NUM)
         values[name] = Typed(arr, number if number != STR else NUM)
     elif pa.types.is_null(t):
@@ -301,8 +306,10 @@ def _arrow_column(
             )
     else:
         texts = col.cast(pa.string()).to_pylist() if not pa.types.is_string(t) else col.to_pylist()
-        if name not in declared and any(isinstance(v, str) and v.startswith("{") for v in texts):
-            _flatten_json_column(name, texts, values)
+        if name in dicts or (
+            name not in declared and any(isinstance(v, str) and v.startswith("{") for v in texts)
+        ):
+            _flatten_json_column(name, texts, values, kept)
         else:
             values[name] = texts
 
@@ -349,23 +356,29 @@ def _arrow_timelines(col: Any, pa: Any) -> list[str | None]:
     ]
 
 
-def _flatten_json_column(name: str, texts: list[Any], values: dict[str, Any]) -> None:
-    """A column of JSON objects as text (a group the writer did not know): its scalars."""
+def _flatten_json_column(
+    name: str, texts: list[Any], values: dict[str, Any], kept: dict[str, Any]
+) -> None:
+    """A column of JSON objects as text (a dict field of the record, such as
+    `resource_attributes` or `judge` as ClickHouse holds it, or a group the writer did not
+    know): its scalars under their report names, and the kept lists."""
     decode = msgspec.json.Decoder().decode
     n = len(texts)
     for i, v in enumerate(texts):
         if not (isinstance(v, str) and v.startswith("{")):
             continue
         flat: dict[str, Any] = {}
+        lists: dict[str, Any] = {}
         try:
-            flatten_value(decode(v), name, flat, {})
+            flatten_value(decode(v), name, flat, lists)
         except msgspec.DecodeError:
             continue
-        for key, value in flat.items():
-            col = values.get(key)
-            if col is None:
-                col = values[key] = [None] * n
-            col[i] = value
+        for out, got in ((values, flat), (kept, lists)):
+            for key, value in got.items():
+                col = out.get(key)
+                if col is None:
+                    col = out[key] = [None] * n
+                col[i] = value
 
 
 # --- ClickHouse ------------------------------------------------------------------------------
@@ -408,8 +421,10 @@ def _read_clickhouse(builder: ColumnBuilder, url: str) -> None:
             for name, col in zip(names, columns, strict=True):
                 if name == TIMELINE:
                     kept[name] = [v or None for v in col]
-                elif name == CATEGORIES or name in STEP_LISTS:
-                    kept[name] = col
+                elif name == _JUDGE_VALUES:
+                    _judge_values(col, values, kept, builder.wanted)
+                elif name in table.json_fields:
+                    _flatten_json_column(name, list(col), values, kept)
                 else:
                     values[name] = col
             builder.ingest(values, kept, len(part))
@@ -418,10 +433,19 @@ def _read_clickhouse(builder: ColumnBuilder, url: str) -> None:
         add_records(builder, features_from_clickhouse(url).attempts, url)
 
 
+# The judge's results as the server reads them out of the `judge` JSON text: per rubric, per
+# field, the raw JSON of its `value` (explanations, citations and the rest stay on the server).
+_JUDGE_VALUES = "_judge_values"
+_JUDGE_SQL = (
+    "arrayMap(r -> (r.1, arrayMap(f -> (f.1, JSONExtractRaw(f.2, 'value')), "
+    "JSONExtractKeysAndValuesRaw(r.2))), JSONExtractKeysAndValuesRaw(ifNull(judge, '{}')))"
+)
+
+
 def _attempts_query(table: Any, database: str, wanted: Wanted) -> tuple[list[str], str]:
-    """The SELECT of the report's columns: every scalar of the record (group members by
-    their dotted names), the timeline's categories, and the per-step file lists of attempts
-    with a first-wrong-step label when the record has one."""
+    """The SELECT of the report's columns: every wanted scalar of the record (group members by
+    their dotted names), the timeline letters, the values of the judge's results, and the
+    other JSON-text fields (`resource_attributes`) whole."""
     declared = known_kinds()
     times = dict(table.time_fields)
     names: list[str] = []
@@ -439,14 +463,40 @@ def _attempts_query(table: Any, database: str, wanted: Wanted) -> tuple[list[str
     letter = ", ".join(f"c = '{cat}', '{ch}'" for cat, ch in CATEGORY_LETTERS.items())
     names.append(TIMELINE)
     exprs.append(f"arrayStringConcat(arrayMap(c -> multiIf({letter}, 'o'), {CATEGORIES}))")
-    labels = [f for f in FIRST_WRONG_STEP.fields if f in declared]
-    if labels:
-        has_label = " OR ".join(f"isNotNull({f})" for f in labels)
-        for name in (CATEGORIES, *STEP_LISTS):
-            names.append(name)
-            exprs.append(f"if({has_label}, {name}, [])")
+    for name in table.json_fields:
+        names.append(_JUDGE_VALUES if name == "judge" else name)
+        exprs.append(_JUDGE_SQL if name == "judge" else name)
     sql = f"SELECT {', '.join(exprs)} FROM {database}.{table.name} FINAL ORDER BY {table.order_by}"
     return names, sql
+
+
+def _judge_values(
+    col: Iterable[Any], values: dict[str, Any], kept: dict[str, Any], wanted: Wanted
+) -> None:
+    """Columns `judge.<rubric>.<field>` from the server's [[rubric, [[field, raw value]]]]."""
+    decode = msgspec.json.Decoder().decode
+    rows = list(col)
+    n = len(rows)
+    for i, rubrics in enumerate(rows):
+        for rubric, fields in rubrics or ():
+            for field, raw in fields:
+                name = f"judge.{rubric}.{field}"
+                keep = name in KEEP_LISTS
+                if not raw or not (keep or wanted(name)):
+                    continue
+                try:
+                    value = decode(raw)
+                except msgspec.DecodeError:
+                    continue
+                if isinstance(value, dict):
+                    continue
+                if isinstance(value, list) != keep:
+                    continue
+                out = kept if keep else values
+                target = out.get(name)
+                if target is None:
+                    target = out[name] = [None] * n
+                target[i] = value
 
 
 __all__ = [

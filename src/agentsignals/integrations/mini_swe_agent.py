@@ -23,6 +23,7 @@ import threading
 from typing import Any
 
 from agentsignals import semconv as sc
+from agentsignals._instrument.hooks import InjectedToolError, InjectedToolTimeout
 from agentsignals._instrument.runtime import internal_error, logger
 from agentsignals._instrument.spans import ToolHandle, TurnHandle
 from agentsignals.integrations._common import (
@@ -252,7 +253,12 @@ class _EnvProxy(_proxy_base()):  # type: ignore[misc]
         handle = ToolHandle("bash", arguments={"command": command}, call_id=call_id)
         handle.__enter__()
         try:
-            output = self.__wrapped__.execute(action, *args, **kwargs)
+            try:
+                output = handle.run(lambda: self.__wrapped__.execute(action, *args, **kwargs))
+            except (InjectedToolError, InjectedToolTimeout) as fault:
+                # A fault injected into this call (agentsignals.faults): the agent gets what a
+                # LocalEnvironment returns when the command fails or times out.
+                output = _fault_output(fault)
         except BaseException as e:
             if type(e).__name__ == "Submitted":
                 # Control flow, not a failure: the action printed the submission marker.
@@ -277,3 +283,15 @@ class _EnvProxy(_proxy_base()):  # type: ignore[misc]
             internal_error("mini-swe-agent: could not record an action")
         handle.__exit__(None, None, None)
         return output
+
+
+def _fault_output(fault: Exception) -> dict[str, Any]:
+    """An injected failure in the shape of mini-swe-agent's LocalEnvironment.execute result."""
+    if isinstance(fault, InjectedToolTimeout):
+        return {
+            "output": "",
+            "returncode": -1,
+            "exception_info": f"An error occurred while executing the command: {fault}",
+            "extra": {"exception_type": "TimeoutExpired", "exception": str(fault)},
+        }
+    return {"output": f"{fault}\n", "returncode": 1, "exception_info": ""}

@@ -362,6 +362,12 @@ def _spans(session: PiSession) -> list[Span]:
             pending = []
         elif message.get("role") == "user":
             pending.append(("user", _text(message.get("content")) or ""))
+        elif message.get("role") == "bashExecution" and not message.get("excludeFromContext"):
+            # A command the user ran with `!`: pi gives the model the command and its output.
+            command, output = message.get("command"), message.get("output")
+            if isinstance(command, str):
+                shown = output if isinstance(output, str) else ""
+                pending.append(("user", f"!{command}\n{shown}".rstrip("\n")))
     times = [t for e in entries if (t := _ns(e.data.get("timestamp"))) is not None]
     header_ns = _ns(session.header.get("timestamp"))
     start = min([*times, header_ns] if header_ns is not None else times, default=None)

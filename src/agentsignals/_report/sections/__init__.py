@@ -39,10 +39,13 @@ def default_sections() -> list[Section]:
         failures,
         origins,
         overview,
+        recovery,
+        rewards,
     )
 
     order: list[Section] = [
-        m.SECTION for m in (overview, failures, behaviour, compare, origins, clusters)
+        m.SECTION
+        for m in (overview, failures, behaviour, compare, origins, clusters, recovery, rewards)
     ]
     for section, after in _REGISTERED:
         order = [s for s in order if s.id != section.id]

@@ -58,6 +58,8 @@ class Behaviour(Section):
             "rows": [],
             "numeric": [],
             "skipped": [],
+            "family_size": {"raw": 0, "within": 0},
+            "adjusted": False,
             "excluded_retries": int(np.sum(~ctx.first & ~np.isnan(ctx.y)))
             if opts.attempts == "first"
             else 0,

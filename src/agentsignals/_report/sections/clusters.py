@@ -1,8 +1,12 @@
-"""Clusters of failed runs, when the judge has produced them (`cluster_id` on attempt
-records): size, resolve rate with a Wilson interval, and an example attempt each."""
+"""Clusters of failed runs, when the judge has produced them (`cluster_id` and `cluster_name`,
+written by `agentsignals judge cluster`): size, resolve rate with a Wilson interval, how often
+the same tasks were resolved by their other attempts (are these hard tasks, or the agent's own
+failure?), the arms its attempts came from, and an example attempt each with its failure
+summary."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -15,7 +19,13 @@ from agentsignals._report.sections.overview import rate
 
 NAME_FIELDS = ("cluster_name", "cluster_label", "judge.cluster.name", "judge.cluster.label")
 ID_FIELDS = ("cluster_id", "judge.cluster.id", "judge.cluster_id")
-SUMMARY_FIELDS = ("judge.summary", "judge.summary.value", "judge.failure_summary")
+SUMMARY_FIELDS = (
+    "judge.failure_summary.summary",
+    "judge.summary",
+    "judge.summary.value",
+    "judge.failure_summary",
+    "judge.first_wrong_step.reason",
+)
 
 
 class Clusters(Section):
@@ -23,19 +33,28 @@ class Clusters(Section):
     title = "Clusters of failed runs"
 
     def build(self, ctx: Context) -> dict[str, Any] | None:
-        field = next((f for f in ID_FIELDS if f in ctx.frame.columns), None)
+        field = next(
+            (f for f in ID_FIELDS if f in ctx.frame.columns and not isnull(ctx.text(f)).all()),
+            None,
+        )
         if field is None:
             return None
         ids = ctx.text(field)
         names = next((ctx.text(f) for f in NAME_FIELDS if f in ctx.frame.columns), None)
-        summary = next((ctx.text(f) for f in SUMMARY_FIELDS if f in ctx.frame.columns), None)
+        summaries = [ctx.text(f) for f in SUMMARY_FIELDS if f in ctx.frame.columns]
         present = ~isnull(ids)
+        verified_all = ~np.isnan(ctx.y)
         clusters: list[dict[str, Any]] = []
         for cid in sorted({str(v) for v in ids[present]}):
-            idx = np.flatnonzero(present & (ids.astype(str) == cid))
+            member = present & (ids.astype(str) == cid)
+            idx = np.flatnonzero(member)
             y = ctx.y[idx]
             verified = ~np.isnan(y)
             example = idx[np.argsort(ctx.attempt_id[idx].astype(str))[0]]
+            # The same tasks' other attempts (other runs, agents, retries).
+            others = np.isin(ctx.task_code, np.unique(ctx.task_code[idx])) & ~member
+            others &= verified_all
+            arms = Counter(str(a) for a in ctx.arm[idx])
             clusters.append(
                 {
                     "id": cid,
@@ -45,13 +64,17 @@ class Clusters(Section):
                     ),
                     "size": len(idx),
                     "resolved": rate(np.sum(y[verified] == 1), np.sum(verified)),
+                    "tasks": len(np.unique(ctx.task_code[idx])),
+                    "tasks_resolved_elsewhere": rate(np.sum(ctx.y[others] == 1), np.sum(others)),
+                    "arms": dict(arms.most_common()),
                     "example": {
                         "attempt_id": str(ctx.attempt_id[example]),
                         "task_id": str(ctx.task_id[example]),
                         "arm": str(ctx.arm[example]),
-                        "summary": None
-                        if summary is None or summary[example] is None
-                        else str(summary[example]),
+                        "summary": next(
+                            (str(col[example]) for col in summaries if col[example] is not None),
+                            None,
+                        ),
                     },
                 }
             )
@@ -61,7 +84,9 @@ class Clusters(Section):
     def markdown(self, result: dict[str, Any]) -> list[str]:
         return [
             f"- {c['name'] or c['id']}: {c['size']} attempts, resolved "
-            f"{_pct(c['resolved']['rate'])}; e.g. {c['example']['task_id']}"
+            f"{_pct(c['resolved']['rate'])}; their tasks resolved by other attempts "
+            f"{_pct(c['tasks_resolved_elsewhere']['rate'])} "
+            f"(n={c['tasks_resolved_elsewhere']['n']}); e.g. {c['example']['task_id']}"
             for c in result["clusters"][:10]
         ]
 

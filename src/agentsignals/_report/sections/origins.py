@@ -1,7 +1,8 @@
-"""Where failures originate: for failed attempts with a first-wrong-step label
-(`judge.first_wrong_step`), the step's relative position and phase as a heatmap, next to a
-baseline of where every step of the same attempts falls (what a label placed by position alone,
-uniformly over the steps, would give)."""
+"""Where failures originate: for failed attempts whose first wrong step the judge labelled
+(`judge.first_wrong_step`), the step's relative position and phase as the judge wrote them, as a
+heatmap, next to a position-only baseline: where the label would fall if it were a uniformly
+random step of the same attempt (from the phases of the attempt's steps, which the judge writes
+with the label)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,16 @@ import numpy as np
 from agentsignals._report import plots
 from agentsignals._report.base import Section
 from agentsignals._report.context import FAILED, Context
-from agentsignals._report.frame import FWS_PHASE, FWS_POSITION, PHASES, POSITION_BINS
+from agentsignals._report.frame import (
+    FWS,
+    FWS_CATEGORY,
+    FWS_POSITION,
+    FWS_ROW,
+    PHASES,
+    POSITION_BINS,
+    isnull,
+    position_bin,
+)
 
 
 class Origins(Section):
@@ -21,45 +31,45 @@ class Origins(Section):
     title = "Where failures originate"
 
     def build(self, ctx: Context) -> dict[str, Any] | None:
-        phase = ctx.frame.get(FWS_PHASE)
-        labelled_any = [c for c in ctx.frame.columns if c.startswith("judge.first_wrong_step.")]
-        if phase is None and not labelled_any:
+        label_columns = [c for c in ctx.frame.columns if c.startswith(f"{FWS}.")]
+        if not label_columns:
             return None
         failed = ctx.status == FAILED
         labelled = np.zeros(ctx.n, dtype=bool)
-        for c in labelled_any:
+        for c in label_columns:
             col = ctx.frame.columns[c]
-            present = (
-                np.array([v is not None for v in col]) if col.dtype == object else ~np.isnan(col)
-            )
-            labelled |= present
+            labelled |= ~isnull(col) if col.dtype == object else ~np.isnan(col)
+        if not (failed & labelled).any():
+            return None
         position = ctx.num(FWS_POSITION)
         placed = failed & ~np.isnan(position)
+        rows = ctx.text(FWS_ROW)
         heat = np.zeros((len(PHASES), POSITION_BINS))
-        phases = ctx.text(FWS_PHASE)
-        for i in np.flatnonzero(placed):
-            b = min(POSITION_BINS - 1, int(position[i] * POSITION_BINS))
-            heat[PHASES.index(phases[i]), b] += 1
+        for i in np.flatnonzero(placed).tolist():
+            heat[PHASES.index(str(rows[i])), position_bin(float(position[i]))] += 1
         steps = ctx.frame.baseline_steps.get("steps")
-        baseline = (
-            steps[placed].sum(axis=0) if steps is not None and placed.any() else np.zeros_like(heat)
-        )
-        total = heat.sum()
-        if baseline.sum() > 0 and total > 0:
-            baseline = baseline * (total / baseline.sum())
-        category = ctx.text("judge.first_wrong_step.category")
+        with_steps = np.zeros(ctx.n, dtype=bool)
+        baseline = np.zeros_like(heat)
+        if steps is not None:
+            with_steps = placed & (steps.reshape(ctx.n, -1).sum(axis=1) > 0)
+            baseline = steps[with_steps].sum(axis=0).astype(np.float64)
+        category = ctx.text(FWS_CATEGORY)
         categories = Counter(str(c) for c in category[placed] if c is not None)
+        shown = [i for i, p in enumerate(PHASES) if heat[i].sum() or baseline[i].sum()]
         return {
-            "phases": list(PHASES),
+            "phases": [PHASES[i] for i in shown],
             "bins": POSITION_BINS,
             "failed": int(failed.sum()),
             "labelled_failed": int((failed & labelled).sum()),
             "placed": int(placed.sum()),
-            "heatmap": heat.tolist(),
-            "baseline": baseline.tolist(),
+            "baseline_attempts": int(with_steps.sum()),
+            "heatmap": heat[shown].tolist(),
+            "baseline": baseline[shown].tolist(),
             "categories": dict(categories.most_common()),
-            "by_phase": {p: int(heat[i].sum()) for i, p in enumerate(PHASES)},
-            "baseline_by_phase": {p: float(baseline[i].sum()) for i, p in enumerate(PHASES)},
+            "by_phase": {PHASES[i]: int(heat[i].sum()) for i in shown},
+            "baseline_by_phase": {PHASES[i]: float(baseline[i].sum()) for i in shown},
+            "by_position": heat.sum(axis=0).astype(int).tolist(),
+            "baseline_by_position": baseline.sum(axis=0).tolist(),
         }
 
     def plots(self, result: dict[str, Any]) -> dict[str, str]:
@@ -75,15 +85,22 @@ class Origins(Section):
         if not result["placed"]:
             return [
                 f"{result['labelled_failed']} failed attempts carry a first-wrong-step "
-                "label; none could be placed on its attempt's steps."
+                "label; none has the relative position the judge writes with it."
             ]
         top = max(result["by_phase"].items(), key=lambda kv: kv[1])
-        base = result["baseline_by_phase"][top[0]]
-        return [
-            f"{result['placed']} of {result['failed']} failed attempts have a placed first "
-            f"wrong step; most originate in {top[0]} ({top[1]}, against {base:.1f} expected "
-            "from where steps fall)."
-        ]
+        line = (
+            f"{result['placed']} of {result['failed']} failed attempts have a first wrong step "
+            f"placed by the judge; most originate in {top[0]} ({top[1]}"
+        )
+        if result["baseline_attempts"]:
+            base = result["baseline_by_phase"][top[0]]
+            line += (
+                f", against {base:.1f} if it were a random step of the same "
+                f"{result['baseline_attempts']} attempts)."
+            )
+        else:
+            line += "; no baseline: the labels came without the phases of their steps)."
+        return [line]
 
 
 SECTION = Origins()

@@ -64,7 +64,7 @@
 
   function openDrill(button) {
     const spec = {};
-    ["col", "val", "arm", "status"].forEach(function (k) {
+    ["col", "val", "arm", "status", "show"].forEach(function (k) {
       const v = button.getAttribute("data-" + k);
       if (v !== null) spec[k] = v;
     });
@@ -77,12 +77,15 @@
     if (data.embedded < data.n) count += " in a sample of " + data.embedded + " of " + data.n + " attempts";
     if (hits.length > LIMIT) count += "; the first " + LIMIT + " are listed";
     document.getElementById("drill-count").textContent = count;
-    document.getElementById("drill-value").textContent = spec.col ? spec.col : "value";
+    // The value column: the row's own column, or another that points at what to look at
+    // (the first wrong step's S-number and span id).
+    const shown = spec.show && cols[spec.show] ? spec.show : spec.col;
+    document.getElementById("drill-value").textContent = shown ? shown : "value";
     tbody.textContent = "";
     for (const i of hits.slice(0, LIMIT)) {
       const tr = document.createElement("tr");
       tr.className = "attempt-row";
-      const value = spec.col && cols[spec.col] ? cols[spec.col][i] : "";
+      const value = shown && cols[shown] ? cols[shown][i] : "";
       const cells = [cols.attempt_id[i], cols.task_id[i], cols.arm[i], cols.attempt_index[i],
                      cols.status[i], value === null ? "–" : String(value)];
       cells.forEach(function (text, k) {

@@ -1,0 +1,1 @@
+"""Fault injection for recovery evals (public as `agentsignals.faults`)."""

@@ -1,0 +1,1 @@
+"""Dense rewards from attempt records and spans (public as `agentsignals.rewards`)."""
