@@ -192,6 +192,18 @@ Model responses on branches of the session the user abandoned (went back to an e
 continued from there); they are not imported as turns. Set when non-zero.
 """
 
+AGENT_SIGNALS_SESSION_CHANGES_REVERTED: Final = "agent_signals.session.changes_reverted"
+"""
+At the session's close, every file the agent changed is back as it was (no difference from the
+commit the session started at, nothing committed over it): the changes were reverted.
+"""
+
+AGENT_SIGNALS_SESSION_OUTPUT_APPLIED: Final = "agent_signals.session.output_applied"
+"""
+At the session's close, the git repository it worked in has a commit made since the session started
+that touches a file the agent changed (the user applied its output).
+"""
+
 AGENT_SIGNALS_SPAN_TYPE: Final = "agent_signals.span.type"
 """
 Which agentsignals span type this span is (the four of the agent loop, a user's turn in an
@@ -860,6 +872,8 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.judge.step": "int",
     "agent_signals.run.id": "string",
     "agent_signals.session.abandoned_turns": "int",
+    "agent_signals.session.changes_reverted": "boolean",
+    "agent_signals.session.output_applied": "boolean",
     "agent_signals.span.type": "string",
     "agent_signals.task.id": "string",
     "agent_signals.test.complete": "boolean",

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentsignals._features.assemble import Assembler, AssemblerStats
-from agentsignals._features.record import AttemptRecord, TrialRecord
-from agentsignals._features.store import ListSink, read_records
+from agentsignals._features.record import AttemptRecord, SessionRecord, TrialRecord
+from agentsignals._features.store import ListSink, read_records, read_sessions
 from agentsignals._spans.decode import DecodeProblem, decode_otlp_json_lines, find_otlp_json_files
 from agentsignals._spans.model import Span
 
@@ -30,6 +30,8 @@ class FeatureSet:
 
     attempts: list[AttemptRecord] = field(default_factory=list)
     trials: list[TrialRecord] = field(default_factory=list)
+    # Product sessions only (eval runs have none), with the joins across sessions filled.
+    sessions: list[SessionRecord] = field(default_factory=list)
     problems: list[DecodeProblem] = field(default_factory=list)
     stats: AssemblerStats = field(default_factory=AssemblerStats)
 
@@ -40,9 +42,12 @@ def sorted_feature_set(
     def attempt_key(r: AttemptRecord) -> tuple[int, str, int, str]:
         return (r.started_at_ns or 0, r.trial_id or "", r.attempt_index or 0, r.attempt_id)
 
+    from agentsignals._features.session import link_sessions
+
     return FeatureSet(
         attempts=sorted(sink.attempts.values(), key=attempt_key),
         trials=sorted(sink.trials.values(), key=lambda t: (t.trial_id,)),
+        sessions=link_sessions(list(sink.sessions.values())),
         problems=problems,
         stats=stats,
     )
@@ -114,4 +119,6 @@ def read_store(directory: PathArg) -> FeatureSet:
         sink(a)
     for t in trials:
         sink(t)
+    for session in read_sessions(directory):
+        sink(session)
     return sorted_feature_set(sink, [], AssemblerStats())

@@ -17,11 +17,13 @@ from typing import Any
 
 import msgspec
 
-from agentsignals._features.record import AttemptRecord, TrialRecord, supersedes
+from agentsignals._features.record import AttemptRecord, SessionRecord, TrialRecord, supersedes
 
-Record = AttemptRecord | TrialRecord
+Record = AttemptRecord | TrialRecord | SessionRecord
 ATTEMPTS_FILE = "attempts.jsonl"
 TRIALS_FILE = "trials.jsonl"
+# Product sessions only (interactive sessions a person steered), keyed by attempt id.
+SESSIONS_FILE = "sessions.jsonl"
 # Records may hold task text, file paths and error messages: readable by their owner only,
 # like the trace files the SDK writes.
 FILE_MODE = 0o600
@@ -30,7 +32,8 @@ _encoder = msgspec.json.Encoder()
 
 
 class JsonLinesSink:
-    """Appends attempt records to `attempts.jsonl` and trial records to `trials.jsonl`."""
+    """Appends attempt records to `attempts.jsonl`, trial records to `trials.jsonl` and
+    product-session records to `sessions.jsonl`."""
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
@@ -38,7 +41,7 @@ class JsonLinesSink:
         self._fds: dict[str, int] = {}
 
     def __call__(self, record: Record) -> None:
-        name = TRIALS_FILE if isinstance(record, TrialRecord) else ATTEMPTS_FILE
+        name = _file_of(record)
         line = _encoder.encode(record) + b"\n"
         with self._lock:
             fd = self._fds.get(name)
@@ -56,7 +59,7 @@ class JsonLinesSink:
         """Each feature file's size now (files not written yet are left out)."""
         out: dict[str, int] = {}
         with self._lock:
-            for name in (ATTEMPTS_FILE, TRIALS_FILE):
+            for name in (ATTEMPTS_FILE, TRIALS_FILE, SESSIONS_FILE):
                 fd = self._fds.get(name)
                 try:
                     out[name] = (
@@ -73,6 +76,12 @@ class JsonLinesSink:
             for fd in self._fds.values():
                 os.close(fd)
             self._fds.clear()
+
+
+def _file_of(record: Record) -> str:
+    if isinstance(record, TrialRecord):
+        return TRIALS_FILE
+    return SESSIONS_FILE if isinstance(record, SessionRecord) else ATTEMPTS_FILE
 
 
 class _RecordKey(msgspec.Struct):
@@ -121,9 +130,14 @@ class ListSink:
     def __init__(self) -> None:
         self.attempts: dict[str, AttemptRecord] = {}
         self.trials: dict[str, TrialRecord] = {}
+        self.sessions: dict[str, SessionRecord] = {}
 
     def __call__(self, record: Record) -> None:
-        if isinstance(record, TrialRecord):
+        if isinstance(record, SessionRecord):
+            old_session = self.sessions.get(record.attempt_id)
+            if old_session is None or record.revision >= old_session.revision:
+                self.sessions[record.attempt_id] = record
+        elif isinstance(record, TrialRecord):
             old_trial = self.trials.get(record.trial_id)
             if old_trial is None or supersedes(record, old_trial):
                 self.trials[record.trial_id] = record
@@ -137,11 +151,25 @@ def read_records(
     directory: str | os.PathLike[str],
 ) -> tuple[list[AttemptRecord], list[TrialRecord]]:
     """The latest revision of every attempt and trial record in a feature folder."""
+    sink = _read(directory)
+    return list(sink.attempts.values()), list(sink.trials.values())
+
+
+def read_sessions(directory: str | os.PathLike[str]) -> list[SessionRecord]:
+    """The latest revision of every product-session record in a feature folder."""
+    return list(_read(directory, sessions_only=True).sessions.values())
+
+
+def _read(directory: str | os.PathLike[str], *, sessions_only: bool = False) -> ListSink:
     sink = ListSink()
     folder = Path(directory)
-    decoders: tuple[tuple[str, msgspec.json.Decoder[Record]], ...] = (
-        (ATTEMPTS_FILE, msgspec.json.Decoder(AttemptRecord)),
-        (TRIALS_FILE, msgspec.json.Decoder(TrialRecord)),
+    decoders: tuple[tuple[str, msgspec.json.Decoder[Any]], ...] = (
+        ((SESSIONS_FILE, msgspec.json.Decoder(SessionRecord)),)
+        if sessions_only
+        else (
+            (ATTEMPTS_FILE, msgspec.json.Decoder(AttemptRecord)),
+            (TRIALS_FILE, msgspec.json.Decoder(TrialRecord)),
+        )
     )
     for name, decoder in decoders:
         path = folder / name
@@ -154,7 +182,7 @@ def read_records(
                         sink(decoder.decode(line))
                     except msgspec.DecodeError:
                         continue  # a torn last line from a killed writer
-    return list(sink.attempts.values()), list(sink.trials.values())
+    return sink
 
 
 def flatten(record: Record) -> dict[str, Any]:
@@ -186,7 +214,9 @@ def to_dataframe(records: Sequence[Record]) -> Any:
     return pd.DataFrame([flatten(r) for r in records])
 
 
-def arrow_schema(record_type: type[AttemptRecord] | type[TrialRecord]) -> Any:
+def arrow_schema(
+    record_type: type[AttemptRecord] | type[TrialRecord] | type[SessionRecord],
+) -> Any:
     """The Arrow schema of flattened records (`flatten`), generated from the record types:
     every column typed even when all its values are null or empty lists, so files written
     from different batches (an attempt that edited nothing beside one that did) agree.
@@ -251,7 +281,7 @@ def write_parquet(records: Sequence[Record], path: str | os.PathLike[str]) -> No
         ) from exc
     kinds = {type(r) for r in records}
     if len(kinds) > 1:
-        raise ValueError("write attempt records and trial records to separate Parquet files")
+        raise ValueError("write attempt, trial and session records to separate Parquet files")
     record_type = kinds.pop() if kinds else AttemptRecord
     schema = arrow_schema(record_type)
     rows = [flatten(r) for r in records]

@@ -451,13 +451,13 @@ class AttemptBuilder:
                 reasoning_text.self_corrections(both)
             )
         if count_text:
-            said = text or ""
-            attrs[sc.AGENT_SIGNALS_TURN_TEXT_WORDS] = session_text.words(said)
-            attrs[sc.AGENT_SIGNALS_TURN_TEXT_HEDGES] = session_text.hedges(said)
+            shown = text or ""
+            attrs[sc.AGENT_SIGNALS_TURN_TEXT_WORDS] = session_text.words(shown)
+            attrs[sc.AGENT_SIGNALS_TURN_TEXT_HEDGES] = session_text.hedges(shown)
             attrs[sc.AGENT_SIGNALS_TURN_TEXT_CONFIRMATION_REQUESTS] = (
-                session_text.confirmation_requests(said)
+                session_text.confirmation_requests(shown)
             )
-            if reasoning is not None:
+            if reasoning:  # the first reasoning block: a turn that wrote one
                 attrs[sc.AGENT_SIGNALS_TURN_REASONING_ASSUMPTIONS] = session_text.assumptions(
                     reasoning
                 )
