@@ -519,8 +519,9 @@ def session_failure_mode(
     dyn, ant = record.dynamics, record.anticipation
     missing: list[str] = []
     rep = dyn.repetition_rate
-    if rep is None and record.user.tool_result_sizes:  # no calls: no loop of calls
-        missing.append("dynamics.repetition_rate")
+    if rep is None:
+        if record.user.tool_result_sizes:  # no calls: no loop of calls
+            missing.append("dynamics.repetition_rate")
     elif rep >= t.stuck_repetition_rate:
         return "stuck_loop", f"repetition_rate {rep:.3g} >= {t.stuck_repetition_rate}", []
     if dyn.max_repeat is not None and dyn.max_repeat >= t.stuck_max_repeat:
