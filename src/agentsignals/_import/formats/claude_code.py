@@ -73,7 +73,8 @@ from pathlib import Path
 from typing import Any
 
 from agentsignals import semconv as sc
-from agentsignals._import.builder import AttemptBuilder, Region, TrajectoryBuilder, TurnRef
+from agentsignals._classify.regions import Region
+from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
 from agentsignals._import.formats._common import (
     loads_json,
