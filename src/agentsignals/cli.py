@@ -120,7 +120,12 @@ def _main(argv: list[str] | None) -> int:
         "-o", "--output", type=Path, default=None,
         help="output file: .jsonl (default: stdout), .csv, or .parquet (the parquet extra)",
     )  # fmt: skip
-    feats.add_argument("--trials", action="store_true", help="write trial records instead")
+    kinds = feats.add_mutually_exclusive_group()
+    kinds.add_argument("--trials", action="store_true", help="write trial records instead")
+    kinds.add_argument(
+        "--sessions", action="store_true",
+        help="write product-session records instead (interactive sessions; docs/sessions.md)",
+    )  # fmt: skip
     feats.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
     ver = commands.add_parser(
@@ -186,6 +191,11 @@ def _main(argv: list[str] | None) -> int:
     imp.add_argument(
         "--tag", action="append", default=[], metavar="KEY=VALUE",
         help="a resource attribute of every imported span (repeatable; OTEL_RESOURCE_ATTRIBUTES)",
+    )  # fmt: skip
+    imp.add_argument(
+        "--git-state", action="store_true",
+        help="read each interactive session's git repository (its cwd) now for whether its "
+        "changes were committed or reverted (user.output_applied, user.changes_reverted)",
     )  # fmt: skip
     imp.add_argument(
         "--content", action="store_true",
@@ -260,7 +270,7 @@ def _features(args: argparse.Namespace) -> int:
 
         try:
             with connect(args.store) as store:
-                store.insert_records([*result.attempts, *result.trials])
+                store.insert_records([*result.attempts, *result.trials, *result.sessions])
         except (ValueError, ImportError) as exc:
             say(str(exc))
             return 2
@@ -270,11 +280,13 @@ def _features(args: argparse.Namespace) -> int:
     problems = _trajectory_hints(result.problems, args.paths, say)
     for problem in problems:
         say(f"skipped {problem}")
-    records = result.trials if args.trials else result.attempts
+    records: list[Any] = (
+        result.trials if args.trials else result.sessions if args.sessions else result.attempts
+    )
     code = _write_records(records, args.output, say)
     if code:
         return code
-    kind = "trial" if args.trials else "attempt"
+    kind = "trial" if args.trials else "session" if args.sessions else "attempt"
     say(
         f"{len(records)} {kind} records from {result.stats.spans_in} spans"
         + (f" ({len(problems)} unreadable lines skipped)" if problems else "")
@@ -487,6 +499,7 @@ def _import(args: argparse.Namespace) -> int:
             run_id=args.run_id,
             tags=tags,
             content=content or False,
+            git_state=args.git_state,
         ):
             files += 1
             for file_problem in result.problems:
