@@ -30,7 +30,7 @@ def _edited(spans: list[Span], attempt_id: str) -> list[str]:
         for key in (sc.AGENT_SIGNALS_TOOL_CHANGED_FILES, sc.AGENT_SIGNALS_TOOL_REGIONS_FILES):
             value = a.get(key)
             if value is not None:
-                files.update(coerce_str_list(value))
+                files.update(coerce_str_list(value) or ())
     return sorted(files)
 
 
