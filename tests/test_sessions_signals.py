@@ -309,3 +309,44 @@ def test_import_git_state_on_a_pi_session_in_a_real_repository(
     assert after.user.session_outcome == "accepted"
     plain = session(git_state=False)
     assert (plain.user.output_applied, plain.user.changes_reverted) == (None, None)
+
+
+def test_claude_code_rewind_marks_the_message_rewound(tmp_path: Path) -> None:
+    """The user went back (Esc Esc) and wrote again from the first answer: the second
+    follow-up shares its parent with the first one; parallel tool results do not count."""
+
+    def rec(kind: str, uuid: str, parent: str | None, second: int, content: object) -> dict:
+        message: dict[str, object] = {"role": kind, "content": content}
+        if kind == "assistant":
+            message.update(
+                id=f"msg_{uuid}", model="claude-x", stop_reason="end_turn",
+                usage={"input_tokens": 10, "output_tokens": 5},
+            )  # fmt: skip
+        return {
+            "type": kind, "uuid": uuid, "parentUuid": parent, "sessionId": "s", "cwd": "/r",
+            "timestamp": f"2026-01-01T00:00:{second:02d}.000Z", "message": message,
+        }  # fmt: skip
+
+    records = [
+        rec("user", "u1", None, 1, "first prompt"),
+        rec("assistant", "a1", "u1", 2, [{"type": "text", "text": "answer one"}]),
+        rec("user", "u2", "a1", 3, "follow-up that the user later took back"),
+        rec("assistant", "a2", "u2", 4, [{"type": "text", "text": "answer two"}]),
+        rec("user", "u3", "a1", 5, "actually, do this instead"),
+        rec("assistant", "a3", "u3", 6, [{"type": "text", "text": "answer three"}]),
+    ]
+    path = tmp_path / "session.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = import_file(path, "claude-code")
+    spans = [s for t in result.trajectories for s in t]
+    turns = sorted(
+        (s for s in spans if s.attributes.get("agent_signals.span.type") == "user_turn"),
+        key=lambda s: s.attributes["agent_signals.user_turn.index"],
+    )
+    assert [s.attributes.get("agent_signals.user_turn.rewound") for s in turns] == [
+        None,
+        None,
+        True,
+    ]
+    (session,) = features.from_spans(spans).sessions
+    assert session.user.correction_turns == [2]  # "actually"

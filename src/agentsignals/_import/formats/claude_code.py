@@ -242,6 +242,7 @@ class _UserTurn:
     ns: int | None
     kind: str
     text: str | None
+    rewound: bool = False
 
 
 @dataclass
@@ -260,6 +261,9 @@ class _Conversation:
     inputs: list[tuple[str, str]] = field(default_factory=list)  # not yet read by a response
     user_turns: list[_UserTurn] = field(default_factory=list)
     cwd: str | None = None
+    # parentUuid -> user text records seen under it: a second one is a rewind (the user went
+    # back and wrote again from there); tool results under one parent are parallel calls.
+    typed_children: dict[str, int] = field(default_factory=dict)
 
 
 def _text(content: Any) -> str | None:
@@ -417,7 +421,16 @@ def _user(conv: _Conversation, d: dict[str, Any], message: dict[str, Any], ns: i
             conv.inputs.append(("user", text))
             said.append(text)
     if said:
+        parent = d.get("parentUuid")
+        rewound = False
+        if isinstance(parent, str):
+            seen = conv.typed_children.get(parent, 0)
+            conv.typed_children[parent] = seen + 1
+            rewound = seen > 0
+        count = len(conv.user_turns)
         _user_turn(conv, said, ns)
+        if rewound and len(conv.user_turns) > count:
+            conv.user_turns[-1].rewound = True
 
 
 _COMMAND_NAME = re.compile(r"<command-name>\s*(.*?)\s*</command-name>", re.S)
@@ -756,7 +769,9 @@ class _Importer:
             attempt.compaction(at_ns=at, tokens_before=before, trigger=trigger)
 
     def _user(self, attempt: AttemptBuilder, turn: _UserTurn) -> None:
-        attempt.user_turn(turn.text, kind=turn.kind, at_ns=self.at(turn.ns))
+        attempt.user_turn(
+            turn.text, kind=turn.kind, at_ns=self.at(turn.ns), rewound=turn.rewound
+        )
 
     def at(self, ns: int | None) -> int | None:
         """A real time where one is known: a record without a timestamp takes the last seen."""
