@@ -350,3 +350,63 @@ def test_claude_code_rewind_marks_the_message_rewound(tmp_path: Path) -> None:
     ]
     (session,) = features.from_spans(spans).sessions
     assert session.user.correction_turns == [2]  # "actually"
+
+
+def test_semantic_inputs_are_the_captured_text(shared_data: Path) -> None:
+    from agentsignals._features.session import semantic_inputs
+
+    result = import_file(shared_data / "pi" / "before-compaction.jsonl", content=True)
+    spans = [s for t in result.trajectories for s in t]
+    inputs = semantic_inputs(spans)
+    assert inputs["task"].startswith("alright, read @packages/coding-agent/src/main.ts")
+    assert len(inputs["user_turns"]) == 55 and inputs["user_turns"][-1] == "ok"
+    assert len(inputs["agent_turns"]) == 484
+    assert inputs["compaction_turns"] == [173, 303]
+    assert len(inputs["tool_calls"]) == 449
+    assert inputs["tool_calls"][0].startswith("read {")
+    # Without content there is no text to embed.
+    bare = semantic_inputs([s for t in import_file(result.path).trajectories for s in t])
+    assert bare["task"] is None and bare["user_turns"] == [] and set(bare["agent_turns"]) == {""}
+
+
+def test_the_semantic_hook_merges_the_other_feature_groups_result(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The semantic pass is another module (built apart); a stand-in with its interface
+    checks the hook: called with SessionText(**inputs) and the embedder, result merged."""
+    import sys
+    import types
+
+    calls: list[tuple[object, object]] = []
+
+    class SessionText:
+        def __init__(self, **fields: object) -> None:
+            self.fields = fields
+
+    def semantic_signals(inputs: SessionText, embedder: object) -> dict[str, object]:
+        calls.append((inputs, embedder))
+        return {"cp_curve": [0.0, 0.3], "max_cp": 0.3, "drift_onset_turn": 1}
+
+    name = "agentsignals._features.session_semantic"
+    stand_in = types.ModuleType(name)
+    stand_in.SessionText = SessionText  # type: ignore[attr-defined]
+    stand_in.semantic_signals = semantic_signals  # type: ignore[attr-defined]
+    spans = [
+        s for t in import_file(shared_data / "codex" / "redacted-session-01.jsonl", content=True)
+        .trajectories for s in t
+    ]  # fmt: skip
+    embedder = object()
+    monkeypatch.setitem(sys.modules, name, None)  # absent: the fields stay null
+    (plain,) = features.from_spans(spans, embedder=embedder).sessions
+    assert plain.dynamics.max_cp is None and plain.semantic_source is None
+    monkeypatch.setitem(sys.modules, name, stand_in)
+    (session,) = features.from_spans(spans, embedder=embedder).sessions
+    ((inputs, given),) = calls
+    assert given is embedder
+    assert isinstance(inputs, SessionText) and inputs.fields["task"] == "[REDACTED_PROMPT]"
+    assert session.dynamics.cp_curve == [0.0, 0.3] and session.dynamics.drift_onset_turn == 1
+    assert session.semantic_source == name
+    # max_cp 0.3 is moderate: with the scope inputs still null the tree names them.
+    assert session.dynamics.session_failure_mode_missing == [
+        "anticipation.scope_drift or anticipation.conflation_turn"
+    ]

@@ -99,8 +99,12 @@ class Assembler:
         max_in_flight: int = 10_000,
         finished_cache: int = 512,
         remembered_ids: int = 200_000,
+        embedder: object = None,
     ) -> None:
         self._sink = sink
+        # The product-session semantic pass's embedder (None: the model-based session
+        # signals stay null); see `_features.session.semantic_pass`.
+        self.embedder = embedder
         self._clock = clock
         self.grace = grace
         self.idle_timeout = idle_timeout
@@ -427,7 +431,7 @@ class Assembler:
         if not is_product_session(spans):
             return
         try:
-            session = session_record(spans, record)
+            session = session_record(spans, record, embedder=self.embedder)
         except Exception:  # a session signal's bug must not lose the attempt record
             _log.exception("attempt %s: session record failed", record.attempt_id)
             return

@@ -57,18 +57,22 @@ def extract(
     paths: PathArg | Iterable[PathArg],
     *,
     progress: Callable[[int, int], None] | None = None,
+    embedder: Any = None,
 ) -> FeatureSet:
     """Feature records from OTLP/JSON files or folders (our file exporter's output or the
     OpenTelemetry Collector's file exporter). Malformed or truncated lines are reported in
     `problems` (file, line, what was wrong) and every other line is still used.
 
-    `progress(done_bytes, total_bytes)` is called as files are read.
+    `progress(done_bytes, total_bytes)` is called as files are read. `embedder` (optional)
+    runs the product sessions' semantic pass (model-based session signals).
     """
     files = find_otlp_json_files(paths)
     total = sum(f.stat().st_size for f in files)
     sink = ListSink()
     lines = 0
-    assembler = Assembler(sink, clock=lambda: float(lines), grace=OFFLINE_GRACE_LINES)
+    assembler = Assembler(
+        sink, clock=lambda: float(lines), grace=OFFLINE_GRACE_LINES, embedder=embedder
+    )
     problems: list[DecodeProblem] = []
     done = 0
     # A batch job over many small objects: the cyclic GC costs 12-30% here and finds nothing
@@ -93,9 +97,10 @@ def extract(
     return sorted_feature_set(sink, problems, assembler.stats)
 
 
-def from_spans(spans: Iterable[Span | Any]) -> FeatureSet:
+def from_spans(spans: Iterable[Span | Any], *, embedder: Any = None) -> FeatureSet:
     """Feature records from spans already in memory: our typed spans, or the OpenTelemetry
-    SDK's finished spans (ReadableSpan, e.g. from `agentsignals.testing`)."""
+    SDK's finished spans (ReadableSpan, e.g. from `agentsignals.testing`). `embedder`: as
+    in `extract`."""
     from agentsignals._spans.decode import from_readable_spans
 
     typed: list[Span] = []
@@ -105,7 +110,7 @@ def from_spans(spans: Iterable[Span | Any]) -> FeatureSet:
     if foreign:
         typed.extend(from_readable_spans(foreign))
     sink = ListSink()
-    assembler = Assembler(sink, clock=lambda: 0.0, grace=1.0)
+    assembler = Assembler(sink, clock=lambda: 0.0, grace=1.0, embedder=embedder)
     assembler.add(typed)
     assembler.flush()
     return sorted_feature_set(sink, [], assembler.stats)

@@ -134,8 +134,11 @@ def session_record(
     attempt: AttemptRecord,
     *,
     thresholds: SessionThresholds = DEFAULT_THRESHOLDS,
+    embedder: Any = None,
 ) -> SessionRecord:
-    """The session record of one product session's spans (its attempt record computed)."""
+    """The session record of one product session's spans (its attempt record computed).
+    With an `embedder`, the semantic pass runs on the session's captured text and its
+    signals are merged (`semantic_pass`)."""
     from agentsignals._features.extract import split_spans
 
     parts = split_spans(spans)
@@ -202,6 +205,8 @@ def session_record(
     record.anticipation.first_tool_precision = attempt.anticipation.first_tool_precision
     user.session_outcome = _outcome(user, markers)
     label(record, thresholds)
+    if embedder is not None:
+        semantic_pass(record, semantic_inputs(parts.spans), embedder)
     return record
 
 
@@ -724,13 +729,87 @@ def _field_hints() -> dict[tuple[str, str], Any]:
 _HINTS: Final = _field_hints()
 
 
-def semantic_pass(record: SessionRecord, inputs: Any, embedder: Any) -> list[str] | None:
-    """Run the semantic pass of `agentsignals._features.session_semantic` (another module,
-    present once built) on `inputs` and merge its result; None when the module is absent."""
+SEMANTIC_MODULE: Final = "agentsignals._features.session_semantic"
+
+
+def semantic_pass(
+    record: SessionRecord, inputs: Mapping[str, Any], embedder: Any
+) -> list[str] | None:
+    """THE CALL of the model-based session signals: `semantic_signals(SessionText(**inputs),
+    embedder)` of `agentsignals._features.session_semantic` (imported lazily; a separate
+    feature group), its result merged by `merge_semantic`. None when that module is not
+    installed; a failure of the pass is logged and leaves the record as it was."""
+    import importlib
+
     try:
-        from agentsignals._features import session_semantic  # type: ignore[attr-defined]
+        module = importlib.import_module(SEMANTIC_MODULE)
     except ImportError:
         return None
-    values = session_semantic.semantic_signals(inputs, embedder)
-    record.semantic_source = "agentsignals._features.session_semantic"
+    try:
+        values = module.semantic_signals(module.SessionText(**inputs), embedder)
+    except Exception:
+        _log.exception("session %s: the semantic pass failed", record.attempt_id)
+        return None
+    record.semantic_source = SEMANTIC_MODULE
     return merge_semantic(record, values)
+
+
+def semantic_inputs(spans: Sequence[Span]) -> dict[str, Any]:
+    """The session's text as the semantic pass takes it (`SessionText`'s fields), from the
+    content captured on the spans (`--content` imports, live content capture): the task (the
+    first user message), every user message, every agent turn's visible text, the agent turns
+    that followed a compaction, and each tool call as `name arguments`. Without content the
+    lists are empty and the task None: the pass then has nothing to embed."""
+    user_spans = sorted(
+        (s for s in spans if s.attributes.get(_TYPE) == sc.SpanType.USER_TURN.value), key=_order
+    )
+    turns = sorted(
+        (s for s in spans if s.attributes.get(_TYPE) == sc.SpanType.TURN.value), key=_order
+    )
+    tools = sorted(
+        (s for s in spans if s.attributes.get(_TYPE) == sc.SpanType.TOOL.value), key=_order
+    )
+    user_turns = [
+        t
+        for s in user_spans
+        if s.attributes.get(sc.AGENT_SIGNALS_USER_TURN_KIND) == _MESSAGE
+        and (t := _message_text(s.attributes.get(sc.GEN_AI_INPUT_MESSAGES), "user"))
+    ]
+    agent_turns = [_message_text(t.attributes.get(sc.GEN_AI_OUTPUT_MESSAGES), None) for t in turns]
+    compacted = [
+        i for i, t in enumerate(turns) if t.attributes.get(sc.GEN_AI_CONVERSATION_COMPACTED) is True
+    ]
+    calls = []
+    for s in tools:
+        name = _s(s.attributes.get(sc.GEN_AI_TOOL_NAME)) or "unknown"
+        args = s.attributes.get(sc.GEN_AI_TOOL_CALL_ARGUMENTS)
+        calls.append(f"{name} {args}" if isinstance(args, str) else name)
+    return {
+        "task": user_turns[0] if user_turns else None,
+        "user_turns": user_turns,
+        "agent_turns": agent_turns,
+        "compaction_turns": compacted,
+        "tool_calls": calls,
+    }
+
+
+def _message_text(value: AttrValue | None, role: str | None) -> str:
+    """The text parts of GenAI JSON messages (of `role`, or any role), joined."""
+    import json
+
+    if not isinstance(value, str):
+        return ""
+    try:
+        messages = json.loads(value)
+    except ValueError:
+        return ""
+    out: list[str] = []
+    for m in messages if isinstance(messages, list) else []:
+        if not isinstance(m, dict) or (role is not None and m.get("role") != role):
+            continue
+        for part in m.get("parts") or []:
+            if isinstance(part, dict) and part.get("type") == "text":
+                content = part.get("content")
+                if isinstance(content, str):
+                    out.append(content)
+    return "\n".join(out)
