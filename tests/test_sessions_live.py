@@ -191,3 +191,17 @@ def test_bad_arguments_are_dropped_not_raised(captured: CapturedSpans) -> None:
         sc.AGENT_SIGNALS_TURN_INDEX: 0,
         sc.AGENT_SIGNALS_COMPACTION_TRIGGER: "auto",
     }
+
+
+def test_user_turns_show_in_openinference_viewers_as_the_chain_input(
+    captured_content: CapturedSpans,
+) -> None:
+    from agentsignals._export.openinference import openinference_attributes
+
+    with agentsignals.attempt(context="product") as attempt:
+        attempt.record_user_message("fix the parser")
+    (span,) = captured_content.spans_of_type("user_turn")
+    keys = openinference_attributes("user_turn", attributes(span))
+    assert keys["openinference.span.kind"] == "CHAIN"
+    assert "fix the parser" in str(keys["input.value"])
+    assert keys["input.mime_type"] == "application/json"
