@@ -205,3 +205,10 @@ def test_user_turns_show_in_openinference_viewers_as_the_chain_input(
     assert keys["openinference.span.kind"] == "CHAIN"
     assert "fix the parser" in str(keys["input.value"])
     assert keys["input.mime_type"] == "application/json"
+
+
+def test_a_user_message_outside_an_attempt_records_nothing(captured: CapturedSpans) -> None:
+    agentsignals.current_attempt().record_user_message("hello")
+    handle = agentsignals.attempt(context="product")
+    handle.record_user_message("not entered yet")
+    assert captured.spans == []

@@ -462,6 +462,8 @@ class AttemptHandle(_SpanHandle):
         always, the text itself (`gen_ai.input.messages`, one user message) only with content
         capture on."""
         where = "attempt.record_user_message"
+        if not self._span.is_recording():
+            return  # outside a live attempt (the idle handle, or the SDK disabled)
         try:
             what = as_str(kind, f"{where}(kind=)") or sc.UserTurnKind.MESSAGE.value
             if what not in _USER_KINDS:
