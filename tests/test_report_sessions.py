@@ -138,3 +138,30 @@ def test_report_over_imported_real_sessions(shared_data: Path, tmp_path: Path) -
     assert {o["value"]: o["k"] for o in r["outcomes"]}["abandoned_mid_session"] == 3
     assert r["compared"] is False  # no accepted session
     assert features.SessionRecord is SessionRecord
+
+
+def test_load_links_sessions_written_one_at_a_time(tmp_path: Path) -> None:
+    """The in-process store writes each session as it ends (no joins): the report joins them."""
+    folder = tmp_path / "features"
+    sink = JsonLinesSink(folder)
+    for ident, start in (("early", 0), ("late", 900)):
+        sink(AttemptRecord(attempt_id=ident))
+        sink(
+            msgspec.convert(
+                {
+                    "attempt_id": ident,
+                    "repository": "/repo",
+                    "started_at_ns": start * 10**9,
+                    "ended_at_ns": (start + 300) * 10**9,
+                    "user": {"session_outcome": "abandoned_mid_session"},
+                },
+                SessionRecord,
+            )
+        )
+    sink.close()
+    sessions: list[SessionRecord] = []
+    report.load([folder], sessions=sessions)
+    by_id = {s.attempt_id: s for s in sessions}
+    assert by_id["early"].user.session_outcome == "restarted_same_task"  # 600 s later
+    assert by_id["early"].user.session_reopened_within_s == 600.0
+    assert by_id["late"].user.prior_sessions_same_repo == 1

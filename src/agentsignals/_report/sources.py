@@ -177,6 +177,16 @@ def load(
     frame = builder.finish()
     for p in parquet:
         frame = concat(frame, load_parquet(p, wanted))
+    if sessions:
+        # One record per session (the latest revision), with the joins across all of them.
+        from agentsignals._features.session import link_sessions
+
+        latest: dict[str, Any] = {}
+        for record in sessions:
+            old = latest.get(record.attempt_id)
+            if old is None or record.revision >= old.revision:
+                latest[record.attempt_id] = record
+        sessions[:] = link_sessions(list(latest.values()))
     return frame
 
 
