@@ -769,9 +769,7 @@ class _Importer:
             attempt.compaction(at_ns=at, tokens_before=before, trigger=trigger)
 
     def _user(self, attempt: AttemptBuilder, turn: _UserTurn) -> None:
-        attempt.user_turn(
-            turn.text, kind=turn.kind, at_ns=self.at(turn.ns), rewound=turn.rewound
-        )
+        attempt.user_turn(turn.text, kind=turn.kind, at_ns=self.at(turn.ns), rewound=turn.rewound)
 
     def at(self, ns: int | None) -> int | None:
         """A real time where one is known: a record without a timestamp takes the last seen."""
