@@ -122,7 +122,9 @@ def test_show_on_the_demo_gives_the_test_outcomes(demo_run: tuple, demo_output: 
     assert shown.returncode == 0, shown.stderr
     runs = [line.split() for line in shown.stdout.splitlines() if " run_tests " in line]
     assert len(runs) == 2
-    first, second = (" ".join(words[4:]) for words in runs)
+    # time, step (S1, S3, ...), tool, category, phase, then what the test run said
+    assert all(words[1].startswith("S") and words[2] == "run_tests" for words in runs)
+    first, second = (" ".join(words[5:]) for words in runs)
     assert first == (
         "FAILED: 2 passed, 1 failed (unittest) · failing: test_percent "
         "(tests.test_textkit.TextkitTest)"
