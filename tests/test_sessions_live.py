@@ -212,3 +212,23 @@ def test_a_user_message_outside_an_attempt_records_nothing(captured: CapturedSpa
     handle = agentsignals.attempt(context="product")
     handle.record_user_message("not entered yet")
     assert captured.spans == []
+
+
+@pytest.mark.usefixtures("fresh_otel")
+def test_in_process_store_writes_the_session_record_as_the_session_ends(tmp_path: Path) -> None:
+    agentsignals.configure(output_dir=tmp_path, features=True, exporters=["none"], batch=False)
+    with agentsignals.attempt(context="product") as attempt:
+        attempt.record_user_message("please fix it")
+        with agentsignals.turn():
+            pass
+        attempt.record_user_message("perfect, thanks")
+    written = (tmp_path / "features" / "sessions.jsonl").read_text().splitlines()
+    assert len(written) == 1
+    with agentsignals.attempt(context="eval"), agentsignals.turn():
+        pass
+    agentsignals.shutdown()
+    stored = features.read_store(tmp_path / "features")
+    assert len(stored.attempts) == 2
+    (session,) = stored.sessions
+    assert session.user.user_turn_count == 2
+    assert session.user.session_outcome == "accepted"
