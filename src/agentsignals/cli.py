@@ -291,6 +291,11 @@ def _features(args: argparse.Namespace) -> int:
         f"{len(records)} {kind} records from {result.stats.spans_in} spans"
         + (f" ({len(problems)} unreadable lines skipped)" if problems else "")
         + _unattributed_note(result.stats)
+        + (
+            f"; {len(result.sessions)} of them product sessions (--sessions writes those)"
+            if result.sessions and not args.sessions and not args.trials
+            else ""
+        )
     )
     return 1 if result.problems and not records else 0
 
