@@ -175,6 +175,34 @@ def test_revert_last_edit_and_exact_undo(repo: Path, captured: CapturedSpans) ->
     assert record_of(captured).behavior.touched_files == []
 
 
+@pytest.mark.parametrize("mode", ["git", "folder"])
+def test_revert_reverts_the_latest_edit_only(
+    tmp_path: Path, captured: CapturedSpans, mode: str
+) -> None:
+    # The content before an edit is read only when the revert fires, from the snapshot taken
+    # before that edit (git: a tree id; folder: the snapshot dict), in both tracker modes.
+    if mode == "git":
+        root = create_repository(tmp_path / "textkit")
+    else:
+        root = tmp_path / "plain"
+        for rel, text in REPO_FILES.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_text(text)
+    script: Script = [
+        [("str_replace_editor", FIX_MEAN)],
+        [("bash", FIX_PERCENT)],
+        [("read_file", {"path": FMT})],
+    ]
+    injector, _ = run_script(
+        root, script, faults.Fault("revert_last_edit", trigger="after_step", step=2)
+    )
+    assert injector is not None and injector.workspace is None  # closed at the attempt's end
+    [inj] = injector.injections
+    assert inj.files == [FMT] and inj.after == {FMT: REPO_FILES[FMT].encode()}
+    assert (root / FMT).read_text() == REPO_FILES[FMT]  # the second edit is gone
+    assert "sum(values) / len(values)" in (root / STATS).read_text()  # the first stays
+
+
 def test_undo_leaves_what_the_agent_changed_since(repo: Path, captured: CapturedSpans) -> None:
     script: Script = [
         [("read_file", {"path": FMT})],
@@ -332,6 +360,8 @@ def test_tool_error_then_retry(repo: Path, captured: CapturedSpans) -> None:
     assert isinstance(results[2], subprocess.CompletedProcess)
     tools = [attributes(t) for t in captured.spans_of_type("tool")]
     assert tools[1]["agent_signals.fault.kind"] == "tool_error"
+    # What a failing tool shows: a blind judge reading error.type learns nothing of the fault.
+    assert tools[1]["error.type"] == "RuntimeError"
     assert "agent_signals.fault.kind" not in tools[2]
     [event] = fault_events(captured)
     assert event["agent_signals.fault.step"] == 1 and "agent_signals.fault.files" not in event
@@ -355,8 +385,31 @@ def test_tool_timeout(repo: Path, captured: CapturedSpans) -> None:
     assert str(results[1]) == "Command 'ls' timed out after 30 seconds"
     tools = [attributes(t) for t in captured.spans_of_type("tool")]
     assert tools[1]["agent_signals.tool.timed_out"] is True
+    assert tools[1]["error.type"] == "TimeoutError"
     r = record_of(captured).recovery
     assert r.fault_kind == "tool_timeout" and r.noticed is False  # never retried
+
+
+def test_a_tool_fault_on_a_call_not_run_through_us_stays_pending(
+    repo: Path, captured: CapturedSpans, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An integration that only observes tool calls (or a tool() block without .run()) cannot
+    # fail the call: nothing is injected, no event claims it was, and it says so once.
+    with agentsignals.trial(TASK_ID), agentsignals.attempt(workspace=str(repo)):
+        injector = faults.inject(faults.Fault("tool_error", trigger="after_step", step=1))
+        for _ in range(3):
+            with agentsignals.tool("bash", arguments={"command": "ls"}):
+                pass
+        with (
+            agentsignals.tool("bash", arguments={"command": "ls"}) as t,
+            pytest.raises(faults.InjectedToolError),
+        ):
+            t.run(lambda: "ran")
+    assert injector is not None and len(injector.injections) == 1
+    assert injector.injections[0].step == 3  # the first call run through agentsignals
+    warnings = [r.getMessage() for r in caplog.records if "could not be applied" in r.getMessage()]
+    assert len(warnings) == 1 and "'bash'" in warnings[0]
+    assert len(fault_events(captured)) == 1
 
 
 def test_stale_output_hides_the_fix(repo: Path, captured: CapturedSpans) -> None:

@@ -179,3 +179,112 @@ def test_with_openinference_langchain_on(
     assert record.behavior.turn_count == 4
     assert record.tokens.input_tokens_total == 5200
     assert record.tokens.model_calls == 4
+
+
+# ----------------------------------------------------------------- recovery evals (faults)
+
+
+def test_tool_faults_in_the_react_graph(
+    tmp_path: Path, captured: CapturedSpans, instrumented: None
+) -> None:
+    """A tool call from the model that a fault fails gets the error ToolMessage LangChain gives
+    for a failed tool call (status "error"), with LangGraph's default error handling; a
+    direct call gets the exception."""
+    import json
+
+    from langchain_core.messages import ToolMessage
+
+    from agentsignals import faults
+
+    repo = make_repo(tmp_path)
+    assert agentsignals.instrument("langgraph", task_id="tiny__stats-9", workspace=str(repo))
+    script = [
+        Step(tools=[("read_file", {"path": "stats.py"})]),
+        Step(tools=[("run_tests", {})]),  # times out: tool_timeout
+        Step(tools=[("run_tests", {})]),  # the retry runs
+        Step(tools=[("bash", {"command": FIX})]),
+        Step(text="Fixed add()."),
+    ]
+    faults.install(faults.Fault("tool_timeout", trigger="after_step", step=1))
+    try:
+        with ScriptedLLM(script) as llm:
+            out = _graph(llm, repo).invoke({"messages": [("user", "add() subtracts")]})
+            requests = list(llm.requests)
+    finally:
+        faults.uninstall()
+    assert out["messages"][-1].content == "Fixed add()."
+    [hit] = [m for m in out["messages"] if isinstance(m, ToolMessage) and m.status == "error"]
+    assert hit.name == "run_tests"
+    message = f"Command '{hit.name}' timed out after 30 seconds"
+    assert hit.content == message
+    assert message in json.dumps(requests[2]["messages"][-1])
+    tools = [attributes(t) for t in captured.spans_of_type("tool")]
+    assert [t["gen_ai.tool.name"] for t in tools] == ["read_file", "run_tests", "run_tests", "bash"]
+    assert tools[1]["agent_signals.fault.kind"] == "tool_timeout"
+    assert tools[1]["agent_signals.tool.timed_out"] is True
+    assert tools[1]["error.type"] == "TimeoutError"
+    assert tools[1]["gen_ai.tool.call.id"] == hit.tool_call_id
+    [record] = features.from_spans(captured.spans).attempts
+    r = record.recovery
+    assert (r.fault_kind, r.fault_step, r.noticed_how, r.steps_to_notice) == (
+        "tool_timeout", 1, "reran_tests", 0,
+    )  # fmt: skip
+    assert record.behavior.touched_files == ["stats.py"]
+
+
+def test_a_direct_tool_call_gets_the_fault_as_an_exception(
+    tmp_path: Path, captured: CapturedSpans, instrumented: None
+) -> None:
+    from langchain_core.tools import tool
+
+    from agentsignals import faults
+
+    @tool
+    def echo(text: str) -> str:
+        """Echo the text."""
+        return text
+
+    assert agentsignals.instrument("langgraph")
+    with agentsignals.trial("direct"), agentsignals.attempt():
+        faults.inject(faults.Fault("tool_error", trigger="after_step", step=1))
+        assert echo.run("one") == "one"
+        with pytest.raises(faults.InjectedToolError):
+            echo.run("two")
+        assert echo.run("three") == "three"
+    tools = [attributes(t) for t in captured.spans_of_type("tool")]
+    assert [t.get("agent_signals.fault.kind") for t in tools] == [None, "tool_error", None]
+
+
+def test_async_tool_calls_get_the_fault_too(captured: CapturedSpans, instrumented: None) -> None:
+    import asyncio
+
+    from langchain_core.messages import ToolMessage
+    from langchain_core.tools import tool
+
+    from agentsignals import faults
+
+    @tool
+    async def echo(text: str) -> str:
+        """Echo the text."""
+        return text
+
+    assert agentsignals.instrument("langgraph")
+
+    async def main() -> list[object]:
+        out: list[object] = []
+        with agentsignals.trial("async"), agentsignals.attempt():
+            faults.inject(faults.Fault("tool_error", trigger="after_step", step=1, message="boom"))
+            out.append(await echo.arun("one"))
+            call = {"type": "tool_call", "name": "echo", "args": {"text": "two"}, "id": "c2"}
+            out.append(await echo.ainvoke(call))
+            out.append(await echo.ainvoke({**call, "id": "c3"}))
+        return out
+
+    one, two, three = asyncio.run(main())
+    assert one == "one"
+    assert isinstance(two, ToolMessage) and two.status == "error" and two.content == "boom"
+    assert two.tool_call_id == "c2"
+    assert isinstance(three, ToolMessage) and three.status == "success" and three.content == "two"
+    tools = [attributes(t) for t in captured.spans_of_type("tool")]
+    assert [t.get("agent_signals.fault.kind") for t in tools] == [None, "tool_error", None]
+    assert tools[1]["error.type"] == "RuntimeError"

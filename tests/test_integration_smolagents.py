@@ -196,3 +196,61 @@ def test_code_agent_tools_called_from_code(
     assert record.behavior.tool_category_sequence == ["read", "shell", "submit"]
     assert record.behavior.touched_files == ["stats.py"]
     assert record.behavior.bash_mediated_edits is True
+
+
+# ----------------------------------------------------------------- recovery evals (faults)
+
+
+def test_tool_faults_reach_the_model_as_tool_errors(
+    tmp_path: Path, captured: CapturedSpans, instrumented: None
+) -> None:
+    """A tool error hits the fix (its body does not run); smolagents shows the model the error
+    as for any tool that raises, and the model retries. Then reading the fixed file again is
+    answered with the first read's output (stale output: the file still looks broken)."""
+    import json
+
+    from agentsignals import faults
+
+    repo = make_repo(tmp_path)
+    assert agentsignals.instrument("smolagents", task_id="tiny__stats-9", workspace=str(repo))
+    script = [
+        Step(tools=[("read_file", {"path": "stats.py"})]),
+        Step(tools=[("bash", {"command": FIX})]),  # fails: tool_error
+        Step(tools=[("bash", {"command": FIX})]),  # the retry runs
+        Step(tools=[("read_file", {"path": "stats.py"})]),  # stale: the first read's output
+        Step(tools=[("run_tests", {})]),
+        Step(tools=[("final_answer", {"answer": "fixed add()"})]),
+    ]
+    plan = faults.FaultPlan(
+        (
+            faults.Fault("tool_error", trigger="after_step", step=1, id="fork"),
+            faults.Fault("stale_output", trigger="after_step", step=3, id="stale"),
+        )
+    )
+    faults.install(plan)
+    try:
+        with ScriptedLLM(script) as llm:
+            assert _agent(llm, repo).run("add() subtracts") == "fixed add()"
+            requests = list(llm.requests)
+    finally:
+        faults.uninstall()
+    assert "a + b" in (repo / "stats.py").read_text()  # the retry fixed it
+    # What the model was shown after each call (the last message of the next request).
+    seen = [json.dumps(r["messages"][-1]) for r in requests[1:]]
+    assert "bash: fork: retry: Resource temporarily unavailable" in seen[1]
+    assert "Error" in seen[1]  # smolagents' report of a tool that raised
+    assert "a - b" in seen[3] and "a + b" not in seen[3]  # stale: the file before the fix
+    assert "1 passed" in seen[4]
+    tools = [attributes(t) for t in captured.spans_of_type("tool")]
+    assert [t["gen_ai.tool.name"] for t in tools] == [
+        "read_file", "bash", "bash", "read_file", "run_tests", "final_answer",
+    ]  # fmt: skip
+    assert tools[1]["agent_signals.fault.kind"] == "tool_error"
+    assert tools[1]["error.type"] == "RuntimeError"
+    assert "agent_signals.fault.kind" not in tools[2]
+    assert tools[3]["agent_signals.fault.kind"] == "stale_output"
+    [record] = features.from_spans(captured.spans).attempts
+    r = record.recovery
+    assert (r.fault_count, r.fault_kind, r.fault_step) == (2, "tool_error", 1)
+    assert (r.noticed_how, r.noticed_step, r.steps_to_notice) == ("retried_call", 2, 0)
+    assert record.behavior.touched_files == ["stats.py"]

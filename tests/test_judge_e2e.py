@@ -176,6 +176,49 @@ def test_judge_run_writes_records_and_spans(
     assert usage2["cached_input_tokens"] == usage["input_tokens"]
 
 
+def test_the_noticed_fault_rubric_on_a_real_model(llm: str, tmp_path: Path) -> None:
+    # A live run broken mid-way (a failing test appears after the test run, then the agent
+    # submits) and a clean one, judged with the built-in rubrics: the fault's rubric runs on
+    # the faulted attempt only, its prompt names the fault, and its verdict (whatever a 135M
+    # model says) lands in recovery.noticed_judge without touching the trace's evidence.
+    plan = {"faults": [{"kind": "add_failing_test", "trigger": "after_step", "step": 4}]}
+    faulted = agent_in_subprocess(
+        tmp_path / "f", tmp_path / "fw", task_id="faulted-1",
+        env={"AGENTSIGNALS_FAULTS": json.dumps(plan)},
+    )  # fmt: skip
+    clean = agent_in_subprocess(tmp_path / "c", tmp_path / "cw", task_id="clean-1")
+    out, spans_out = tmp_path / "judged.jsonl", tmp_path / "jspans"
+    with LoopbackServer(upstream=llm) as proxy:
+        done = _judge_cli(
+            str(faulted), str(clean), "--rubric", "noticed_fault", "-o", str(out),
+            "--spans-out", str(spans_out), base_url=f"{proxy.url}/v1",
+            cache=tmp_path / "cache.sqlite",
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (request,) = [r for r in proxy.requests if r["path"] == "/v1/chat/completions"]
+    prompt = "\n".join(m["content"] for m in request["body"]["messages"])
+    assert "## Fault injected" in prompt and "tests/test_regression_guard.py" in prompt
+    assert "## Outcome" not in prompt
+    by_task = {r["task_id"]: r for r in read_jsonl(out)}
+    assert "noticed_fault" not in (by_task["clean-1"].get("judge") or {})
+    field = by_task["faulted-1"]["judge"]["noticed_fault"]["noticed"]
+    rec = by_task["faulted-1"]["recovery"]
+    assert rec["noticed_in_trace"] is False  # the agent submitted right after the fault
+    if field["status"] == "ok":
+        assert isinstance(field["value"], bool) and field["model"] == CHAT_MODEL
+        assert set(field["citations"]) <= set(_spans_by_id(faulted))
+        assert rec["noticed_judge"] is field["value"]
+        assert rec["noticed"] is field["value"]
+        assert rec["noticed_how"] == ("judge" if field["value"] else None)
+    else:  # an honest could_not_judge: no verdict, the trace's value stands
+        assert field["value"] is None and field["reason"]
+        assert rec["noticed_judge"] is None and rec["noticed"] is False
+    # The verdict is on the attempt's trace too, as an evaluation event.
+    (judge_span,) = _spans_by_id(spans_out).values()
+    (event,) = judge_span.events
+    assert event.attributes[sc.GEN_AI_EVALUATION_NAME] == "judge.noticed_fault.noticed"
+
+
 def test_a_long_run_is_split_when_the_server_says_it_does_not_fit(
     rubric_file: Path, tmp_path: Path
 ) -> None:

@@ -51,7 +51,10 @@ def test_the_six_built_ins_and_the_failure_summary_load() -> None:
         schema = rubric.json_schema()
         assert next(iter(schema["properties"])) == "explanation"  # the reason before the verdict
         assert schema["required"] == list(schema["properties"])
-    assert resolve_rubrics(["builtin"]) == [builtin_rubric(r) for r in BUILTIN_RUBRICS]
+    # builtin: the six behaviours, and noticed_fault (judged only on attempts with a fault)
+    assert resolve_rubrics(["builtin"]) == [
+        builtin_rubric(r) for r in (*BUILTIN_RUBRICS, "noticed_fault")
+    ]
     drift = builtin_rubric("memory_drift")
     assert drift.fields[0].name == "match" and drift.fields[0].reduce == "any"
     assert drift.sees_outcome is False and drift.applies_to == "all"

@@ -14,6 +14,8 @@ import pytest
 import agentsignals
 from agentsignals import faults, features, rewards
 from agentsignals._demo import Workspace, create_repository
+from agentsignals._features.record import JudgeField
+from agentsignals._features.recovery import with_judge
 from agentsignals._spans.decode import from_readable_spans
 from agentsignals.testing import CapturedSpans
 
@@ -80,6 +82,13 @@ def test_recovery_and_reward_sections(tmp_path: Path, captured: CapturedSpans) -
         faults.Fault("tool_timeout", trigger="after_step", step=1),
     )  # fmt: skip
     recs = features.from_spans(captured.spans).attempts
+    # A judge ran the noticed_fault rubric on C's faulted attempt only and says noticed.
+    recs = [
+        msgspec.structs.replace(r, recovery=with_judge(r.recovery, JudgeField(value=True)))
+        if r.task_id == "C" and r.recovery.fault_injected
+        else r
+        for r in recs
+    ]
     assert sorted((r.task_id, r.recovery.fault_injected, r.verification.reward) for r in recs) == [
         ("A", False, 1.0), ("A", True, 0.0), ("B", False, 1.0), ("B", True, 1.0),
         ("C", False, 0.0), ("C", True, 0.0),
@@ -96,7 +105,11 @@ def test_recovery_and_reward_sections(tmp_path: Path, captured: CapturedSpans) -
     rec = built.result("recovery")
     assert rec is not None and (rec["faulted"], rec["baseline"]) == (3, 3)
     [row] = [r for r in rec["rows"] if r["kind"] == "all kinds"]
-    assert (row["noticed"]["k"], row["noticed"]["n"]) == (2, 3)
+    # Evidence in the trace for A and B; C's only from the judge: counted, and shown apart.
+    assert (row["noticed"]["k"], row["noticed"]["n"]) == (3, 3)
+    assert (row["noticed_in_trace"]["k"], row["noticed_in_trace"]["n"]) == (2, 3)
+    assert (row["noticed_judge"]["k"], row["noticed_judge"]["n"]) == (1, 1)
+    assert rec["judged"] is True
     assert (row["resolved"]["k"], row["resolved"]["n"]) == (1, 3)
     assert (row["baseline"]["k"], row["baseline"]["n"]) == (2, 3)
     # Recovery: faulted attempts on tasks the baseline solved (A, B): B recovered.
@@ -105,7 +118,8 @@ def test_recovery_and_reward_sections(tmp_path: Path, captured: CapturedSpans) -
     assert row["drop"]["value"] == pytest.approx(1 / 3) and row["drop"]["n"] == 3
     kinds = {r["kind"]: r for r in rec["rows"]}
     assert set(kinds) == {"all kinds", "truncate_file", "tool_error", "tool_timeout"}
-    assert kinds["tool_timeout"]["noticed"]["k"] == 0
+    assert kinds["tool_timeout"]["noticed"]["k"] == 1
+    assert kinds["tool_timeout"]["noticed_in_trace"]["k"] == 0  # never retried
     undone = kinds["truncate_file"]["undone"]
     assert (undone["k"], undone["n"], undone["lo"]) == (0, 1, 0.0)
     assert undone["hi"] == pytest.approx(0.7935, abs=1e-3)  # Wilson, 0 of 1
@@ -128,3 +142,5 @@ def test_recovery_and_reward_sections(tmp_path: Path, captured: CapturedSpans) -
     html = built.html()
     assert "Recovery from injected faults" in html and "Reward proxies versus the outcome" in html
     assert "recovery rate" in html and "truncate_file" in html
+    assert "judge says noticed" in html
+    assert "the judge says noticed in 1 of 1 it judged" in built.markdown()

@@ -23,10 +23,13 @@ Kinds: ``revert_last_edit``, ``corrupt_file``, ``truncate_file``, ``add_failing_
 ``delete_created_file``, ``break_dependency`` (workspace); ``tool_error``, ``tool_timeout``,
 ``stale_output`` (the next tool call). A tool whose body a fault does not run raises
 :class:`InjectedToolError` or :class:`InjectedToolTimeout` (a ``TimeoutError``) to the agent,
-as a failing tool would; integrations turn them into their framework's own error result (the
-mini-swe-agent integration returns exactly what its ``LocalEnvironment`` returns on a failed
-or timed-out command). Each injection is an ``agent_signals.fault.injected`` event on the
-attempt span, and ``agentsignals features`` derives the ``recovery.*`` signals from it.
+as a failing tool would; integrations that run tool calls give the framework's own failure
+(mini-swe-agent: what its ``LocalEnvironment`` returns on a failed or timed-out command;
+smolagents: the exception, which it reports to the model; LangChain: an error ``ToolMessage``
+for a model's tool call). Integrations that only observe calls (DSPy, OpenAI Agents SDK,
+Claude Agent SDK) cannot apply tool faults: they stay pending, with one warning. Each
+injection is an ``agent_signals.fault.injected`` event on the attempt span, and
+``agentsignals features`` derives the ``recovery.*`` signals from it.
 """
 
 from __future__ import annotations

@@ -121,6 +121,8 @@ CREATE TABLE IF NOT EXISTS otel.agentsignals_attempts
         fault_files Array(String),
         noticed Nullable(Bool),
         noticed_how Nullable(String),
+        noticed_in_trace Nullable(Bool),
+        noticed_judge Nullable(Bool),
         noticed_step Nullable(Int64),
         steps_to_notice Nullable(Int64),
         tokens_to_notice Nullable(Int64),

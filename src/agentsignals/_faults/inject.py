@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,15 +115,47 @@ class _Recorder:
         return result
 
 
+class _Edit:
+    """The latest call that changed files: which, and a snapshot of the workspace before it
+    (read when a revert fires, never per call)."""
+
+    __slots__ = ("added", "files", "snapshot", "tracker")
+
+    def __init__(
+        self, tracker: WorkspaceTracker, snapshot: object, files: list[str], added: list[str]
+    ) -> None:
+        self.tracker = tracker
+        self.snapshot = snapshot
+        self.files = files
+        self.added = set(added)
+
+    def before(self) -> dict[str, bytes | None]:
+        """Each file's content before the call (None: it did not exist); files whose content
+        is not known (binary in folder mode, git failed) are left out."""
+        out: dict[str, bytes | None] = {}
+        for rel in self.files:
+            if rel in self.added:
+                out[rel] = None
+                continue
+            try:
+                out[rel] = self.tracker.content_in(self.snapshot, rel)
+            except LookupError:
+                continue
+        return out
+
+
 class _FaultyCall:
     """The tool call a tool fault hits."""
 
-    __slots__ = ("injector", "pending", "tool")
+    __slots__ = ("injector", "pending", "ran", "tool")
 
     def __init__(self, injector: Injector, pending: _Pending, tool: ToolHandle) -> None:
         self.injector = injector
         self.pending = pending
         self.tool = tool
+        # False at the call's end: nothing ran its body through us (an integration that only
+        # observes calls, or a `with agentsignals.tool(...)` block without .run()).
+        self.ran = False
 
     def _fail(self) -> None:
         fault = self.pending.fault
@@ -139,12 +171,14 @@ class _FaultyCall:
         raise InjectedToolError(message)
 
     def run(self, call: Callable[[], Any]) -> Any:
+        self.ran = True
         if self.pending.fault.kind != _K.STALE_OUTPUT.value:
             self._fail()
         result = call()
         return self.injector._stale(self.pending, self.tool, result)
 
     async def run_async(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        self.ran = True
         if self.pending.fault.kind != _K.STALE_OUTPUT.value:
             self._fail()
         result = await call()
@@ -160,9 +194,10 @@ def _command_of(tool: ToolHandle) -> str | None:
     return None
 
 
-def _attributes(tool: ToolHandle) -> dict[str, Any]:
+def _attributes(tool: ToolHandle) -> Mapping[str, Any]:
+    """The ended span's attributes, read in place (no copy: this runs on every tool call)."""
     attrs = getattr(tool.span, "attributes", None)
-    return dict(attrs) if attrs else {}
+    return attrs if attrs else {}
 
 
 class Injector:
@@ -182,7 +217,7 @@ class Injector:
         self._edited = False
         self._passed = False
         self._nested: set[int] = set()
-        self._last_edit: dict[str, bytes | None] | None = None
+        self._last_edit: _Edit | None = None
         self._created: list[str] = []
         self._reads: list[str] = []
         self._tests: list[str] = []
@@ -194,6 +229,7 @@ class Injector:
         )
         self._wants_results = _K.STALE_OUTPUT.value in kinds
         self._ended = False
+        self._warned: set[str | None] = set()
         # The workspace root, kept past the attempt's end (undo() runs after it).
         tracker = state.workspace
         self._root_path: Path | None = tracker.root if tracker is not None else None
@@ -247,6 +283,9 @@ class Injector:
                 return
             if self._ended:
                 return
+            faulty = tool._fault
+            if isinstance(faulty, _FaultyCall) and not faulty.ran:
+                self._unapplied(faulty.pending.fault, tool)
             self.calls += 1
             self._observe(tool, error)
             self._fire()
@@ -274,6 +313,20 @@ class Injector:
                     )
 
     # ------------------------------------------------------------------ internals
+    def _unapplied(self, fault: Fault, tool: ToolHandle) -> None:
+        """A tool fault was due on a call whose body did not run through agentsignals: it
+        stays pending (no event: nothing was injected); said once per fault."""
+        if fault.id in self._warned:
+            return
+        self._warned.add(fault.id)
+        logger.warning(
+            "agentsignals.faults: tool fault %r could not be applied to tool %r: the call was "
+            "not run through agentsignals (an integration that only observes tool calls, or a "
+            "tool() block without .run()); it stays pending",
+            fault.id or fault.kind,
+            tool.name,
+        )
+
     def _root(self) -> Path | None:
         return self._root_path
 
@@ -291,17 +344,21 @@ class Injector:
         category = tool.category
         if changed or (category == _EDIT and not failed):
             self._edited = True
-        if changed and self._wants_history and self.workspace is not None and root is not None:
-            before: dict[str, bytes | None] = {}
-            for rel in changed:
-                try:
-                    before[rel] = self.workspace.previous_content(rel)
-                except LookupError:
-                    continue
-                if before[rel] is None and (root / rel).is_file():
-                    _remember_path(self._created, rel)
-            if before:
-                self._last_edit = before
+        tracker = self.workspace
+        if changed and self._wants_history and tracker is not None and root is not None:
+            # What the files were before this call, kept as a snapshot token and read only if
+            # a revert fires (no I/O per call for faults that never fire).
+            try:
+                snapshot = tracker.previous_snapshot()
+            except LookupError:
+                snapshot = None
+            if snapshot is not None:
+                status = {c.path: c.status for c in tracker.last_changes}
+                added = [rel for rel in changed if status.get(rel) == "added"]
+                self._last_edit = _Edit(tracker, snapshot, changed, added)
+                for rel in added:
+                    if (root / rel).is_file():
+                        _remember_path(self._created, rel)
         if root is not None:
             stated = attrs.get(sc.AGENT_SIGNALS_TOOL_FILES) or ()
             named = [ws.to_relative(root, str(f)) for f in stated]
@@ -365,7 +422,8 @@ class Injector:
             return None
         kind = fault.kind
         if kind == _K.REVERT_LAST_EDIT.value:
-            return ws.revert_last_edit(root, self._last_edit)
+            edit = self._last_edit
+            return ws.revert_last_edit(root, edit.before() if edit is not None else None)
         if kind == _K.CORRUPT_FILE.value:
             return ws.corrupt_file(root, fault.path, self._reads)
         if kind == _K.TRUNCATE_FILE.value:

@@ -168,8 +168,11 @@ class Recovery(msgspec.Struct, kw_only=True):
     fault_step: int | None = None
     fault_turn: int | None = None
     fault_files: list[str] | None = None
+    # Evidence in the trace, else the judge's yes (noticed_how "judge"); the two sources apart:
     noticed: bool | None = None
     noticed_how: str | None = None
+    noticed_in_trace: bool | None = None
+    noticed_judge: bool | None = None
     noticed_step: int | None = None
     steps_to_notice: int | None = None
     tokens_to_notice: int | None = None

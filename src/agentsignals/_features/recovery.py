@@ -16,6 +16,12 @@ or ``mentioned``: a later turn's recorded text (reasoning or messages, captured 
 contains one of the fault's mention words (the file's name, the added test's name, the broken
 module, the error text). ``mentioned`` is None when no turn after the fault recorded text.
 
+``noticed_in_trace`` is that evidence alone. Where a judge ran the ``noticed_fault`` rubric
+(``agentsignals judge run``), ``noticed_judge`` is its verdict, and an attempt without evidence
+in the trace that the judge says noticed is ``noticed`` with ``noticed_how`` ``judge``
+(:func:`with_judge`); the judge never overrules evidence, and never sets the step or token
+counts (it names no step the trace could measure from).
+
 Everything is None for an attempt with no fault; ``fault_injected`` is False when the attempt
 span arrived without fault events and None when the attempt span is missing (unknown).
 """
@@ -25,13 +31,17 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+import msgspec
+
 from agentsignals import semconv as sc
-from agentsignals._features.record import Recovery
+from agentsignals._features.record import JudgeField, Recovery
 from agentsignals._spans.model import Event, Span, coerce_bool, coerce_int, coerce_str_list
 
-__all__ = ["NOTICED_HOW", "recovery"]
+__all__ = ["JUDGE_FIELD", "NOTICED_HOW", "recovery", "with_judge"]
 
-NOTICED_HOW = ("read_file", "edited_file", "reran_tests", "retried_call", "mentioned")
+NOTICED_HOW = ("read_file", "edited_file", "reran_tests", "retried_call", "mentioned", "judge")
+JUDGE_FIELD = ("noticed_fault", "noticed")
+"""The judge's field read into ``recovery.noticed_judge``: ``judge.noticed_fault.noticed``."""
 _TEST = sc.ToolCategory.TEST.value
 _TOOL_KINDS = frozenset(
     {
@@ -212,7 +222,7 @@ def recovery(
             noticed_at = next((i for i, (s, _, _) in later if s.start_ns >= t_start), len(tools))
     # Token counts are 0 over no turns when some turn recorded usage, None when none did.
     usage_known = any(u[0] is not None or u[1] is not None for u in turn_usage)
-    out.noticed = notice_time is not None
+    out.noticed = out.noticed_in_trace = notice_time is not None
     if notice_time is not None and noticed_at is not None:
         out.noticed_how = how
         out.noticed_step = noticed_at if noticed_at < len(tools) else None
@@ -228,4 +238,27 @@ def recovery(
     )
     costs = [u[2] for u in usage_after if u[2] is not None]
     out.cost_after_fault_usd = sum(costs) if costs else None
+    return out
+
+
+def with_judge(rec: Recovery, judged: JudgeField | None) -> Recovery:
+    """``rec`` with the judge's verdict on whether the agent noticed the fault: a new struct
+    (``rec`` is not changed). ``noticed_judge`` is the judge's value (None when it could not
+    judge, or did not run); ``noticed`` stays the trace's evidence where there is some, and
+    becomes true with ``noticed_how`` ``judge`` only where the trace has none and the judge
+    says yes. Idempotent: judging again starts from ``noticed_in_trace``."""
+    if not rec.fault_injected:
+        return rec
+    in_trace = rec.noticed_in_trace
+    if in_trace is None and rec.noticed_how != "judge":
+        in_trace = rec.noticed  # a record written before noticed_in_trace existed
+    value = judged.value if judged is not None and judged.status == "ok" else None
+    verdict = value if isinstance(value, bool) else None
+    out = msgspec.structs.replace(rec, noticed_in_trace=in_trace, noticed_judge=verdict)
+    if in_trace:
+        return out
+    if verdict:
+        return msgspec.structs.replace(out, noticed=True, noticed_how="judge")
+    if rec.noticed_how == "judge":  # an earlier judge's yes, withdrawn
+        return msgspec.structs.replace(out, noticed=in_trace, noticed_how=None)
     return out

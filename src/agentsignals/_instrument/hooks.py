@@ -38,9 +38,15 @@ __all__ = [
 class InjectedToolError(RuntimeError):
     """A tool call failed because a fault said so (the tool's body did not run)."""
 
+    # The span's error.type: what a failing tool shows, never "injected" (the span's
+    # agent_signals.fault.* attributes say it was a fault; a blind judge must not read it).
+    error_type = "RuntimeError"
+
 
 class InjectedToolTimeout(TimeoutError):
     """A tool call timed out because a fault said so (the tool's body did not run)."""
+
+    error_type = "TimeoutError"
 
 
 class ToolCallHook(Protocol):

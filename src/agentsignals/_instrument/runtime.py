@@ -100,6 +100,10 @@ def safe_repr(obj: Any) -> str:
 def error_type(exc: BaseException) -> str:
     """The `error.type` for an exception: its class name, module-qualified unless builtin."""
     cls = type(exc)
+    if cls.__module__ == "agentsignals._instrument.hooks":
+        override = getattr(cls, "error_type", None)  # an injected fault's exception
+        if isinstance(override, str):
+            return override
     module = cls.__module__
     if module in ("builtins", "asyncio.exceptions", "concurrent.futures._base"):
         return cls.__qualname__

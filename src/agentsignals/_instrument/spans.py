@@ -13,7 +13,7 @@ import itertools
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
@@ -1079,6 +1079,11 @@ class ToolHandle(_SpanHandle):
         call (agentsignals.faults), which may replace its result or fail in its place."""
         fault = self._fault
         return call() if fault is None else fault.run(call)
+
+    async def run_async(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """:meth:`run` for a coroutine body: ``await call()``, or through the call's fault."""
+        fault = self._fault
+        return await (call() if fault is None else fault.run_async(call))
 
     def _finish(self, exc: BaseException | None) -> None:
         super()._finish(exc)

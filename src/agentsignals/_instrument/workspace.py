@@ -174,6 +174,8 @@ class _Backend(Protocol):
     def checkpoint(self) -> list[FileChange]: ...
     def changes(self) -> list[FileChange]: ...
     def previous_content(self, path: str) -> bytes | None: ...
+    def previous_snapshot(self) -> object: ...
+    def content_in(self, snapshot: object, path: str) -> bytes | None: ...
     def close(self) -> None: ...
 
 
@@ -415,7 +417,13 @@ class _GitBackend:
         return changes
 
     def previous_content(self, path: str) -> bytes | None:
-        spec = f"{self._previous_tree}:{os.fsdecode(self._prefix)}{path}"
+        return self.content_in(self._previous_tree, path)
+
+    def previous_snapshot(self) -> object:
+        return self._previous_tree  # a tree id: valid while the private object store lives
+
+    def content_in(self, snapshot: object, path: str) -> bytes | None:
+        spec = f"{snapshot}:{os.fsdecode(self._prefix)}{path}"
         proc = self._exec("cat-file", "-e", spec, ok_codes=(0, 1, 128))
         if proc.returncode != 0:
             return None
@@ -596,7 +604,13 @@ class _FolderBackend:
         return changes
 
     def previous_content(self, path: str) -> bytes | None:
-        entry = self._previous.get(path)
+        return self.content_in(self._previous, path)
+
+    def previous_snapshot(self) -> object:
+        return self._previous  # never changed in place: each checkpoint makes a new one
+
+    def content_in(self, snapshot: object, path: str) -> bytes | None:
+        entry = snapshot.get(path) if isinstance(snapshot, dict) else None
         if entry is None:
             return None
         if entry.data is None:
@@ -632,6 +646,8 @@ class WorkspaceTracker:
         self._mode: Mode = "disabled"
         self._failures = 0
         self._prefer_folder = False  # benchmarks/tests: force the folder backend
+        # What the latest checkpoint() returned (with each file's status).
+        self.last_changes: list[FileChange] = []
 
     @property
     def mode(self) -> Mode:
@@ -675,7 +691,9 @@ class WorkspaceTracker:
 
     def checkpoint(self) -> list[FileChange]:
         """Files whose content changed since the previous checkpoint (or since start)."""
-        return self._call("checkpoint")
+        changes = self._call("checkpoint")
+        self.last_changes = changes
+        return changes
 
     def changes(self) -> list[FileChange]:
         """Every file that differs from the start snapshot now, with lines vs the start."""
@@ -686,12 +704,27 @@ class WorkspaceTracker:
         one saw it: right after a tool call, the file as it was before that call. None when it
         did not exist then. Raises LookupError when it is not known (not tracking; a binary
         or over-size file in folder mode; git failed)."""
+        return self.content_in(self.previous_snapshot(), path)
+
+    def previous_snapshot(self) -> object:
+        """A token for the checkpoint before the latest one (no I/O): read a file of it later
+        with :meth:`content_in`, e.g. only if a fault needs it. Raises LookupError when the
+        workspace is not tracked."""
+        with self._lock:
+            backend = self._backend
+            if backend is None:
+                raise LookupError("the workspace is not tracked")
+            return backend.previous_snapshot()
+
+    def content_in(self, snapshot: object, path: str) -> bytes | None:
+        """The content of ``path`` in a snapshot from :meth:`previous_snapshot` (None: it did
+        not exist). Raises LookupError as :meth:`previous_content` does."""
         with self._lock:
             backend = self._backend
             if backend is None:
                 raise LookupError("the workspace is not tracked")
             try:
-                return backend.previous_content(path)
+                return backend.content_in(snapshot, path)
             except LookupError:
                 raise
             except Exception as exc:

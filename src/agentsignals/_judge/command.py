@@ -108,7 +108,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rubric",
         action="append",
         default=None,
-        help="built-in id or YAML file (repeatable; default: builtin, the six behaviours)",
+        help="built-in id or YAML file (repeatable; default: builtin, the six behaviours, and "
+        "noticed_fault on attempts with an injected fault)",
     )
     run.add_argument("--no-rubrics", action="store_true", help="only the first wrong step")
     run.add_argument(

@@ -19,6 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from agentsignals import semconv as sc
 from agentsignals._features.record import JudgeField
 from agentsignals._judge.cache import JudgeCache, call_key
 from agentsignals._judge.client import ClientConfig, ContextOverflow, ModelClient, ModelError
@@ -35,6 +36,7 @@ from agentsignals._judge.transcript import (
 __all__ = [
     "DEFAULT_CONTEXT_TOKENS",
     "Answer",
+    "InjectedFault",
     "JobResult",
     "Judge",
     "JudgeInterrupted",
@@ -116,6 +118,55 @@ class Outcome:
         if self.label:
             parts.append(f"label {self.label}")
         return ", ".join(parts) or "unknown"
+
+
+_TOOL_FAULTS: Final = frozenset(
+    {
+        sc.FaultKind.TOOL_ERROR.value,
+        sc.FaultKind.TOOL_TIMEOUT.value,
+        sc.FaultKind.STALE_OUTPUT.value,
+    }
+)
+
+
+@dataclass(frozen=True)
+class InjectedFault:
+    """A fault injected into an attempt (``agentsignals.faults``), read from its
+    ``agent_signals.fault.injected`` events: shown to the model only by a rubric with
+    ``sees_fault: true`` (whose question it is), and selects attempts for ``applies_to:
+    faulted``. Never the outcome."""
+
+    kind: str
+    description: str
+    # Index in behavior.tool_sequence of the first call that met the fault.
+    step: int | None = None
+    trigger: str | None = None
+    files: tuple[str, ...] = ()
+    count: int = 1
+
+    def text(self, transcript: Transcript) -> str:
+        """What the model reads: the fault, and where it sits among the transcript's steps."""
+        where = "Where it happened in the run is not recorded."
+        if self.step is not None:
+            step = self.step
+            calls = [s for s in transcript.steps if s.tool_index is not None]
+            if self.kind in _TOOL_FAULTS:
+                hit = next((s for s in calls if s.tool_index == step), None)
+                if hit is not None:
+                    where = f"It hit the tool call at [{hit.label}]."
+            else:
+                before = [s for s in calls if s.tool_index is not None and s.tool_index < step]
+                where = (
+                    f"It took effect right after [{before[-1].label}]."
+                    if before
+                    else "It took effect before the agent's first tool call."
+                )
+        lines = [f"{self.kind}: {self.description}", where]
+        if self.files:
+            lines.append("Affected files: " + ", ".join(self.files[:10]) + ".")
+        if self.count > 1:
+            lines.append(f"({self.count} faults were injected; this is the first.)")
+        return "\n".join(lines)
 
 
 @dataclass
@@ -366,9 +417,14 @@ class Judge:
         return answers, errors
 
     def judge_rubric(
-        self, transcript: Transcript, rubric: Rubric, outcome: Outcome | None = None
+        self,
+        transcript: Transcript,
+        rubric: Rubric,
+        outcome: Outcome | None = None,
+        fault: InjectedFault | None = None,
     ) -> JobResult:
-        """Every field of `rubric` for one transcript."""
+        """Every field of `rubric` for one transcript (`fault` is shown only to a rubric with
+        ``sees_fault``, `outcome` only to one with ``sees_outcome``)."""
         usage = Usage()
         if self.settings.explanation_chars is not None:
             rubric = dataclasses.replace(rubric, explanation_chars=self.settings.explanation_chars)
@@ -383,6 +439,10 @@ class Judge:
         if rubric.sees_outcome:
             outcome_text = "\n\n## Outcome (the verifier's result)\n" + (
                 outcome.text() if outcome is not None else "unknown"
+            )
+        if rubric.sees_fault:
+            outcome_text += "\n\n## Fault injected (by the harness; the agent was not told)\n" + (
+                fault.text(transcript) if fault is not None else "none"
             )
         empty = rubric_prompt(rubric, outcome_text)
         budget = self.transcript_budget(empty)

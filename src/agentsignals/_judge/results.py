@@ -23,6 +23,8 @@ import msgspec
 
 from agentsignals import semconv as sc
 from agentsignals._features.record import AttemptRecord, JudgeField
+from agentsignals._features.recovery import JUDGE_FIELD as NOTICED_FIELD
+from agentsignals._features.recovery import with_judge
 from agentsignals._judge.engine import JobResult
 from agentsignals._judge.transcript import Transcript
 from agentsignals._spans.model import Attributes, AttrValue, Event, Span
@@ -48,7 +50,13 @@ def merge_results(
         judge = {k: dict(v) for k, v in (record.judge or {}).items()}
         for result in found:
             judge[result.rubric] = dict(result.fields)
-        out.append(msgspec.structs.replace(record, judge=judge))
+        merged = msgspec.structs.replace(record, judge=judge)
+        rubric, name = NOTICED_FIELD
+        if rubric in judge and merged.recovery.fault_injected:
+            # The judge's opinion on noticing the fault joins the recovery signals, apart.
+            recovery = with_judge(merged.recovery, judge[rubric].get(name))
+            merged = msgspec.structs.replace(merged, recovery=recovery)
+        out.append(merged)
     return out
 
 

@@ -14,11 +14,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
+from agentsignals import semconv as sc
 from agentsignals._features.record import AttemptRecord, JudgeField
 from agentsignals._judge.attribution import RUBRIC_ID as FWS_ID
 from agentsignals._judge.attribution import VERSION as FWS_VERSION
 from agentsignals._judge.attribution import attribute
-from agentsignals._judge.engine import JobResult, Judge, Outcome, Usage
+from agentsignals._judge.engine import InjectedFault, JobResult, Judge, Outcome, Usage
 from agentsignals._judge.results import judge_spans, merge_results
 from agentsignals._judge.rubrics import Rubric
 from agentsignals._judge.transcript import (
@@ -27,9 +28,16 @@ from agentsignals._judge.transcript import (
     from_spans,
     group_by_attempt,
 )
-from agentsignals._spans.model import Span
+from agentsignals._spans.model import Span, coerce_int, coerce_str_list
 
-__all__ = ["JudgeRun", "judge_spans_in_memory", "judge_traces", "outcome_of", "read_spans"]
+__all__ = [
+    "JudgeRun",
+    "fault_of",
+    "judge_spans_in_memory",
+    "judge_traces",
+    "outcome_of",
+    "read_spans",
+]
 
 PathArg = str | os.PathLike[str]
 FWS_FIELDS = (
@@ -82,6 +90,30 @@ def outcome_of(record: AttemptRecord | None) -> Outcome:
     return Outcome(resolved=resolved, reward=v.reward, label=v.patch_outcome_label)
 
 
+def fault_of(spans: Sequence[Span]) -> InjectedFault | None:
+    """The first fault injected into an attempt, from the ``agent_signals.fault.injected``
+    events of its attempt span (None: no fault, or no attempt span)."""
+    for span in spans:
+        if span.attributes.get(sc.AGENT_SIGNALS_SPAN_TYPE) != sc.SpanType.ATTEMPT.value:
+            continue
+        events = sorted(
+            (e for e in span.events if e.name == sc.EVENT_AGENT_SIGNALS_FAULT_INJECTED),
+            key=lambda e: e.time_ns,
+        )
+        if not events:
+            return None
+        a = events[0].attributes
+        return InjectedFault(
+            kind=str(a.get(sc.AGENT_SIGNALS_FAULT_KIND) or "unknown"),
+            description=str(a.get(sc.AGENT_SIGNALS_FAULT_DESCRIPTION) or ""),
+            step=coerce_int(a.get(sc.AGENT_SIGNALS_FAULT_STEP)),
+            trigger=str(a.get(sc.AGENT_SIGNALS_FAULT_TRIGGER) or "") or None,
+            files=tuple(coerce_str_list(a.get(sc.AGENT_SIGNALS_FAULT_FILES)) or ()),
+            count=len(events),
+        )
+    return None
+
+
 def read_spans(paths: PathArg | Iterable[PathArg]) -> tuple[list[Span], list[str]]:
     """Every span in OTLP/JSON files or folders, and the problems met (file:line: what)."""
     from agentsignals._spans.decode import DecodeProblem, read_otlp_json_files
@@ -110,9 +142,11 @@ def safe_job(
     return run
 
 
-def _applies(rubric: Rubric, outcome: Outcome) -> bool | None:
+def _applies(rubric: Rubric, outcome: Outcome, fault: InjectedFault | None) -> bool | None:
     if rubric.applies_to == "all":
         return True
+    if rubric.applies_to == "faulted":
+        return fault is not None
     if outcome.resolved is None:
         return None
     return outcome.resolved is (rubric.applies_to == "resolved")
@@ -159,15 +193,16 @@ def judge_spans_in_memory(
     for attempt_id, transcript in run.transcripts.items():
         record = by_id.get(attempt_id)
         outcome = outcome_of(record)
+        fault = fault_of(groups[attempt_id])
         for rubric in rubrics:
-            applies = _applies(rubric, outcome)
+            applies = _applies(rubric, outcome, fault)
             if applies is None:
                 unknown[rubric.id] = unknown.get(rubric.id, 0) + 1
                 continue
             if applies:
                 jobs.append(
                     safe_job(
-                        partial(judge.judge_rubric, transcript, rubric, outcome),
+                        partial(judge.judge_rubric, transcript, rubric, outcome, fault),
                         attempt_id,
                         rubric.id,
                         rubric.version,

@@ -26,7 +26,8 @@ import threading
 from typing import Any
 
 from agentsignals import semconv as sc
-from agentsignals._instrument.runtime import internal_error, logger
+from agentsignals._instrument.hooks import InjectedToolError, InjectedToolTimeout
+from agentsignals._instrument.runtime import error_type, internal_error, logger
 from agentsignals._instrument.spans import ToolHandle, TurnHandle
 from agentsignals.integrations._common import (
     AUTO,
@@ -307,6 +308,40 @@ def _record_tool(handle: ToolHandle, result: Any) -> None:
         internal_error("langgraph: could not record a tool result")
 
 
+def _fault_result(tool: Any, kwargs: dict[str, Any], fault: Exception) -> Any:
+    """An injected tool failure (agentsignals.faults) as LangChain returns a failed tool call
+    it handled: a ``ToolMessage`` with ``status="error"`` for a call from a model's tool call
+    (what ``handle_tool_error`` and LangGraph's ``ToolNode`` error handling give the model);
+    None for a direct call, which gets the exception, as from any tool that raises."""
+    call_id = kwargs.get("tool_call_id")
+    if not call_id:
+        return None
+    try:
+        from langchain_core.messages import ToolMessage
+
+        return ToolMessage(
+            content=str(fault),
+            name=str(getattr(tool, "name", None) or type(tool).__name__),
+            tool_call_id=str(call_id),
+            status="error",
+        )
+    except Exception:
+        internal_error("langgraph: could not build a tool error message")
+        return None
+
+
+def _faulted(handle: ToolHandle, tool: Any, kwargs: dict[str, Any], fault: Exception) -> Any:
+    """The result for a call an injected fault failed; re-raises when it has none."""
+    result = _fault_result(tool, kwargs, fault)
+    if result is None:
+        handle.__exit__(type(fault), fault, None)
+        raise fault
+    handle.record_result(str(fault))
+    handle.set_error(error_type(fault), str(fault)[:512])
+    handle.__exit__(None, None, None)
+    return result
+
+
 def _wrap_tool(original: Any) -> Any:
     if inspect.iscoroutinefunction(original):
 
@@ -316,7 +351,10 @@ def _wrap_tool(original: Any) -> Any:
                 return await _bound(original, self)(*args, **kwargs)
             handle = _open_tool(self, args, kwargs)
             try:
-                result = await _bound(original, self)(*args, **kwargs)
+                # Through the call's injected fault, if any (agentsignals.faults).
+                result = await handle.run_async(lambda: _bound(original, self)(*args, **kwargs))
+            except (InjectedToolError, InjectedToolTimeout) as fault:
+                return _faulted(handle, self, kwargs, fault)
             except BaseException as e:
                 handle.__exit__(type(e), e, None)
                 raise
@@ -332,7 +370,10 @@ def _wrap_tool(original: Any) -> Any:
             return _bound(original, self)(*args, **kwargs)
         handle = _open_tool(self, args, kwargs)
         try:
-            result = _bound(original, self)(*args, **kwargs)
+            # Through the call's injected fault, if any (agentsignals.faults).
+            result = handle.run(lambda: _bound(original, self)(*args, **kwargs))
+        except (InjectedToolError, InjectedToolTimeout) as fault:
+            return _faulted(handle, self, kwargs, fault)
         except BaseException as e:
             handle.__exit__(type(e), e, None)
             raise

@@ -232,7 +232,10 @@ class _ToolProxy(_base()):  # type: ignore[misc]
             if args and not arguments:
                 arguments = args[0] if isinstance(args[0], dict) else {"input": args[0]}
             with ToolHandle(self._self_name, arguments=arguments) as handle:
-                result = self.__wrapped__(*args, **kwargs)
+                # Through the call's injected fault, if any (agentsignals.faults): a failed or
+                # timed-out call raises here, and smolagents hands the error to the model as
+                # it does for any tool that raises.
+                result = handle.run(lambda: self.__wrapped__(*args, **kwargs))
                 if isinstance(result, str | bytes):
                     handle.record_result(result)
                 elif result is not None:

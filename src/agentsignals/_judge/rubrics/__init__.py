@@ -8,7 +8,9 @@ code)::
     title: Memory drift
     summary: Forgets earlier constraints or facts from the issue or tests.
     applies_to: all               # all | failed | resolved (needs the outcome to select)
+                                  # | faulted (attempts with an injected fault)
     sees_outcome: false           # true only if the rubric must read the verifier's outcome
+    sees_fault: false             # true: the prompt says which fault was injected, and where
     procedure: |
       ... the decision procedure, step by step ...
     examples:
@@ -38,6 +40,7 @@ from typing import Any, Final
 
 __all__ = [
     "BUILTIN_RUBRICS",
+    "FAULT_RUBRIC",
     "FIELD_TYPES",
     "REDUCERS",
     "OutputField",
@@ -58,7 +61,7 @@ _DEFAULT_REDUCER: Final = {
     "string": "join",
     "list": "union",
 }
-APPLIES_TO: Final = ("all", "failed", "resolved")
+APPLIES_TO: Final = ("all", "failed", "resolved", "faulted")
 BUILTIN_RUBRICS: Final = (
     "memory_drift",
     "overconfidence",
@@ -67,7 +70,11 @@ BUILTIN_RUBRICS: Final = (
     "validation",
     "planning",
 )
-"""The write-up's six behaviours; ``failure_summary`` (for clustering) is built in as well."""
+"""The write-up's six behaviours; ``failure_summary`` (for clustering) and ``noticed_fault``
+(recovery evals) are built in as well."""
+FAULT_RUBRIC: Final = "noticed_fault"
+"""Did the agent notice the fault injected into it (judged only on attempts with one)? Part of
+``builtin``: it costs nothing on attempts without a fault."""
 
 DEFAULT_EXPLANATION_CHARS: Final = 600
 RESERVED_FIELDS: Final = frozenset({"explanation"})
@@ -160,6 +167,7 @@ class Rubric:
     kind: str = ""
     applies_to: str = "all"
     sees_outcome: bool = False
+    sees_fault: bool = False
     examples: tuple[dict[str, Any], ...] = ()
     explanation_chars: int = DEFAULT_EXPLANATION_CHARS
     source: str = ""
@@ -309,6 +317,7 @@ def parse_rubric(data: Any, source: str) -> Rubric:
         kind=str(data.get("kind", "")),
         applies_to=applies_to,
         sees_outcome=bool(data.get("sees_outcome", False)),
+        sees_fault=bool(data.get("sees_fault", False)),
         examples=tuple(examples),
         explanation_chars=explanation_chars,
         source=source,
@@ -361,12 +370,13 @@ def builtin_rubric(rubric_id: str) -> Rubric:
 
 
 def resolve_rubrics(names: list[str]) -> list[Rubric]:
-    """Rubrics by built-in id or YAML path; ``builtin`` (or ``all``) means the six behaviours.
-    Raises RubricError naming the first unusable one; duplicate ids are an error."""
+    """Rubrics by built-in id or YAML path; ``builtin`` (or ``all``) means the six behaviours
+    and ``noticed_fault`` (which only attempts with an injected fault get). Raises RubricError
+    naming the first unusable one; duplicate ids are an error."""
     out: list[Rubric] = []
     for name in names:
         if name in ("builtin", "all"):
-            out.extend(builtin_rubric(r) for r in BUILTIN_RUBRICS)
+            out.extend(builtin_rubric(r) for r in (*BUILTIN_RUBRICS, FAULT_RUBRIC))
         elif name.endswith((".yaml", ".yml")) or "/" in name or Path(name).is_file():
             out.append(load_rubric(name))
         else:

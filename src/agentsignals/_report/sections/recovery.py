@@ -2,7 +2,9 @@
 agent noticed, how soon, whether it still resolved the task, against the same tasks run by the
 same arm without a fault, and what recovering cost.
 
-* **noticed**: ``recovery.noticed`` among faulted attempts (Wilson).
+* **noticed**: ``recovery.noticed`` among faulted attempts (Wilson). Where a judge ran the
+  ``noticed_fault`` rubric, the two sources apart as well: ``recovery.noticed_in_trace`` (the
+  trace's evidence alone) and ``recovery.noticed_judge`` (among attempts the judge judged).
 * **resolved after the fault**: faulted attempts with a verified outcome (Wilson).
 * **baseline**: attempts of the same arm on the same tasks with ``recovery.fault_injected``
   false (Wilson).
@@ -62,6 +64,8 @@ class Recovery(Section):
         kinds = ctx.text("recovery.fault_kind")
         kind_text = np.where(isnull(kinds), "unknown", kinds).astype(str)
         noticed = ctx.num("recovery.noticed")
+        in_trace = ctx.num("recovery.noticed_in_trace")
+        by_judge = ctx.num("recovery.noticed_judge")
         undone = ctx.num("recovery.fault_undone")
         steps = ctx.num("recovery.steps_to_notice")
         tokens_notice = ctx.num("recovery.tokens_to_notice")
@@ -83,6 +87,8 @@ class Recovery(Section):
                 same_tasks = np.isin(task, sorted(g_tasks))
                 b = base & same_tasks
                 known_notice = g & ~np.isnan(noticed)
+                known_trace = g & ~np.isnan(in_trace)
+                known_judge = g & ~np.isnan(by_judge)
                 gv = g & verified
                 solvable = gv & np.isin(task, sorted(base_solved_tasks))
                 drop = stats.mean_difference(_per_task_diff(task, g & verified, b & verified, y))
@@ -95,6 +101,12 @@ class Recovery(Section):
                         "attempts": n,
                         "tasks": len(g_tasks),
                         "noticed": rate(np.sum(noticed[known_notice] == 1), known_notice.sum()),
+                        "noticed_in_trace": rate(
+                            np.sum(in_trace[known_trace] == 1), known_trace.sum()
+                        ),
+                        "noticed_judge": rate(
+                            np.sum(by_judge[known_judge] == 1), known_judge.sum()
+                        ),
                         "resolved": rate(np.sum(y[gv] == 1), gv.sum()),
                         "baseline": rate(np.sum(y[b & verified] == 1), (b & verified).sum()),
                         "recovery": rate(np.sum(y[solvable] == 1), solvable.sum()),
@@ -110,6 +122,8 @@ class Recovery(Section):
             "baseline": int(baseline.sum()),
             "rows": rows,
             "no_baseline": not baseline.any(),
+            # Some faulted attempt has the judge's verdict: show the sources apart.
+            "judged": bool((faulted & ~np.isnan(by_judge)).any()),
         }
 
     def markdown(self, result: dict[str, Any]) -> list[str]:
@@ -122,6 +136,13 @@ class Recovery(Section):
                 f"{_pct(r['noticed']['rate'])}, resolved {_pct(r['resolved']['rate'])} vs "
                 f"{_pct(r['baseline']['rate'])} without a fault; recovery rate "
                 f"{_pct(r['recovery']['rate'])}; paired drop {_ci(r['drop'])}"
+                + (
+                    f" (noticed in the trace {_pct(r['noticed_in_trace']['rate'])}; the judge "
+                    f"says noticed in {r['noticed_judge']['k']} of {r['noticed_judge']['n']} "
+                    "it judged)"
+                    if result["judged"]
+                    else ""
+                )
             )
         if result["no_baseline"]:
             out.append(
