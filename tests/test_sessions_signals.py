@@ -360,13 +360,23 @@ def test_semantic_inputs_are_the_captured_text(shared_data: Path) -> None:
     inputs = semantic_inputs(spans)
     assert inputs["task"].startswith("alright, read @packages/coding-agent/src/main.ts")
     assert len(inputs["user_turns"]) == 55 and inputs["user_turns"][-1] == "ok"
-    assert len(inputs["agent_turns"]) == 484
-    assert inputs["compaction_turns"] == [173, 303]
-    assert len(inputs["tool_calls"]) == 449
-    assert inputs["tool_calls"][0].startswith("read {")
-    # Without content there is no text to embed.
+    assert len(inputs["agent_turns"]) == 484 and len(inputs["agent_turn_user"]) == 484
+    # The two compactions: before agent turns 173 and 303, after user messages 17 and 34
+    # (the user turn each of those agent turns answers).
+    assert inputs["compaction_agent_turns"] == [173, 303]
+    assert inputs["compaction_turns"] == [
+        inputs["agent_turn_user"][173],
+        inputs["agent_turn_user"][303],
+    ]
+    assert inputs["agent_turn_user"][0] == 0 and inputs["agent_turn_user"][-1] == 54
+    assert len(inputs["tool_calls"]) == 449 and len(inputs["call_turns"]) == 449
+    assert inputs["tool_calls"][0].startswith('read {"')
+    assert inputs["call_turns"] == sorted(inputs["call_turns"])
+    assert inputs["reasoning"] and all(inputs["reasoning"])
+    # Without content there is no text to embed (the turns are still counted).
     bare = semantic_inputs([s for t in import_file(result.path).trajectories for s in t])
-    assert bare["task"] is None and bare["user_turns"] == [] and set(bare["agent_turns"]) == {""}
+    assert bare["task"] is None and bare["user_turns"] == [""] * 55
+    assert set(bare["agent_turns"]) == {""} and bare["reasoning"] == []
 
 
 def test_the_semantic_hook_merges_the_other_feature_groups_result(
@@ -383,9 +393,11 @@ def test_the_semantic_hook_merges_the_other_feature_groups_result(
         def __init__(self, **fields: object) -> None:
             self.fields = fields
 
-    def semantic_signals(inputs: SessionText, embedder: object) -> dict[str, object]:
+    def semantic_signals(
+        inputs: SessionText, embedder: object, judge: object = None
+    ) -> dict[str, object]:
         calls.append((inputs, embedder))
-        return {"cp_curve": [0.0, 0.3], "max_cp": 0.3, "drift_onset_turn": 1}
+        return {"dynamics.cp_curve": [0.0, None], "max_cp": 0.3, "drift_onset_turn": 1}
 
     name = "agentsignals._features.session_semantic"
     stand_in = types.ModuleType(name)
@@ -404,7 +416,7 @@ def test_the_semantic_hook_merges_the_other_feature_groups_result(
     ((inputs, given),) = calls
     assert given is embedder
     assert isinstance(inputs, SessionText) and inputs.fields["task"] == "[REDACTED_PROMPT]"
-    assert session.dynamics.cp_curve == [0.0, 0.3] and session.dynamics.drift_onset_turn == 1
+    assert session.dynamics.cp_curve == [0.0, None] and session.dynamics.drift_onset_turn == 1
     assert session.semantic_source == name
     # max_cp 0.3 is moderate: with the scope inputs still null the tree names them.
     assert session.dynamics.session_failure_mode_missing == [

@@ -100,11 +100,13 @@ class Assembler:
         finished_cache: int = 512,
         remembered_ids: int = 200_000,
         embedder: object = None,
+        session_judge: object = None,
     ) -> None:
         self._sink = sink
-        # The product-session semantic pass's embedder (None: the model-based session
-        # signals stay null); see `_features.session.semantic_pass`.
+        # The product-session semantic pass's embedder and judge (None: their signals stay
+        # null); see `_features.session.semantic_pass`.
         self.embedder = embedder
+        self.session_judge = session_judge
         self._clock = clock
         self.grace = grace
         self.idle_timeout = idle_timeout
@@ -431,7 +433,9 @@ class Assembler:
         if not is_product_session(spans):
             return
         try:
-            session = session_record(spans, record, embedder=self.embedder)
+            session = session_record(
+                spans, record, embedder=self.embedder, judge=self.session_judge
+            )
         except Exception:  # a session signal's bug must not lose the attempt record
             _log.exception("attempt %s: session record failed", record.attempt_id)
             return

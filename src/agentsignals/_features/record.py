@@ -387,10 +387,14 @@ class SessionDynamics(msgspec.Struct, kw_only=True):
     repetition_rate: float | None = None
     max_repeat: int | None = None
     embedding_repetition_rate: float | None = None
-    cp_curve: list[float] | None = None
+    # Per user turn (None: a blank turn) and per agent turn (None: it wrote no text).
+    cp_curve: list[float | None] | None = None
     max_cp: float | None = None
     drift_onset_turn: int | None = None
-    intent_coherence_curve: list[float] | None = None
+    # Where the context was compacted, as indices into cp_curve / intent_coherence_curve.
+    cp_curve_compactions: list[int] | None = None
+    intent_coherence_curve: list[float | None] | None = None
+    intent_coherence_compactions: list[int] | None = None
     assumption_lock_turn: int | None = None
     gd_inaction: float | None = None
     gd_actions: float | None = None

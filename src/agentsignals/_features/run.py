@@ -58,20 +58,26 @@ def extract(
     *,
     progress: Callable[[int, int], None] | None = None,
     embedder: Any = None,
+    session_judge: Any = None,
 ) -> FeatureSet:
     """Feature records from OTLP/JSON files or folders (our file exporter's output or the
     OpenTelemetry Collector's file exporter). Malformed or truncated lines are reported in
     `problems` (file, line, what was wrong) and every other line is still used.
 
-    `progress(done_bytes, total_bytes)` is called as files are read. `embedder` (optional)
-    runs the product sessions' semantic pass (model-based session signals).
+    `progress(done_bytes, total_bytes)` is called as files are read. `embedder` and
+    `session_judge` (optional: an `Embedder`, a `SessionJudge`, e.g. `_judge.session`'s) run
+    the product sessions' semantic pass (the model-based session signals).
     """
     files = find_otlp_json_files(paths)
     total = sum(f.stat().st_size for f in files)
     sink = ListSink()
     lines = 0
     assembler = Assembler(
-        sink, clock=lambda: float(lines), grace=OFFLINE_GRACE_LINES, embedder=embedder
+        sink,
+        clock=lambda: float(lines),
+        grace=OFFLINE_GRACE_LINES,
+        embedder=embedder,
+        session_judge=session_judge,
     )
     problems: list[DecodeProblem] = []
     done = 0
@@ -97,10 +103,12 @@ def extract(
     return sorted_feature_set(sink, problems, assembler.stats)
 
 
-def from_spans(spans: Iterable[Span | Any], *, embedder: Any = None) -> FeatureSet:
+def from_spans(
+    spans: Iterable[Span | Any], *, embedder: Any = None, session_judge: Any = None
+) -> FeatureSet:
     """Feature records from spans already in memory: our typed spans, or the OpenTelemetry
-    SDK's finished spans (ReadableSpan, e.g. from `agentsignals.testing`). `embedder`: as
-    in `extract`."""
+    SDK's finished spans (ReadableSpan, e.g. from `agentsignals.testing`). `embedder`,
+    `session_judge`: as in `extract`."""
     from agentsignals._spans.decode import from_readable_spans
 
     typed: list[Span] = []
@@ -110,7 +118,9 @@ def from_spans(spans: Iterable[Span | Any], *, embedder: Any = None) -> FeatureS
     if foreign:
         typed.extend(from_readable_spans(foreign))
     sink = ListSink()
-    assembler = Assembler(sink, clock=lambda: 0.0, grace=1.0, embedder=embedder)
+    assembler = Assembler(
+        sink, clock=lambda: 0.0, grace=1.0, embedder=embedder, session_judge=session_judge
+    )
     assembler.add(typed)
     assembler.flush()
     return sorted_feature_set(sink, [], assembler.stats)

@@ -135,10 +135,11 @@ def session_record(
     *,
     thresholds: SessionThresholds = DEFAULT_THRESHOLDS,
     embedder: Any = None,
+    judge: Any = None,
 ) -> SessionRecord:
     """The session record of one product session's spans (its attempt record computed).
-    With an `embedder`, the semantic pass runs on the session's captured text and its
-    signals are merged (`semantic_pass`)."""
+    With an `embedder` and/or a session `judge`, the semantic pass runs on the session's
+    captured text and its signals are merged (`semantic_pass`)."""
     from agentsignals._features.extract import split_spans
 
     parts = split_spans(spans)
@@ -205,8 +206,8 @@ def session_record(
     record.anticipation.first_tool_precision = attempt.anticipation.first_tool_precision
     user.session_outcome = _outcome(user, markers)
     label(record, thresholds)
-    if embedder is not None:
-        semantic_pass(record, semantic_inputs(parts.spans), embedder)
+    if embedder is not None or judge is not None:
+        semantic_pass(record, semantic_inputs(parts.spans), embedder, judge)
     return record
 
 
@@ -733,12 +734,12 @@ SEMANTIC_MODULE: Final = "agentsignals._features.session_semantic"
 
 
 def semantic_pass(
-    record: SessionRecord, inputs: Mapping[str, Any], embedder: Any
+    record: SessionRecord, inputs: Mapping[str, Any], embedder: Any, judge: Any = None
 ) -> list[str] | None:
     """THE CALL of the model-based session signals: `semantic_signals(SessionText(**inputs),
-    embedder)` of `agentsignals._features.session_semantic` (imported lazily; a separate
-    feature group), its result merged by `merge_semantic`. None when that module is not
-    installed; a failure of the pass is logged and leaves the record as it was."""
+    embedder, judge)` of `agentsignals._features.session_semantic` (imported lazily; a
+    separate feature group), its result merged by `merge_semantic`. None when that module is
+    not installed; a failure of the pass is logged and leaves the record as it was."""
     import importlib
 
     try:
@@ -746,7 +747,7 @@ def semantic_pass(
     except ImportError:
         return None
     try:
-        values = module.semantic_signals(module.SessionText(**inputs), embedder)
+        values = module.semantic_signals(module.SessionText(**inputs), embedder, judge)
     except Exception:
         _log.exception("session %s: the semantic pass failed", record.attempt_id)
         return None
@@ -756,45 +757,89 @@ def semantic_pass(
 
 def semantic_inputs(spans: Sequence[Span]) -> dict[str, Any]:
     """The session's text as the semantic pass takes it (`SessionText`'s fields), from the
-    content captured on the spans (`--content` imports, live content capture): the task (the
-    first user message), every user message, every agent turn's visible text, the agent turns
-    that followed a compaction, and each tool call as `name arguments`. Without content the
-    lists are empty and the task None: the pass then has nothing to embed."""
+    content captured on the spans (`--content` imports, live content capture), in order:
+    `task` (the first user message), `user_turns` (every user message; "" where its text was
+    not captured), `agent_turns` (each agent turn's visible text), `reasoning` (the reasoning
+    blocks written), `tool_calls` (`name` and the arguments as sorted-key JSON), the user
+    turns after which a compaction happened and the agent turns that followed one
+    (`compaction_turns`, `compaction_agent_turns`), the user turn each agent turn answers and
+    the agent turn of each call (`agent_turn_user`, `call_turns`). Without content the texts
+    are empty and the task None: the pass then has nothing to embed."""
+    import json
+
+    by_id = {s.span_id: s for s in spans}
     user_spans = sorted(
-        (s for s in spans if s.attributes.get(_TYPE) == sc.SpanType.USER_TURN.value), key=_order
+        (
+            s
+            for s in spans
+            if s.attributes.get(_TYPE) == sc.SpanType.USER_TURN.value
+            and s.attributes.get(sc.AGENT_SIGNALS_USER_TURN_KIND) == _MESSAGE
+        ),
+        key=_order,
     )
     turns = sorted(
         (s for s in spans if s.attributes.get(_TYPE) == sc.SpanType.TURN.value), key=_order
     )
     tools = sorted(
-        (s for s in spans if s.attributes.get(_TYPE) == sc.SpanType.TOOL.value), key=_order
+        (
+            s
+            for s in spans
+            if s.attributes.get(_TYPE) == sc.SpanType.TOOL.value
+            and by_id.get(s.parent_span_id or "") is not None
+            and by_id[s.parent_span_id or ""].attributes.get(_TYPE) != sc.SpanType.TOOL.value
+        ),
+        key=_order,
     )
     user_turns = [
-        t
+        _message_text(s.attributes.get(sc.GEN_AI_INPUT_MESSAGES), "user", "text")
         for s in user_spans
-        if s.attributes.get(sc.AGENT_SIGNALS_USER_TURN_KIND) == _MESSAGE
-        and (t := _message_text(s.attributes.get(sc.GEN_AI_INPUT_MESSAGES), "user"))
     ]
-    agent_turns = [_message_text(t.attributes.get(sc.GEN_AI_OUTPUT_MESSAGES), None) for t in turns]
-    compacted = [
-        i for i, t in enumerate(turns) if t.attributes.get(sc.GEN_AI_CONVERSATION_COMPACTED) is True
-    ]
-    calls = []
+    agent_turns, reasoning, agent_turn_user = [], [], []
+    compaction_turns: list[int] = []
+    compaction_agent_turns: list[int] = []
+    turn_index = {t.span_id: i for i, t in enumerate(turns)}
+    u = 0
+    for i, t in enumerate(turns):
+        while u < len(user_spans) and _order(user_spans[u]) <= _order(t):
+            u += 1
+        agent_turn_user.append(max(u - 1, 0))
+        output = t.attributes.get(sc.GEN_AI_OUTPUT_MESSAGES)
+        agent_turns.append(_message_text(output, None, "text"))
+        thought = _message_text(output, None, "reasoning")
+        if thought:
+            reasoning.append(thought)
+        if t.attributes.get(sc.GEN_AI_CONVERSATION_COMPACTED) is True:
+            compaction_agent_turns.append(i)
+            compaction_turns.append(max(u - 1, 0))
+    calls, call_turns = [], []
     for s in tools:
         name = _s(s.attributes.get(sc.GEN_AI_TOOL_NAME)) or "unknown"
         args = s.attributes.get(sc.GEN_AI_TOOL_CALL_ARGUMENTS)
-        calls.append(f"{name} {args}" if isinstance(args, str) else name)
+        text = name
+        if isinstance(args, str):
+            try:
+                text = f"{name} {json.dumps(json.loads(args), sort_keys=True)}"
+            except ValueError:
+                text = f"{name} {args}"  # a truncated value is plain text
+        calls.append(text)
+        call_turns.append(turn_index.get(s.parent_span_id or "", 0))
+    task = next((t for t in user_turns if t.strip()), None)
     return {
-        "task": user_turns[0] if user_turns else None,
+        "task": task,
         "user_turns": user_turns,
         "agent_turns": agent_turns,
-        "compaction_turns": compacted,
+        "compaction_turns": compaction_turns,
         "tool_calls": calls,
+        "reasoning": reasoning,
+        "compaction_agent_turns": compaction_agent_turns,
+        "agent_turn_user": agent_turn_user,
+        "call_turns": call_turns,
     }
 
 
-def _message_text(value: AttrValue | None, role: str | None) -> str:
-    """The text parts of GenAI JSON messages (of `role`, or any role), joined."""
+def _message_text(value: AttrValue | None, role: str | None, kind: str) -> str:
+    """The `kind` parts (text, reasoning) of GenAI JSON messages of `role` (any: None),
+    joined."""
     import json
 
     if not isinstance(value, str):
@@ -808,7 +853,7 @@ def _message_text(value: AttrValue | None, role: str | None) -> str:
         if not isinstance(m, dict) or (role is not None and m.get("role") != role):
             continue
         for part in m.get("parts") or []:
-            if isinstance(part, dict) and part.get("type") == "text":
+            if isinstance(part, dict) and part.get("type") == kind:
                 content = part.get("content")
                 if isinstance(content, str):
                     out.append(content)

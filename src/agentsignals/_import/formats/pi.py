@@ -423,6 +423,9 @@ def _spans(session: PiSession) -> list[Span]:
             if message.get("stopReason") == "aborted":
                 said.append((entry.line, when, sc.UserTurnKind.INTERRUPT.value, None, False))
         elif message.get("role") == "user":
+            # When the user sent it (the message's own time; the entry is written a little
+            # later, after the model request may have started).
+            when = _ns(message.get("timestamp")) or when
             text = _text(message.get("content")) or ""
             pending.append(("user", text))
             rewound = entry.data.get("parentId") in session.branch_points
