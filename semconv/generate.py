@@ -86,6 +86,8 @@ class Registry:
     # The signal reference (semconv/model/signals.yaml): record fields and source formats.
     signals: list[dict[str, Any]] = field(default_factory=list)
     formats: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The product-session record's fields (`session_signals` in signals.yaml).
+    session_signals: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
@@ -175,6 +177,7 @@ def load_registry(root: Path = HERE) -> Registry:
     ]
     test_runners: list[tuple[str, str]] = []
     signals: list[dict[str, Any]] = []
+    session_signals: list[dict[str, Any]] = []
     formats: dict[str, dict[str, str]] = {}
     for path, source in sources:
         data = _load_yaml(path)
@@ -189,6 +192,13 @@ def load_registry(root: Path = HERE) -> Registry:
                     f"{path.name}: signal {raw['name']!r}: unknown formats {unknown}"
                 )
             signals.append(raw)
+        for raw in data.get("session_signals") or []:
+            missing = {"name", "type", "definition", "null_when"} - set(raw)
+            if missing:
+                raise RegistryError(
+                    f"{path.name}: session signal {raw.get('name')!r} lacks {missing}"
+                )
+            session_signals.append(raw)
         for raw in data.get("test_runners") or []:
             name, patterns = raw.get("name"), raw.get("patterns")
             if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_.-]*", name):
@@ -239,7 +249,9 @@ def load_registry(root: Path = HERE) -> Registry:
                 raise RegistryError(
                     f"{label}: ref {key!r} is not defined in the registry or imports"
                 )
-    return Registry(manifest, attributes, spans, events, test_runners, signals, formats)
+    return Registry(
+        manifest, attributes, spans, events, test_runners, signals, formats, session_signals
+    )
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -474,8 +486,24 @@ def render_signals(reg: Registry) -> str:
             + " | ".join(_md_escape(c) for c in cells)
             + " |"
         )
+    _signal_tables(out, reg.signals)
+    out += [
+        "",
+        "# Product sessions",
+        "",
+        "The session record (`agentsignals features --sessions`, `sessions.jsonl`, the ClickHouse "
+        "table `agentsignals_sessions`): one per interactive session a person steered (Claude "
+        'Code, pi, Codex, or a live `attempt(context="product")`), beside its attempt record. '
+        "Eval runs have none, and it holds no verifier signal. See [sessions.md](sessions.md).",
+    ]
+    _signal_tables(out, reg.session_signals)
+    out.append("")
+    return "\n".join(out)
+
+
+def _signal_tables(out: list[str], signals: list[dict[str, Any]]) -> None:
     group: str | None = None
-    for sig in reg.signals:
+    for sig in signals:
         name = str(sig["name"])
         head = name.split(".", 1)[0] if "." in name else "identity"
         if head != group:
@@ -493,8 +521,6 @@ def render_signals(reg: Registry) -> str:
             f"| {label} | {_md_escape(str(sig['type']))} | {definition} "
             f"| {_md_escape(str(sig['null_when']))} |"
         )
-    out.append("")
-    return "\n".join(out)
 
 
 def generated_files(root: Path = HERE) -> dict[Path, str]:

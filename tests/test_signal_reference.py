@@ -83,3 +83,43 @@ def test_the_generated_reference_lists_every_signal() -> None:
     doc = (ROOT / "docs" / "signals.md").read_text()
     for name in _record_fields():
         assert f"`{name}`" in doc, name
+
+
+def test_every_session_record_field_is_declared_with_its_type() -> None:
+    from agentsignals._features.record import SessionRecord
+
+    out: dict[str, str] = {}
+    hints = typing.get_type_hints(SessionRecord)
+    for name in SessionRecord.__struct_fields__:
+        hint = hints[name]
+        if isinstance(hint, type) and issubclass(hint, msgspec.Struct):
+            group_hints = typing.get_type_hints(hint)
+            for field in hint.__struct_fields__:
+                out[f"{name}.{field}"] = _type_name(group_hints[field])
+        else:
+            out[name] = _type_name(hint)
+    data = yaml.safe_load(SIGNALS.read_text())
+    declared = {s["name"]: s["type"] for s in data["session_signals"]}
+    assert declared == out
+    # The inventory's user.*, dynamics.* and anticipation.* names of sessions are all there.
+    inventory = {s["name"] for s in data["session_signals"] if s.get("inventory")}
+    assert {
+        "user.session_outcome", "user.output_applied", "user.changes_reverted",
+        "user.turn_ratio", "user.user_turn_count", "user.user_msg_lengths",
+        "user.turn_timestamps", "user.region_edit_history", "user.region_re_edit_count",
+        "user.region_edit_convergence", "user.agent_hedging_rate", "user.agent_hedging_curve",
+        "user.confirmation_requests", "user.time_to_first_edit_s", "user.per_turn_latency_s",
+        "user.compaction_events", "user.model_changes", "user.tool_error_rate",
+        "user.tool_result_sizes", "user.prior_sessions_same_repo",
+        "user.prior_sessions_same_region", "user.session_reopened_within_s",
+        "dynamics.cp_curve", "dynamics.max_cp", "dynamics.drift_onset_turn",
+        "dynamics.correction_ratio", "dynamics.assumption_lock_turn", "dynamics.gd_inaction",
+        "dynamics.gd_actions", "dynamics.plan_ged", "dynamics.repetition_rate",
+        "dynamics.user_msg_length_slope", "dynamics.session_failure_mode",
+        "dynamics.intent_coherence_curve", "anticipation.task_paraphrase_accuracy",
+        "anticipation.plan_optimality", "anticipation.first_tool_precision",
+        "anticipation.scope_drift", "anticipation.clarification_sought",
+        "anticipation.assumption_count", "anticipation.prompt_underspecification",
+        "anticipation.conflation_turn", "anticipation.instruction_adherence",
+        "anticipation.goal_alignment_at_close", "anticipation.session_attribution",
+    } <= inventory  # fmt: skip

@@ -955,3 +955,26 @@ def test_judge_fields_round_trip_as_json_text(store: ClickHouseStore) -> None:
         f"FROM {store.database}.agentsignals_attempts FINAL ORDER BY attempt_id"
     )
     assert rows == [{"attempt_id": "j1", "drift": True}, {"attempt_id": "j2", "drift": None}]
+
+
+@needs_chdb
+def test_session_records_round_trip_through_the_session_table(
+    store: ClickHouseStore, shared_data: Path
+) -> None:
+    from agentsignals._features.record import SessionRecord
+    from agentsignals._features.run import from_spans
+    from agentsignals._import.run import import_file
+
+    result = import_file(shared_data / "pi" / "before-compaction.jsonl")
+    out = from_spans([s for t in result.trajectories for s in t])
+    (session,) = out.sessions
+    assert store.insert_records([*out.attempts, session]) == 2
+    (back,) = store.read_sessions()
+    assert isinstance(back, SessionRecord)
+    assert back == session  # nullable series items and nested groups included
+    assert back.user.agent_hedging_curve is not None and back.user.agent_hedging_curve[0] is None
+    (row,) = store.query_rows(
+        f"SELECT user.session_outcome AS o, length(user.region_edit_history) AS edits "
+        f"FROM {store.database}.{schema.SESSIONS_TABLE} FINAL"
+    )
+    assert row == {"o": "abandoned_mid_session", "edits": 280}

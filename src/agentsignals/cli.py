@@ -120,7 +120,12 @@ def _main(argv: list[str] | None) -> int:
         "-o", "--output", type=Path, default=None,
         help="output file: .jsonl (default: stdout), .csv, or .parquet (the parquet extra)",
     )  # fmt: skip
-    feats.add_argument("--trials", action="store_true", help="write trial records instead")
+    kinds = feats.add_mutually_exclusive_group()
+    kinds.add_argument("--trials", action="store_true", help="write trial records instead")
+    kinds.add_argument(
+        "--sessions", action="store_true",
+        help="write product-session records instead (interactive sessions; docs/sessions.md)",
+    )  # fmt: skip
     feats.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
     ver = commands.add_parser(
@@ -188,6 +193,11 @@ def _main(argv: list[str] | None) -> int:
         help="a resource attribute of every imported span (repeatable; OTEL_RESOURCE_ATTRIBUTES)",
     )  # fmt: skip
     imp.add_argument(
+        "--git-state", action="store_true",
+        help="read each interactive session's git repository (its cwd) now for whether its "
+        "changes were committed or reverted (user.output_applied, user.changes_reverted)",
+    )  # fmt: skip
+    imp.add_argument(
         "--content", action="store_true",
         help="carry the messages, reasoning, tool arguments and results onto the spans (the "
         "GenAI content attributes, redacted and byte-budgeted as live capture; what `agentsignals "
@@ -244,17 +254,25 @@ def _features(args: argparse.Namespace) -> int:
         code, result = _features_into(args, spool, say)
         if result is None:
             return code
-        from agentsignals._features.record import AttemptRecord, TrialRecord
+        from agentsignals._features.record import AttemptRecord, SessionRecord, TrialRecord
 
-        kind: type[AttemptRecord] | type[TrialRecord] = (
-            TrialRecord if args.trials else AttemptRecord
+        kind: type[AttemptRecord] | type[TrialRecord] | type[SessionRecord] = (
+            TrialRecord if args.trials else SessionRecord if args.sessions else AttemptRecord
         )
         if args.store is not None:
             code = _store_records(args.store, spool, say)
             if code:
                 return code
+        sessions = spool.count(SessionRecord)
+        if kind is SessionRecord:
+            # Few (product sessions only) and joined across each other: linked in memory.
+            code = _write_records(_linked_sessions(spool), args.output, say)
+            if code:
+                return code
+            count = sessions
         try:
-            count = spool.write(kind, args.output)
+            if kind is not SessionRecord:
+                count = spool.write(kind, args.output)
         except ImportError as exc:
             say(str(exc))
             return 2
@@ -266,13 +284,26 @@ def _features(args: argparse.Namespace) -> int:
     problems = _trajectory_hints(result.problems, args.paths, say)
     for problem in problems:
         say(f"skipped {problem}")
+    noun = "trial" if args.trials else "session" if args.sessions else "attempt"
     say(
-        f"{count} {'trial' if args.trials else 'attempt'} records from {result.stats.spans_in} "
-        "spans"
+        f"{count} {noun} records from {result.stats.spans_in} spans"
         + (f" ({len(problems)} unreadable lines skipped)" if problems else "")
         + _unattributed_note(result.stats)
+        + (
+            f"; {sessions} of them product sessions (--sessions writes those)"
+            if sessions and not args.sessions and not args.trials
+            else ""
+        )
     )
     return 1 if result.problems and not count else 0
+
+
+def _linked_sessions(spool: Any) -> list[Any]:
+    """The spool's latest session records with the joins across sessions filled."""
+    from agentsignals._features.record import SessionRecord
+    from agentsignals._features.session import link_sessions
+
+    return link_sessions(list(spool.records(SessionRecord)))
 
 
 def _features_into(args: argparse.Namespace, spool: Any, say: Any) -> tuple[int, Any]:
@@ -286,7 +317,7 @@ def _features_into(args: argparse.Namespace, spool: Any, say: Any) -> tuple[int,
             from agentsignals._store.clickhouse import features_from_clickhouse
 
             result = features_from_clickhouse(args.source)
-            for record in [*result.attempts, *result.trials]:
+            for record in [*result.attempts, *result.trials, *result.sessions]:
                 spool(record)
         else:
             result = features.extract(args.paths, progress=progress, sink=spool)
@@ -318,6 +349,9 @@ def _store_records(url: str, spool: Any, say: Any) -> int:
                         chunk = []
                 if chunk:
                     store.insert_records(chunk)
+            sessions = _linked_sessions(spool)
+            if sessions:
+                store.insert_records(sessions)
     except (ValueError, ImportError) as exc:
         say(str(exc))
         return 2
@@ -531,6 +565,7 @@ def _import(args: argparse.Namespace) -> int:
             run_id=args.run_id,
             tags=tags,
             content=content or False,
+            git_state=args.git_state,
         ):
             files += 1
             for file_problem in result.problems:

@@ -16,6 +16,10 @@ and here, from Python:
 
 Field names follow the signal inventory: `behavior.turn_count`, `tokens.cache_read_ratio`,
 `infra.attempt_index`, ... A signal whose inputs were not recorded is None.
+
+Product sessions (interactive sessions a person steered) also get a `SessionRecord` in
+`result.sessions` (`user.*`, `dynamics.*`, `anticipation.*` and the session labels; see
+docs/sessions.md); eval runs get none.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from agentsignals._features.record import (
     Infra,
     Reasoning,
     Recovery,
+    SessionRecord,
     Tokens,
     Treatment,
     TrialRecord,
@@ -54,6 +59,7 @@ __all__ = [
     "Infra",
     "Reasoning",
     "Recovery",
+    "SessionRecord",
     "Tokens",
     "Treatment",
     "TrialRecord",
@@ -68,6 +74,8 @@ __all__ = [
 ]
 
 
-def to_rows(records: Sequence[AttemptRecord | TrialRecord]) -> list[dict[str, Any]]:
+def to_rows(
+    records: Sequence[AttemptRecord | TrialRecord | SessionRecord],
+) -> list[dict[str, Any]]:
     """Flat rows with dotted column names (`behavior.turn_count`)."""
     return [flatten(r) for r in records]

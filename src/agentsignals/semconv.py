@@ -12,6 +12,13 @@ SCHEMA_URL: Final = "https://agentsignals.dev/schemas/0.1.0"
 """Schema URL of this version of the agentsignals convention."""
 
 # ---- attributes
+AGENT_SIGNALS_ATTEMPT_CONTEXT: Final = "agent_signals.attempt.context"
+"""
+Whether the attempt is an eval run or a product session, when the producer knows. Without it an
+attempt is a product session when it has user-turn spans of kind `message` and no run id or verifier
+outcome (docs/sessions.md).
+"""
+
 AGENT_SIGNALS_ATTEMPT_CREATED_FILES: Final = "agent_signals.attempt.created_files"
 """
 The touched files that did not exist before the attempt (a diff's new files: a reproduction script
@@ -67,6 +74,15 @@ AGENT_SIGNALS_ATTEMPT_TOUCHED_FILES_LINES_REMOVED: Final = (
     "agent_signals.attempt.touched_files.lines_removed"
 )
 """Lines removed per touched file against the start snapshot, parallel to touched_files."""
+
+AGENT_SIGNALS_COMPACTION_TOKENS_AFTER: Final = "agent_signals.compaction.tokens_after"
+"""Tokens in the compacted context, when the agent reported them."""
+
+AGENT_SIGNALS_COMPACTION_TOKENS_BEFORE: Final = "agent_signals.compaction.tokens_before"
+"""Tokens in the context when it was compacted, as the agent reported them."""
+
+AGENT_SIGNALS_COMPACTION_TRIGGER: Final = "agent_signals.compaction.trigger"
+"""What started the compaction, as the agent names it (`auto`, `manual`)."""
 
 AGENT_SIGNALS_CONTENT_KEY: Final = "agent_signals.content.key"
 """On an agent_signals.content event, the attribute key the value would have had on the span."""
@@ -170,10 +186,28 @@ The evaluation run (a batch of trials, e.g. a SWE-bench harness run id) the tria
 trial and attempt spans, used to match verifier reports when an instance ran more than once.
 """
 
+AGENT_SIGNALS_SESSION_ABANDONED_TURNS: Final = "agent_signals.session.abandoned_turns"
+"""
+Model responses on branches of the session the user abandoned (went back to an earlier point and
+continued from there); they are not imported as turns. Set when non-zero.
+"""
+
+AGENT_SIGNALS_SESSION_CHANGES_REVERTED: Final = "agent_signals.session.changes_reverted"
+"""
+At the session's close, every file the agent changed is back as it was (no difference from the
+commit the session started at, nothing committed over it): the changes were reverted.
+"""
+
+AGENT_SIGNALS_SESSION_OUTPUT_APPLIED: Final = "agent_signals.session.output_applied"
+"""
+At the session's close, the git repository it worked in has a commit made since the session started
+that touches a file the agent changed (the user applied its output).
+"""
+
 AGENT_SIGNALS_SPAN_TYPE: Final = "agent_signals.span.type"
 """
-Which agentsignals span type this span is (the four of the agent loop, or a verification or judge
-result added later).
+Which agentsignals span type this span is (the four of the agent loop, a user's turn in an
+interactive session, or a verification or judge result added later).
 """
 
 AGENT_SIGNALS_TASK_ID: Final = "agent_signals.task.id"
@@ -253,6 +287,25 @@ AGENT_SIGNALS_TOOL_LINES_REMOVED: Final = "agent_signals.tool.lines_removed"
 AGENT_SIGNALS_TOOL_OUTPUT_BYTES: Final = "agent_signals.tool.output.bytes"
 """Size in bytes of the tool's result as the agent received it; recorded without content."""
 
+AGENT_SIGNALS_TOOL_REGIONS_ADDED_LINES: Final = "agent_signals.tool.regions.added_lines"
+"""Lines the call wrote in each region (from start_lines on)."""
+
+AGENT_SIGNALS_TOOL_REGIONS_FILES: Final = "agent_signals.tool.regions.files"
+"""
+The file of each region (diff hunk) the call changed, in order; parallel to the other
+`agent_signals.tool.regions.*` arrays. From the edit tool's own diff (Claude Code's structured
+patch, pi's edit diff) or measured on the workspace.
+"""
+
+AGENT_SIGNALS_TOOL_REGIONS_REMOVED_LINES: Final = "agent_signals.tool.regions.removed_lines"
+"""Lines the call removed in each region."""
+
+AGENT_SIGNALS_TOOL_REGIONS_START_LINES: Final = "agent_signals.tool.regions.start_lines"
+"""
+First line (1-based, in the file after the call) of each changed region; for a region that only
+removed lines, the line where they were.
+"""
+
 AGENT_SIGNALS_TOOL_RESULT_FILES: Final = "agent_signals.tool.result_files"
 """
 Files the call's result names as hits (a search's matches: `path:line:` lines, `grep -l` lists),
@@ -305,6 +358,12 @@ an OpenAI Agents SDK agent, a smolagents agent.
 AGENT_SIGNALS_TURN_PHASE: Final = "agent_signals.turn.phase"
 """The phase the agent declared (or a planner labelled) for this turn."""
 
+AGENT_SIGNALS_TURN_REASONING_ASSUMPTIONS: Final = "agent_signals.turn.reasoning.assumptions"
+"""
+Assumption-signalling phrases in the turn's reasoning ("I'll assume", "assuming", "I think you
+mean", "probably wants", "likely refers to"); recorded without content.
+"""
+
 AGENT_SIGNALS_TURN_REASONING_CHARS: Final = "agent_signals.turn.reasoning.chars"
 """Length in characters of the turn's reasoning text; recorded without content."""
 
@@ -322,6 +381,26 @@ AGENT_SIGNALS_TURN_REASONING_SELF_CORRECTIONS: Final = (
 """
 Phrases in the turn's reasoning where the agent revisits or abandons an approach ("actually",
 "wait", "that won't work"); recorded without content.
+"""
+
+AGENT_SIGNALS_TURN_TEXT_CONFIRMATION_REQUESTS: Final = (
+    "agent_signals.turn.text.confirmation_requests"
+)
+"""
+Requests for the user's go-ahead in the turn's visible text ("Should I ...?", "Do you want me to
+...?"); recorded without content.
+"""
+
+AGENT_SIGNALS_TURN_TEXT_HEDGES: Final = "agent_signals.turn.text.hedges"
+"""
+Hedging phrases in the turn's visible text ("I think", "might be", "probably", "I'm not sure");
+recorded without content.
+"""
+
+AGENT_SIGNALS_TURN_TEXT_WORDS: Final = "agent_signals.turn.text.words"
+"""
+Whitespace-separated words of the visible text the model wrote to the user in this turn (not its
+reasoning); recorded without content.
 """
 
 AGENT_SIGNALS_TURN_THOUGHT_CHARS: Final = "agent_signals.turn.thought.chars"
@@ -352,6 +431,35 @@ AGENT_SIGNALS_USAGE_PRICE_SOURCE: Final = "agent_signals.usage.price_source"
 """
 The price table and entry behind an estimated or framework-computed cost: the package and its
 version, the provider and the model it matched.
+"""
+
+AGENT_SIGNALS_USER_TURN_CHARS: Final = "agent_signals.user_turn.chars"
+"""Length in characters of the user's text; recorded without content."""
+
+AGENT_SIGNALS_USER_TURN_INDEX: Final = "agent_signals.user_turn.index"
+"""Zero-based index of the user's turn within the attempt (every kind counted, in order)."""
+
+AGENT_SIGNALS_USER_TURN_KIND: Final = "agent_signals.user_turn.kind"
+"""What the user did in this turn."""
+
+AGENT_SIGNALS_USER_TURN_MARKERS: Final = "agent_signals.user_turn.markers"
+"""
+The signal inventory's lexicons the text matches, read where the text is so features work with
+content capture off: `correction` ("no", "that's not", "wrong", "undo", "revert", "actually",
+"wait", "stop"), `positive` ("thanks", "looks good", "perfect", ...), `rejection` ("undo
+everything", "revert all", "discard the changes", ...).
+"""
+
+AGENT_SIGNALS_USER_TURN_REWOUND: Final = "agent_signals.user_turn.rewound"
+"""
+True when the user went back to an earlier point of the session before this message (the message's
+parent has other, abandoned branches). Only ever set to true.
+"""
+
+AGENT_SIGNALS_USER_TURN_WORDS: Final = "agent_signals.user_turn.words"
+"""
+Length of the user's text in whitespace-separated words (a count that needs no model tokenizer);
+recorded without content.
 """
 
 AGENT_SIGNALS_VERIFY_FAIL_TO_FAIL_COUNT: Final = "agent_signals.verify.fail_to_fail_count"
@@ -488,7 +596,21 @@ PROCESS_COMMAND_LINE: Final = "process.command_line"
 PROCESS_EXIT_CODE: Final = "process.exit.code"
 """The exit code of the process."""
 
+PROCESS_WORKING_DIRECTORY: Final = "process.working_directory"
+"""The working directory of the process (on an attempt, the agent's; a session's repository)."""
+
 # ---- enums
+
+
+class AttemptContext(StrEnum):
+    """Values of `agent_signals.attempt.context`."""
+
+    EVAL = "eval"
+    """A benchmark or harness run: verifier signals apply, product-session signals do not."""
+    PRODUCT = "product"
+    """
+    An interactive session a person steered: product-session signals apply, verifier signals do not.
+    """
 
 
 class AttemptExitReason(StrEnum):
@@ -576,6 +698,8 @@ class SpanType(StrEnum):
     An LLM judge's results for an attempt or one of its steps, added after the fact (agentsignals
     judge).
     """
+    USER_TURN = "user_turn"
+    """One message the user sent into an interactive session (a prompt, an interrupt, a command)."""
 
 
 class ToolCategory(StrEnum):
@@ -639,6 +763,23 @@ class UsageCostSource(StrEnum):
     """
 
 
+class UserTurnKind(StrEnum):
+    """Values of `agent_signals.user_turn.kind`."""
+
+    MESSAGE = "message"
+    """Text the user wrote to the agent (the first prompt, a follow-up, a correction)."""
+    INTERRUPT = "interrupt"
+    """
+    The user stopped the agent mid-answer (Esc in Claude Code, an aborted response in pi, an aborted
+    turn in Codex).
+    """
+    COMMAND = "command"
+    """
+    A command the user ran in the session instead of writing to the agent (a slash command, pi's `!`
+    shell command).
+    """
+
+
 class VerifyPatchOutcomeLabel(StrEnum):
     """Values of `agent_signals.verify.patch_outcome_label`."""
 
@@ -677,15 +818,18 @@ SPAN_TRIAL: Final = "agent_signals.trial"
 SPAN_ATTEMPT: Final = "agent_signals.attempt"
 SPAN_TURN: Final = "agent_signals.turn"
 SPAN_TOOL: Final = "agent_signals.tool"
+SPAN_USER_TURN: Final = "agent_signals.user_turn"
 SPAN_VERIFICATION: Final = "agent_signals.verification"
 SPAN_JUDGE: Final = "agent_signals.judge"
 EVENT_AGENT_SIGNALS_CONTENT: Final = "agent_signals.content"
+EVENT_AGENT_SIGNALS_COMPACTION: Final = "agent_signals.compaction"
 EVENT_AGENT_SIGNALS_FAULT_INJECTED: Final = "agent_signals.fault.injected"
 EVENT_AGENT_SIGNALS_FAULT_CHECKED: Final = "agent_signals.fault.checked"
 EVENT_GEN_AI_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
 EVENT_EXCEPTION: Final = "exception"
 
 ATTRIBUTE_TYPES: Final[dict[str, str]] = {
+    "agent_signals.attempt.context": "string",
     "agent_signals.attempt.created_files": "string[]",
     "agent_signals.attempt.exit_reason": "string",
     "agent_signals.attempt.final_failure_mode": "string",
@@ -699,6 +843,9 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.attempt.touched_files": "string[]",
     "agent_signals.attempt.touched_files.lines_added": "int[]",
     "agent_signals.attempt.touched_files.lines_removed": "int[]",
+    "agent_signals.compaction.tokens_after": "int",
+    "agent_signals.compaction.tokens_before": "int",
+    "agent_signals.compaction.trigger": "string",
     "agent_signals.content.key": "string",
     "agent_signals.content.redactions": "int",
     "agent_signals.content.truncated.keys": "string[]",
@@ -724,6 +871,9 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.judge.rubric_version": "string",
     "agent_signals.judge.step": "int",
     "agent_signals.run.id": "string",
+    "agent_signals.session.abandoned_turns": "int",
+    "agent_signals.session.changes_reverted": "boolean",
+    "agent_signals.session.output_applied": "boolean",
     "agent_signals.span.type": "string",
     "agent_signals.task.id": "string",
     "agent_signals.test.complete": "boolean",
@@ -745,6 +895,10 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.tool.lines_added": "int",
     "agent_signals.tool.lines_removed": "int",
     "agent_signals.tool.output.bytes": "int",
+    "agent_signals.tool.regions.added_lines": "int[]",
+    "agent_signals.tool.regions.files": "string[]",
+    "agent_signals.tool.regions.removed_lines": "int[]",
+    "agent_signals.tool.regions.start_lines": "int[]",
     "agent_signals.tool.result_files": "string[]",
     "agent_signals.tool.timed_out": "boolean",
     "agent_signals.treatment.agent_type": "string",
@@ -759,15 +913,25 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "agent_signals.turn.index": "int",
     "agent_signals.turn.module": "string",
     "agent_signals.turn.phase": "string",
+    "agent_signals.turn.reasoning.assumptions": "int",
     "agent_signals.turn.reasoning.chars": "int",
     "agent_signals.turn.reasoning.plan_steps": "int",
     "agent_signals.turn.reasoning.present": "boolean",
     "agent_signals.turn.reasoning.self_corrections": "int",
+    "agent_signals.turn.text.confirmation_requests": "int",
+    "agent_signals.turn.text.hedges": "int",
+    "agent_signals.turn.text.words": "int",
     "agent_signals.turn.thought.chars": "int",
     "agent_signals.usage.cost_source": "string",
     "agent_signals.usage.cost_usd": "double",
     "agent_signals.usage.model_calls": "int",
     "agent_signals.usage.price_source": "string",
+    "agent_signals.user_turn.chars": "int",
+    "agent_signals.user_turn.index": "int",
+    "agent_signals.user_turn.kind": "string",
+    "agent_signals.user_turn.markers": "string[]",
+    "agent_signals.user_turn.rewound": "boolean",
+    "agent_signals.user_turn.words": "int",
     "agent_signals.verify.fail_to_fail_count": "int",
     "agent_signals.verify.fail_to_pass_count": "int",
     "agent_signals.verify.pass_to_fail_count": "int",
@@ -810,10 +974,17 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     "gen_ai.usage.reasoning.output_tokens": "int",
     "process.command_line": "string",
     "process.exit.code": "int",
+    "process.working_directory": "string",
 }
 """Declared type of every attribute in the registry (ours and the referenced ones)."""
 
 ENUM_VALUES: Final[dict[str, frozenset[str]]] = {
+    "agent_signals.attempt.context": frozenset(
+        [
+            "eval",
+            "product",
+        ]
+    ),
     "agent_signals.attempt.exit_reason": frozenset(
         [
             "context_overflow",
@@ -855,6 +1026,7 @@ ENUM_VALUES: Final[dict[str, frozenset[str]]] = {
             "tool",
             "trial",
             "turn",
+            "user_turn",
             "verification",
         ]
     ),
@@ -888,6 +1060,13 @@ ENUM_VALUES: Final[dict[str, frozenset[str]]] = {
             "estimated",
             "framework",
             "provider",
+        ]
+    ),
+    "agent_signals.user_turn.kind": frozenset(
+        [
+            "command",
+            "interrupt",
+            "message",
         ]
     ),
     "agent_signals.verify.patch_outcome_label": frozenset(

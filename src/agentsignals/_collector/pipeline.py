@@ -44,9 +44,10 @@ from agentsignals._collector.spool import (
 from agentsignals._collector.stats import Stats
 from agentsignals._features.assemble import Assembler
 from agentsignals._features.assemble import Record as FeatureRecord
-from agentsignals._features.record import AttemptRecord
+from agentsignals._features.record import AttemptRecord, SessionRecord
 from agentsignals._features.store import (
     ATTEMPTS_FILE,
+    SESSIONS_FILE,
     TRIALS_FILE,
     JsonLinesSink,
     written_keys,
@@ -244,6 +245,11 @@ class Processor:
 
     # ---------------------------------------------------------------------------- records
     def _on_record(self, record: FeatureRecord) -> None:
+        if isinstance(record, SessionRecord):
+            # Written with its attempt's record, of the same spans: a replay after a crash
+            # may write it again, and readers keep one per attempt id.
+            self._sink(record)
+            return
         if isinstance(record, AttemptRecord):
             key = ("a", record.attempt_id, record.revision)
             self._released.append(("a", record.attempt_id, record.revision, record.trial_id))
@@ -259,7 +265,7 @@ class Processor:
         """Feature lines on disk before the marker saying they were written."""
         if not self._sync_features_enabled:
             return
-        for name in (ATTEMPTS_FILE, TRIALS_FILE):
+        for name in (ATTEMPTS_FILE, TRIALS_FILE, SESSIONS_FILE):
             fd = self._feature_fds.get(name)
             if fd is None:
                 try:

@@ -96,6 +96,8 @@ STATIC_KINDS: Final[Mapping[str, str]] = {
     sc.SpanType.ATTEMPT.value: KIND_AGENT,
     sc.SpanType.TOOL.value: KIND_TOOL,
     sc.SpanType.VERIFICATION.value: KIND_EVALUATOR,
+    # A user's message into an interactive session: its text is the span's input.
+    sc.SpanType.USER_TURN.value: KIND_CHAIN,
 }
 
 #: `gen_ai.operation.name` values of a model call (the same set feature extraction counts).
@@ -133,6 +135,7 @@ _IO_KEYS: Final[Mapping[str, tuple[str, str]]] = {
     # span type -> (key that becomes input.value, key that becomes output.value)
     sc.SpanType.TURN.value: (sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES),
     sc.SpanType.TOOL.value: (sc.GEN_AI_TOOL_CALL_ARGUMENTS, sc.GEN_AI_TOOL_CALL_RESULT),
+    sc.SpanType.USER_TURN.value: (sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES),
 }
 
 

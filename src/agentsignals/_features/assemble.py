@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 
 from agentsignals import semconv as sc
 from agentsignals._features.foreign import ForeignTraces, normalise
-from agentsignals._features.record import AttemptRecord, TrialRecord
+from agentsignals._features.record import AttemptRecord, SessionRecord, TrialRecord
 from agentsignals._spans.model import Span
 
-Record = AttemptRecord | TrialRecord
+Record = AttemptRecord | TrialRecord | SessionRecord
 Sink = Callable[[Record], None]
 
 _log = logging.getLogger("agentsignals.features")
@@ -64,6 +64,7 @@ class AssemblerStats:
     partial_records: int = 0
     attempt_records: int = 0
     trial_records: int = 0
+    session_records: int = 0
     in_flight: int = 0
     # Why spans were not attributed to any attempt (reason -> spans); attempts made for
     # agents that only other instrumentors traced (see foreign.py).
@@ -120,8 +121,14 @@ class Assembler:
         seen_ids: int = SEEN_IDS_ATTEMPTS,
         remembered_ids: int = 200_000,
         late_window: float | None = None,
+        embedder: object = None,
+        session_judge: object = None,
     ) -> None:
         self._sink = sink
+        # The product-session semantic pass's embedder and judge (None: their signals stay
+        # null); see `_features.session.semantic_pass`.
+        self.embedder = embedder
+        self.session_judge = session_judge
         self._clock = clock
         self.grace = grace
         self.idle_timeout = idle_timeout
@@ -519,6 +526,7 @@ class Assembler:
             self._sink(record)
             return
         self._sink(record)
+        self._write_session(spans, record)
         if record.trial_id is not None:
             state = self._trial(record.trial_id, self._clock())
             state.attempts[attempt_id] = record
@@ -527,6 +535,22 @@ class Assembler:
             elif state.trial_id in self._waiting_trials and self._trial_ready(state):
                 del self._waiting_trials[state.trial_id]
                 self._emit_trial(state)
+
+    def _write_session(self, spans: list[Span], record: AttemptRecord) -> None:
+        """The session record beside the attempt record, for a product session only."""
+        from agentsignals._features.session import is_product_session, session_record
+
+        if not is_product_session(spans):
+            return
+        try:
+            session = session_record(
+                spans, record, embedder=self.embedder, judge=self.session_judge
+            )
+        except Exception:  # a session signal's bug must not lose the attempt record
+            _log.exception("attempt %s: session record failed", record.attempt_id)
+            return
+        self.stats.session_records += 1
+        self._sink(session)
 
     def _emit_trial(self, state: _TrialState, *, complete: bool = True) -> None:
         state.emitted_revision += 1

@@ -294,3 +294,156 @@ def supersedes(new: AttemptRecord | TrialRecord, old: AttemptRecord | TrialRecor
     if new_partial != old_partial:
         return old_partial
     return new.revision >= old.revision
+
+
+# ------------------------------------------------------------------------ product sessions
+
+
+class CompactionEvent(msgspec.Struct, kw_only=True):
+    """One context compaction (`user.compaction_events[]`)."""
+
+    turn_index: int | None = None  # the first agent turn that worked from the summary
+    tokens_before: int | None = None
+    tokens_after: int | None = None
+    timestamp: str | None = None  # ISO 8601, UTC
+    trigger: str | None = None
+
+
+class ModelChange(msgspec.Struct, kw_only=True):
+    """A model switch between two agent turns (`user.model_changes[]`)."""
+
+    from_model: str
+    to_model: str
+    turn_index: int  # the first agent turn on the new model
+
+
+class ToolErrors(msgspec.Struct, kw_only=True):
+    """Calls and failed calls of one tool (`user.tool_errors_by_type[]`)."""
+
+    tool: str
+    calls: int
+    errors: int
+
+
+class RegionEdit(msgspec.Struct, kw_only=True):
+    """One changed line range (`user.region_edit_history[]`): lines start_line..end_line of
+    `file` after the edit (a pure removal: the line where the removed lines were)."""
+
+    file: str
+    start_line: int
+    end_line: int
+    lines_added: int
+    lines_removed: int
+    turn_index: int | None = None  # the agent turn whose tool call made the edit
+    timestamp: str | None = None
+    # Which region of `user.region_edit_convergence` (by first appearance) it belongs to.
+    region: int = 0
+
+
+class UserSignals(msgspec.Struct, kw_only=True):
+    """The inventory's `user.*`: raw signals from the human side of a session."""
+
+    session_outcome: str | None = None
+    output_applied: bool | None = None
+    changes_reverted: bool | None = None
+    user_turn_count: int | None = None
+    agent_turn_count: int | None = None
+    turn_ratio: float | None = None
+    # Words (whitespace-separated) of each user message, in order.
+    user_msg_lengths: list[int] | None = None
+    user_msg_chars: list[int] | None = None
+    # Indices (among the user's messages) of those matching the correction lexicon.
+    correction_turns: list[int] | None = None
+    turn_timestamps: list[str] | None = None
+    per_turn_latency_s: list[float] | None = None
+    time_to_first_edit_s: float | None = None
+    interrupts: int | None = None
+    commands: int | None = None
+    abandoned_turns: int | None = None
+    compaction_events: list[CompactionEvent] | None = None
+    model_changes: list[ModelChange] | None = None
+    tool_error_rate: float | None = None
+    tool_errors_by_type: list[ToolErrors] | None = None
+    # Bytes of each top-level tool call's result, in order (None: not recorded).
+    tool_result_sizes: list[int | None] | None = None
+    confirmation_requests: int | None = None
+    agent_hedging_rate: float | None = None
+    # Hedges per 100 words of each agent turn's visible text (None: the turn wrote no text).
+    agent_hedging_curve: list[float | None] | None = None
+    region_edit_history: list[RegionEdit] | None = None
+    region_re_edit_count: int | None = None
+    region_edit_convergence: list[str] | None = None
+    prior_sessions_same_repo: int | None = None
+    prior_sessions_same_region: int | None = None
+    session_reopened_within_s: float | None = None
+
+
+class SessionDynamics(msgspec.Struct, kw_only=True):
+    """The inventory's `dynamics.*`. The model-based ones (cp_curve, intent coherence,
+    embedding repetition, judge-read turns) stay None until a semantic pass fills them."""
+
+    correction_ratio: float | None = None
+    user_msg_length_slope: float | None = None
+    repetition_rate: float | None = None
+    max_repeat: int | None = None
+    embedding_repetition_rate: float | None = None
+    # Per user turn (None: a blank turn) and per agent turn (None: it wrote no text).
+    cp_curve: list[float | None] | None = None
+    max_cp: float | None = None
+    drift_onset_turn: int | None = None
+    # Where the context was compacted, as indices into cp_curve / intent_coherence_curve.
+    cp_curve_compactions: list[int] | None = None
+    intent_coherence_curve: list[float | None] | None = None
+    intent_coherence_compactions: list[int] | None = None
+    assumption_lock_turn: int | None = None
+    gd_inaction: float | None = None
+    gd_actions: float | None = None
+    plan_ged: float | None = None
+    session_failure_mode: str | None = None
+    # The inputs the decision tree needed and did not have (the label is None then), or the
+    # rule that decided it.
+    session_failure_mode_missing: list[str] | None = None
+    session_failure_mode_rule: str | None = None
+
+
+class SessionAnticipation(msgspec.Struct, kw_only=True):
+    """The inventory's `anticipation.*` for sessions (judge-based ones filled by a semantic
+    pass)."""
+
+    assumption_count: int | None = None
+    first_tool_precision: bool | None = None
+    clarification_sought: bool | None = None
+    prompt_underspecification: float | None = None
+    task_paraphrase_accuracy: float | None = None
+    plan_optimality: str | None = None
+    instruction_adherence: str | None = None
+    goal_alignment_at_close: float | None = None
+    conflation_turn: int | None = None
+    scope_drift: float | None = None
+    session_attribution: str | None = None
+    session_attribution_missing: list[str] | None = None
+    session_attribution_rule: str | None = None
+
+
+class SessionRecord(msgspec.Struct, kw_only=True):
+    """One product session (an interactive session a person steered), beside its attempt
+    record (same `attempt_id`). Eval runs have none; it holds no verifier signals."""
+
+    schema_version: int = SCHEMA_VERSION
+    attempt_id: str
+    conversation_id: str | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    service_name: str | None = None
+    resource_attributes: dict[str, str] | None = None
+    agent: str | None = None  # the import format or gen_ai.agent.name
+    repository: str | None = None  # process.working_directory
+    complete: bool = True
+    revision: int = 0
+    started_at_ns: int | None = None
+    ended_at_ns: int | None = None
+    user: UserSignals = msgspec.field(default_factory=UserSignals)
+    dynamics: SessionDynamics = msgspec.field(default_factory=SessionDynamics)
+    anticipation: SessionAnticipation = msgspec.field(default_factory=SessionAnticipation)
+    # Which semantic pass filled the model-based fields (None: none ran).
+    semantic_source: str | None = None

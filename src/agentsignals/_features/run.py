@@ -16,10 +16,11 @@ from typing import Any
 import msgspec
 
 from agentsignals._features.assemble import Assembler, AssemblerStats, Record, Sink
-from agentsignals._features.record import AttemptRecord, TrialRecord
+from agentsignals._features.record import AttemptRecord, SessionRecord, TrialRecord
 from agentsignals._features.store import (
     ListSink,
     read_records,
+    read_sessions,
     write_csv_rows,
     write_parquet_rows,
 )
@@ -43,6 +44,8 @@ class FeatureSet:
 
     attempts: list[AttemptRecord] = field(default_factory=list)
     trials: list[TrialRecord] = field(default_factory=list)
+    # Product sessions only (eval runs have none), with the joins across sessions filled.
+    sessions: list[SessionRecord] = field(default_factory=list)
     problems: list[DecodeProblem] = field(default_factory=list)
     stats: AssemblerStats = field(default_factory=AssemblerStats)
 
@@ -50,9 +53,12 @@ class FeatureSet:
 def sorted_feature_set(
     sink: ListSink, problems: list[DecodeProblem], stats: AssemblerStats
 ) -> FeatureSet:
+    from agentsignals._features.session import link_sessions
+
     return FeatureSet(
         attempts=sorted(sink.attempts.values(), key=_attempt_key),
         trials=sorted(sink.trials.values(), key=lambda t: (t.trial_id,)),
+        sessions=link_sessions(list(sink.sessions.values())),
         problems=problems,
         stats=stats,
     )
@@ -63,12 +69,16 @@ def extract(
     *,
     progress: Callable[[int, int], None] | None = None,
     sink: Sink | None = None,
+    embedder: Any = None,
+    session_judge: Any = None,
 ) -> FeatureSet:
     """Feature records from OTLP/JSON files or folders (our file exporter's output or the
     OpenTelemetry Collector's file exporter). Malformed or truncated lines are reported in
     `problems` (file, line, what was wrong) and every other line is still used.
 
-    `progress(done_bytes, total_bytes)` is called as files are read.
+    `progress(done_bytes, total_bytes)` is called as files are read. `embedder` and
+    `session_judge` (optional: an `Embedder`, a `SessionJudge`, e.g. `_judge.session`'s) run
+    the product sessions' semantic pass (the model-based session signals).
 
     With `sink`, every record is passed to it as it is produced (each revision, in the order
     written; a reader keeps the latest, see `supersedes`) and none is kept: memory stays flat
@@ -90,6 +100,8 @@ def extract(
         finished_cache=OFFLINE_FINISHED_CACHE,
         finished_spans=OFFLINE_FINISHED_SPANS,
         finished_trials=OFFLINE_FINISHED_CACHE,
+        embedder=embedder,
+        session_judge=session_judge,
     )
     problems: list[DecodeProblem] = []
     done = 0
@@ -169,7 +181,11 @@ class RecordSpool:
     def __init__(self, directory: PathArg | None = None) -> None:
         self._file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - closed by close()
         self._size = 0
-        self._index: dict[type, dict[str, _Entry]] = {AttemptRecord: {}, TrialRecord: {}}
+        self._index: dict[type, dict[str, _Entry]] = {
+            AttemptRecord: {},
+            TrialRecord: {},
+            SessionRecord: {},
+        }
         self._encode = msgspec.json.Encoder().encode
 
     def __enter__(self) -> RecordSpool:
@@ -187,6 +203,10 @@ class RecordSpool:
             key: str = record.trial_id
             partial = False
             sort_key: tuple[Any, ...] = (record.trial_id,)
+        elif isinstance(record, SessionRecord):
+            key = record.attempt_id
+            partial = False
+            sort_key = (record.started_at_ns or 0, record.attempt_id)
         else:
             key = record.attempt_id
             partial = record.partial
@@ -251,9 +271,12 @@ def _attempt_key(r: AttemptRecord) -> tuple[int, str, int, str]:
     return (r.started_at_ns or 0, r.trial_id or "", r.attempt_index or 0, r.attempt_id)
 
 
-def from_spans(spans: Iterable[Span | Any]) -> FeatureSet:
+def from_spans(
+    spans: Iterable[Span | Any], *, embedder: Any = None, session_judge: Any = None
+) -> FeatureSet:
     """Feature records from spans already in memory: our typed spans, or the OpenTelemetry
-    SDK's finished spans (ReadableSpan, e.g. from `agentsignals.testing`)."""
+    SDK's finished spans (ReadableSpan, e.g. from `agentsignals.testing`). `embedder`,
+    `session_judge`: as in `extract`."""
     from agentsignals._spans.decode import from_readable_spans
 
     typed: list[Span] = []
@@ -263,7 +286,9 @@ def from_spans(spans: Iterable[Span | Any]) -> FeatureSet:
     if foreign:
         typed.extend(from_readable_spans(foreign))
     sink = ListSink()
-    assembler = Assembler(sink, clock=lambda: 0.0, grace=1.0)
+    assembler = Assembler(
+        sink, clock=lambda: 0.0, grace=1.0, embedder=embedder, session_judge=session_judge
+    )
     assembler.add(typed)
     assembler.flush()
     return sorted_feature_set(sink, [], assembler.stats)
@@ -277,4 +302,6 @@ def read_store(directory: PathArg) -> FeatureSet:
         sink(a)
     for t in trials:
         sink(t)
+    for session in read_sessions(directory):
+        sink(session)
     return sorted_feature_set(sink, [], AssemblerStats())

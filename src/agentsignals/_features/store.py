@@ -18,11 +18,13 @@ from typing import Any
 
 import msgspec
 
-from agentsignals._features.record import AttemptRecord, TrialRecord, supersedes
+from agentsignals._features.record import AttemptRecord, SessionRecord, TrialRecord, supersedes
 
-Record = AttemptRecord | TrialRecord
+Record = AttemptRecord | TrialRecord | SessionRecord
 ATTEMPTS_FILE = "attempts.jsonl"
 TRIALS_FILE = "trials.jsonl"
+# Product sessions only (interactive sessions a person steered), keyed by attempt id.
+SESSIONS_FILE = "sessions.jsonl"
 # Records may hold task text, file paths and error messages: readable by their owner only,
 # like the trace files the SDK writes.
 FILE_MODE = 0o600
@@ -31,7 +33,8 @@ _encoder = msgspec.json.Encoder()
 
 
 class JsonLinesSink:
-    """Appends attempt records to `attempts.jsonl` and trial records to `trials.jsonl`."""
+    """Appends attempt records to `attempts.jsonl`, trial records to `trials.jsonl` and
+    product-session records to `sessions.jsonl`."""
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
@@ -39,7 +42,7 @@ class JsonLinesSink:
         self._fds: dict[str, int] = {}
 
     def __call__(self, record: Record) -> None:
-        name = TRIALS_FILE if isinstance(record, TrialRecord) else ATTEMPTS_FILE
+        name = _file_of(record)
         line = _encoder.encode(record) + b"\n"
         with self._lock:
             fd = self._fds.get(name)
@@ -57,7 +60,7 @@ class JsonLinesSink:
         """Each feature file's size now (files not written yet are left out)."""
         out: dict[str, int] = {}
         with self._lock:
-            for name in (ATTEMPTS_FILE, TRIALS_FILE):
+            for name in (ATTEMPTS_FILE, TRIALS_FILE, SESSIONS_FILE):
                 fd = self._fds.get(name)
                 try:
                     out[name] = (
@@ -74,6 +77,12 @@ class JsonLinesSink:
             for fd in self._fds.values():
                 os.close(fd)
             self._fds.clear()
+
+
+def _file_of(record: Record) -> str:
+    if isinstance(record, TrialRecord):
+        return TRIALS_FILE
+    return SESSIONS_FILE if isinstance(record, SessionRecord) else ATTEMPTS_FILE
 
 
 class _RecordKey(msgspec.Struct):
@@ -122,9 +131,14 @@ class ListSink:
     def __init__(self) -> None:
         self.attempts: dict[str, AttemptRecord] = {}
         self.trials: dict[str, TrialRecord] = {}
+        self.sessions: dict[str, SessionRecord] = {}
 
     def __call__(self, record: Record) -> None:
-        if isinstance(record, TrialRecord):
+        if isinstance(record, SessionRecord):
+            old_session = self.sessions.get(record.attempt_id)
+            if old_session is None or record.revision >= old_session.revision:
+                self.sessions[record.attempt_id] = record
+        elif isinstance(record, TrialRecord):
             old_trial = self.trials.get(record.trial_id)
             if old_trial is None or supersedes(record, old_trial):
                 self.trials[record.trial_id] = record
@@ -138,11 +152,25 @@ def read_records(
     directory: str | os.PathLike[str],
 ) -> tuple[list[AttemptRecord], list[TrialRecord]]:
     """The latest revision of every attempt and trial record in a feature folder."""
+    sink = _read(directory)
+    return list(sink.attempts.values()), list(sink.trials.values())
+
+
+def read_sessions(directory: str | os.PathLike[str]) -> list[SessionRecord]:
+    """The latest revision of every product-session record in a feature folder."""
+    return list(_read(directory, sessions_only=True).sessions.values())
+
+
+def _read(directory: str | os.PathLike[str], *, sessions_only: bool = False) -> ListSink:
     sink = ListSink()
     folder = Path(directory)
-    decoders: tuple[tuple[str, msgspec.json.Decoder[Record]], ...] = (
-        (ATTEMPTS_FILE, msgspec.json.Decoder(AttemptRecord)),
-        (TRIALS_FILE, msgspec.json.Decoder(TrialRecord)),
+    decoders: tuple[tuple[str, msgspec.json.Decoder[Any]], ...] = (
+        ((SESSIONS_FILE, msgspec.json.Decoder(SessionRecord)),)
+        if sessions_only
+        else (
+            (ATTEMPTS_FILE, msgspec.json.Decoder(AttemptRecord)),
+            (TRIALS_FILE, msgspec.json.Decoder(TrialRecord)),
+        )
     )
     for name, decoder in decoders:
         path = folder / name
@@ -155,7 +183,7 @@ def read_records(
                         sink(decoder.decode(line))
                     except msgspec.DecodeError:
                         continue  # a torn last line from a killed writer
-    return list(sink.attempts.values()), list(sink.trials.values())
+    return sink
 
 
 def flatten(record: Record) -> dict[str, Any]:
@@ -187,7 +215,9 @@ def to_dataframe(records: Sequence[Record]) -> Any:
     return pd.DataFrame([flatten(r) for r in records])
 
 
-def arrow_schema(record_type: type[AttemptRecord] | type[TrialRecord]) -> Any:
+def arrow_schema(
+    record_type: type[AttemptRecord] | type[TrialRecord] | type[SessionRecord],
+) -> Any:
     """The Arrow schema of flattened records (`flatten`), generated from the record types:
     every column typed even when all its values are null or empty lists, so files written
     from different batches (an attempt that edited nothing beside one that did) agree.
@@ -245,7 +275,7 @@ def write_parquet(records: Sequence[Record], path: str | os.PathLike[str]) -> No
     schema of their record type (`arrow_schema`)."""
     kinds = {type(r) for r in records}
     if len(kinds) > 1:
-        raise ValueError("write attempt records and trial records to separate Parquet files")
+        raise ValueError("write attempt, trial and session records to separate Parquet files")
     record_type = kinds.pop() if kinds else AttemptRecord
     write_parquet_rows(lambda: iter(records), record_type, path)
 
@@ -256,7 +286,7 @@ _PARQUET_CHUNK = 4096
 
 def write_parquet_rows(
     records: Callable[[], Iterable[Record]],
-    record_type: type[AttemptRecord] | type[TrialRecord],
+    record_type: type[AttemptRecord] | type[TrialRecord] | type[SessionRecord],
     path: str | os.PathLike[str],
 ) -> int:
     """Write records of one type to Parquet in row groups, never holding more than one group

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentsignals import semconv as sc
+from agentsignals._classify.regions import Region, region_attributes
 from agentsignals._classify.shell import read_command, search_hits
 from agentsignals._classify.tools import describe_call
 from agentsignals._instrument.capture import SpanContent, fingerprint, record_content
@@ -280,6 +281,8 @@ class AttemptBuilder:
     parent: AttemptBuilder | None = None
     _edit_calls: int = 0  # edit-tool calls that did not fail
     _subagent_edit_calls: int = 0  # the same, made by subagents this attempt started
+    _user_turns: int = 0
+    _events: list[Event] = field(default_factory=list)  # on the attempt span (compactions)
 
     def _identity(self, turn: int | None = None) -> dict[str, AttrValue]:
         ids: dict[str, AttrValue] = {
@@ -312,6 +315,7 @@ class AttemptBuilder:
         inputs: Sequence[tuple[str, str]] | None = None,
         text: str | None = None,
         calls: Sequence[tuple[str, Any]] | None = None,
+        count_text: bool = False,
     ) -> TurnRef:
         """One model call. Usage is per call here; attempt totals go to `end(totals=...)`.
 
@@ -326,8 +330,12 @@ class AttemptBuilder:
         previous call, the task and the system prompt on the first, the user's later messages
         after; tool results are not among them (their tool spans carry them). `text` is the
         model's visible answer when it is not `thought` (default: `thought`); `calls` are
-        tool calls it asked for that no `tool()` records (its tool spans add theirs)."""
-        from agentsignals._classify import reasoning_text
+        tool calls it asked for that no `tool()` records (its tool spans add theirs).
+
+        `count_text` (interactive sessions): record the words, hedges and confirmation requests
+        of `text` (0 words when None: the call wrote nothing to the user) and the assumption
+        phrases of `reasoning`, without content."""
+        from agentsignals._classify import reasoning_text, session_text
 
         index = len(self.turns)
         start, end = self.trajectory._times(start_ns, end_ns)
@@ -360,6 +368,17 @@ class AttemptBuilder:
             attrs[sc.AGENT_SIGNALS_TURN_REASONING_SELF_CORRECTIONS] = (
                 reasoning_text.self_corrections(both)
             )
+        if count_text:
+            shown = text or ""
+            attrs[sc.AGENT_SIGNALS_TURN_TEXT_WORDS] = session_text.words(shown)
+            attrs[sc.AGENT_SIGNALS_TURN_TEXT_HEDGES] = session_text.hedges(shown)
+            attrs[sc.AGENT_SIGNALS_TURN_TEXT_CONFIRMATION_REQUESTS] = (
+                session_text.confirmation_requests(shown)
+            )
+            if reasoning:  # the first reasoning block: a turn that wrote one
+                attrs[sc.AGENT_SIGNALS_TURN_REASONING_ASSUMPTIONS] = session_text.assumptions(
+                    reasoning
+                )
         span_id = _hex_id(self.attempt_id, "turn", index, size=8)
         synthetic = self.trajectory._last_synthetic
         span = self.trajectory._span(
@@ -397,11 +416,13 @@ class AttemptBuilder:
         start_ns: int | None = None,
         end_ns: int | None = None,
         parent_span_id: str | None = None,
+        regions: Sequence[Region] | None = None,
     ) -> str:
         """One tool call requested by `turn` (default: the latest turn). Shell commands are
         classified by what they do and their file writes are read from the command text;
         an error naming a timeout marks the call timed out, as `tool.mark_timed_out()` does
-        live. Returns the span id (for nesting)."""
+        live. `regions` are the line ranges the call changed, when its result says (an edit
+        tool's diff). Returns the span id (for nesting)."""
         seq = next(self._tool_seq)
         args = dict(arguments) if arguments is not None else None
         # The one classifier live tools use too: category, the files it names, test runner.
@@ -469,6 +490,8 @@ class AttemptBuilder:
                 if category == sc.ToolCategory.EDIT
                 else sc.ToolEditMode.SHELL_MEDIATED.value
             )
+        if regions:
+            attrs.update(region_attributes(regions))
         if args is not None or command is not None:
             attrs[sc.AGENT_SIGNALS_TOOL_CALL_FINGERPRINT] = fingerprint(
                 name, (), args if args is not None else {"command": command}
@@ -508,6 +531,79 @@ class AttemptBuilder:
             if owner is not None:
                 owner.calls.append(_call_part(name, args if args is not None else command, call_id))
         return span_id
+
+    def user_turn(
+        self,
+        text: str | None,
+        *,
+        kind: str = "message",
+        at_ns: int | None = None,
+        rewound: bool = False,
+    ) -> str:
+        """One turn of the user in an interactive session (a `user_turn` span under the
+        attempt, at the moment it was sent): a message or command with its text (lengths and
+        lexicon markers always, the text itself only when content is captured), or an
+        interrupt (no text). Returns the span id."""
+        from agentsignals._classify import session_text
+
+        index = self._user_turns
+        self._user_turns += 1
+        start, _ = self.trajectory._times(at_ns, at_ns)
+        attrs: dict[str, AttrValue | None] = {
+            sc.AGENT_SIGNALS_SPAN_TYPE: sc.SpanType.USER_TURN.value,
+            **self._identity(),
+            sc.AGENT_SIGNALS_USER_TURN_INDEX: index,
+            sc.AGENT_SIGNALS_USER_TURN_KIND: kind,
+            sc.AGENT_SIGNALS_USER_TURN_REWOUND: True if rewound else None,
+        }
+        if text is not None and kind != sc.UserTurnKind.INTERRUPT:
+            attrs[sc.AGENT_SIGNALS_USER_TURN_CHARS] = len(text)
+            attrs[sc.AGENT_SIGNALS_USER_TURN_WORDS] = session_text.words(text)
+            found = session_text.markers(text)
+            attrs[sc.AGENT_SIGNALS_USER_TURN_MARKERS] = list(found) if found else None
+        span_id = _hex_id(self.attempt_id, "user", index, size=8)
+        span = self.trajectory._span(
+            span_id,
+            self.span_id,
+            f"user_turn {index}",
+            start,
+            start,
+            attrs,
+            synthetic=self.trajectory._last_synthetic,
+        )
+        self.spans.append(span)
+        content = self.trajectory.content
+        if content is not None and text and kind != sc.UserTurnKind.INTERRUPT:
+            message = [{"role": "user", "parts": [{"type": "text", "content": text}]}]
+            _record(content, span, [(sc.GEN_AI_INPUT_MESSAGES, message, start)])
+        return span_id
+
+    def compaction(
+        self,
+        *,
+        at_ns: int | None = None,
+        tokens_before: int | None = None,
+        tokens_after: int | None = None,
+        trigger: str | None = None,
+    ) -> None:
+        """The agent compacted its context: an `agent_signals.compaction` event on the attempt
+        span; the next turn added is the first that works from the compacted context."""
+        at = valid_ns(at_ns)
+        if at is None:
+            at = self.trajectory.clock.tick()
+        values: dict[str, AttrValue | None] = {
+            sc.AGENT_SIGNALS_TURN_INDEX: len(self.turns),
+            sc.AGENT_SIGNALS_COMPACTION_TOKENS_BEFORE: tokens_before,
+            sc.AGENT_SIGNALS_COMPACTION_TOKENS_AFTER: tokens_after,
+            sc.AGENT_SIGNALS_COMPACTION_TRIGGER: trigger,
+        }
+        self._events.append(
+            Event(
+                name=sc.EVENT_AGENT_SIGNALS_COMPACTION,
+                time_ns=at,
+                attributes={k: v for k, v in values.items() if v is not None},
+            )
+        )
 
     def model_call(
         self,
@@ -606,18 +702,18 @@ class AttemptBuilder:
         end = end_ns if end_ns is not None else max(last, self.start_ns)
         end = max(end, last)
         name = str(attrs.get(sc.GEN_AI_AGENT_NAME) or "")
-        self.trajectory.spans.append(
-            self.trajectory._span(
-                self.span_id,
-                self.parent_span_id,
-                f"invoke_agent {name}".strip(),
-                self.start_ns,
-                end,
-                dict(attrs),
-                status=STATUS_ERROR if error else 0,
-                synthetic=self.synthetic_start,
-            )
+        span = self.trajectory._span(
+            self.span_id,
+            self.parent_span_id,
+            f"invoke_agent {name}".strip(),
+            self.start_ns,
+            end,
+            dict(attrs),
+            status=STATUS_ERROR if error else 0,
+            synthetic=self.synthetic_start,
         )
+        span.events.extend(self._events)
+        self.trajectory.spans.append(span)
         self.trajectory.spans.extend(self.spans)
 
 
@@ -713,6 +809,8 @@ class TrajectoryBuilder:
         parent_span_id: str | None = None,
         attempt1_tool_cap: int | None = None,
         timeout_s: float | None = None,
+        working_directory: str | None = None,
+        abandoned_turns: int | None = None,
     ) -> AttemptBuilder:
         """Start an attempt. A subagent is an attempt nested under `parent` (its span is a
         child of the parent's tool span `parent_span_id`, or of the parent attempt)."""
@@ -746,6 +844,8 @@ class TrajectoryBuilder:
             else None,
             sc.AGENT_SIGNALS_IMPORT_FORMAT: self.source_format,
             sc.AGENT_SIGNALS_ATTEMPT_PARENT_ID: parent.attempt_id if parent is not None else None,
+            sc.PROCESS_WORKING_DIRECTORY: working_directory or None,
+            sc.AGENT_SIGNALS_SESSION_ABANDONED_TURNS: abandoned_turns or None,
         }
         builder = AttemptBuilder(
             trajectory=self,

@@ -104,13 +104,15 @@ def import_file(
     run_id: str | None = None,
     tags: Mapping[str, str] | None = None,
     content: bool | Settings = False,
+    git_state: bool = False,
 ) -> FileResult:
     """Import one file; never raises for bad input (problems are in the result). `run_id`
     goes on trial and attempt spans (`agent_signals.run.id`, as live `trial(run_id=...)`);
     `tags` are resource attributes of every span (as OTEL_RESOURCE_ATTRIBUTES live).
     `content` (off by default) carries the messages, reasoning, tool arguments and results
     onto the spans as live content capture does: True for its defaults, or capture settings
-    (`builder.content_settings`) for other byte budgets or a redaction hook."""
+    (`builder.content_settings`) for other byte budgets or a redaction hook. `git_state`
+    reads each session's git repository now for its end state (`session_git`)."""
     p = Path(path)
     if p.exists() and not p.is_file():  # a device or a pipe (/dev/zero) never ends
         return FileResult(str(p), None, problems=[ImportProblem(str(p), 0, "not a regular file")])
@@ -134,6 +136,10 @@ def import_file(
         # `import /abs/runs` give the same trace ids and a re-import deduplicates.
         with capturing_content(settings):
             for spans in module.read(p.resolve(), result.problems.append):
+                if git_state:
+                    from agentsignals._import.session_git import with_git_state
+
+                    spans = with_git_state(spans)
                 result.trajectories.append(
                     _stamped(spans, run_id, tags) if run_id or tags else spans
                 )
@@ -180,9 +186,11 @@ def _stamped(spans: list[Span], run_id: str | None, tags: Mapping[str, str] | No
 
 
 def _import_worker(
-    args: tuple[str, str, str | None, dict[str, str] | None, Settings | None],
+    args: tuple[str, str, str | None, dict[str, str] | None, Settings | None, bool],
 ) -> FileResult:
-    return import_file(args[0], args[1], run_id=args[2], tags=args[3], content=args[4] or False)
+    return import_file(
+        args[0], args[1], run_id=args[2], tags=args[3], content=args[4] or False, git_state=args[5]
+    )
 
 
 def run_import(
@@ -194,12 +202,13 @@ def run_import(
     run_id: str | None = None,
     tags: Mapping[str, str] | None = None,
     content: bool | Settings = False,
+    git_state: bool = False,
 ) -> Iterator[FileResult]:
     """Import every candidate file, in parallel when `workers` > 1; yields per file, in order."""
     files = candidate_files(paths)
     tag_map = dict(tags) if tags else None
     settings = content_settings() if content is True else (content or None)
-    jobs = [(str(f), fmt, run_id, tag_map, settings) for f in files]
+    jobs = [(str(f), fmt, run_id, tag_map, settings, git_state) for f in files]
     if workers <= 1 or len(files) < 4:
         for done, job in enumerate(jobs, 1):
             yield _import_worker(job)

@@ -58,10 +58,13 @@ class AttemptState:
     __slots__ = (
         "attempt_id",
         "current_turn",
+        "edited_files",
         "faults",
         "handle",
         "index",
         "next_turn",
+        "product",
+        "user_turns",
         "workspace",
     )
 
@@ -75,6 +78,11 @@ class AttemptState:
         self.handle = handle
         # Faults injected into this attempt (agentsignals.faults); None for almost every run.
         self.faults: AttemptHook | None = None
+        # A product session (context="product"): its tool calls record edit regions, and
+        # the files they changed are read against git when it ends.
+        self.product = False
+        self.edited_files: set[str] = set()
+        self.user_turns = itertools.count()
 
 
 class Scope:

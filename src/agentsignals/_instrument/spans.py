@@ -21,7 +21,7 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 
 from agentsignals import semconv as sc
-from agentsignals._classify import reasoning_text
+from agentsignals._classify import reasoning_text, session_text
 from agentsignals._classify.tools import category_for, describe_call, shell_command
 from agentsignals._instrument import capture, direct
 from agentsignals._instrument.args import (
@@ -353,7 +353,17 @@ class TrialHandle(_SpanHandle):
 class AttemptHandle(_SpanHandle):
     """An attempt: one uninterrupted agent run within a trial, with its treatment variables."""
 
-    __slots__ = ("_attrs", "_exit_reason", "_state", "_timed_out", "_workspace_path", "id", "index")
+    __slots__ = (
+        "_attrs",
+        "_base_commit",
+        "_exit_reason",
+        "_started_ns",
+        "_state",
+        "_timed_out",
+        "_workspace_path",
+        "id",
+        "index",
+    )
     _span_type = "attempt"
 
     def __init__(
@@ -373,9 +383,12 @@ class AttemptHandle(_SpanHandle):
         workspace: str | None = None,
         attempt_id: str | None = None,
         attributes: Mapping[str, AttributeValue] | None = None,
+        context: str | None = None,
     ) -> None:
         super().__init__()
         self.id = as_str(attempt_id, "attempt(attempt_id=)") or _new_id()
+        self._base_commit: str | None = None
+        self._started_ns: int | None = None
         given = as_int(index, "attempt(index=)", minimum=0, maximum=_MAX_INDEX)
         self.index = given if given is not None else -1  # resolved against the trial on enter
         self._exit_reason: str | None = None
@@ -398,6 +411,13 @@ class AttemptHandle(_SpanHandle):
                 ),
             }  # fmt: skip
             self._attrs.update({k: v for k, v in attrs.items() if v is not None})
+            kind = as_str(context, "attempt(context=)")
+            if kind is not None and kind not in _CONTEXTS:
+                dropped("attempt(context=)", f"use one of {sorted(_CONTEXTS)}")
+                kind = None
+            if kind is not None:
+                self._attrs[sc.AGENT_SIGNALS_ATTEMPT_CONTEXT] = kind
+                self._state.product = kind == sc.AttemptContext.PRODUCT.value
             extra = as_attributes(attributes, "attempt(attributes=)")
             if extra:
                 self._attrs.update(extra)
@@ -439,6 +459,12 @@ class AttemptHandle(_SpanHandle):
                 Scope(trial, self._state, None),
             )
             if self._workspace_path is not None:
+                if self._state.product:
+                    from agentsignals._instrument.gitstate import head_commit
+
+                    self._set({sc.PROCESS_WORKING_DIRECTORY: self._workspace_path})
+                    self._base_commit = head_commit(self._workspace_path)
+                    self._started_ns = time.time_ns()
                 self._start_workspace(self._workspace_path)
         except Exception:
             internal_error("could not start attempt span")
@@ -462,6 +488,93 @@ class AttemptHandle(_SpanHandle):
         """The id of the enclosing trial, if any."""
         scope = current_scope()
         return scope.trial.trial_id if scope.trial is not None else None
+
+    def record_user_message(self, text: str | None, *, kind: str = "message") -> None:
+        """Something the user did in an interactive session: a message to the agent (a prompt,
+        a follow-up, a correction), an `interrupt` (text None) or a `command` they ran. A
+        `user_turn` span under the attempt, exported at once: lengths and lexicon markers
+        always, the text itself (`gen_ai.input.messages`, one user message) only with content
+        capture on."""
+        where = "attempt.record_user_message"
+        if not self._span.is_recording():
+            return  # outside a live attempt (the idle handle, or the SDK disabled)
+        try:
+            what = as_str(kind, f"{where}(kind=)") or sc.UserTurnKind.MESSAGE.value
+            if what not in _USER_KINDS:
+                dropped(f"{where}(kind=)", f"use one of {sorted(_USER_KINDS)}")
+                return
+            said = None if text is None else (text if isinstance(text, str) else str(text))
+            index = next(self._state.user_turns)
+            attrs: dict[str, AttributeValue] = {
+                sc.AGENT_SIGNALS_SPAN_TYPE: sc.SpanType.USER_TURN.value,
+                sc.AGENT_SIGNALS_ATTEMPT_ID: self.id,
+                sc.AGENT_SIGNALS_ATTEMPT_INDEX: self.index,
+                sc.AGENT_SIGNALS_USER_TURN_INDEX: index,
+                sc.AGENT_SIGNALS_USER_TURN_KIND: what,
+            }
+            trial = self._attrs.get(sc.AGENT_SIGNALS_TRIAL_ID)
+            if trial is not None:
+                attrs[sc.AGENT_SIGNALS_TRIAL_ID] = trial
+            if said is not None and what != sc.UserTurnKind.INTERRUPT.value:
+                attrs[sc.AGENT_SIGNALS_USER_TURN_CHARS] = len(said)
+                attrs[sc.AGENT_SIGNALS_USER_TURN_WORDS] = session_text.words(said)
+                found = session_text.markers(said)
+                if found:
+                    attrs[sc.AGENT_SIGNALS_USER_TURN_MARKERS] = found
+            clock = RUNTIME.clock
+            at = clock() if clock is not None else None
+            span = RUNTIME.tracer.start_span(
+                f"user_turn {index}",
+                context=trace.set_span_in_context(self._span),
+                kind=_INTERNAL,
+                attributes=attrs,
+                start_time=at,
+            )
+            if (
+                said
+                and what != sc.UserTurnKind.INTERRUPT.value
+                and (RUNTIME.settings.capture_content and span.is_recording())
+            ):
+                content = capture.SpanContent()
+                message = [{"role": "user", "parts": [{"type": "text", "content": said}]}]
+                capture.record_content(span, content, sc.GEN_AI_INPUT_MESSAGES, message)
+                content.flush(span)
+            span.end(end_time=at)
+        except Exception:
+            internal_error("could not record a user message")
+
+    def record_compaction(
+        self,
+        *,
+        tokens_before: int | None = None,
+        tokens_after: int | None = None,
+        trigger: str | None = None,
+    ) -> None:
+        """The agent compacted (summarised) its context now: an `agent_signals.compaction`
+        event on the attempt span; the next turn is the first to work from the summary (mark
+        it with `gen_ai.conversation.compacted` too, as `turn(attributes=...)`)."""
+        where = "attempt.record_compaction"
+        try:
+            current = self._state.current_turn
+            values: dict[str, AttributeValue | None] = {
+                sc.AGENT_SIGNALS_TURN_INDEX: 0 if current is None else current + 1,
+                sc.AGENT_SIGNALS_COMPACTION_TOKENS_BEFORE: as_int(
+                    tokens_before, f"{where}(tokens_before=)", minimum=0
+                ),
+                sc.AGENT_SIGNALS_COMPACTION_TOKENS_AFTER: as_int(
+                    tokens_after, f"{where}(tokens_after=)", minimum=0
+                ),
+                sc.AGENT_SIGNALS_COMPACTION_TRIGGER: as_str(trigger, f"{where}(trigger=)"),
+            }
+            if self._span.is_recording():
+                clock = RUNTIME.clock
+                self._span.add_event(
+                    sc.EVENT_AGENT_SIGNALS_COMPACTION,
+                    {k: v for k, v in values.items() if v is not None},
+                    timestamp=clock() if clock is not None else None,
+                )
+        except Exception:
+            internal_error("could not record a compaction")
 
     def set_exit_reason(self, reason: str) -> None:
         """Why the attempt ended: submitted, max_turns, cost_limit, timeout, error, ..."""
@@ -590,6 +703,8 @@ class AttemptHandle(_SpanHandle):
             except Exception:
                 internal_error("the attempt's fault hook failed at its end")
         tracker = self._state.workspace
+        if tracker is not None and self._state.product:
+            self._record_git_end_state()
         if tracker is not None:
             self._state.workspace = None
             try:
@@ -607,6 +722,30 @@ class AttemptHandle(_SpanHandle):
                 )
             finally:
                 tracker.close()
+
+    def _record_git_end_state(self) -> None:
+        """A product session's output_applied / changes_reverted, read from git now."""
+        try:
+            from agentsignals._instrument.gitstate import session_end_state
+
+            state = session_end_state(
+                self._workspace_path,
+                sorted(self._state.edited_files),
+                started_ns=self._started_ns,
+                base_commit=self._base_commit,
+            )
+            self._set(
+                {
+                    sc.AGENT_SIGNALS_SESSION_OUTPUT_APPLIED: state.output_applied,
+                    sc.AGENT_SIGNALS_SESSION_CHANGES_REVERTED: state.changes_reverted,
+                }
+            )
+        except Exception:
+            internal_error("could not read the session's git state")
+
+
+_CONTEXTS = frozenset(c.value for c in sc.AttemptContext)
+_USER_KINDS = frozenset(k.value for k in sc.UserTurnKind)
 
 
 class TurnHandle(_SpanHandle):
@@ -742,6 +881,9 @@ class TurnHandle(_SpanHandle):
                 {
                     sc.AGENT_SIGNALS_TURN_REASONING_PRESENT: bool(text),
                     sc.AGENT_SIGNALS_TURN_REASONING_CHARS: len(text),
+                    sc.AGENT_SIGNALS_TURN_REASONING_ASSUMPTIONS: (
+                        session_text.assumptions(text) if text else None
+                    ),
                     **self._plan_counts(),
                 }
             )
@@ -762,6 +904,26 @@ class TurnHandle(_SpanHandle):
             self._set({sc.AGENT_SIGNALS_TURN_THOUGHT_CHARS: len(text), **self._plan_counts()})
         except Exception:
             internal_error("could not record a thought")
+
+    def record_text(self, text: str) -> None:
+        """The visible text the model wrote to the user this turn (an interactive session's
+        answer, not reasoning): its words, hedging phrases and requests for the user's
+        go-ahead, without content (the text itself goes in `record_messages(output=...)`)."""
+        try:
+            if text is None:
+                return
+            shown = text if isinstance(text, str) else capture.to_text(text)
+            self._set(
+                {
+                    sc.AGENT_SIGNALS_TURN_TEXT_WORDS: session_text.words(shown),
+                    sc.AGENT_SIGNALS_TURN_TEXT_HEDGES: session_text.hedges(shown),
+                    sc.AGENT_SIGNALS_TURN_TEXT_CONFIRMATION_REQUESTS: (
+                        session_text.confirmation_requests(shown)
+                    ),
+                }
+            )
+        except Exception:
+            internal_error("could not record a turn's text")
 
     def _plan_counts(self) -> dict[str, AttributeValue]:
         parts = (getattr(self, "_reasoning", None), getattr(self, "_thought", None))
@@ -1167,6 +1329,15 @@ class ToolHandle(_SpanHandle):
         span.set_attribute(sc.AGENT_SIGNALS_TOOL_CHANGED_FILES, [c.path for c in changes])
         if not changes:
             return
+        attempt = self._scope.attempt
+        if attempt is not None and attempt.product:
+            # A product session: the line ranges changed, for its region edit history.
+            attempt.edited_files.update(c.path for c in changes)
+            regions = tracker.regions(changes)
+            if regions:
+                from agentsignals._classify.regions import region_attributes
+
+                span.set_attributes(region_attributes(regions))
         mode = (
             sc.ToolEditMode.DIRECT
             if self.category == sc.ToolCategory.EDIT

@@ -45,6 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+from agentsignals._classify.regions import Region
+
 __all__ = ["FileChange", "WorkspaceTracker", "is_git_worktree"]
 
 logger = logging.getLogger("agentsignals")
@@ -727,6 +729,33 @@ class WorkspaceTracker:
                 raise
             except Exception as exc:
                 raise LookupError(f"{path}: {exc}") from exc
+
+    def regions(self, changes: list[FileChange], *, max_bytes: int = 1 << 20) -> list[Region]:
+        """The changed line ranges of the latest checkpoint's `changes` (each file's content
+        before it against the file now). Binary, over-size or unknown files are skipped;
+        never raises."""
+        from agentsignals._classify.regions import line_regions
+
+        out: list[Region] = []
+        for change in changes:
+            try:
+                old = self.previous_content(change.path)
+                path = self.root / change.path
+                new = path.read_bytes() if path.is_file() else b""
+                if len(new) > max_bytes or (old is not None and len(old) > max_bytes):
+                    continue
+                if b"\0" in new or (old is not None and b"\0" in old):
+                    continue  # binary
+                out.extend(
+                    line_regions(
+                        change.path,
+                        (old or b"").decode("utf-8", "replace").splitlines(),
+                        new.decode("utf-8", "replace").splitlines(),
+                    )
+                )
+            except (LookupError, OSError) as exc:
+                logger.debug("workspace: no regions for %s: %s", change.path, exc)
+        return out
 
     def close(self) -> None:
         """Drop the snapshots and remove temporary files."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 NAME = "report"
 HELP = "the report: where agents fall apart, with intervals and within-task statistics"
@@ -179,8 +180,10 @@ def run(args: argparse.Namespace) -> int:
         filters=filters,
         by=tuple(b.strip() for b in args.by.split(",") if b.strip()),
     )
+    sessions: list[Any] = []
     try:
-        frame = load(inputs, source=args.source, options=options)
+        frame = load(inputs, source=args.source, options=options, sessions=sessions)
+        options.sessions = tuple(sessions)
     except (FileNotFoundError, ValueError) as exc:
         print(f"agentsignals report: {exc}", file=sys.stderr)
         return 2

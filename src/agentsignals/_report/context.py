@@ -98,6 +98,9 @@ class Options:
     # Reward records (agentsignals rewards) for the proxy-versus-outcome section.
     rewards: tuple[str, ...] = ()
     filters: dict[str, Any] = field(default_factory=dict)
+    # Product-session records (SessionRecord) for the sessions section: `load(...,
+    # sessions=list)` collects them from the same inputs.
+    sessions: tuple[Any, ...] = ()
 
 
 def factorize(values: np.ndarray, missing: str = "-") -> tuple[np.ndarray, np.ndarray]:

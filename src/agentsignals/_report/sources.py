@@ -100,7 +100,7 @@ def record_lines(path: Path) -> Iterator[bytes]:
 def is_record_file(path: Path) -> bool:
     if path.name in ("attempts.jsonl", "attempts.jsonl.gz"):
         return True
-    if path.name in ("trials.jsonl", "trials.jsonl.gz"):
+    if path.name in ("trials.jsonl", "trials.jsonl.gz", SESSIONS_NAME, SESSIONS_NAME + ".gz"):
         return False
     try:
         with _open(path) as fh:
@@ -128,16 +128,22 @@ def _add_file(builder: ColumnBuilder, path: Path) -> None:
         builder.problems.append(Problem(str(path), 0, f"cannot read further: {exc}"))
 
 
+SESSIONS_NAME = "sessions.jsonl"
+
+
 def load(
     inputs: Iterable[PathArg] = (),
     *,
     source: str | None = None,
     options: Options | None = None,
+    sessions: list[Any] | None = None,
 ) -> Frame:
     """Columns from feature files (attempt JSON lines, optionally .gz, or Parquet), feature
     folders (the embedded store's attempts.jsonl), trace files or folders (features are
     derived on the fly), and/or a ClickHouse/chDB URL (`source`). With `options`, only the
-    columns a report with those options reads (every field otherwise)."""
+    columns a report with those options reads (every field otherwise). With a `sessions`
+    list, the product-session records of the same inputs are appended to it (sessions.jsonl
+    files, sessions derived from traces, the ClickHouse session table)."""
     wanted = needed_columns(options) if options is not None else None
     builder = ColumnBuilder(wanted)
     traces: list[Path] = []
@@ -150,6 +156,8 @@ def load(
         found = record_files(path)
         for p in found:
             _add_file(builder, p)
+        if sessions is not None:
+            sessions.extend(_session_records(files, builder))
         parquet.extend(p for p in files if p.suffix == ".parquet")
         if not found and not any(p.suffix == ".parquet" for p in files):
             traces.append(path)
@@ -160,12 +168,64 @@ def load(
         for problem in result.problems:
             builder.problems.append(Problem(str(problem), 0, "skipped"))
         add_records(builder, result.attempts, "traces")
+        if sessions is not None:
+            sessions.extend(result.sessions)
     if source is not None:
         read_clickhouse(builder, source)
+        if sessions is not None:
+            sessions.extend(_clickhouse_sessions(source, builder))
     frame = builder.finish()
     for p in parquet:
         frame = concat(frame, load_parquet(p, wanted))
+    if sessions:
+        # One record per session (the latest revision), with the joins across all of them.
+        from agentsignals._features.session import link_sessions
+
+        latest: dict[str, Any] = {}
+        for record in sessions:
+            old = latest.get(record.attempt_id)
+            if old is None or record.revision >= old.revision:
+                latest[record.attempt_id] = record
+        sessions[:] = link_sessions(list(latest.values()))
     return frame
+
+
+def _session_records(files: list[Path], builder: ColumnBuilder) -> list[Any]:
+    """The latest revision of each session record in the sessions.jsonl files among `files`;
+    a line that is not one is a problem, the rest are kept."""
+    from agentsignals._features.record import SessionRecord
+
+    decoder = msgspec.json.Decoder(SessionRecord)
+    latest: dict[str, SessionRecord] = {}
+    for path in files:
+        if path.name not in (SESSIONS_NAME, SESSIONS_NAME + ".gz"):
+            continue
+        try:
+            for number, line in enumerate(record_lines(path), 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = decoder.decode(line)
+                except msgspec.DecodeError as exc:
+                    builder.problems.append(Problem(str(path), number, f"not a session: {exc}"))
+                    continue
+                old = latest.get(record.attempt_id)
+                if old is None or record.revision >= old.revision:
+                    latest[record.attempt_id] = record
+        except (OSError, EOFError, zlib.error) as exc:
+            builder.problems.append(Problem(str(path), 0, f"cannot read further: {exc}"))
+    return list(latest.values())
+
+
+def _clickhouse_sessions(url: str, builder: ColumnBuilder) -> list[Any]:
+    from agentsignals._store.clickhouse import ClickHouseError, connect
+
+    try:
+        with connect(url) as store:
+            return list(store.read_sessions())
+    except (ClickHouseError, ImportError, ValueError) as exc:
+        builder.problems.append(Problem(url, 0, f"no session records: {exc}"))
+        return []
 
 
 def add_records(

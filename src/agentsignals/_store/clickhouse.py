@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import msgspec
 
-from agentsignals._features.record import AttemptRecord, TrialRecord
+from agentsignals._features.record import AttemptRecord, SessionRecord, TrialRecord
 from agentsignals._spans.model import Span
 from agentsignals._store import records as _records
 from agentsignals._store import schema as _schema
@@ -566,7 +566,7 @@ class ClickHouseStore:
         """How the feature tables in the database differ from the record types of this
         version of agentsignals (empty when they match). Tables are never altered here."""
         problems: list[str] = []
-        for table in (_records.ATTEMPTS, _records.TRIALS):
+        for table in (_records.ATTEMPTS, _records.TRIALS, _records.SESSIONS):
             rows = self.query_rows(
                 "SELECT name, type FROM system.columns WHERE database = "
                 f"{_quote(self.database)} AND table = {_quote(table.name)} ORDER BY position"
@@ -598,14 +598,14 @@ class ClickHouseStore:
             )
         self._feature_schema_ok = True
 
-    def insert_records(self, records: Iterable[AttemptRecord | TrialRecord]) -> int:
+    def insert_records(self, records: Iterable[_records.Stored]) -> int:
         """Insert feature records (each revision is a row; the latest wins on read). Raises
         ClickHouseError when the tables do not match the record types."""
         self._check_feature_schema()
         encoder = msgspec.json.Encoder()
         by_table: dict[str, list[dict[str, Any]]] = {}
         for record in records:
-            table = _records.TRIALS if isinstance(record, TrialRecord) else _records.ATTEMPTS
+            table = _records.table_of(record)
             by_table.setdefault(table.name, []).append(_records.record_row(record))
         total = 0
         for name, rows in by_table.items():
@@ -634,9 +634,18 @@ class ClickHouseStore:
             out.append(record)
         return out
 
+    def read_sessions(self, where: str | None = None) -> list[SessionRecord]:
+        """The latest revision of every product-session record (``where``: SQL on its
+        columns)."""
+        out: list[SessionRecord] = []
+        for record in self._read_records(_records.SESSIONS, where):
+            assert isinstance(record, SessionRecord)
+            out.append(record)
+        return out
+
     def _read_records(
         self, table: _schema.FeatureTable, where: str | None
-    ) -> Iterator[AttemptRecord | TrialRecord]:
+    ) -> Iterator[_records.Stored]:
         self._check_feature_schema()
         columns = table.json_column or _records.select_list(table)
         sql = f"SELECT {columns} FROM {self._table(table.name)} FINAL"

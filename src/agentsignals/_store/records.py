@@ -6,18 +6,22 @@ from typing import Any, Final
 
 import msgspec
 
-from agentsignals._features.record import AttemptRecord, TrialRecord
+from agentsignals._features.record import AttemptRecord, SessionRecord, TrialRecord
 from agentsignals._store.schema import (
     NULL_LISTS_COLUMN,
     FeatureTable,
     attempts_table,
+    sessions_table,
     trials_table,
 )
 
-__all__ = ["ATTEMPTS", "TRIALS", "record_row", "row_record", "select_list"]
+__all__ = ["ATTEMPTS", "SESSIONS", "TRIALS", "record_row", "row_record", "select_list"]
 
 ATTEMPTS: Final = attempts_table()
 TRIALS: Final = trials_table()
+SESSIONS: Final = sessions_table()
+
+Stored = AttemptRecord | TrialRecord | SessionRecord
 
 _json = msgspec.json.Encoder()
 
@@ -29,9 +33,16 @@ def _ts(ns: int | None) -> str | None:
     return f"{seconds}.{frac:09d}"
 
 
-def record_row(record: AttemptRecord | TrialRecord) -> dict[str, Any]:
+def table_of(record: Stored) -> FeatureTable:
+    """The feature table a record is stored in."""
+    if isinstance(record, TrialRecord):
+        return TRIALS
+    return SESSIONS if isinstance(record, SessionRecord) else ATTEMPTS
+
+
+def record_row(record: Stored) -> dict[str, Any]:
     """One JSONEachRow object for the record's table."""
-    table = TRIALS if isinstance(record, TrialRecord) else ATTEMPTS
+    table = table_of(record)
     refs = table.record_refs
     # Embedded attempt records are stored by id: don't convert them.
     row: dict[str, Any] = msgspec.to_builtins(
@@ -80,7 +91,7 @@ _decode_attempt = msgspec.json.Decoder(dict[str, Any]).decode
 _decode_trial = msgspec.json.Decoder(TrialRecord).decode
 
 
-def row_record(table: FeatureTable, line: bytes) -> AttemptRecord | TrialRecord:
+def row_record(table: FeatureTable, line: bytes) -> Stored:
     """The record stored in one JSONEachRow line read with :func:`select_list`."""
     if table.json_column is not None:
         # Trials: the JSON column holds the exact record, embedded attempts included.
@@ -96,4 +107,6 @@ def row_record(table: FeatureTable, line: bytes) -> AttemptRecord | TrialRecord:
     for name in table.json_fields:
         if isinstance(row.get(name), str):
             row[name] = msgspec.json.decode(row[name])
+    if table.name == SESSIONS.name:
+        return msgspec.convert(row, SessionRecord)
     return msgspec.convert(row, AttemptRecord)

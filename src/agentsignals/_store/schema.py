@@ -39,12 +39,13 @@ from typing import Final
 
 import msgspec
 
-from agentsignals._features.record import AttemptRecord, TrialRecord
+from agentsignals._features.record import AttemptRecord, SessionRecord, TrialRecord
 
 __all__ = [
     "ATTEMPTS_TABLE",
     "DEFAULT_DATABASE",
     "SCHEMA_FILES",
+    "SESSIONS_TABLE",
     "TRACES_TABLE",
     "TRIALS_TABLE",
     "FeatureTable",
@@ -61,6 +62,7 @@ DEFAULT_DATABASE: Final = "otel"
 TRACES_TABLE: Final = "otel_traces"
 ATTEMPTS_TABLE: Final = "agentsignals_attempts"
 TRIALS_TABLE: Final = "agentsignals_trials"
+SESSIONS_TABLE: Final = "agentsignals_sessions"
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -272,10 +274,16 @@ def _column_type(t: msgspec.inspect.Type, path: str, nullable_lists: list[str]) 
 
 
 def _item_type(t: msgspec.inspect.Type, path: str) -> str:
-    """The type of a list's items (never Nullable; lists of records become lists of tuples)."""
+    """The type of a list's items (lists of records become lists of tuples; an optional
+    scalar item, a null inside a series, is Nullable)."""
     scalar = _scalar(t)
     if scalar is not None:
         return scalar
+    if isinstance(t, msgspec.inspect.UnionType):
+        options = [x for x in t.types if not isinstance(x, msgspec.inspect.NoneType)]
+        scalar = _scalar(options[0]) if len(options) == 1 else None
+        if scalar is not None:
+            return f"Nullable({scalar})"
     if isinstance(t, msgspec.inspect.ListType):
         return f"Array({_item_type(t.item_type, path)})"
     if isinstance(t, msgspec.inspect.StructType):
@@ -372,15 +380,26 @@ def trials_table() -> FeatureTable:
     return _table(TRIALS_TABLE, TrialRecord, "trial_id")
 
 
+def sessions_table() -> FeatureTable:
+    """The product-session table, generated from :class:`SessionRecord` (one row per
+    interactive session, keyed by its attempt id; eval runs have no row)."""
+    return _table(SESSIONS_TABLE, SessionRecord, "attempt_id")
+
+
 def feature_ddl(database: str = DEFAULT_DATABASE) -> list[str]:
-    """The statements that create both feature tables (each ``IF NOT EXISTS``)."""
-    return [attempts_table().ddl(database), trials_table().ddl(database)]
+    """The statements that create the feature tables (each ``IF NOT EXISTS``): attempts,
+    trials, product sessions."""
+    return [
+        attempts_table().ddl(database),
+        trials_table().ddl(database),
+        sessions_table().ddl(database),
+    ]
 
 
 def schema_files(database: str = DEFAULT_DATABASE) -> dict[str, str]:
     """File name -> one statement, in the order to run them (``collectors/clickhouse/schema``)."""
     traces, lookup, view = trace_ddl(database)
-    attempts, trials = feature_ddl(database)
+    attempts, trials, sessions = feature_ddl(database)
     return {
         "00_database.sql": f"CREATE DATABASE IF NOT EXISTS {check_identifier(database)}\n",
         f"10_{TRACES_TABLE}.sql": traces,
@@ -388,6 +407,7 @@ def schema_files(database: str = DEFAULT_DATABASE) -> dict[str, str]:
         f"12_{TRACES_TABLE}_trace_id_ts_mv.sql": view,
         f"20_{ATTEMPTS_TABLE}.sql": attempts,
         f"21_{TRIALS_TABLE}.sql": trials,
+        f"22_{SESSIONS_TABLE}.sql": sessions,
     }
 
 

@@ -43,6 +43,22 @@ attempt, the main agent. What maps to what:
   tool; after a `compact_boundary` system record the next model call of the main
   conversation is marked `gen_ai.conversation.compacted` (counted in `tokens.compactions`).
 
+The user's side (the main conversation only; a subagent's prompt comes from its parent):
+
+- **User turns** (`user_turn` spans, at the record's time): a user record's text (not
+  `isMeta`, not a tool result) is a `message`; `[Request interrupted by user...]` is an
+  `interrupt`; a slash command (`<command-name>`) or `!` shell input (`<bash-input>`) is a
+  `command` (its text is the command line), except a custom command whose prompt the next
+  `isMeta` record gives the model: that is a `message` (the command line is what the user
+  wrote to the agent); command output (`<local-command-stdout>`,
+  `<bash-stdout>`) and `<system-reminder>` blocks are not the user's.
+- **Compactions**: each `compact_boundary` is an `agent_signals.compaction` event on the attempt
+  span (`compactMetadata.preTokens` and `trigger` when recorded).
+- **Regions**: an edit's `toolUseResult.structuredPatch` hunks (a created file: all its lines)
+  are the call's changed regions. The records' `cwd` is the attempt's working directory.
+- The main agent's turns count the words, hedges and confirmation requests of their text, and
+  the assumption phrases of their thinking.
+
 Files inside a `subagents/` folder, and sidechain-only `agent-*.jsonl` files, are not detected
 on their own: their session imports them.
 """
@@ -57,6 +73,7 @@ from pathlib import Path
 from typing import Any
 
 from agentsignals import semconv as sc
+from agentsignals._classify.regions import Region
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
 from agentsignals._import.formats._common import (
@@ -218,6 +235,17 @@ class _Response:
 
 
 @dataclass
+class _UserTurn:
+    """Something the user did, before response number `before` of the conversation."""
+
+    before: int
+    ns: int | None
+    kind: str
+    text: str | None
+    rewound: bool = False
+
+
+@dataclass
 class _Conversation:
     """One agent's records, read: its responses in order and the tool results by call id."""
 
@@ -231,6 +259,11 @@ class _Conversation:
     user_stopped: bool = False
     api_error: bool = False
     inputs: list[tuple[str, str]] = field(default_factory=list)  # not yet read by a response
+    user_turns: list[_UserTurn] = field(default_factory=list)
+    cwd: str | None = None
+    # parentUuid -> user text records seen under it: a second one is a rewind (the user went
+    # back and wrote again from there); tool results under one parent are parallel calls.
+    typed_children: dict[str, int] = field(default_factory=dict)
 
 
 def _text(content: Any) -> str | None:
@@ -265,6 +298,8 @@ def _conversation(recs: Sequence[_Rec], report: Report) -> _Conversation:
             conv.session_id = d["sessionId"]
         if conv.agent_id is None and isinstance(d.get("agentId"), str):
             conv.agent_id = d["agentId"]
+        if conv.cwd is None and isinstance(d.get("cwd"), str) and d["cwd"]:
+            conv.cwd = d["cwd"]
         if kind == "assistant":
             _assistant(conv, open_responses, rec, message, ns, last_ns, report)
         else:
@@ -363,7 +398,18 @@ def _user(conv: _Conversation, d: dict[str, Any], message: dict[str, Any], ns: i
                 d.get("toolUseResult") if len(results) == 1 else None,
             )
     if d.get("isMeta"):
+        # A custom slash command's prompt, expanded for the model: what the user typed (the
+        # command line) was a message to the agent, not a command of the tool.
+        last = conv.user_turns[-1] if conv.user_turns else None
+        if (
+            last is not None
+            and last.kind == sc.UserTurnKind.COMMAND
+            and last.before == len(conv.responses)
+            and _text(content)
+        ):
+            last.kind = sc.UserTurnKind.MESSAGE.value
         return
+    said: list[str] = []
     for block in blocks:
         if isinstance(block, dict) and block.get("type") == "text":
             text = block.get("text")
@@ -373,6 +419,55 @@ def _user(conv: _Conversation, d: dict[str, Any], message: dict[str, Any], ns: i
                 conv.prompt = text
             conv.user_stopped = text.startswith(_INTERRUPTED)
             conv.inputs.append(("user", text))
+            said.append(text)
+    if said:
+        parent = d.get("parentUuid")
+        rewound = False
+        if isinstance(parent, str):
+            seen = conv.typed_children.get(parent, 0)
+            conv.typed_children[parent] = seen + 1
+            rewound = seen > 0
+        count = len(conv.user_turns)
+        _user_turn(conv, said, ns)
+        if rewound and len(conv.user_turns) > count:
+            conv.user_turns[-1].rewound = True
+
+
+_COMMAND_NAME = re.compile(r"<command-name>\s*(.*?)\s*</command-name>", re.S)
+_COMMAND_ARGS = re.compile(r"<command-args>\s*(.*?)\s*</command-args>", re.S)
+_BASH_INPUT = re.compile(r"<bash-input>\s*(.*?)\s*</bash-input>", re.S)
+_NOT_THE_USERS = (
+    "<local-command-stdout>",
+    "<local-command-stderr>",
+    "<local-command-caveat>",
+    "<bash-stdout>",
+    "<bash-stderr>",
+    "<system-reminder>",
+)
+
+
+def _user_turn(conv: _Conversation, texts: list[str], ns: int | None) -> None:
+    """What the user did in one record: an interrupt, a command, or a message."""
+    before = len(conv.responses)
+    if any(t.startswith(_INTERRUPTED) for t in texts):
+        conv.user_turns.append(_UserTurn(before, ns, sc.UserTurnKind.INTERRUPT.value, None))
+        return
+    joined = "\n".join(texts)
+    command = _COMMAND_NAME.search(joined)
+    bash = _BASH_INPUT.search(joined)
+    if command or bash:
+        if command:
+            args = _COMMAND_ARGS.search(joined)
+            line = command.group(1) + (f" {args.group(1)}" if args and args.group(1) else "")
+        else:
+            assert bash is not None
+            line = "!" + bash.group(1)
+        conv.user_turns.append(_UserTurn(before, ns, sc.UserTurnKind.COMMAND.value, line))
+        return
+    own = [t for t in texts if not t.lstrip().startswith(_NOT_THE_USERS)]
+    if own:
+        text = "\n".join(own)
+        conv.user_turns.append(_UserTurn(before, ns, sc.UserTurnKind.MESSAGE.value, text))
 
 
 # ---------------------------------------------------------------------------------- session
@@ -399,6 +494,8 @@ class Session:
     compactions: int = 0
     # Times of the `compact_boundary` records: the next model call works from the summary.
     compaction_ns: list[int] = field(default_factory=list)
+    # (time, trigger, tokens before) of each `compact_boundary`, in time order.
+    compaction_meta: list[tuple[int, str | None, int | None]] = field(default_factory=list)
 
 
 def _split(path: Path, records: list[tuple[int, dict[str, Any]]], report: Report) -> Session:
@@ -410,6 +507,7 @@ def _split(path: Path, records: list[tuple[int, dict[str, Any]]], report: Report
     session_id: str | None = None
     compactions = 0
     compaction_ns: list[int] = []
+    compaction_meta: list[tuple[int, str | None, int | None]] = []
     for number, d in records:
         kind = d.get("type")
         if session_id is None and isinstance(d.get("sessionId"), str):
@@ -439,6 +537,16 @@ def _split(path: Path, records: list[tuple[int, dict[str, Any]]], report: Report
             ns = _ns(d.get("timestamp"))
             if ns is not None:
                 compaction_ns.append(ns)
+                meta = d.get("compactMetadata")
+                meta = meta if isinstance(meta, dict) else {}
+                trigger = meta.get("trigger")
+                compaction_meta.append(
+                    (
+                        ns,
+                        trigger if isinstance(trigger, str) and trigger else None,
+                        _int(meta.get("preTokens")),
+                    )
+                )
         if kind not in ("user", "assistant"):
             continue
         uuid = d.get("uuid")
@@ -453,7 +561,14 @@ def _split(path: Path, records: list[tuple[int, dict[str, Any]]], report: Report
         if side:  # a subagent file given on its own: its sidechain is the conversation
             main, side = side, []
     return Session(
-        path, main, session_id, progress, _sidechains(side), compactions, sorted(compaction_ns)
+        path,
+        main,
+        session_id,
+        progress,
+        _sidechains(side),
+        compactions,
+        sorted(compaction_ns),
+        sorted(compaction_meta, key=lambda m: m[0]),
     )
 
 
@@ -514,6 +629,56 @@ def _error_class(result: _Result) -> str:
     return "tool_error"
 
 
+def _regions(result: _Result) -> list[Region] | None:
+    """The line ranges an edit changed, from its `structuredPatch` hunks (`newStart` and the
+    hunk's `+`/`-` lines, context left out); a created file is all its lines."""
+    detail = result.detail
+    if not isinstance(detail, dict):
+        return None
+    path = detail.get("filePath")
+    if not isinstance(path, str) or not path:
+        return None
+    hunks = detail.get("structuredPatch")
+    out: list[Region] = []
+    if isinstance(hunks, list):
+        for hunk in hunks:
+            if not isinstance(hunk, dict):
+                continue
+            line = _int(hunk.get("newStart"))
+            lines = hunk.get("lines")
+            if line is None or not isinstance(lines, list):
+                continue
+            if _int(hunk.get("newLines")) == 0:
+                line += 1  # an empty range names the line before it
+            start: int | None = None
+            added = removed = 0
+            for text in lines:
+                if not isinstance(text, str):
+                    continue
+                if text.startswith("+"):
+                    start = line if start is None else start
+                    added += 1
+                    line += 1
+                elif text.startswith("-"):
+                    start = line if start is None else start
+                    removed += 1
+                elif text.startswith("\\"):
+                    continue
+                else:
+                    if start is not None:
+                        out.append(Region(path, max(start, 1), added, removed))
+                    start, added, removed = None, 0, 0
+                    line += 1
+            if start is not None:
+                out.append(Region(path, max(start, 1), added, removed))
+    if not out and detail.get("type") == "create" and isinstance(detail.get("content"), str):
+        content = detail["content"]
+        n = content.count("\n") + (0 if content.endswith("\n") or not content else 1)
+        if n:
+            out.append(Region(path, 1, n, 0))
+    return out or None
+
+
 def _agent_id(result: _Result | None) -> str | None:
     if result is None:
         return None
@@ -560,16 +725,21 @@ class _Importer:
     def emit(self, attempt: AttemptBuilder, conv: _Conversation, depth: int) -> None:
         # The main conversation's first model call after each compact_boundary works from the
         # compacted context (gen_ai.conversation.compacted).
-        boundaries = list(self.session.compaction_ns) if depth == 0 else []
-        for response in conv.responses:
+        boundaries = list(self.session.compaction_meta) if depth == 0 else []
+        user_turns = list(conv.user_turns) if depth == 0 else []
+        for number, response in enumerate(conv.responses):
+            while user_turns and user_turns[0].before <= number:
+                self._user(attempt, user_turns.pop(0))
             usage = response.usage
             reasoning = "\n".join(response.thinking)
             when = response.request_ns if response.request_ns is not None else response.end_ns
             compacted = False
-            while boundaries and when is not None and when >= boundaries[0]:
-                boundaries.pop(0)
+            while boundaries and when is not None and when >= boundaries[0][0]:
+                at, trigger, before = boundaries.pop(0)
+                attempt.compaction(at_ns=at, tokens_before=before, trigger=trigger)
                 compacted = True
             turn = attempt.turn(
+                count_text=depth == 0,
                 compacted=compacted,
                 start_ns=self.at(response.request_ns),
                 end_ns=self.at(response.end_ns),
@@ -593,6 +763,13 @@ class _Importer:
                 launches = use.name in _TASK_TOOLS or use.id in self.session.progress
                 if launches and depth < _MAX_SUBAGENT_DEPTH:
                     self._subagent(attempt, span_id, use, result, depth)
+        for rest in user_turns:
+            self._user(attempt, rest)
+        for at, trigger, before in boundaries:
+            attempt.compaction(at_ns=at, tokens_before=before, trigger=trigger)
+
+    def _user(self, attempt: AttemptBuilder, turn: _UserTurn) -> None:
+        attempt.user_turn(turn.text, kind=turn.kind, at_ns=self.at(turn.ns), rewound=turn.rewound)
 
     def at(self, ns: int | None) -> int | None:
         """A real time where one is known: a record without a timestamp takes the last seen."""
@@ -627,8 +804,10 @@ class _Importer:
                 changed = []  # a failed edit changed nothing
         start = self.at(use.ns if use.ns is not None else turn_end)
         end = self.at(result.ns) if result is not None else start
+        regions = _regions(result) if result is not None and not result.is_error else None
         return attempt.tool(
             use.name,
+            regions=regions,
             turn=turn,
             arguments=args,
             command=command,
@@ -876,6 +1055,7 @@ def _spans(session: Session, report: Report) -> list[Span]:
         provider=_PROVIDER,
         conversation_id=session.session_id or conv.session_id,
         start_ns=importer.at(conv.start_ns),
+        working_directory=conv.cwd,
     )
     importer.emit(main, conv, 0)
     importer.leftovers(main)

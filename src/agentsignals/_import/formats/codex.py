@@ -43,6 +43,13 @@ Mapping:
   `error` event -> context_overflow when it is about the context window, else error. A file that
   ends mid-task has none.
 * Submission: the last `turn_diff` of each task (when the rollout recorded them).
+* User turns (`user_turn` spans): each `user_message` event (kind `message`, the text the
+  user typed; rollouts without those events fall back to the `user` message items that are
+  not Codex's own environment/instructions blocks) and each `turn_aborted` the user caused
+  (kind `interrupt`). Compactions (a `compacted` line, or a `context_compacted` event) are
+  `agent_signals.compaction` events; the rollout does not say the token counts. The
+  session's cwd is the attempt's `process.working_directory`. apply_patch hunks carry no
+  line numbers, so no edit regions are recorded.
 """
 
 from __future__ import annotations
@@ -220,6 +227,11 @@ class _Session:
     task_diff: str | None = None
     diffs: list[str] = field(default_factory=list)
     inputs: list[tuple[str, str]] = field(default_factory=list)  # not yet read by a call
+    # (turns closed before it, time, kind, text) of each user turn; item-borne messages
+    # are kept apart, used only when the rollout has no user_message events.
+    user_turns: list[tuple[int, int | None, str, str | None]] = field(default_factory=list)
+    item_messages: list[tuple[int, int | None, str, str | None]] = field(default_factory=list)
+    compactions: list[tuple[int, int | None]] = field(default_factory=list)
 
     # ------------------------------------------------------------------------------ reading
 
@@ -236,6 +248,10 @@ class _Session:
                 self.cwd = self.cwd or _str(line.payload.get("cwd"))
             elif line.type == "response_item":
                 self._item(line.payload, line.ts)
+            elif line.type == "compacted":
+                self._flush(line.ts)
+                if not self.compactions or self.compactions[-1][0] != len(self.turns):
+                    self.compactions.append((len(self.turns), line.ts))
             elif line.type == "event_msg":
                 self._event(line.payload, line.ts)
         self._flush()
@@ -302,7 +318,12 @@ class _Session:
                 self._input(ts)
                 # OpenAI's developer messages are GenAI's system instructions.
                 role = "system" if p.get("role") in ("developer", "system") else "user"
-                self.inputs.append((role, _joined(p.get("content")) or ""))
+                text = _joined(p.get("content")) or ""
+                self.inputs.append((role, text))
+                if role == "user" and not text.lstrip().startswith(_NOT_TYPED):
+                    self.item_messages.append(
+                        (len(self.turns), ts, sc.UserTurnKind.MESSAGE.value, text)
+                    )
         elif kind == "reasoning":
             turn = self._assistant(ts)
             turn.reasoning_seen = True
@@ -339,12 +360,21 @@ class _Session:
         elif kind == "user_message":
             self._flush(ts)
             self._input(ts)
+            text = _str(p.get("message"))
+            self.user_turns.append((len(self.turns), ts, sc.UserTurnKind.MESSAGE.value, text))
+        elif kind == "context_compacted":
+            self._flush(ts)
+            if not self.compactions or self.compactions[-1][0] != len(self.turns):
+                self.compactions.append((len(self.turns), ts))
         elif kind == "task_complete":
             self._flush(ts)
             self.end_state = ("complete", None)
         elif kind == "turn_aborted":
             self._flush(ts)
-            self.end_state = ("aborted", _str(p.get("reason")))
+            reason = _str(p.get("reason"))
+            self.end_state = ("aborted", reason)
+            if reason in (None, "interrupted"):
+                self.user_turns.append((len(self.turns), ts, sc.UserTurnKind.INTERRUPT.value, None))
         elif kind == "error":
             self.end_state = ("error", _str(p.get("message")) or "")
         elif kind == "agent_reasoning":
@@ -367,6 +397,10 @@ class _Session:
             diff = _str(p.get("unified_diff"))
             if diff is not None:
                 self.task_diff = diff
+
+    def user_turns_typed(self) -> bool:
+        """Whether the rollout has `user_message` events (what the user typed)."""
+        return any(t[2] == sc.UserTurnKind.MESSAGE.value for t in self.user_turns)
 
     def _end_task(self) -> None:
         if self.task_diff:
@@ -420,8 +454,20 @@ class _Session:
             provider=self.provider,
             conversation_id=self.session_id,
             start_ns=start,
+            working_directory=self.cwd,
         )
-        for turn in self.turns:
+        said = list(self.user_turns) if self.user_turns_typed() else list(self.item_messages)
+        said += [t for t in self.user_turns if t[2] == sc.UserTurnKind.INTERRUPT.value]
+        said.sort(key=lambda t: (t[0], t[1] or 0))
+        compactions = list(self.compactions)
+        for number, turn in enumerate(self.turns):
+            while said and said[0][0] <= number:
+                _, when, kind, text = said.pop(0)
+                attempt.user_turn(text, kind=kind, at_ns=when)
+            compacted = False
+            while compactions and compactions[0][0] <= number:
+                attempt.compaction(at_ns=compactions.pop(0)[1])
+                compacted = True
             usage = turn.usage or {}
             reasoning_tokens = _int(usage.get("reasoning_output_tokens"))
             reasoning: str | None
@@ -432,6 +478,8 @@ class _Session:
             else:
                 reasoning = ""
             ref = attempt.turn(
+                count_text=True,
+                compacted=compacted,
                 start_ns=turn.start_ns,
                 end_ns=turn.end_ns,
                 model=turn.model,
@@ -446,6 +494,10 @@ class _Session:
             )
             for call in turn.calls:
                 self._tool(attempt, ref, call)
+        for _, when, kind, text in said:
+            attempt.user_turn(text, kind=kind, at_ns=when)
+        for _, when in compactions:
+            attempt.compaction(at_ns=when)
         exit_reason: str | None = None
         error: str | None = None
         failure: str | None = None
@@ -515,6 +567,10 @@ class _Session:
             start_ns=call.ts,
             end_ns=max(ends) if ends else None,
         )
+
+
+# Codex's own blocks sent as user messages (not typed by the user).
+_NOT_TYPED = ("<environment_context>", "<user_instructions>", "# AGENTS.md", "<INSTRUCTIONS>")
 
 
 def _usage_order(lines: list[_Line]) -> str:

@@ -26,11 +26,18 @@ The first line is the header, `{"type": "session", "id", "timestamp", "cwd", "ve
   failed result is a `tool_error` (a failed edit changed no file). Calls of an aborted or
   failed response that got no result were never run and are left out; a call of a complete
   response with no result (the session was cut) has no result and no error.
-- **Not turns:** user messages, `bashExecution` (commands the user ran with `!`), custom,
-  branch and compaction summary messages, `model_change`, `thinking_level_change`, labels.
-- **Compactions** (`compaction` entries on the active branch) are counted in
-  :func:`parse`'s result; the turns before a compaction are still imported (they happened).
-  The convention has no attribute for them yet.
+- **User turns** (`user_turn` spans, in entry order): each user message (kind `message`;
+  `rewound` when its parent entry has other, abandoned children: the user went back there),
+  each `bashExecution` (kind `command`, `!` and the command), and each response the user
+  aborted (kind `interrupt`, at the response's time). Abandoned branches' model responses are
+  counted on the attempt (`agent_signals.session.abandoned_turns`).
+- **Not turns:** custom, branch and compaction summary messages, `model_change`,
+  `thinking_level_change`, labels (model changes show in the turns' models).
+- **Compactions** (`compaction` entries on the active branch): an `agent_signals.compaction`
+  event (time, `tokensBefore`) before the first response after it, which also carries
+  `gen_ai.conversation.compacted`; the turns before it are still imported (they happened).
+- **Edit regions:** an `edit` result's `details.diff` (pi's numbered diff: `+ 87 text`, `- 87
+  text`) gives each changed run's first line, lines added and removed.
 - **Exit:** the last response's stop reason: `aborted` -> `user_stopped`, `error` -> `error`;
   otherwise unset.
 """
@@ -45,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from agentsignals import semconv as sc
+from agentsignals._classify.regions import Region
 from agentsignals._import.builder import AttemptBuilder, TrajectoryBuilder, TurnRef
 from agentsignals._import.formats import ImportProblem, Report, TrajectoryError
 from agentsignals._import.formats._common import (
@@ -126,6 +134,7 @@ class Entry:
 class Compaction:
     line: int
     tokens_before: int | None
+    ns: int | None = None
 
 
 @dataclass
@@ -141,6 +150,8 @@ class PiSession:
     compactions: list[Compaction] = field(default_factory=list)
     abandoned_entries: int = 0
     abandoned_responses: int = 0
+    # Ids of entries with more than one child: the user went back there and branched.
+    branch_points: set[str] = field(default_factory=set)
 
 
 def parse(path: Path, report: Report) -> PiSession:
@@ -187,6 +198,12 @@ def parse(path: Path, report: Report) -> PiSession:
         entries=entries if version < 2 else _active_branch(where, entries, report),
     )
     if version >= 2:
+        children: dict[str, int] = {}
+        for e in entries:
+            parent = e.data.get("parentId")
+            if isinstance(parent, str):
+                children[parent] = children.get(parent, 0) + 1
+        session.branch_points = {k for k, n in children.items() if n > 1}
         kept = {e.line for e in session.entries}
         off = [e for e in entries if e.line not in kept]
         session.abandoned_entries = len(off)
@@ -204,7 +221,7 @@ def parse(path: Path, report: Report) -> PiSession:
                 )
             )
     session.compactions = [
-        Compaction(e.line, _int(e.data.get("tokensBefore")))
+        Compaction(e.line, _int(e.data.get("tokensBefore")), _ns(e.data.get("timestamp")))
         for e in session.entries
         if e.data.get("type") == "compaction"
     ]
@@ -309,9 +326,15 @@ def _tool_call(
             error = "tool_error"
         if files:
             changed = []  # a failed edit changed nothing
+    regions = (
+        _diff_regions(file, result.get("details"))
+        if name == "edit" and files and not result.get("isError")
+        else None
+    )
     attempt.tool(
         name,
         turn=turn,
+        regions=regions,
         arguments=args,
         command=command,
         call_id=call_id,
@@ -324,6 +347,40 @@ def _tool_call(
         end_ns=end if end is not None else start,
     )
     return end if end is not None else start
+
+
+_DIFF_LINE = re.compile(r"^([ +-])\s*(\d+) ")
+
+
+def _diff_regions(file: str | None, details: Any) -> list[Region] | None:
+    """The changed runs of pi's numbered edit diff (`+ 87 new`, `- 87 old`, context with a
+    space, `...` for skipped lines): each run starts at its first added line (the new file's
+    number), or, for a run that only removed lines, at the removed line's number."""
+    diff = details.get("diff") if isinstance(details, dict) else None
+    if not isinstance(diff, str) or not file:
+        return None
+    out: list[Region] = []
+    start: int | None = None
+    added = removed = 0
+    for line in [*diff.splitlines(), " "]:
+        match = _DIFF_LINE.match(line)
+        sign = match.group(1) if match else " "
+        if sign == " ":
+            if start is not None:
+                out.append(Region(file, max(start, 1), added, removed))
+            start, added, removed = None, 0, 0
+            continue
+        assert match is not None
+        number = int(match.group(2))
+        if sign == "+":
+            if added == 0:
+                start = number
+            added += 1
+        else:
+            if start is None:
+                start = number
+            removed += 1
+    return out or None
 
 
 def _provider(name: Any) -> str | None:
@@ -350,24 +407,37 @@ def _spans(session: PiSession) -> list[Span]:
     # Content: the user's messages each response was the first to read.
     inputs: list[list[tuple[str, str]]] = []
     pending: list[tuple[str, str]] = []
+    # (entry line, time, kind, text, rewound) of each thing the user did, in entry order.
+    said: list[tuple[int, int | None, str, str | None, bool]] = []
     for entry in entries:
         message = entry.message
         if message is None:
             continue
+        when = _ns(entry.data.get("timestamp"))
         if message.get("role") == "toolResult" and isinstance(message.get("toolCallId"), str):
             results[message["toolCallId"]] = entry
         elif message.get("role") == "assistant":
             responses.append(entry)
             inputs.append(pending)
             pending = []
+            if message.get("stopReason") == "aborted":
+                said.append((entry.line, when, sc.UserTurnKind.INTERRUPT.value, None, False))
         elif message.get("role") == "user":
-            pending.append(("user", _text(message.get("content")) or ""))
-        elif message.get("role") == "bashExecution" and not message.get("excludeFromContext"):
+            # When the user sent it (the message's own time; the entry is written a little
+            # later, after the model request may have started).
+            when = _ns(message.get("timestamp")) or when
+            text = _text(message.get("content")) or ""
+            pending.append(("user", text))
+            rewound = entry.data.get("parentId") in session.branch_points
+            said.append((entry.line, when, sc.UserTurnKind.MESSAGE.value, text, rewound))
+        elif message.get("role") == "bashExecution":
             # A command the user ran with `!`: pi gives the model the command and its output.
             command, output = message.get("command"), message.get("output")
             if isinstance(command, str):
-                shown = output if isinstance(output, str) else ""
-                pending.append(("user", f"!{command}\n{shown}".rstrip("\n")))
+                said.append((entry.line, when, sc.UserTurnKind.COMMAND.value, f"!{command}", False))
+                if not message.get("excludeFromContext"):
+                    shown = output if isinstance(output, str) else ""
+                    pending.append(("user", f"!{command}\n{shown}".rstrip("\n")))
     times = [t for e in entries if (t := _ns(e.data.get("timestamp"))) is not None]
     header_ns = _ns(session.header.get("timestamp"))
     start = min([*times, header_ns] if header_ns is not None else times, default=None)
@@ -396,15 +466,25 @@ def _spans(session: PiSession) -> list[Span]:
         provider=_provider(provider),
         conversation_id=session.id,
         start_ns=start,
+        working_directory=session.cwd,
+        abandoned_turns=session.abandoned_responses,
     )
     last_ns = start
     # The first response after a compaction works from a compacted context (GenAI's
     # gen_ai.conversation.compacted on that turn).
-    compactions = sorted(c.line for c in session.compactions)
+    compactions = sorted(session.compactions, key=lambda c: c.line)
+
+    def user_turns(before: int) -> None:
+        while said and said[0][0] < before:
+            _, when, kind, text, rewound = said.pop(0)
+            attempt.user_turn(text, kind=kind, at_ns=when, rewound=rewound)
+
     for entry, given in zip(responses, inputs, strict=True):
         compacted = False
-        while compactions and compactions[0] < entry.line:
-            compactions.pop(0)
+        user_turns(entry.line)
+        while compactions and compactions[0].line < entry.line:
+            done = compactions.pop(0)
+            attempt.compaction(at_ns=done.ns, tokens_before=done.tokens_before)
             compacted = True
         message = entry.message or {}
         written = _ns(entry.data.get("timestamp"))
@@ -423,6 +503,7 @@ def _spans(session: PiSession) -> list[Span]:
         blocks = [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
         stop = message.get("stopReason")
         turn = attempt.turn(
+            count_text=True,
             compacted=compacted,
             start_ns=turn_start,
             end_ns=turn_end,
@@ -455,6 +536,11 @@ def _spans(session: PiSession) -> list[Span]:
                 tool_start = _tool_call(attempt, turn, block, stop, results, tool_start)
         if turn_end is not None:
             last_ns = turn_end
+        if (entry.message or {}).get("stopReason") == "aborted":
+            user_turns(entry.line + 1)  # the user's interrupt, right after the response
+    user_turns(1 << 62)
+    for done in compactions:
+        attempt.compaction(at_ns=done.ns, tokens_before=done.tokens_before)
     exit_reason: str | None = None
     final = (responses[-1].message or {}).get("stopReason") if responses else None
     if final == "aborted":

@@ -2,7 +2,7 @@
 draws its plots, and says what it found in a few Markdown lines; its HTML is a Jinja2 template
 `templates/<id>.html.j2` that receives `r` (the result), `plots` and the shared macros.
 
-Add a section (the product-session and recovery sections will) with::
+Add a section with::
 
     from agentsignals._report.sections import Section, register
 
@@ -41,11 +41,22 @@ def default_sections() -> list[Section]:
         overview,
         recovery,
         rewards,
+        sessions,
     )
 
     order: list[Section] = [
         m.SECTION
-        for m in (overview, failures, behaviour, compare, origins, clusters, recovery, rewards)
+        for m in (
+            overview,
+            failures,
+            behaviour,
+            compare,
+            origins,
+            clusters,
+            recovery,
+            rewards,
+            sessions,
+        )
     ]
     for section, after in _REGISTERED:
         order = [s for s in order if s.id != section.id]
