@@ -139,6 +139,27 @@ def test_judge_fields_become_rows_without_new_code() -> None:
     )
 
 
+def test_the_report_does_not_depend_on_the_order_rows_arrive_in() -> None:
+    """Sources return the same attempts in different orders (a JSON lines file in write order,
+    ClickHouse by attempt id): every section, to the last bit of every float (sums, standard
+    deviations, the conditional logit's fit), is the same whatever the order."""
+    records = judged_records(40, 3)
+    options = report.Options(replicates=200)
+
+    def sections(rows: list[dict]) -> dict:
+        built = report.build(report.from_records(rows, options=options), options)
+        return dict(built.to_json()["sections"])
+
+    expected = sections(records)
+    assert expected["behaviour"]["numeric"], "no numeric row: the test would show nothing"
+    rng = np.random.default_rng(3)
+    for order in (records[::-1], *([records[i] for i in rng.permutation(len(records))]
+                                   for _ in range(3))):  # fmt: skip
+        got = sections(order)
+        for name in expected:
+            assert got[name] == expected[name], name
+
+
 def test_first_wrong_step_heatmap_and_clusters() -> None:
     records = judged_records()
     result = report.build(report.from_records(records), report.Options(replicates=200))

@@ -16,7 +16,15 @@ import msgspec
 import numpy as np
 
 from agentsignals._report.context import Context, Options
-from agentsignals._report.frame import BOOL, NUM, STR, TIMELINE, Frame, isnull
+from agentsignals._report.frame import (
+    BOOL,
+    NUM,
+    STR,
+    TIMELINE,
+    Frame,
+    in_attempt_order,
+    isnull,
+)
 from agentsignals._report.sections import Section, default_sections
 
 FORMAT = "agentsignals.report/v1"
@@ -247,7 +255,8 @@ def _time_ns(value: Any) -> float:
 
 def build_report(frame: Frame, options: Options | None = None) -> Report:
     options = options or Options()
-    frame = apply_filters(frame, options.filters)
+    # One row order whatever the source: nothing below depends on the order rows arrived in.
+    frame = apply_filters(in_attempt_order(frame), options.filters)
     ctx = Context(frame, options)
     notes: list[str] = []
     if frame.n == 0:

@@ -272,6 +272,20 @@ def latest_revisions(frame: Frame) -> Frame:
     return frame.take(keep)
 
 
+def in_attempt_order(frame: Frame) -> Frame:
+    """The rows sorted by attempt id (stable). Sources deliver the same attempts in different
+    orders (a JSON lines file in write order, ClickHouse by attempt id); sums, standard
+    deviations and iterative fits depend on the order of their terms in the last bits, so the
+    report computes on one canonical order and reads alike from every source."""
+    ids = frame.columns.get("attempt_id")
+    if ids is None or len(ids) < 2:
+        return frame
+    keys = np.array(["" if v is None else str(v) for v in ids])
+    if np.all(keys[1:] >= keys[:-1]):
+        return frame
+    return frame.take(np.argsort(keys, kind="stable"))
+
+
 def _as_text(col: np.ndarray) -> np.ndarray:
     text = np.empty(len(col), dtype=object)
     text[:] = [None if math.isnan(v) else num_text(v) for v in col]
