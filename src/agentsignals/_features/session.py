@@ -760,10 +760,11 @@ def semantic_inputs(spans: Sequence[Span]) -> dict[str, Any]:
     content captured on the spans (`--content` imports, live content capture), in order:
     `task` (the first user message), `user_turns` (every user message; "" where its text was
     not captured), `agent_turns` (each agent turn's visible text), `reasoning` (the reasoning
-    blocks written), `tool_calls` (`name` and the arguments as sorted-key JSON), the user
-    turns after which a compaction happened and the agent turns that followed one
-    (`compaction_turns`, `compaction_agent_turns`), the user turn each agent turn answers and
-    the agent turn of each call (`agent_turn_user`, `call_turns`). Without content the texts
+    blocks written), `tool_calls` (`name` and the arguments as sorted-key JSON; "" where the
+    arguments were not captured), the user turns after which a compaction happened and the
+    agent turns that followed one (`compaction_turns`, `compaction_agent_turns`), the user
+    turn each agent turn answers and the agent turn of each call (`agent_turn_user`,
+    `call_turns`). Without content the texts
     are empty and the task None: the pass then has nothing to embed."""
     import json
 
@@ -815,7 +816,9 @@ def semantic_inputs(spans: Sequence[Span]) -> dict[str, Any]:
     for s in tools:
         name = _s(s.attributes.get(sc.GEN_AI_TOOL_NAME)) or "unknown"
         args = s.attributes.get(sc.GEN_AI_TOOL_CALL_ARGUMENTS)
-        text = name
+        # Arguments not captured (no content): no text, so no signal is computed from the
+        # bare name (every `Bash` call would read as a near-duplicate of the first).
+        text = ""
         if isinstance(args, str):
             try:
                 text = f"{name} {json.dumps(json.loads(args), sort_keys=True)}"

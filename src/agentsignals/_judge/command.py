@@ -5,6 +5,7 @@
     agentsignals judge eval --labels labels.jsonl --records judged.jsonl   # flag calibration
     agentsignals judge cluster judged.jsonl --embed-model E --taxonomy clusters.json -o out.jsonl
     agentsignals judge rubrics [--show ID] [--check FILE]
+    agentsignals judge sessions TRACES --embed-model E [--model M] -o sessions.jsonl
 
 The model: any OpenAI-compatible endpoint (``--base-url`` or OPENAI_BASE_URL, key from
 OPENAI_API_KEY or the variable ``--api-key-env`` names) or Anthropic (``--provider anthropic``,
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -198,6 +200,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cl.add_argument("-o", "--output", type=Path, default=None, help=".jsonl (default stdout)")
     _add_model_arguments(cl)
 
+    ss = sub.add_parser(
+        "sessions",
+        help="product-session records with the model-based signals (embedding curves, the "
+        "judge's session_* rubrics)",
+        description="Session records of interactive sessions (docs/sessions.md) with the "
+        "model-based signals filled (docs/session_semantic.md): the embedding curves "
+        "(dynamics.cp_curve, drift_onset_turn, intent_coherence_curve, ...) from "
+        "--embed-model or --embed-local, and the judge's session signals "
+        "(anticipation.*, dynamics.gd_*, ...) from --model. Either may be left out: its "
+        "signals stay null. The traces need the sessions' text (agentsignals import "
+        "--content, or live content capture). Embeddings and answers are cached: a re-run "
+        "embeds and asks nothing.",
+    )
+    ss.add_argument("paths", nargs="+", type=Path, help="trace files or folders (OTLP/JSON)")
+    ss.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="session records: .jsonl, .parquet or .csv by suffix (default: JSON lines on stdout)",
+    )
+    emb = ss.add_argument_group("embeddings")
+    emb.add_argument(
+        "--embed-model",
+        default=os.environ.get("AGENTSIGNALS_EMBED_MODEL"),
+        help="embedding model of an OpenAI-compatible /v1/embeddings endpoint (or "
+        "AGENTSIGNALS_EMBED_MODEL)",
+    )
+    emb.add_argument(
+        "--embed-base-url",
+        default=None,
+        help="OpenAI-compatible /v1 base URL of the embeddings (default: --base-url)",
+    )
+    emb.add_argument(
+        "--embed-local",
+        nargs=2,
+        type=Path,
+        default=None,
+        metavar=("MODEL_ONNX", "TOKENIZER_JSON"),
+        help="embed in process with an ONNX sentence encoder and its tokenizer.json (the "
+        "embed-local extra) instead of an endpoint",
+    )
+    emb.add_argument("--embed-batch", type=int, default=32, help="texts per embedding request")
+    _add_model_arguments(ss)
+
     rb = sub.add_parser("rubrics", help="list the built-in rubrics, show one, check a file")
     rb.add_argument("--show", default=None, help="print a built-in rubric's YAML")
     rb.add_argument("--check", type=Path, action="append", default=[], help="validate a file")
@@ -226,8 +273,17 @@ def _client_config(args: argparse.Namespace) -> Any:
     )
 
 
-def _judge(args: argparse.Namespace) -> Any:
+def _cache(args: argparse.Namespace) -> Any:
+    """The answer (and embedding) cache the options name, or None with --no-cache."""
     from agentsignals._judge.cache import JudgeCache
+
+    if args.no_cache:
+        return None
+    return JudgeCache(args.cache or _output_dir() / "judge" / "cache.sqlite")
+
+
+def _judge(args: argparse.Namespace, cache: Any = False) -> Any:
+    """The judge the options describe; `cache`: a cache to share (default: `_cache(args)`)."""
     from agentsignals._judge.engine import Judge, JudgeSettings
 
     settings = JudgeSettings(
@@ -244,10 +300,7 @@ def _judge(args: argparse.Namespace) -> Any:
         price_output_per_mtok=args.price_output,
         explanation_chars=args.explanation_chars,
     )
-    cache = None
-    if not args.no_cache:
-        cache = JudgeCache(args.cache or _output_dir() / "judge" / "cache.sqlite")
-    return Judge(settings, cache=cache)
+    return Judge(settings, cache=_cache(args) if cache is False else cache)
 
 
 def _usage_line(usage: Any) -> str:
@@ -295,6 +348,8 @@ def run(args: argparse.Namespace) -> int:
             return _rubrics(args)
         if args.judge_command == "eval" and args.labels is not None:
             return _eval_flags(args)
+        if args.judge_command == "sessions":
+            return _sessions(args)
         if not args.model:
             _err("give the judge's model with --model (or AGENTSIGNALS_JUDGE_MODEL)")
             return 2
@@ -589,3 +644,175 @@ def _cluster(args: argparse.Namespace) -> int:
         f"({args.taxonomy}); " + _usage_line(result.usage)
     )
     return 0
+
+
+# ------------------------------------------------------------------------ judge sessions
+
+_FEATURES_LOG = "agentsignals.features"
+# The pipeline's per-session lines about a model that failed: said once, by the command.
+_MODEL_FAILED = ("session embedding signals not computed", "session judge signals not computed")
+
+
+class _Lines(logging.Handler):
+    """Keeps the distinct messages of a logger (each said once, after the run)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: dict[str, None] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = " ".join(record.getMessage().split())
+        except Exception:  # a bad format string must not stop the run
+            text = str(record.msg)
+        self.messages.setdefault(text[:300])
+
+
+def _embedder(args: argparse.Namespace, cache: Any) -> Any:
+    """The embedder the options name (cached in `cache`), None when none is named; raises
+    ValueError with a one-line reason when it cannot be made."""
+    from agentsignals._features.embedding import CachedEmbedder
+    from agentsignals._judge.client import ModelClient
+
+    if args.embed_local is not None:
+        model_path, tokenizer_path = args.embed_local
+        for path in (model_path, tokenizer_path):
+            if not path.is_file():
+                raise ValueError(f"{path}: no such file (--embed-local MODEL_ONNX TOKENIZER_JSON)")
+        from agentsignals._judge.local_embed import OnnxEmbedder
+
+        try:
+            inner: Any = OnnxEmbedder(
+                model_path, tokenizer_path, model=args.embed_model, batch=args.embed_batch
+            )
+        except ImportError as exc:
+            raise ValueError(str(exc)) from None
+        except Exception as exc:  # onnxruntime / tokenizers refusing the files
+            text = " ".join(str(exc).split())[:200]
+            raise ValueError(f"--embed-local: cannot load the model: {text}") from None
+    elif args.embed_model:
+        from dataclasses import replace
+
+        from agentsignals._judge.session import HttpEmbedder
+
+        config = _client_config(args)
+        if args.embed_base_url:
+            config = replace(config, base_url=args.embed_base_url)
+        inner = HttpEmbedder(ModelClient(config), args.embed_model, batch=args.embed_batch)
+    else:
+        return None
+    return CachedEmbedder(inner, cache, batch=args.embed_batch)
+
+
+def _write_sessions(records: list[Any], output: Path | None) -> str | None:
+    """Session records to `output` by its suffix; the problem in one line, or None."""
+    from agentsignals._features.store import write_csv, write_json_lines, write_parquet
+
+    suffix = output.suffix.lower() if output is not None else ".jsonl"
+    try:
+        if suffix == ".parquet":
+            assert output is not None
+            write_parquet(records, output)
+        elif suffix == ".csv":
+            write_csv(records, output)
+        else:
+            write_json_lines(records, output)
+    except ImportError as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"cannot write {output or 'stdout'}: {exc.strerror or exc}"
+    return None
+
+
+def _sessions(args: argparse.Namespace) -> int:
+    from agentsignals._judge.engine import Usage
+    from agentsignals._judge.session import RubricSessionJudge
+    from agentsignals._judge.session_run import judge_sessions
+
+    for path in args.paths:
+        if not path.exists():
+            _err(f"{path}: no such file or folder")
+            return 2
+    if not (args.embed_model or args.embed_local or args.model):
+        _err(
+            "no model given: --embed-model (with --embed-base-url) or --embed-local for the "
+            "embedding signals, --model (with --base-url) for the judge's session signals"
+        )
+        return 2
+    cache = _cache(args)
+    try:
+        embedder = _embedder(args, cache)
+    except ValueError as exc:
+        _err(str(exc))
+        return 2
+    judge = _judge(args, cache) if args.model else None
+    session_judge = RubricSessionJudge(judge) if judge is not None else None
+    usage = judge.usage if judge is not None else Usage()
+    bar = _progress(args, "sessions")
+    lines = _Lines()
+    log = logging.getLogger(_FEATURES_LOG)
+    log.addHandler(lines)
+    propagate, log.propagate = log.propagate, False
+    try:
+        result = judge_sessions(
+            args.paths,
+            embedder=embedder,
+            session_judge=session_judge,
+            progress=None if bar is None else (lambda done, total: bar(done, total, usage)),
+        )
+    except KeyboardInterrupt:
+        where = cache.path if cache is not None else None
+        _err(
+            "interrupted; "
+            + (f"what was answered is cached in {where}: run again to resume" if where else
+               "no cache was used")
+        )  # fmt: skip
+        return 130
+    finally:
+        log.removeHandler(lines)
+        log.propagate = propagate
+        if bar is not None:
+            bar.close()
+    for problem in result.problems:
+        _err(f"skipped {problem}")
+    for message in lines.messages:
+        if not message.startswith(_MODEL_FAILED):
+            _err(message)
+    status = 0
+    if not result.sessions:
+        _err(
+            "no product sessions in the traces (interactive sessions with user turns: "
+            "docs/sessions.md; eval attempts are judged with `agentsignals judge run`)"
+        )
+        if cache is not None:
+            cache.close()
+        return 1
+    if result.with_text == 0:
+        _err(
+            f"the {len(result.sessions)} sessions carry no text: import them with "
+            "`agentsignals import --content` (or capture content live); the model-based "
+            "signals are left null"
+        )
+        status = 1
+    if result.embed_failure is not None:
+        _err(f"embeddings failed, the embedding signals are left null: {result.embed_failure}")
+        status = 1
+    if result.judge_failure is not None:
+        _err(f"the judge failed, its session signals are left null: {result.judge_failure}")
+        status = 1
+    unwritten = _write_sessions(result.sessions, args.output)
+    if unwritten is not None:
+        _err(unwritten)
+        status = 2
+    parts = [f"{len(result.sessions)} sessions ({result.with_text} with text)"]
+    if embedder is not None:
+        parts.append(
+            f"{result.embedded} texts embedded in {result.embed_requests} requests, "
+            f"{result.embed_hits} from the cache"
+        )
+    if judge is not None:
+        parts.append(_usage_line(usage))
+    _err("; ".join(parts))
+    if cache is not None:
+        cache.close()
+    return status
