@@ -193,8 +193,9 @@ def test_spans_ending_after_their_attempt_yield_few_revisions(tmp_path: Path) ->
     _tool_calls(tmp_path, batch=True, late_threads=20)
     lines = (tmp_path / "features" / "attempts.jsonl").read_text().splitlines()
     second = [json.loads(line) for line in lines if json.loads(line)["attempt_index"] == 1]
-    # 20 late spans: gathered into a few revisions, never one per span, and nothing lost.
-    assert 2 <= len(second) <= 4, [r["revision"] for r in second]
+    # 20 late spans: gathered into a few revisions, never one per span, and nothing lost. (One
+    # revision when the worker ran after the late spans had all ended: a loaded machine.)
+    assert 1 <= len(second) <= 4, [r["revision"] for r in second]
     assert second[-1]["behavior"]["tool_call_count"] == 12 + 20
     offline = features.extract(tmp_path / "traces")
     rows = _rows([r for r in offline.attempts if r.attempt_index == 1])
