@@ -44,7 +44,7 @@ def _make_pipeline_class() -> type:
     from opentelemetry import context as otel_context
     from opentelemetry.sdk.trace import SpanProcessor
 
-    from agentsignals._instrument import direct
+    from agentsignals._instrument import deferred, direct
     from agentsignals._instrument.scope import current_scope
 
     class _Pipeline(SpanProcessor):
@@ -55,6 +55,10 @@ def _make_pipeline_class() -> type:
 
         def __init__(self) -> None:
             self.processors: tuple[SpanProcessor, ...] = ()
+            # self.processors when last checked, and whether all of them complete a span whose
+            # command or output is still to be read before reading it (see `deferred`).
+            self._checked: tuple[SpanProcessor, ...] | None = None
+            self._all_resolve = False
             # At most one flush or shutdown runs at a time; a caller whose deadline passed
             # leaves it running (bounded by the exporters' own deadlines) and returns.
             self._pending: threading.Thread | None = None
@@ -79,6 +83,19 @@ def _make_pipeline_class() -> type:
                     internal_error("a span processor failed on start")
 
         def on_end(self, span: ReadableSpan) -> None:
+            try:
+                pending = deferred.take(span)
+                if pending is not None and not pending.done:
+                    processors = self.processors
+                    if processors is not self._checked:
+                        self._all_resolve = all(
+                            getattr(p, "agentsignals_resolves_pending", False) for p in processors
+                        )
+                        self._checked = processors
+                    if not self._all_resolve:
+                        pending.resolve(span)  # one of them reads it as it is: complete it now
+            except Exception:
+                internal_error("could not complete a tool span")
             for processor in self.processors:
                 try:
                     processor.on_end(span)
@@ -411,9 +428,12 @@ def _processors(config: Config) -> list[SpanProcessor]:
         guarded = GuardedExporter(
             exporter, bounded=id(exporter) not in local and id(inner) not in local
         )
-        processors.append(
+        processor: SpanProcessor = (
             BatchSpanProcessor(guarded) if config.batch else SimpleSpanProcessor(guarded)
         )
+        # The guard completes spans whose command or output is still to be read (deferred.py).
+        processor.agentsignals_resolves_pending = True  # type: ignore[attr-defined]
+        processors.append(processor)
     if config.features:
         from agentsignals._features.processor import FeatureSpanProcessor
         from agentsignals._features.store import JsonLinesSink

@@ -35,7 +35,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, Status
 
 from agentsignals import semconv as sc
-from agentsignals._instrument import redact
+from agentsignals._instrument import deferred, redact
 from agentsignals._instrument.runtime import internal_error, logger
 
 __all__ = [
@@ -403,6 +403,7 @@ class GuardedExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
+            deferred.resolve_spans(spans)  # (before scrubbing: what they add is scrubbed too)
             batch = scrub_spans(spans) if self._scrub else spans
         except Exception:
             internal_error("could not scrub spans; batch withheld")

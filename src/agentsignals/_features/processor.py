@@ -32,6 +32,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from agentsignals._features.assemble import Assembler, Sink
+from agentsignals._instrument import deferred
 from agentsignals._instrument.runtime import internal_error
 from agentsignals._spans.decode import ReadableConverter
 
@@ -44,6 +45,7 @@ class FeatureSpanProcessor(SpanProcessor):
     """Derives feature records from the spans of this process."""
 
     reads_attributes_on_start = False  # (agentsignals._instrument.direct)
+    agentsignals_resolves_pending = True  # (agentsignals._instrument.deferred)
 
     def __init__(
         self,
@@ -157,6 +159,7 @@ class FeatureSpanProcessor(SpanProcessor):
             internal_error("could not derive features from spans")
 
     def _process(self, spans: list[ReadableSpan]) -> None:
+        deferred.resolve_spans(spans)  # (a tool span's command and output, read here)
         self.assembler.add(self._converter.convert(spans))
 
     def _reset_after_fork(self) -> None:

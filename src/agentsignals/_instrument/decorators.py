@@ -23,9 +23,11 @@ from agentsignals._classify.tools import (
     _normalise,
     category_for,
     describe_call,
+    shell_command,
 )
 from agentsignals._instrument import capture
 from agentsignals._instrument.args import as_attributes, as_str
+from agentsignals._instrument.deferred import Pending
 from agentsignals._instrument.runtime import RUNTIME, internal_error
 from agentsignals._instrument.scope import AttributeValue
 from agentsignals._instrument.spans import (
@@ -377,6 +379,8 @@ def _tool_factory(
         base.update(attributes)
     trusted = not attributes  # every value made here: written straight into the span
     span_name = f"execute_tool {tool_name}"
+    # A shell tool's command may be read on the export path (agentsignals._instrument.deferred).
+    shell = refine and static_category == sc.ToolCategory.SHELL
 
     def make(
         target: _Target, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -384,9 +388,12 @@ def _tool_factory(
         settings = RUNTIME.settings
         attrs = dict(base)
         arguments: dict[str, Any] | None = None
+        pending = None
         if names_files or settings.capture_content:
             arguments = target.arguments(instance, args, kwargs)
-            if names_files:
+            if shell and not settings.capture_content and shell_command(arguments) is not None:
+                pending = Pending(tool_name, arguments, None, None)
+            elif names_files:
                 facts = describe_call(tool_name, arguments, category=category)
                 if refine:
                     attrs[sc.AGENT_SIGNALS_TOOL_CATEGORY] = facts.category
@@ -400,7 +407,7 @@ def _tool_factory(
             attrs[sc.AGENT_SIGNALS_TOOL_CALL_FINGERPRINT] = capture.fingerprint(
                 tool_name, args, kwargs
             )
-        return ToolHandle._prepared(tool_name, span_name, attrs, arguments, trusted)
+        return ToolHandle._prepared(tool_name, span_name, attrs, arguments, trusted, pending)
 
     return make
 

@@ -167,6 +167,9 @@ def _blind(sampler: Any, depth: int = 0) -> bool:
     return False
 
 
+blind_sampler = _blind
+
+
 def _processors_ok(processors: Any) -> bool:
     if not isinstance(processors, tuple):
         return False

@@ -23,7 +23,7 @@ from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 from agentsignals import semconv as sc
 from agentsignals._classify import reasoning_text, session_text
 from agentsignals._classify.tools import category_for, describe_call, shell_command
-from agentsignals._instrument import capture, direct
+from agentsignals._instrument import capture, deferred, direct
 from agentsignals._instrument.args import (
     as_attributes,
     as_bool,
@@ -64,6 +64,7 @@ _TURN: Final = sc.SpanType.TURN.value
 _TOOL: Final = sc.SpanType.TOOL.value
 _EXECUTE_TOOL: Final = sc.GenAiOperationName.EXECUTE_TOOL.value
 _OTHER: Final = sc.ToolCategory.OTHER.value
+_SHELL: Final = sc.ToolCategory.SHELL.value
 
 
 def current_tool_handle() -> ToolHandle | None:
@@ -1002,12 +1003,14 @@ class ToolHandle(_SpanHandle):
     __slots__ = (
         "_arguments",
         "_attrs",
+        "_category",
+        "_defer",
         "_ended_at",
         "_exit_failed",
+        "_pending",
         "_scope",
         "_span_name",
         "_trusted",
-        "category",
         "name",
     )
     _span_type = "tool"
@@ -1031,23 +1034,39 @@ class ToolHandle(_SpanHandle):
         self._scope: Scope = EMPTY_SCOPE
         self._arguments = arguments
         self._trusted = False
-        self.category = _OTHER
+        self._category = _OTHER
+        self._pending: deferred.Pending | None = None
+        self._defer = False
         attrs: dict[str, AttributeValue] = {
             sc.GEN_AI_OPERATION_NAME: _EXECUTE_TOOL,
             sc.GEN_AI_TOOL_NAME: self.name,
             sc.AGENT_SIGNALS_SPAN_TYPE: _TOOL,
-            sc.AGENT_SIGNALS_TOOL_CATEGORY: self.category,
+            sc.AGENT_SIGNALS_TOOL_CATEGORY: self._category,
         }
         self._attrs = attrs
         try:
             given = as_str(category, "tool(category=)")
             args_map = arguments if isinstance(arguments, Mapping) else None
-            facts = describe_call(self.name, args_map, category=given) if args_map else None
+            facts = None
+            if args_map:
+                if (
+                    files is None
+                    and not attributes
+                    and not RUNTIME.settings.capture_content
+                    and category_for(self.name) is sc.ToolCategory.SHELL
+                    and shell_command(args_map) is not None
+                ):
+                    # A shell command: read on the export path if nothing sees the span first.
+                    self._pending = deferred.Pending(self.name, args_map, given, None)
+                else:
+                    facts = describe_call(self.name, args_map, category=given)
             if facts is not None:
-                self.category = facts.category
+                self._category = facts.category
+            elif self._pending is None or given is not None:
+                self._category = given if given is not None else category_for(self.name).value
             else:
-                self.category = given if given is not None else category_for(self.name).value
-            attrs[sc.AGENT_SIGNALS_TOOL_CATEGORY] = self.category
+                self._category = _SHELL
+            attrs[sc.AGENT_SIGNALS_TOOL_CATEGORY] = self._category
             # (Only given values are converted: the common call passes none of these.)
             if call_id is not None:
                 text = as_str(call_id, "tool(call_id=)")
@@ -1085,9 +1104,10 @@ class ToolHandle(_SpanHandle):
         attributes: dict[str, AttributeValue],
         arguments: Any,
         trusted: bool = False,
+        pending: deferred.Pending | None = None,
     ) -> ToolHandle:
         """A handle whose attributes were computed already (the decorators' fast path);
-        `trusted`: all made by us (see `_start`)."""
+        `trusted`: all made by us (see `_start`); `pending`: the command still to be read."""
         self = cls.__new__(cls)
         self._span = INVALID_SPAN
         self._token = None
@@ -1095,7 +1115,9 @@ class ToolHandle(_SpanHandle):
         self._entered = False
         self.name = name
         self._span_name = span_name
-        self.category = str(attributes.get(sc.AGENT_SIGNALS_TOOL_CATEGORY, "other"))
+        self._category = str(attributes.get(sc.AGENT_SIGNALS_TOOL_CATEGORY, "other"))
+        self._pending = pending
+        self._defer = False
         self._attrs = attributes
         self._arguments = arguments
         self._exit_failed = False
@@ -1114,6 +1136,18 @@ class ToolHandle(_SpanHandle):
             identity = scope.identity_for_tool()
             if identity:
                 self._attrs.update(identity)
+            if self._pending is not None or self._category in deferred.OUTPUT_READ:
+                attempt = scope.attempt
+                self._defer = (
+                    not RUNTIME.settings.capture_content
+                    and (attempt is None or (attempt.faults is None and attempt.workspace is None))
+                    and deferred.available(RUNTIME.tracer)
+                )
+                if not self._defer and self._pending is not None:
+                    # Read here after all: the span starts with what the parse gives.
+                    self._attrs.update(self._pending.attributes())
+                    self._category = self._pending.final_category()
+                    self._pending = None
             self._start(
                 self._span_name, self._attrs, parent, None, tool=self, trusted=self._trusted
             )
@@ -1126,6 +1160,33 @@ class ToolHandle(_SpanHandle):
         except Exception:
             internal_error("could not start tool span")
         return self
+
+    @property
+    def category(self) -> str:
+        """The call's category (`agent_signals.tool.category`)."""
+        pending = self._pending
+        return self._category if pending is None else pending.final_category()
+
+    def _materialize(self) -> None:
+        """Read the pending command and output now, onto the live span (a call that reads or
+        replaces what they give comes next)."""
+        pending = self._pending
+        if pending is None:
+            self._defer = False
+            return
+        self._pending = None
+        self._defer = False
+        try:
+            values = pending.attributes()
+            self._category = pending.final_category()
+            if values:
+                self._set(values)
+        except Exception:
+            internal_error("could not read a tool call's command or output")
+
+    def set_attribute(self, key: str, value: AttributeValue) -> None:
+        self._materialize()
+        super().set_attribute(key, value)
 
     def run(self, call: Callable[[], Any]) -> Any:
         """Run the tool's body, ``call()``: directly, or through a fault injected into this
@@ -1151,7 +1212,7 @@ class ToolHandle(_SpanHandle):
         if not RUNTIME.settings.capture_content:
             return
         self._capture(sc.GEN_AI_TOOL_CALL_ARGUMENTS, arguments)
-        if self.category in ("shell", "test") and isinstance(arguments, Mapping):
+        if self._category in ("shell", "test") and isinstance(arguments, Mapping):
             command = arguments.get("command") or arguments.get("cmd")
             if command is not None:
                 self._capture(sc.PROCESS_COMMAND_LINE, command)
@@ -1189,14 +1250,37 @@ class ToolHandle(_SpanHandle):
                 self._set({sc.AGENT_SIGNALS_TOOL_OUTPUT_BYTES: len(result)})
             if result is not None:
                 self._capture(sc.GEN_AI_TOOL_CALL_RESULT, result)
-                if self.category == "test" and isinstance(result, str | bytes):
-                    self._record_test_run(result, junit=False)
-                elif self.category == "search" and isinstance(result, str):
-                    self._record_search_hits(result)
+                if isinstance(result, str | bytes) and not (
+                    self._defer and self._defer_output(result)
+                ):
+                    if self._category == "test":
+                        self._record_test_run(result, junit=False)
+                    elif self._category == "search" and isinstance(result, str):
+                        self._record_search_hits(result)
         except Exception:
             internal_error("could not record tool result")
         if exit_code is not None:
             self.set_exit_code(exit_code)
+
+    def _defer_output(self, result: str | bytes) -> bool:
+        """Leave the output's reading to the export path; False when it is to be read here
+        (a second result, a long one: what is pending is read first)."""
+        pending = self._pending
+        if not self._span.is_recording() or len(result) > deferred.MAX_DEFERRED_OUTPUT:
+            self._materialize()
+            return False
+        if pending is None:
+            if self._category not in deferred.OUTPUT_READ:
+                return True  # nothing in it is read
+            pending = self._pending = deferred.Pending(self.name, None, None, self._category)
+        elif pending.output is not None:
+            self._materialize()
+            return False
+        pending.output = result
+        args = self._arguments
+        if pending.arguments is None and isinstance(args, Mapping):
+            pending.arguments = args  # (a search's hits are matched to its command)
+        return True
 
     def _record_search_hits(self, output: str) -> None:
         if not self._span.is_recording():
@@ -1220,6 +1304,7 @@ class ToolHandle(_SpanHandle):
                 dropped("tool.record_test_report(report=)", "expected str or bytes")
             return
         try:
+            self._materialize()
             self._record_test_run(text, junit=text.lstrip().startswith("<"))
         except Exception:
             internal_error("could not record the test report")
@@ -1278,6 +1363,7 @@ class ToolHandle(_SpanHandle):
             return
         paths = as_str_list(files, "tool.set_files(files=)")
         if paths is not None:
+            self._materialize()
             self._set({sc.AGENT_SIGNALS_TOOL_FILES: paths})
 
     def set_category(self, category: str) -> None:
@@ -1285,7 +1371,8 @@ class ToolHandle(_SpanHandle):
         text = as_str(category, "tool.set_category(category=)")
         if text is None:
             return
-        self.category = text
+        self._materialize()
+        self._category = text
         self._set({sc.AGENT_SIGNALS_TOOL_CATEGORY: text})
 
     def mark_timed_out(self) -> None:
@@ -1298,6 +1385,12 @@ class ToolHandle(_SpanHandle):
             return
         if self._exit_failed and exc is None:
             span.set_status(Status(StatusCode.ERROR, "non-zero exit code"))
+        pending = self._pending
+        if pending is not None:
+            if self._defer and deferred.available(RUNTIME.tracer):
+                deferred.hand_off(span.get_span_context().span_id, pending)
+            else:
+                self._materialize()
         if self._ended_at is not None:
             return  # settled: the workspace was charged when the call ended
         attempt = self._scope.attempt
@@ -1311,6 +1404,7 @@ class ToolHandle(_SpanHandle):
         if not self._entered or self._ended_at is not None:
             return
         try:
+            self._materialize()
             clock = RUNTIME.clock
             self._ended_at = clock() if clock is not None else time.time_ns()
             attempt = self._scope.attempt
@@ -1340,7 +1434,7 @@ class ToolHandle(_SpanHandle):
                 span.set_attributes(region_attributes(regions))
         mode = (
             sc.ToolEditMode.DIRECT
-            if self.category == sc.ToolCategory.EDIT
+            if self._category == sc.ToolCategory.EDIT
             else sc.ToolEditMode.SHELL_MEDIATED
         )
         span.set_attributes(
