@@ -31,6 +31,17 @@ MODELS_VENV = Path(
 )
 CHAT_MODEL = "smollm2"
 EMBED_MODEL = "multilingual-e5-small"
+# Short answers keep a 135M model on two shared cores quick.
+FAST = ["--explanation-chars", "60", "--max-tokens", "120", "--no-progress"]
+TINY_RUBRIC = """\
+id: ran_tests
+version: "1"
+title: Ran tests
+procedure: |
+  Label match when the agent runs the tests at least once.
+fields:
+  match: {type: boolean}
+"""
 
 
 class AgentTools(Workspace):

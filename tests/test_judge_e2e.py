@@ -31,6 +31,8 @@ from agentsignals._judge.transcript import chunk_transcript, from_spans, group_b
 from judge_support import (
     CHAT_MODEL,
     EMBED_MODEL,
+    FAST,
+    TINY_RUBRIC,
     LoopbackServer,
     Reply,
     agent_in_subprocess,
@@ -43,18 +45,6 @@ from judge_support import (
 )
 
 pytestmark = pytest.mark.skipif(missing_models() is not None, reason=str(missing_models()))
-
-TINY_RUBRIC = """\
-id: ran_tests
-version: "1"
-title: Ran tests
-procedure: |
-  Label match when the agent runs the tests at least once.
-fields:
-  match: {type: boolean}
-"""
-# Short answers keep a 135M model on two shared cores quick.
-FAST = ["--explanation-chars", "60", "--max-tokens", "120", "--no-progress"]
 
 
 @pytest.fixture(scope="module")

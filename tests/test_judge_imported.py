@@ -33,6 +33,8 @@ from agentsignals._judge.transcript import (
 )
 from judge_support import (
     CHAT_MODEL,
+    FAST,
+    TINY_RUBRIC,
     LoopbackServer,
     Reply,
     chat_reply,
@@ -46,28 +48,6 @@ from judge_support import (
 
 pytestmark = pytest.mark.skipif(missing_models() is not None, reason=str(missing_models()))
 
-TINY_RUBRIC = """\
-id: ran_tests
-version: "1"
-title: Ran tests
-procedure: |
-  Label match when the agent runs the tests at least once.
-fields:
-  match: {type: boolean}
-"""
-FAST = ["--explanation-chars", "60", "--max-tokens", "120", "--no-progress"]
-# Short real files of five formats (each a few hundred to a thousand characters rendered).
-SMALL = [
-    "claude-code/short.jsonl",
-    "openhands/basic_interactions.json",
-    "inspect-ai/log_read_sample.json",
-    "codex/redacted-session-01.jsonl",
-    "pi/redacted-session-01.jsonl",
-]
-CORPUS_SWE = "corpus/lgetter__swe-agent-trajectory-analysis/20250511_sweagent_lm_32b/trajs"
-LONG_RUN = f"{CORPUS_SWE}/matplotlib__matplotlib-25479/matplotlib__matplotlib-25479.traj.gz"
-SHORT_RUN = f"{CORPUS_SWE}/sympy__sympy-23950/sympy__sympy-23950.traj.gz"
-
 
 @pytest.fixture(scope="module")
 def llm() -> Iterator[str]:
@@ -80,6 +60,19 @@ def rubric_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("rubric") / "ran_tests.yaml"
     path.write_text(TINY_RUBRIC)
     return path
+
+
+# Short real files of five formats (each a few hundred to a thousand characters rendered).
+SMALL = [
+    "claude-code/short.jsonl",
+    "openhands/basic_interactions.json",
+    "inspect-ai/log_read_sample.json",
+    "codex/redacted-session-01.jsonl",
+    "pi/redacted-session-01.jsonl",
+]
+CORPUS_SWE = "corpus/lgetter__swe-agent-trajectory-analysis/20250511_sweagent_lm_32b/trajs"
+LONG_RUN = f"{CORPUS_SWE}/matplotlib__matplotlib-25479/matplotlib__matplotlib-25479.traj.gz"
+SHORT_RUN = f"{CORPUS_SWE}/sympy__sympy-23950/sympy__sympy-23950.traj.gz"
 
 
 def _import(out: Path, *sources: Path) -> Path:

@@ -17,6 +17,7 @@ import pytest
 from judge_support import (
     CHAT_MODEL,
     EMBED_MODEL,
+    FAST,
     LoopbackServer,
     embeddings_server,
     free_port,
@@ -26,7 +27,6 @@ from judge_support import (
     run_cli,
 )
 
-FAST = ["--explanation-chars", "60", "--max-tokens", "120", "--no-progress"]
 JUDGE_FIELDS = (
     ("anticipation", "task_paraphrase_accuracy"),
     ("anticipation", "plan_optimality"),
