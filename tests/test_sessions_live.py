@@ -13,21 +13,14 @@ import agentsignals
 from agentsignals import features
 from agentsignals import semconv as sc
 from agentsignals.testing import CapturedSpans, attributes
+from git_support import isolate_git
 
 LINES = [f"line {i}" for i in range(1, 41)]  # 40 lines
 
 
 @pytest.fixture(autouse=True)
 def _isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    gitconfig = tmp_path / "gitconfig"
-    gitconfig.write_text("[init]\n\tdefaultBranch = main\n")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for role in ("AUTHOR", "COMMITTER"):
-        monkeypatch.setenv(f"GIT_{role}_NAME", "Test")
-        monkeypatch.setenv(f"GIT_{role}_EMAIL", "test@example.com")
-    monkeypatch.delenv("GIT_INDEX_FILE", raising=False)
-    monkeypatch.delenv("GIT_DIR", raising=False)
+    isolate_git(tmp_path, monkeypatch)
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -21,6 +21,7 @@ from agentsignals._instrument.workspace import (
     _parse_git_version,
     is_git_worktree,
 )
+from git_support import isolate_git
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git CLI not installed")
 
@@ -33,16 +34,7 @@ LOGO = bytes(range(256)) * 4
 
 @pytest.fixture(autouse=True)
 def _isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ignore the machine's git config; identity for commits."""
-    gitconfig = tmp_path / "gitconfig"
-    gitconfig.write_text("[init]\n\tdefaultBranch = main\n")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for role in ("AUTHOR", "COMMITTER"):
-        monkeypatch.setenv(f"GIT_{role}_NAME", "Test")
-        monkeypatch.setenv(f"GIT_{role}_EMAIL", "test@example.com")
-    monkeypatch.delenv("GIT_INDEX_FILE", raising=False)
-    monkeypatch.delenv("GIT_DIR", raising=False)
+    isolate_git(tmp_path, monkeypatch)
 
 
 def git(cwd: Path, *args: str, check: bool = True) -> str:
