@@ -47,6 +47,8 @@ def _make_pipeline_class() -> type:
     from agentsignals._instrument import deferred, direct
     from agentsignals._instrument.scope import current_scope
 
+    handoff = deferred.HANDOFF  # tool spans about to end with reading pending (deferred.py)
+
     class _Pipeline(SpanProcessor):
         """Our one processor on the provider: stamps identity on other instrumentors' spans
         and fans out to our export processors, which configure() can swap later."""
@@ -84,8 +86,8 @@ def _make_pipeline_class() -> type:
 
         def on_end(self, span: ReadableSpan) -> None:
             try:
-                pending = deferred.take(span)
-                if pending is not None and not pending.done:
+                pending = deferred.take(span) if handoff else None
+                if pending is not None:
                     processors = self.processors
                     if processors is not self._checked:
                         self._all_resolve = all(

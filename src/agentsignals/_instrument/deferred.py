@@ -3,8 +3,8 @@
 A shell call's command is read by the shell parser (category, files, test runner) and a test
 call's output line by line (per-test results): together about half of what such a call costs
 the agent. Where every consumer of our spans is ours, that reading is left for the export
-path: the tool span ends with the raw inputs in a :class:`Pending`, handed (on the ending
-thread, through a thread-local) to our pipeline processor, which attaches it to the ended span;
+path: the tool span ends with the raw inputs in a :class:`Pending`, handed (by span id, in
+:data:`HANDOFF`) to our pipeline processor, which attaches it to the ended span;
 the first of our consumers to see the span (:class:`~agentsignals._export.guard.GuardedExporter`
 before it scrubs, the in-process feature processor before it converts) computes the attributes
 and writes them into the span, once, under a lock, before anything reads them. The attributes
@@ -35,7 +35,7 @@ from agentsignals.semconv import (
     AGENT_SIGNALS_TOOL_RESULT_FILES,
 )
 
-__all__ = ["Pending", "available", "hand_off", "resolve_spans", "take"]
+__all__ = ["HANDOFF", "Pending", "available", "hand_off", "resolve_spans", "take"]
 
 # The ended span's attribute carrying its Pending (a Python attribute, never exported).
 _KEY: Final = "_agentsignals_pending"
@@ -44,7 +44,6 @@ MAX_DEFERRED_OUTPUT: Final = 1 << 20
 OUTPUT_READ: Final = frozenset({"test", "search"})
 
 _lock = threading.Lock()  # resolving: one consumer computes, the others wait for the result
-_local = threading.local()
 
 
 class Pending:
@@ -152,31 +151,32 @@ def resolve_spans(spans: Iterable[Any]) -> None:
 
 # --------------------------------------------------------------------------- the hand-off
 
+# Span id -> Pending, from just before a tool span ends until our pipeline's on_end takes it
+# (microseconds, on the same thread): empty nearly always, so every other span pays one check.
+HANDOFF: Final[dict[int, Pending]] = {}  # (cleared, never replaced)
+_HANDOFF_MAX: Final = 4096  # (entries whose span never reached our pipeline: dropped)
+
 
 def hand_off(span_id: int, pending: Pending) -> None:
-    """Just before the tool span ends on this thread: its Pending, for our pipeline."""
-    _local.item = (span_id, pending)
+    """Just before the tool span ends: its Pending, for our pipeline."""
+    if len(HANDOFF) >= _HANDOFF_MAX:
+        HANDOFF.clear()
+    HANDOFF[span_id] = pending
 
 
 def take(span: Any) -> Pending | None:
-    """In our pipeline's `on_end`: the ended span's Pending, attached to it (or attached by
-    another of our pipelines on the same provider already); None for every other span."""
-    item: tuple[int, Pending] | None = getattr(_local, "item", None)
-    if item is not None:
-        _local.item = None
-        try:
-            if item[0] == span.context.span_id:
-                span.__dict__[_KEY] = item[1]
-                return item[1]
-        except Exception:
-            internal_error("could not hand a tool call's reading to the export path")
-            item[1].resolve(span)
-            return None
-    try:
-        found = span.__dict__.get(_KEY)
-    except AttributeError:
+    """In our pipeline's `on_end`: the ended span's Pending, attached to the span for our
+    consumers; None for every other span."""
+    if not HANDOFF:
         return None
-    return found if isinstance(found, Pending) else None
+    try:
+        pending = HANDOFF.pop(span.context.span_id, None)
+        if pending is not None:
+            span.__dict__[_KEY] = pending
+    except Exception:
+        internal_error("could not hand a tool call's reading to the export path")
+        return None
+    return pending
 
 
 # ------------------------------------------------------------------------ when it is safe
@@ -187,8 +187,8 @@ _checked_ok = False
 
 def available(tracer: Any) -> bool:
     """Whether a span of `tracer` may end before its command and output are read: an SDK
-    tracer whose sampler ignores attributes and whose provider's processors are all our
-    pipelines (which see to it that nothing reads the span before it is complete)."""
+    tracer whose sampler ignores attributes and whose provider's one processor is our
+    pipeline (which sees to it that nothing reads the span before it is complete)."""
     global _checked, _checked_ok
     multi = getattr(tracer, "span_processor", None)
     processors = getattr(multi, "_span_processors", None)
@@ -207,8 +207,8 @@ def available(tracer: Any) -> bool:
         and type(tracer) is module.Tracer
         and direct.blind_sampler(sampler)
         and isinstance(processors, tuple)
-        and bool(processors)
-        and all(getattr(type(p), "agentsignals_pipeline", False) for p in processors)
+        and len(processors) == 1
+        and getattr(type(processors[0]), "agentsignals_pipeline", False)
     )
     _checked, _checked_ok = (tracer, processors, sampler), ok
     return ok
