@@ -15,16 +15,19 @@ Cases, all reading the same file with the same line splitter:
 * ``decode``: ``decode_otlp_json`` per line -> ``Span``;
 * ``features/N``: decode + ``Assembler`` exactly as ``features.extract`` sets it up (offline
   clock and grace, cyclic GC paused), a counting sink, with a finished-attempt cache of N
-  attempts / 250·N spans (``features.extract`` uses 64 / 16,000).
+  attempts / 250·N spans (``features.extract`` uses 64 / 16,000);
+* with ``--old REF``: ``old decode`` and ``old features/64``, the same cases on an earlier
+  commit's ``src/`` (``git archive``), in the same rounds.
 
     python benchmarks/gen_traces.py --spans 1000000 --out /tmp/t1m.jsonl      # 1.3 GB
-    python benchmarks/bench_sustained.py --input /tmp/t1m.jsonl --rounds 3
+    python benchmarks/bench_sustained.py --input /tmp/t1m.jsonl --rounds 3 --old main
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import io
 import json
 import os
 import platform
@@ -32,6 +35,8 @@ import resource
 import statistics
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,12 +127,26 @@ def child(case: str, path: Path, max_spans: int) -> dict[str, Any]:
     return out
 
 
-def _run_child(case: str, path: Path, max_spans: int) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--child", case, "--input", str(path)]
+def _run_child(case: str, path: Path, max_spans: int, old_src: Path | None) -> dict[str, Any]:
+    env = dict(os.environ)
+    if case.startswith("old "):
+        assert old_src is not None
+        env["PYTHONPATH"] = str(old_src)  # ahead of the editable install of this checkout
+    cmd = [sys.executable, __file__, "--child", case.removeprefix("old "), "--input", str(path)]
     cmd += ["--max-spans", str(max_spans)]
-    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def _unpack_src(ref: str, into: Path) -> Path:
+    root = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", ref, "src"], check=True, capture_output=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "src"
 
 
 def _rate(w: dict[str, float]) -> float:
@@ -199,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         help="finished-attempt cache sizes to compare (attempts; spans = 250 × attempts)",
     )
     ap.add_argument("--max-spans", type=int, default=10**12, help="stop after this many spans")
+    ap.add_argument("--old", metavar="REF", help="also run decode and features/64 on this commit")
     ap.add_argument("--json", type=Path, help="write the raw results here")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -206,10 +226,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child(args.child, args.input, args.max_spans)))
         return 0
     cases = ["typed", "decode"] + [f"features/{c}" for c in args.caches.split(",") if c]
+    tmp = tempfile.TemporaryDirectory()
+    old_src = None
+    if args.old:
+        old_src = _unpack_src(args.old, Path(tmp.name))
+        cases[2:2] = ["old decode", "old features/64"]
     results: dict[str, list[dict[str, Any]]] = {c: [] for c in cases}
     for r in range(args.rounds):
         for case in cases:
-            res = _run_child(case, args.input, args.max_spans)
+            res = _run_child(case, args.input, args.max_spans, old_src)
             results[case].append(res)
             print(
                 f"round {r + 1} {case}: {res['spans'] / res['cpu']:,.0f} spans/s, "
@@ -217,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
+    tmp.cleanup()
     if args.json:
         args.json.write_text(json.dumps(results))
     print(report(results, args.input))
