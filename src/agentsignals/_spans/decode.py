@@ -429,25 +429,15 @@ class _BadSpan(Exception):
 
 
 def _j_flatten(req: _JRequest) -> list[Span]:
-    # The hot loop of every OTLP/JSON decode: globals bound to locals, and each span's
-    # attributes flattened inline (what _j_attrs does, without a call per span). Keep the two
-    # in step: tests compare them, and every decoder, on real files.
     out: list[Span] = []
     append = out.append
     hexchars = _HEX
-    intern = _intern
-    shared_keys = _SHARED_VALUE_KEYS
-    complex_value = _j_complex
-    j_attrs = _j_attrs
-    u64_max = _U64_MAX
-    zero_span_id = _ZERO_SPAN_ID
-    span_type = Span
     # Spans of a trace share one trace_id string (less memory, cheaper than re-validating).
     trace_ids: dict[str, str] = {}
     assert req.resourceSpans is not None
     for rs in req.resourceSpans:
         res = rs.resource
-        resource = j_attrs(res.attributes) if res is not None else {}
+        resource = _j_attrs(res.attributes) if res is not None else {}
         for ss in rs.scopeSpans or rs.instrumentationLibrarySpans:
             scope = ss.scope or ss.instrumentationLibrary
             scope_name = scope.name if scope is not None else ""
@@ -469,14 +459,14 @@ def _j_flatten(req: _JRequest) -> list[Span]:
                     if parent:
                         if len(parent) != 16 or parent.strip(hexchars):
                             parent = _id_from_text(parent, 8, "parentSpanId")
-                        if parent == zero_span_id:
+                        if parent == _ZERO_SPAN_ID:
                             parent = None
                     else:
                         parent = None
                     kind_raw = s.kind
                     kind = (
                         kind_raw
-                        if type(kind_raw) is int
+                        if isinstance(kind_raw, int)
                         else _enum_number(kind_raw, _KIND_NAMES, "span kind")
                     )
                     status = s.status
@@ -486,39 +476,19 @@ def _j_flatten(req: _JRequest) -> list[Span]:
                         code_raw, message = status.code, status.message
                         code = (
                             code_raw
-                            if type(code_raw) is int
+                            if isinstance(code_raw, int)
                             else _enum_number(code_raw, _STATUS_NAMES, "status code")
                         )
                     start, end = s.startTimeUnixNano, s.endTimeUnixNano
-                    if not (0 <= start <= u64_max and 0 <= end <= u64_max):
+                    if not (0 <= start <= _U64_MAX and 0 <= end <= _U64_MAX):
                         raise DecodeError("span time outside the fixed64 range of OTLP")
                     events = s.events
-                    if events and not all(0 <= e.timeUnixNano <= u64_max for e in events):
+                    if events and not all(0 <= e.timeUnixNano <= _U64_MAX for e in events):
                         raise DecodeError("event time outside the fixed64 range of OTLP")
                 except DecodeError as exc:
                     raise _BadSpan(str(exc), s) from None
-                attrs: Attributes = {}
-                for kv in s.attributes:
-                    v = kv.value
-                    if v is None:
-                        continue
-                    text = v.stringValue
-                    if text is not None:
-                        key = intern(kv.key)
-                        attrs[key] = intern(text) if key in shared_keys else text
-                        continue
-                    x: AttrValue | None = v.intValue
-                    if x is None:
-                        x = v.boolValue
-                        if x is None:
-                            x = v.doubleValue
-                            if x is None:
-                                x = complex_value(v)
-                                if x is None:
-                                    continue
-                    attrs[intern(kv.key)] = x
                 append(
-                    span_type(
+                    Span(
                         trace_id,
                         span_id,
                         parent,
@@ -526,10 +496,10 @@ def _j_flatten(req: _JRequest) -> list[Span]:
                         kind,
                         start,
                         end,
-                        attrs,
+                        _j_attrs(s.attributes),
                         code,
                         message,
-                        [Event(e.name, e.timeUnixNano, j_attrs(e.attributes)) for e in events]
+                        [Event(e.name, e.timeUnixNano, _j_attrs(e.attributes)) for e in events]
                         if events
                         else [],
                         resource,
