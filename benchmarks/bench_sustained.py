@@ -84,8 +84,10 @@ def child(case: str, path: Path, max_spans: int) -> dict[str, Any]:
     spans = 0
     boundary = WINDOW
     windows: list[dict[str, float]] = []
-    w_spans, w_cpu = 0, time.process_time()
+    clock = time.process_time
+    w_spans, w_cpu = 0, clock()
     c0 = w_cpu
+    w_add = 0.0  # CPU in Assembler.add this window (the rest is reading and decoding)
     for line in _lines(path):
         if not line:
             continue
@@ -98,15 +100,23 @@ def child(case: str, path: Path, max_spans: int) -> dict[str, Any]:
             batch = decode_otlp_json(line)
             n = len(batch)
             if asm is not None:
+                a0 = clock()
                 asm.add(batch)
+                w_add += clock() - a0
             del batch
         spans += n
         if spans >= boundary:
-            now = time.process_time()
+            now = clock()
             windows.append(
-                {"spans": spans - w_spans, "cpu": now - w_cpu, "rss": _rss(), "end": spans}
+                {
+                    "spans": spans - w_spans,
+                    "cpu": now - w_cpu,
+                    "add_cpu": w_add,
+                    "rss": _rss(),
+                    "end": spans,
+                }
             )
-            w_spans, w_cpu = spans, now
+            w_spans, w_cpu, w_add = spans, now, 0.0
             boundary += WINDOW
         if spans >= max_spans:
             break
@@ -205,6 +215,28 @@ def report(results: dict[str, list[dict[str, Any]]], path: Path) -> str:
             cells.append(f"{rate:,.0f} ({rss:,.0f})")
         end = results[cases[0]][0]["windows"][i]["end"]
         out.append(f"| {end:,} | " + " | ".join(cells) + " |")
+    split = [c for c in cases if c.startswith("features/")]
+    if split:
+        out.append(
+            "\nWhere the time goes per window (µs per span, median over rounds): reading and "
+            "decoding / `Assembler.add` (assembling and the records):\n"
+        )
+        out.append("| window ending at | " + " | ".join(split) + " |")
+        out.append("|---:|" + "---:|" * len(split))
+        for i in range(n_windows):
+            cells = []
+            for case in split:
+                runs = results[case]
+                add = statistics.median(
+                    r["windows"][i]["add_cpu"] / r["windows"][i]["spans"] for r in runs
+                )
+                dec = statistics.median(
+                    (r["windows"][i]["cpu"] - r["windows"][i]["add_cpu"]) / r["windows"][i]["spans"]
+                    for r in runs
+                )
+                cells.append(f"{dec * 1e6:.1f} / {add * 1e6:.1f}")
+            end = results[cases[0]][0]["windows"][i]["end"]
+            out.append(f"| {end:,} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 
