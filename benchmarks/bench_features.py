@@ -6,6 +6,8 @@ memory as bytes, and the rows are interleaved within each repeat so load changes
 machine hit them all alike:
 
 * stdlib ``json.loads`` per line (dicts) and bare ``msgspec.json.decode`` per line (untyped);
+* the typed msgspec decode of each line into OTLP structs, nothing more (the decoder
+  ``decode_otlp_json`` starts with): the ceiling of issue #16;
 * ``decode_otlp_json`` per line -> ``Span``;
 * decode + features: each line decoded and fed to an ``Assembler`` (no-op sink, the offline
   clock "lines read" and grace of ``features.extract``), ``flush()`` at the end;
@@ -13,7 +15,8 @@ machine hit them all alike:
 * ``agentsignals.features.extract(path)`` on the file itself (file reading, records kept in a
   ListSink, sorting).
 
-Goal: decode + features runs at >= half the rate of bare ``msgspec.json.decode``.
+Goals: decode + features runs at >= half the rate of bare ``msgspec.json.decode`` (issue #3),
+and at >= 0.6x the typed msgspec decode of the same bytes (issue #16, finding 2).
 
 Memory (each measurement in a fresh child process; tracemalloc and RSS in separate children so
 tracemalloc's own bookkeeping is not counted in RSS):
@@ -54,13 +57,14 @@ import msgspec
 from agentsignals import features
 from agentsignals._features.assemble import Assembler
 from agentsignals._features.run import OFFLINE_GRACE_LINES
-from agentsignals._spans.decode import decode_otlp_json
+from agentsignals._spans.decode import _json_decoder, decode_otlp_json
 from agentsignals._spans.model import Span
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gen_traces import _Gen, generate_lines, request, resource_attributes
 
 GOAL_RATIO = 0.5  # decode + features >= half the rate of bare msgspec decoding
+GOAL_TYPED = 0.6  # decode + features >= 0.6x the typed msgspec decode (issue #16)
 
 
 # ----------------------------------------------------------------------------- throughput
@@ -104,6 +108,13 @@ def _throughput(lines: list[bytes], path: Path, repeats: int) -> dict[str, Any]:
 
     def bare_msgspec() -> tuple[int, float | None]:
         return sum(_count_json(msgspec.json.decode(line)) for line in lines), None
+
+    def typed_msgspec() -> tuple[int, float | None]:
+        n = 0
+        for line in lines:
+            req = _json_decoder.decode(line)
+            n += sum(len(ss.spans) for rs in req.resourceSpans or () for ss in rs.scopeSpans)
+        return n, None
 
     def decode() -> tuple[int, float | None]:
         return sum(len(decode_otlp_json(line)) for line in lines), None
@@ -150,6 +161,7 @@ def _throughput(lines: list[bytes], path: Path, repeats: int) -> dict[str, Any]:
     rows: list[tuple[str, str, Row]] = [
         ("stdlib", "stdlib `json.loads` per line (dicts)", stdlib),
         ("msgspec", "bare `msgspec.json.decode` per line (untyped)", bare_msgspec),
+        ("typed", "typed `msgspec` decode per line into OTLP structs (ceiling)", typed_msgspec),
         ("decode", "`decode_otlp_json` per line → `Span`", decode),
         ("decode_features", "decode + features (`Assembler`, no-op sink, flush)", decode_features),
         ("extract", "`features.extract(path)` (file → records)", extract),
@@ -462,6 +474,19 @@ def _report(runs: list[dict[str, Any]]) -> str:
         f"median {statistics.median(ratio_nogc):.2f}× "
         f"(range {min(ratio_nogc):.2f}–{max(ratio_nogc):.2f})."
     )
+    if "typed" in spans:
+        typed = paired("decode_features", "typed")
+        typed_x = paired("extract", "typed")
+        typed_d = paired("decode", "typed")
+        out.append(
+            f"- **Goal (issue #16): decode + features ≥ {GOAL_TYPED:.2f}× the typed msgspec "
+            f"decode of the same bytes.** Measured (paired per repeat): median "
+            f"**{statistics.median(typed):.2f}×** (range {min(typed):.2f}–{max(typed):.2f}) → "
+            f"**{'met' if statistics.median(typed) >= GOAL_TYPED else 'NOT met'}**. "
+            f"`features.extract(path)`: median {statistics.median(typed_x):.2f}×; decode alone: "
+            f"median {statistics.median(typed_d):.2f}× "
+            f"(range {min(typed_d):.2f}–{max(typed_d):.2f})."
+        )
     out.append(
         f"- Features' own cost: (decode + features) − decode = median "
         f"{statistics.median(own):.1f} µs/span (range {min(own):.1f}–{max(own):.1f}); measured "

@@ -336,11 +336,16 @@ def _touched(attempt: Span | None, calls: list[ToolCall], tools_tracked: bool) -
     if len(files) < 2:
         return list(files)
     first_seen: dict[str, int] = {}
+    # same_file, with each spelling normalised once rather than once per comparison.
+    targets = [(t, _path_form(t)) for t in files]
     for step, c in enumerate(calls):
         for f in _edited_files(c):
-            for t in files:
-                if t not in first_seen and same_file(f, t):
+            a = _path_form(f)
+            for t, b in targets:
+                if t not in first_seen and _same_form(a, b):
                     first_seen[t] = step
+        if len(first_seen) == len(targets):
+            break  # every file placed: later calls change nothing
     return sorted(files, key=lambda t: (first_seen.get(t, len(calls)), t))
 
 
@@ -357,8 +362,15 @@ def _edited_files(c: ToolCall) -> list[str]:
 def same_file(a: str, b: str) -> bool:
     """Whether two spellings name one file: agents write absolute (/testbed/pkg/x.py) or
     relative (./pkg/x.py) paths, diffs repository-relative ones (pkg/x.py)."""
-    a = a.replace("\\", "/").removeprefix("./")
-    b = b.replace("\\", "/").removeprefix("./")
+    return _same_form(_path_form(a), _path_form(b))
+
+
+def _path_form(path: str) -> str:
+    return path.replace("\\", "/").removeprefix("./")
+
+
+def _same_form(a: str, b: str) -> bool:
+    """same_file on spellings already through _path_form."""
     if a == b:
         return True
     if len(a) > len(b):
@@ -536,8 +548,12 @@ def behavior(spans: AttemptSpans) -> Behavior:
         last_solution_end: int | None = last_edit_end
         if touched is not None:
             last_solution_end = None
+            touched_forms = [_path_form(t) for t in touched]
             for c in calls:
-                if any(same_file(f, t) for f in _edited_files(c) for t in touched):
+                edited = _edited_files(c)
+                if edited and any(
+                    _same_form(_path_form(f), t) for f in edited for t in touched_forms
+                ):
                     end = max(c.span.end_ns, c.span.start_ns)
                     if last_solution_end is None or end > last_solution_end:
                         last_solution_end = end
