@@ -24,17 +24,20 @@ ending in a ``BatchSpanProcessor`` to a counting exporter that does no I/O:
    provider>, span_exporter=null, base_url=<a closed loopback port>)`` client.
 
 Each decorator runs with its defaults (the peers record the arguments and the return value as
-span attributes by default; agentsignals' content capture is off by default). Two tool bodies:
+span attributes by default; agentsignals' content capture is off by default); ``--no-content``
+turns that off in the peers (OpenInference ``hide_inputs``/``hide_outputs``, Logfire
+``extract_args=False``, ``TRACELOOP_TRACE_CONTENT=false``, Langfuse ``capture_input`` /
+``capture_output=False``). Two tool bodies:
 ``work(x) -> x + 1``, and ``bash(command) -> "ok\\n"`` over ten command shapes with a new text
 each call (as an agent sends them, so no cache by text hides the work).
 
 Protocol: >= 7 rounds; in each round every case runs once, in an order rotated by one place per
 round; ``gc.collect()`` before each run; the loop size of a case is fixed for the whole run
-(calibrated on the ceiling to ~``--target`` seconds). Per run: the agent thread's CPU time
-(``time.thread_time_ns``) and wall time over the calls only, and the whole process's CPU time
-from the first call until the case's provider has flushed (its export thread included). Every
-case is divided by the ceiling of the same round (same process); the tables show the median of
-the rounds and [min–max].
+(calibrated on the ceiling's agent CPU time to ~``--target`` seconds, >= 1,000 calls). Per
+run: the agent thread's CPU time (``time.thread_time_ns``) and wall time over the calls only,
+and the whole process's CPU time from the first call until the case's provider has flushed
+(its export thread included). Every case is divided by the ceiling of the same round (same
+process); the tables show the median of the rounds and [min–max].
 
 Missing peers are skipped with a one-line note. The project venv has OpenInference and Logfire
 (``pip install -e '.[dev]'``); Traceloop and Langfuse are never project dependencies. To run all
@@ -151,8 +154,11 @@ def _raw_bash(command: str) -> str:
     return "ok\n"
 
 
-def _setup(peer: str, tmp: Path) -> _Case:
-    """Build one case; raises ImportError when the peer is not installed."""
+def _setup(peer: str, tmp: Path, content: bool = True) -> _Case:
+    """Build one case; raises ImportError when the peer is not installed.
+
+    ``content=False`` turns off the peers' recording of arguments and return values (their
+    default is on; agentsignals' is off either way)."""
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
@@ -187,9 +193,12 @@ def _setup(peer: str, tmp: Path) -> _Case:
 
         return _Case(work, bash, agentsignals.force_flush, lambda: null.count)
     if peer == "openinference":
+        from openinference.instrumentation import TraceConfig
         from openinference.instrumentation import TracerProvider as OIProvider
 
-        oi_provider = OIProvider(shutdown_on_exit=False)
+        hide = not content
+        config = TraceConfig(hide_inputs=hide, hide_outputs=hide)
+        oi_provider = OIProvider(shutdown_on_exit=False, config=config)
         oi_provider.add_span_processor(BatchSpanProcessor(null))
         tracer = oi_provider.get_tracer("bench")
 
@@ -217,11 +226,11 @@ def _setup(peer: str, tmp: Path) -> _Case:
             additional_span_processors=[BatchSpanProcessor(null)],
         )
 
-        @lf.instrument()
+        @lf.instrument(extract_args=content)
         def work(x: Any) -> Any:
             return x + 1
 
-        @lf.instrument()
+        @lf.instrument(extract_args=content)
         def bash(command: str) -> str:
             return "ok\n"
 
@@ -231,6 +240,7 @@ def _setup(peer: str, tmp: Path) -> _Case:
         from traceloop.sdk import Traceloop
         from traceloop.sdk.decorators import tool
 
+        os.environ["TRACELOOP_TRACE_CONTENT"] = "true" if content else "false"
         with redirect_stdout(io.StringIO()):  # its banners go to stdout
             Traceloop.init(
                 app_name="bench",
@@ -262,11 +272,11 @@ def _setup(peer: str, tmp: Path) -> _Case:
             span_exporter=null,
         )
 
-        @observe(as_type="tool")
+        @observe(as_type="tool", capture_input=content, capture_output=content)
         def work(x: Any) -> Any:
             return x + 1
 
-        @observe(as_type="tool")
+        @observe(as_type="tool", capture_input=content, capture_output=content)
         def bash(command: str) -> str:
             return "ok\n"
 
@@ -281,13 +291,13 @@ def _setup(peer: str, tmp: Path) -> _Case:
 class _Host:
     """Runs jobs for the cases set up in this process (the parent, or a worker)."""
 
-    def __init__(self, peers: Sequence[str], tmp: Path) -> None:
+    def __init__(self, peers: Sequence[str], tmp: Path, content: bool = True) -> None:
         self.cases: dict[str, _Case] = {}
         self.skipped: dict[str, str] = {}
         self.serial = 0
         for peer in peers:
             try:
-                self.cases[peer] = _setup(peer, tmp)
+                self.cases[peer] = _setup(peer, tmp, content)
             except ImportError as exc:
                 self.skipped[peer] = f"not installed ({exc.name or exc})"
         self.expected = dict.fromkeys(self.cases, 0)
@@ -334,13 +344,13 @@ class _Host:
         }
 
 
-def _worker(peers: Sequence[str]) -> int:
+def _worker(peers: Sequence[str], content: bool) -> int:
     _clean_env()
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
         os.chdir(tmp)
         real_stdout = sys.stdout
         sys.stdout = sys.stderr  # nothing a peer prints can break the protocol
-        host = _Host(peers, Path(tmp))
+        host = _Host(peers, Path(tmp), content)
         for line in sys.stdin:
             answer = host.ask(json.loads(line))
             print("@@" + json.dumps(answer), file=real_stdout, flush=True)
@@ -350,10 +360,11 @@ def _worker(peers: Sequence[str]) -> int:
 
 
 class _Worker:
-    def __init__(self, peers: Sequence[str]) -> None:
+    def __init__(self, peers: Sequence[str], content: bool) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        flag = [] if content else ["--no-content"]
         self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--worker", ",".join(peers)],
+            [sys.executable, str(Path(__file__).resolve()), "--worker", ",".join(peers), *flag],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -401,9 +412,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--target", type=float, default=None, help="seconds per run (0.2)")
     parser.add_argument("--quick", action="store_true", help="smoke run (7 short rounds)")
     parser.add_argument("--json", metavar="PATH", help="also write every sample")
+    parser.add_argument(
+        "--no-content",
+        action="store_true",
+        help="the peers without recording arguments and return values (their default records them)",
+    )
     args = parser.parse_args(argv)
+    content = not args.no_content
     if args.worker:
-        return _worker(args.worker.split(","))
+        return _worker(args.worker.split(","), content)
     _clean_env()
     repeats = max(7, args.repeats or (7 if args.quick else 9))
     target = args.target or (0.03 if args.quick else 0.2)
@@ -414,14 +431,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
         local_peers = [p for p in PEERS if p not in GLOBAL_PEERS]
         with redirect_stdout(io.StringIO()):
-            local = _Host(local_peers, Path(tmp))
+            local = _Host(local_peers, Path(tmp), content)
         hosts: dict[str, Any] = {"main": local}
         skipped = dict(local.skipped)
         # (case key, host, peer); a worker's own ceiling is "plain@<peer>".
         cases: list[tuple[str, str, str]] = [("plain", "main", "plain")]
         cases += [(p, "main", p) for p in local_peers if p in local.cases and p != "plain"]
         for peer in GLOBAL_PEERS:
-            worker = _Worker(["plain", peer])
+            worker = _Worker(["plain", peer], content)
             hello = worker.ask({"op": "hello"})
             if peer not in hello["cases"]:
                 skipped.update(hello["skipped"])
@@ -433,16 +450,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             key: ("plain" if host == "main" else f"plain@{host}") for key, host, _ in cases
         }
         try:
-            # One loop size per tool for every case: ~target seconds of the ceiling.
+            # One loop size per tool for every case: ~target seconds of the ceiling's agent CPU
+            # (CPU, not wall: a descheduled calibration run would shrink every run after it).
             sizes: dict[str, int] = {}
             for tool in tools:
                 n = 100
                 while True:
                     took = local.ask({"op": "run", "case": "plain", "tool": tool, "n": n})
-                    if took["wall"] * n / 1e9 >= 0.02 or n >= 1_000_000:
+                    if took["cpu"] * n / 1e9 >= 0.02 or n >= 1_000_000:
                         break
                     n *= 4
-                sizes[tool] = max(100, int(target / (took["wall"] / 1e9)))
+                per_call = statistics.median(
+                    local.ask({"op": "run", "case": "plain", "tool": tool, "n": n})["cpu"]
+                    for _ in range(3)
+                )
+                sizes[tool] = max(1000, int(target / (per_call / 1e9)))
             samples: dict[tuple[str, str], list[dict[str, Any]]] = {
                 (key, tool): [] for key, _, _ in cases for tool in tools
             }
@@ -480,6 +502,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"the rounds; ratios per round against the ceiling of the same process; total "
         f"{elapsed:.0f} s"
     )
+    w(
+        "- the peers record arguments and return values: "
+        + ("yes (their default)" if content else "no (`--no-content`)")
+        + "; agentsignals' content capture: off (its default)"
+    )
     for peer, why in skipped.items():
         w(f"- skipped {peer}: {why}")
     w("")
@@ -501,9 +528,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             if key.startswith("plain@"):
                 # the worker's ceiling against the parent's, same round: the process noise floor
                 base = samples[("plain", tool)]
-                cells[0] = _spread(
-                    [m["cpu"] / f["cpu"] for m, f in zip(mine, base, strict=True)], ".2f", "× ¹"
-                )
+                cells = [
+                    _spread(
+                        [m[field] / f[field] for m, f in zip(mine, base, strict=True)],
+                        ".2f",
+                        "× ¹",
+                    )
+                    for field in ("cpu", "wall", "e2e_cpu")
+                ]
             per_call = statistics.median(m["spans_per_call"] for m in mine)
             w(
                 f"| {label} | {host} | {_spread([m['cpu'] / 1000 for m in mine], '.1f')} "
@@ -512,8 +544,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         w("")
     if any(k.startswith("plain@") for k, _, _ in cases):
         w(
-            "¹ The worker's ceiling ÷ the parent's, same round (agent CPU): the process noise "
-            "floor. The worker's peer is divided by the worker's ceiling."
+            "¹ The worker's ceiling ÷ the parent's, same round: the noise floor between "
+            "processes. The worker's peer is divided by the worker's ceiling."
         )
         w("")
     if args.json:
