@@ -46,6 +46,9 @@ six, use a throwaway venv::
     python3 -m venv /tmp/peers
     /tmp/peers/bin/pip install -e . openinference-instrumentation logfire traceloop-sdk langfuse
     /tmp/peers/bin/python benchmarks/bench_peers.py
+
+(if pip's resolver backtracks for long over traceloop-sdk's unpinned instrumentation packages,
+see benchmarks/README.md for the ``--no-deps`` install used for docs/performance.md).
 """
 
 from __future__ import annotations
@@ -488,9 +491,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     w(f"## bench_peers.py — {time.strftime('%Y-%m-%d %H:%M:%S')}{' (quick)' if args.quick else ''}")
     w("")
     versions = ", ".join(
-        f"{p} {_version(p)}" for p in PEERS if any(peer == p for _, _, peer in cases)
+        f"{p} {_version(p)}"
+        for p in PEERS
+        if p != "plain" and any(peer == p for _, _, peer in cases)
     )
-    w(f"- versions: {versions}; opentelemetry-api {_version('plain')}")
+    w(f"- versions: {versions}; opentelemetry-sdk {_version('plain')}")
     w(
         f"- machine: nproc={os.cpu_count()}, Python {platform.python_version()}; load average "
         f"(1/5/15 min) at the start {loads[0]}, after each round "
