@@ -224,6 +224,7 @@ class Ingest:
         retry_after_s: int = 1,
         decode_concurrency: int = 2,
         body_budget_bytes: int = 64 << 20,
+        max_spool_bytes: int | None = None,
     ) -> None:
         self._spool = spool
         self._queue = queue
@@ -237,7 +238,13 @@ class Ingest:
         # The GIL makes more parallel decodes slower, not faster, and each holds a decoded
         # request in memory: waiting requests hold only their bytes.
         self._decode_slots = threading.BoundedSemaphore(decode_concurrency)
+        self.max_spool_bytes = max_spool_bytes
         self.stopping = False
+
+    def spool_full(self) -> bool:
+        """The spool is over max_spool_bytes (the ticker is bringing it back under)."""
+        cap = self.max_spool_bytes
+        return cap is not None and self._spool.total_bytes > cap
 
     def saturated(self) -> bool:
         """The processing queue is full: new requests would be refused anyway."""
@@ -268,7 +275,7 @@ class Ingest:
         Throttled or Unavailable; returns once the request is durable."""
         if self.stopping:
             raise Unavailable("the collector is shutting down")
-        if self._queue.full():
+        if self._queue.full() or self.spool_full():
             raise Throttled(self.retry_after_s)
         rejected = 0
         message = ""

@@ -68,6 +68,9 @@ class Collector:
             max_age_s=config.max_age_s,
             max_in_flight=config.max_in_flight,
             sync_features=config.fsync != "never",
+            sync_interval_s=config.features_sync_s,
+            max_held_spans=config.max_held_spans,
+            max_pending_trials=config.max_pending_trials,
         )
         self.ingest = Ingest(
             self.spool,
@@ -75,6 +78,7 @@ class Collector:
             self.stats,
             retry_after_s=config.retry_after_s,
             body_budget_bytes=max(64 << 20, 8 * config.max_request_bytes),
+            max_spool_bytes=config.max_spool_bytes,
         )
         self.forwarder: Forwarder | None = None
         if config.forward:
@@ -180,6 +184,7 @@ class Collector:
                 self.processor.tick()
                 self.spool.roll_if_due()
                 self.processor.retire(forwarding=forwarding)
+                self.processor.bound_spool(self.config.max_spool_bytes, forwarding=forwarding)
                 if time.monotonic() - saved >= REVISIONS_EVERY_S:
                     saved = time.monotonic()
                     self.processor.save_revisions(self.config.spool_dir)
@@ -314,6 +319,13 @@ class Collector:
                 "duplicates": assembler.duplicates,
                 "unattributed_spans": assembler.unattributed,
                 "evicted_attempts": assembler.evicted,
+                "evicted_trials": assembler.evicted_trials,
+                "late_trial_spans": assembler.late_trial_spans,
+                "held_spans": assembler.held_spans,
+                "pending_trials": assembler.pending_trials,
+                "spool_bound_released": self.processor.spool_bound_released,
+                "feature_syncs": self.processor.feature_syncs,
+                "max_spool_bytes": self.config.max_spool_bytes,
                 "idle_released": assembler.idle_released,
                 "attempt_records": assembler.attempt_records,
                 "trial_records": assembler.trial_records,
@@ -390,7 +402,15 @@ _METRICS: Final = (
     ("unattributed_spans", "unattributed_spans_total",
      "Spans belonging to no attempt."),
     ("evicted_attempts", "evicted_attempts_total",
-     "Attempts written early because max_in_flight was reached."),
+     "Attempts written early because max_in_flight or max_held_spans was reached."),
+    ("evicted_trials", "evicted_trials_total",
+     "Trials written early (incomplete) because max_pending_trials was reached."),
+    ("late_trial_spans", "late_trial_spans_total",
+     "Trial spans arriving after their trial's record was written and let go."),
+    ("spool_bound_released", "spool_bound_released_total",
+     "Attempts and trials written early (incomplete) to keep the spool under max_spool_bytes."),
+    ("feature_syncs", "feature_syncs_total",
+     "fsyncs of the feature files (batched by features_sync_s)."),
     ("idle_released", "idle_released_total",
      "Attempts written after idle_timeout_s without spans."),
     ("attempt_records", "attempt_records_total",
@@ -407,6 +427,12 @@ _METRICS: Final = (
      "Seconds since the collector started."),
     ("in_flight_attempts", "in_flight_attempts",
      "Attempts open in the assembler."),
+    ("held_spans", "held_spans",
+     "Spans of open attempts held in memory (bounded by max_held_spans)."),
+    ("pending_trials", "pending_trials",
+     "Trials waiting for their trial span (bounded by max_pending_trials)."),
+    ("max_spool_bytes", "spool_max_bytes",
+     "The spool's size bound (max_spool_bytes)."),
     ("queue_depth", "queue_spans",
      "Spans decoded and waiting for the processing thread."),
     ("queue_capacity", "queue_capacity_spans",
