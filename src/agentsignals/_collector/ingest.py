@@ -17,7 +17,14 @@ import msgspec
 from agentsignals._collector.pipeline import Batch, SpanQueue
 from agentsignals._collector.spool import KIND_JSON, KIND_PROTOBUF, Position, Spool, SpoolError
 from agentsignals._collector.stats import Stats
+from agentsignals._collector.workers import (
+    PeerError,
+    Router,
+    partial_success,
+    protobuf_trace_ids,
+)
 from agentsignals._spans.decode import DecodeError, decode_otlp_json, decode_otlp_protobuf
+from agentsignals._spans.encode import encode_otlp_protobuf
 from agentsignals._spans.model import Span
 
 # google.rpc.Code numbers used in error bodies and gRPC statuses.
@@ -239,6 +246,8 @@ class Ingest:
         # request in memory: waiting requests hold only their bytes.
         self._decode_slots = threading.BoundedSemaphore(decode_concurrency)
         self.max_spool_bytes = max_spool_bytes
+        # With --workers: who owns which trace, and the way to the other workers.
+        self.router: Router | None = None
         self.stopping = False
 
     def spool_full(self) -> bool:
@@ -270,13 +279,25 @@ class Ingest:
         """Bytes of request bodies in progress."""
         return self._body_bytes
 
-    def export(self, body: bytes, kind: int) -> Accepted:
+    def export(self, body: bytes, kind: int, *, routed: bool = False) -> Accepted:
         """Take one ExportTraceServiceRequest body (decompressed). Raises Rejected,
-        Throttled or Unavailable; returns once the request is durable."""
+        Throttled or Unavailable; returns once the request is durable (with workers: once
+        every part is durable in the spool of the worker that owns its trace). ``routed``:
+        another worker sent it here, it is this worker's to keep."""
         if self.stopping:
             raise Unavailable("the collector is shutting down")
         if self._queue.full() or self.spool_full():
             raise Throttled(self.retry_after_s)
+        router = None if routed else self.router
+        if router is not None and kind == KIND_PROTOBUF:
+            scanned = protobuf_trace_ids(body)
+            if scanned is not None:
+                ids, count = scanned
+                owners = {router.owner(t) for t in ids}
+                if len(owners) == 1 and router.index not in owners:
+                    return self._relay(router, owners.pop(), body, kind, count)
+                if len(owners) <= 1:
+                    router = None  # all of it is this worker's
         rejected = 0
         message = ""
         with self._decode_slots:
@@ -298,6 +319,11 @@ class Ingest:
                 message = f"{rejected} span(s) rejected: {exc}"
         if not spans:
             return Accepted(0, rejected, message)
+        relayed = 0
+        if router is not None:
+            spans, body, kind, relayed = self._split(router, spans, body, kind)
+            if not spans:
+                return Accepted(relayed, rejected, message)
         batch = Batch(spans)
         queue = self._queue
 
@@ -318,4 +344,45 @@ class Ingest:
             stats.received_spans += len(spans)
             stats.received_bytes += len(body)
             stats.rejected_spans += rejected
-        return Accepted(len(spans), rejected, message)
+        return Accepted(len(spans) + relayed, rejected, message)
+
+    def _split(
+        self, router: Router, spans: list[Span], body: bytes, kind: int
+    ) -> tuple[list[Span], bytes, int, int]:
+        """Send the spans of traces other workers own to them; this worker's spans, the
+        body to spool for them, its kind, and how many spans went elsewhere."""
+        parts: dict[int, list[Span]] = {}
+        owners: dict[str, int] = {}
+        for span in spans:
+            who = owners.get(span.trace_id)
+            if who is None:
+                who = owners[span.trace_id] = router.owner_hex(span.trace_id)
+            parts.setdefault(who, []).append(span)
+        mine = parts.pop(router.index, [])
+        if not parts:
+            return mine, body, kind, 0
+        relayed = 0
+        for peer, part in sorted(parts.items()):
+            relayed += self._relay(
+                router, peer, encode_otlp_protobuf(part), KIND_PROTOBUF, len(part)
+            ).spans  # (re-encoded from valid spans: the owner rejects none of them)
+        if not mine:
+            return [], b"", KIND_PROTOBUF, relayed
+        return mine, encode_otlp_protobuf(mine), KIND_PROTOBUF, relayed
+
+    def _relay(self, router: Router, peer: int, body: bytes, kind: int, count: int) -> Accepted:
+        content_type = "application/x-protobuf" if kind == KIND_PROTOBUF else "application/json"
+        try:
+            response = router.relay(peer, body, content_type)
+        except PeerError as exc:
+            if exc.status == 429:
+                raise Throttled(exc.retry_after) from None
+            if exc.status == 400:
+                raise Rejected(exc.message) from None
+            raise Unavailable(exc.message) from None
+        stats = self._stats
+        with stats.lock:
+            stats.relayed_requests += 1
+            stats.relayed_spans += count
+        rejected, message = partial_success(response, kind == KIND_JSON)
+        return Accepted(count - rejected, rejected, message)

@@ -16,6 +16,7 @@ import argparse
 import hmac
 import logging
 import signal
+import socket
 import sys
 import threading
 import time
@@ -37,6 +38,7 @@ from agentsignals._collector.receiver_grpc import GrpcReceiver
 from agentsignals._collector.receiver_http import TRACES_PATH, HttpReceiver
 from agentsignals._collector.spool import Spool
 from agentsignals._collector.stats import Stats
+from agentsignals._collector.workers import Router, WorkerSpec, run_workers, worker_config
 
 _log = logging.getLogger("agentsignals.collector")
 REVISIONS_EVERY_S: Final = 60.0
@@ -46,9 +48,11 @@ class Collector:
     """A running collector. ``start()`` binds, replays the spool and serves; ``stop()`` drains
     and writes the open attempts as incomplete records."""
 
-    def __init__(self, config: CollectorConfig) -> None:
+    def __init__(self, config: CollectorConfig, *, worker: WorkerSpec | None = None) -> None:
         config.validate()
         self.config = config
+        # One of --workers N: shares the ports, routes spans to the worker owning their trace.
+        self.worker = worker
         self.stats = Stats()
         self._token = config.resolved_token()
         self.spool = Spool(
@@ -80,6 +84,9 @@ class Collector:
             body_budget_bytes=max(64 << 20, 8 * config.max_request_bytes),
             max_spool_bytes=config.max_spool_bytes,
         )
+        if worker is not None:
+            self.ingest.router = Router(worker.index, worker.ports, token=self._token)
+        self._peer: HttpReceiver | None = None
         self.forwarder: Forwarder | None = None
         if config.forward:
             self.forwarder = Forwarder(
@@ -126,8 +133,22 @@ class Collector:
                 header_timeout_s=config.header_timeout_s,
                 max_connections=config.max_connections,
                 retry_after_s=config.retry_after_s,
+                reuse_port=self.worker is not None,
             )
             self.http_port = self._http.port
+            if self.worker is not None:
+                self._peer = HttpReceiver(
+                    self,
+                    "127.0.0.1",
+                    0,
+                    max_request_bytes=config.max_request_bytes,
+                    read_timeout_s=config.read_timeout_s,
+                    header_timeout_s=config.header_timeout_s,
+                    max_connections=config.max_connections,
+                    retry_after_s=config.retry_after_s,
+                    sock=socket.socket(fileno=self.worker.fd),
+                    routed=True,
+                )
             if config.grpc_port:
                 self._grpc = GrpcReceiver(
                     self.ingest,
@@ -139,6 +160,7 @@ class Collector:
                     workers=config.grpc_workers,
                     # Each waiting RPC holds its whole message: keep the backlog short.
                     max_concurrent_rpcs=min(config.max_connections, 4 * config.grpc_workers),
+                    reuse_port=self.worker is not None,
                 )
                 self.grpc_port = self._grpc.port
             old_segments = self.spool.open()
@@ -167,6 +189,8 @@ class Collector:
             self._ticker.start()
             if self._grpc is not None:
                 self._grpc.start()
+            if self._peer is not None:
+                self._peer.start()
             self._http.start()
         except BaseException:
             self._teardown()
@@ -206,6 +230,9 @@ class Collector:
             self._grpc.stop(min(5.0, budget))
         if self._http is not None:
             self._http.close(min(5.0, budget))
+        if self._peer is not None:  # after the public side: its last requests relay here
+            self._peer.stop_accepting()
+            self._peer.close(min(5.0, budget))
         self.processor.stop()
         self._ticker_stop.set()
         if self._ticker is not None:
@@ -229,6 +256,8 @@ class Collector:
         self.ingest.stopping = True
         if self._http is not None:
             self._http.stop_accepting()
+        if self._peer is not None:
+            self._peer.stop_accepting()
         if self._grpc is not None:
             self._grpc.stop(0)
         self.processor.stop(1.0)
@@ -308,6 +337,8 @@ class Collector:
                 "forward_rejected_spans": stats.forward_rejected_spans,
                 "replayed_spans": stats.replayed_spans,
                 "max_age_released": stats.max_age_released,
+                "relayed_requests": stats.relayed_requests,
+                "relayed_spans": stats.relayed_spans,
             }
         forwarder = self.forwarder
         counters.update(
@@ -341,6 +372,8 @@ class Collector:
                 "spool_lost_records": self.spool.lost_records,
                 "spool_lost_bytes": self.spool.lost_bytes,
                 "spool_lost_spans": self.spool.lost_spans,
+                "worker": self.worker.index if self.worker is not None else 0,
+                "workers": len(self.worker.ports) if self.worker is not None else 1,
                 "forwarding": forwarder is not None,
                 "forward_backlog_bytes": forwarder.backlog_bytes if forwarder else 0,
                 "forward_last_error": forwarder.last_error if forwarder else "",
@@ -391,6 +424,14 @@ _METRICS: Final = (
      "Spool bytes skipped as corrupt at start-up."),
     ("spool_lost_spans", "spool_lost_spans_total",
      "Spans in corrupt spool records, where their header was readable."),
+    ("relayed_requests", "relayed_requests_total",
+     "Requests (or parts) handed to the worker owning their traces (--workers)."),
+    ("relayed_spans", "relayed_spans_total",
+     "Spans handed to the worker owning their traces (--workers)."),
+    ("worker", "worker",
+     "This process's worker index (--workers; 0 for a single process)."),
+    ("workers", "workers",
+     "Worker processes sharing the ports."),
     ("max_age_released", "max_age_released_total",
      "Attempts written because they reached max_age_s."),
     ("late_spans", "late_spans_total",
@@ -490,6 +531,10 @@ _FLAG_KEYS: Final = (
     "max_request_bytes",
     "queue_size",
     "fsync",
+    "max_spool_bytes",
+    "max_held_spans",
+    "max_pending_trials",
+    "workers",
 )
 
 
@@ -538,6 +583,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "requests, always syncs each, never leaves it to the OS",
     )  # fmt: skip
     parser.add_argument(
+        "--max-spool-bytes", type=lambda t: parse_size(t, "--max-spool-bytes"), metavar="SIZE",
+        help=f"keep the spool under this; over it the oldest held attempts and trials are "
+        f"written as incomplete records (default {d.max_spool_bytes >> 20}MiB)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-held-spans", type=int, metavar="SPANS",
+        help=f"spans of open attempts kept in memory; over it the least recently seen are "
+        f"written as incomplete records (default {d.max_held_spans})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-pending-trials", type=int, metavar="TRIALS",
+        help=f"trials kept waiting for their trial span; over it the oldest is written as an "
+        f"incomplete record (default {d.max_pending_trials})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=int, metavar="N",
+        help="processes sharing the ports (SO_REUSEPORT), spans routed to the one owning "
+        "their trace; output in OUTPUT_DIR/worker-<i>/ (default 1)",
+    )  # fmt: skip
+    parser.add_argument(
         "--log-level", default="info", choices=("debug", "info", "warning", "error"),
         help="log verbosity on stderr (default info)",
     )  # fmt: skip
@@ -573,10 +638,12 @@ def _setup_logging(level: str) -> None:
         logger.propagate = False
 
 
-def run(config: CollectorConfig) -> int:
+def run(config: CollectorConfig, *, worker: WorkerSpec | None = None) -> int:
     """Run until SIGTERM or SIGINT (a second one stops at once); 0 on a clean stop."""
+    if config.workers > 1 and worker is None:
+        return run_workers(config)
     try:
-        collector = Collector(config)
+        collector = Collector(config, worker=worker)
         collector.start()
     except (OSError, ValueError) as exc:
         print(f"agentsignals collect: {exc}", file=sys.stderr)
@@ -624,6 +691,16 @@ def run(config: CollectorConfig) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`agentsignals collect [flags]`."""
+    spec = WorkerSpec.from_env()
+    if spec is not None:  # started by the parent of --workers N
+        _setup_logging("info")
+        try:
+            config = worker_config(spec)
+            config.validate()
+        except (ValueError, OSError) as exc:
+            print(f"agentsignals collect worker {spec.index}: {exc}", file=sys.stderr)
+            return 2
+        return run(config, worker=spec)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
