@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
@@ -84,13 +85,18 @@ class Batch:
 
 
 class SpanQueue:
-    """A FIFO bounded by the number of spans waiting (one oversized batch fits when empty)."""
+    """A FIFO bounded by the number of spans waiting (one oversized batch fits when empty).
+
+    The items travel in a ``queue.SimpleQueue`` (C code: a put does not hand the GIL around
+    in Python the way ``threading.Condition.notify`` does); the span count beside it is kept
+    under a plain lock. ``try_put`` is called under the spool's lock, so order is spool order.
+    """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._items: deque[Batch] = deque()
+        self._items: queue.SimpleQueue[Batch] = queue.SimpleQueue()
         self._spans = 0
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
 
     @property
     def depth(self) -> int:
@@ -101,26 +107,24 @@ class SpanQueue:
         return self._spans >= self.capacity
 
     def try_put(self, batch: Batch) -> bool:
-        with self._cond:
+        with self._lock:
             if self._spans and self._spans + batch.count > self.capacity:
                 return False
-            self._items.append(batch)
             self._spans += batch.count
-            self._cond.notify()
-            return True
+        self._items.put(batch)
+        return True
 
     def get(self, timeout: float) -> Batch | None:
-        with self._cond:
-            if not self._items:
-                self._cond.wait(timeout)
-                if not self._items:
-                    return None
-            batch = self._items.popleft()
+        try:
+            batch = self._items.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        with self._lock:
             self._spans -= batch.count
-            return batch
+        return batch
 
     def __len__(self) -> int:
-        return len(self._items)
+        return self._items.qsize()
 
 
 # --------------------------------------------------------------------------- the assembler

@@ -59,6 +59,7 @@ _BOM: Final = b"\xef\xbb\xbf"
 _DRAIN_LIMIT: Final = 1 << 20  # bytes we read and discard to answer an unread body cleanly
 _PROMETHEUS_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 _json_encode: Final = msgspec.json.Encoder().encode
+_DATE_CACHE: list[Any] = [0, ""]  # (second, Date header value)
 
 
 class App(Protocol):
@@ -236,7 +237,21 @@ class _Handler(BaseHTTPRequestHandler):
         return ok
 
     def log_message(self, format: str, *args: Any) -> None:
-        _log.debug("http: %s %s", self.address_string(), format % args)
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug("http: %s %s", self.address_string(), format % args)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if _log.isEnabledFor(logging.DEBUG):
+            super().log_request(code, size)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        now = int(time.time())  # the Date header changes once a second: format it once
+        cached = _DATE_CACHE
+        if cached[0] != now:
+            cached[:] = [now, super().date_time_string(now)]
+        return str(cached[1])
 
     def version_string(self) -> str:
         return self.server_version
