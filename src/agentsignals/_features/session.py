@@ -91,6 +91,12 @@ REJECTED: Final = "explicitly_rejected"
 
 _TYPE: Final = sc.AGENT_SIGNALS_SPAN_TYPE
 _MESSAGE: Final = sc.UserTurnKind.MESSAGE.value
+# Enum values read once (an Enum member's `.value` is a descriptor call, per span otherwise).
+_ATTEMPT: Final = sc.SpanType.ATTEMPT.value
+_VERIFICATION: Final = sc.SpanType.VERIFICATION.value
+_USER_TURN: Final = sc.SpanType.USER_TURN.value
+_PRODUCT: Final = sc.AttemptContext.PRODUCT.value
+_EVAL: Final = sc.AttemptContext.EVAL.value
 
 
 def _iso(ns: int) -> str:
@@ -105,23 +111,21 @@ def is_product_session(spans: Sequence[Span]) -> bool:
     """An interactive session a person steered: the attempt says `context=product`, or says
     nothing, is not a subagent, has a user message (a `user_turn` span of kind `message`) and
     no verifier outcome. Eval runs (`context=eval`, or no user turns) get no session record."""
-    attempt = next((s for s in spans if s.attributes.get(_TYPE) == sc.SpanType.ATTEMPT.value), None)
+    attempt = next((s for s in spans if s.attributes.get(_TYPE) == _ATTEMPT), None)
     if attempt is not None:
         context = attempt.attributes.get(sc.AGENT_SIGNALS_ATTEMPT_CONTEXT)
-        if context == sc.AttemptContext.PRODUCT.value:
+        if context == _PRODUCT:
             return True
-        if context == sc.AttemptContext.EVAL.value:
+        if context == _EVAL:
             return False
         if attempt.attributes.get(sc.AGENT_SIGNALS_ATTEMPT_PARENT_ID) is not None:
             return False  # a subagent: its user is the parent agent
     has_message = False
     for s in spans:
         kind = s.attributes.get(_TYPE)
-        if kind == sc.SpanType.VERIFICATION.value:
+        if kind == _VERIFICATION:
             return False
-        if kind == sc.SpanType.USER_TURN.value and (
-            s.attributes.get(sc.AGENT_SIGNALS_USER_TURN_KIND) == _MESSAGE
-        ):
+        if kind == _USER_TURN and s.attributes.get(sc.AGENT_SIGNALS_USER_TURN_KIND) == _MESSAGE:
             has_message = True
     return has_message
 
