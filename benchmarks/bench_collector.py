@@ -434,6 +434,19 @@ def serve_decode(port: int) -> int:
     return 0
 
 
+def serve_receiver(argv: list[str]) -> int:
+    """This build's collector with the features taken out (the processing thread only moves
+    its position on): what receiving, spooling and syncing cost without assembling attempts."""
+    from agentsignals._collector import pipeline, service
+
+    def process(self: pipeline.Processor, batch: pipeline.Batch) -> None:
+        self.processed = batch.end
+
+    pipeline.Processor.process = process  # type: ignore[method-assign]
+    config = service.config_from_args(service.build_parser().parse_args(argv))
+    return service.run(config)
+
+
 def _pids(root: int) -> list[int]:
     """``root`` and its descendants."""
     out = [root]
@@ -498,6 +511,8 @@ class Server:
         else:
             cmd = [sys.executable, "-m", "agentsignals._collector", "--http-port", str(self.port),
                    "--grpc-port", "0", "--output-dir", str(workdir), *extra]  # fmt: skip
+            if kind == "receiver":
+                cmd[1:3] = [__file__, "--serve-receiver"]
             if kind == "new x2":
                 cmd += ["--workers", "2"]
             self.procs = [
@@ -669,6 +684,8 @@ def ceiling_main(args: argparse.Namespace) -> int:
                   f"accepted spans/s: {ratio('new', 'decode', 'spans_per_s')}")  # fmt: skip
             print(f"- old ÷ decode-only, per server CPU-s: {ratio('old', 'decode', 'per_cpu_s')}; "
                   f"accepted spans/s: {ratio('old', 'decode', 'spans_per_s')}")  # fmt: skip
+            print(f"- receiver without features ÷ decode-only, per server CPU-s: "
+                  f"{ratio('receiver', 'decode', 'per_cpu_s')}")  # fmt: skip
             print(f"- new ÷ old, per server CPU-s: {ratio('new', 'old', 'per_cpu_s')}; "
                   f"accepted spans/s: {ratio('new', 'old', 'spans_per_s')}")  # fmt: skip
             print("- new, 2 workers ÷ 1: accepted spans/s "
@@ -724,6 +741,8 @@ def ceiling_main(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["--serve-receiver"]:  # internal: the rest are `collect` flags
+        return serve_receiver(sys.argv[2:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=4)
@@ -739,7 +758,7 @@ def main() -> int:
     parser.add_argument("--skip-bounds", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument(
-        "--kinds", default="decode,old,new,decode x2,new x2",
+        "--kinds", default="decode,receiver,old,new,decode x2,new x2",
         help="receivers for --ceiling, comma-separated",
     )  # fmt: skip
     # Internal: the processes the ceiling benchmark starts.
