@@ -171,3 +171,74 @@ def _healthy(port: int, proc: subprocess.Popen[bytes]) -> bool:
         return ok
     except OSError:
         return False
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        text = Path(f"/proc/{pid}/task/{task}/children").read_text()
+        out += [int(c) for c in text.split()]
+    return out
+
+
+def test_a_killed_worker_is_restarted_and_resumes_its_attempts(tmp_path: Path) -> None:
+    """SIGKILL one worker while it holds open attempts: the parent starts it again on the same
+    private socket, it replays its spool, and the attempts finish whole once their closing
+    spans come (through either worker)."""
+    port = free_port()
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    log = (tmp_path / "collector.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentsignals._collector", "--workers", "2",
+         "--http-port", str(port), "--grpc-port", "0", "--output-dir", str(out),
+         "--config", str(_config(tmp_path))],
+        env=env, stdout=subprocess.DEVNULL, stderr=log,
+    )  # fmt: skip
+    trials = [make_attempt(f"kill-{i}", tools=3) for i in range(8)]
+    try:
+        wait_until(lambda: _healthy(port, proc), timeout=60, what="the workers")
+        wait_until(lambda: len(_children(proc.pid)) == 2, what="two workers")
+        for spans in trials:
+            children, _ = split_open(spans)
+            assert _post(port, protobuf_body(children)) == 200
+        workers = _children(proc.pid)
+        os.kill(workers[0], signal.SIGKILL)
+        wait_until(
+            lambda: len(kids := _children(proc.pid)) == 2 and workers[0] not in kids,
+            timeout=30,
+            what="the worker to be restarted",
+        )
+
+        def closed_all() -> bool:
+            # Until the restarted worker serves, a relay to it fails (503): send again.
+            for spans in trials:
+                _, ends = split_open(spans)
+                if _post(port, protobuf_body(ends)) != 200:
+                    return False
+            return True
+
+        wait_until(closed_all, timeout=60, what="every attempt closed")
+
+        def written() -> int:
+            return sum(
+                len(_lines(out / f"worker-{w}" / "features" / "trials.jsonl")) for w in range(2)
+            )
+
+        wait_until(lambda: written() >= len(trials), timeout=30, what="every trial record")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            assert proc.wait(60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    records: dict[str, dict[str, Any]] = {}
+    for w in range(2):
+        for record in _lines(out / f"worker-{w}" / "features" / "attempts.jsonl"):
+            records.setdefault(record["attempt_id"], record)
+            assert records[record["attempt_id"]] is record, "an attempt written twice"
+    for spans in trials:
+        record = records[attempt_id(spans)]
+        assert record["complete"] is True and record["span_count"] == len(spans) - 1
