@@ -100,6 +100,8 @@ def export_response(kind: int, rejected: int = 0, message: str = "") -> bytes:
         return _json_encode(
             {"partialSuccess": {"rejectedSpans": rejected, "errorMessage": message}}
         )
+    if not rejected and not message:
+        return b""  # an empty ExportTraceServiceResponse serializes to no bytes
     proto = _Proto.load()
     response = proto.trace_service.ExportTraceServiceResponse()
     if rejected or message:
