@@ -242,3 +242,86 @@ def test_a_killed_worker_is_restarted_and_resumes_its_attempts(tmp_path: Path) -
     for spans in trials:
         record = records[attempt_id(spans)]
         assert record["complete"] is True and record["span_count"] == len(spans) - 1
+
+
+class _Owner:
+    """A loopback HTTP server standing in for the owning worker, answering as told."""
+
+    def __init__(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        owner = self
+        self.bodies: list[bytes] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                owner.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+                self.send_response(status)
+                for name, value in {**headers, "Content-Length": str(len(body))}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        import threading
+
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "expected"),
+    [
+        (429, b"", {"Retry-After": "3"}, "throttled"),
+        (503, b'{"message": "down"}', {"Content-Type": "application/json"}, "unavailable"),
+        (400, b'{"message": "bad span"}', {"Content-Type": "application/json"}, "rejected"),
+        (200, b"", {"Content-Type": "application/x-protobuf"}, "accepted"),
+    ],
+)
+def test_the_owners_answer_is_the_clients(
+    tmp_path: Path, status: int, body: bytes, headers: dict[str, str], expected: str
+) -> None:
+    """A request relayed whole to its owner gets the owner's answer: 429 with its
+    Retry-After, 503, 400 with its message, or 200; nothing is kept by the relaying worker."""
+    from agentsignals._collector.ingest import Ingest, Rejected, Throttled, Unavailable
+    from agentsignals._collector.pipeline import SpanQueue
+    from agentsignals._collector.spool import KIND_PROTOBUF, Spool
+    from agentsignals._collector.stats import Stats
+    from agentsignals._collector.workers import Router
+
+    owner = _Owner(status, body, headers)
+    spool = Spool(tmp_path / "spool", fsync="never")
+    spool.open()
+    try:
+        spans = from_readable_spans(make_attempt("relayed"))
+        other = 1 - owner_hex(spans[0].trace_id, 2)  # this worker does not own the trace
+        ports = [0, 0]
+        ports[1 - other] = owner.port
+        ingest = Ingest(spool, SpanQueue(1000), Stats())
+        ingest.router = Router(other, ports, token=None)
+        request = encode_otlp_protobuf(spans)
+        if expected == "accepted":
+            result = ingest.export(request, KIND_PROTOBUF)
+            assert result.spans == len(spans) and result.rejected == 0
+        else:
+            error = {"throttled": Throttled, "unavailable": Unavailable, "rejected": Rejected}
+            with pytest.raises(error[expected]) as info:
+                ingest.export(request, KIND_PROTOBUF)
+            if expected == "throttled":
+                assert info.value.retry_after == 3  # type: ignore[attr-defined]
+            else:
+                assert ("down" if status == 503 else "bad span") in str(info.value)
+        assert owner.bodies == [request]  # relayed as it came, not decoded and re-encoded
+        assert spool.segments()[-1].data_records == 0  # the relaying worker keeps nothing
+    finally:
+        spool.close()
+        owner.close()
