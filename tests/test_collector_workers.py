@@ -69,6 +69,13 @@ def test_trace_ids_are_read_from_the_wire_format() -> None:
     assert protobuf_trace_ids(body[:-3]) is None
     assert protobuf_trace_ids(b"\x0a\x05\x12\x03\x12\x01\xff") is None
     assert protobuf_trace_ids(b"") == (set(), 0)
+    # A span whose fields come in another order (span_id first) is read all the same.
+    trace, span_id = bytes(range(16)), bytes(8)
+    span = b"\x12\x08" + span_id + b"\x0a\x10" + trace
+    scope = b"\x12" + bytes([len(span)]) + span
+    request = b"\x0a" + bytes([len(scope) + 2]) + b"\x12" + bytes([len(scope)]) + scope
+    assert protobuf_trace_ids(request) == ({trace}, 1)
+    assert [s.trace_id for s in decode_otlp_protobuf(request)] == [trace.hex()]
 
 
 @pytest.mark.parametrize("workers", [2, 3])

@@ -123,23 +123,49 @@ def protobuf_trace_ids(body: bytes) -> tuple[set[bytes], int] | None:
     try:
         for rs_start, rs_end in _children(body, 0, len(body), 1):  # resource_spans
             for ss_start, ss_end in _children(body, rs_start, rs_end, 2):  # scope_spans
-                for sp_start, sp_end in _children(body, ss_start, ss_end, 2):  # spans
-                    count += 1
-                    pos = sp_start
-                    while pos < sp_end:
-                        tag, pos = _varint(body, pos)
-                        if tag == 0x0A:  # field 1 (trace_id), length-delimited
-                            length, pos = _varint(body, pos)
-                            if length != 16:
-                                return None
-                            ids.add(body[pos : pos + 16])
-                            break
-                        pos = _skip(body, pos, tag & 7)
+                pos = ss_start
+                while pos < ss_end:  # the scope's fields: spans (2) and the rest
+                    tag = body[pos]
+                    if tag < 0x80:
+                        pos += 1
                     else:
-                        return None  # no trace id
+                        tag, pos = _varint(body, pos)
+                    if tag & 7 != 2:
+                        pos = _skip(body, pos, tag & 7)
+                        continue
+                    length = body[pos]
+                    if length < 0x80:
+                        pos += 1
+                    else:
+                        length, pos = _varint(body, pos)
+                    end = pos + length
+                    if tag == 0x12:  # a span
+                        count += 1
+                        # Serializers write field 1 (trace_id, 16 bytes) first: 0A 10 <id>.
+                        if body[pos] == 0x0A and body[pos + 1] == 16 and pos + 18 <= end:
+                            ids.add(body[pos + 2 : pos + 18])
+                        elif not _trace_id_anywhere(body, pos, end, ids):
+                            return None
+                    pos = end
+                if pos != ss_end:
+                    return None
     except (IndexError, ValueError):
         return None
     return ids, count
+
+
+def _trace_id_anywhere(body: bytes, pos: int, end: int, ids: set[bytes]) -> bool:
+    """A span whose trace_id is not its first field: look through its fields."""
+    while pos < end:
+        tag, pos = _varint(body, pos)
+        if tag == 0x0A:
+            length, pos = _varint(body, pos)
+            if length != 16 or pos + 16 > end:
+                return False
+            ids.add(body[pos : pos + 16])
+            return True
+        pos = _skip(body, pos, tag & 7)
+    return False
 
 
 # ------------------------------------------------------------------------------ routing
