@@ -13,7 +13,6 @@ when forwarding, one forwarder. Start-up replays the spool before the receivers 
 from __future__ import annotations
 
 import argparse
-import gc
 import hmac
 import logging
 import signal
@@ -43,7 +42,6 @@ from agentsignals._collector.workers import Router, WorkerSpec, run_workers, wor
 
 _log = logging.getLogger("agentsignals.collector")
 REVISIONS_EVERY_S: Final = 60.0
-GC_THRESHOLD: Final = 50_000
 
 
 class Collector:
@@ -640,29 +638,10 @@ def _setup_logging(level: str) -> None:
         logger.propagate = False
 
 
-def _tune_gc() -> None:
-    """The collector's own process: collect the cyclic garbage less often.
-
-    Spans and records hold no reference cycles, and the assembler's memory is bounded by the
-    settings, yet with the default thresholds every few requests start a collection that walks
-    every object the assembler holds (the finished-attempt cache, open attempts), so the cost
-    of a collection grows with what is held. Objects alive after start-up are frozen out of
-    collections, and the youngest generation is collected every GC_THRESHOLD allocations
-    instead of 700: garbage cycles (rare here: exceptions, threads) are still found.
-    Only ``run`` (the ``agentsignals collect`` process) does this; a Collector embedded in
-    another program leaves that program's GC alone.
-    """
-    gc.collect()
-    gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(GC_THRESHOLD, gen1, gen2)
-
-
 def run(config: CollectorConfig, *, worker: WorkerSpec | None = None) -> int:
     """Run until SIGTERM or SIGINT (a second one stops at once); 0 on a clean stop."""
     if config.workers > 1 and worker is None:
         return run_workers(config)
-    _tune_gc()
     try:
         collector = Collector(config, worker=worker)
         collector.start()
