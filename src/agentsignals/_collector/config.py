@@ -58,12 +58,31 @@ class CollectorConfig:
     fsync: str = "group"
     segment_bytes: int = 64 << 20
     segment_roll_s: float = 30.0
+    # The feature files are fsynced (and the spool told which records are written) at most
+    # this often, covering every record written since the last time: a crash in between
+    # replays those records' spans from the spool, so nothing is lost. 0: after every batch.
+    features_sync_s: float = 0.25
+    # Disk: the spool is kept under this size. Over it, the attempts and trials pinning the
+    # oldest segment are written early as incomplete records (complete: false; their later
+    # spans make a new revision) so it can be deleted; what only the forwarder still needs
+    # stays, and requests get 429 until it is forwarded.
+    max_spool_bytes: int = 1 << 30
     # Attempt assembly.
     grace_s: float = 2.0
     idle_timeout_s: float = 1800.0
     max_age_s: float = 6 * 3600.0
     max_in_flight: int = 10_000
+    # Memory: spans held by open attempts (~1.5 kB each). Over it, the least recently seen
+    # attempts are written as incomplete records (complete: false), as max_in_flight does.
+    max_held_spans: int = 500_000
+    # Memory: trials whose attempts are written but whose trial span has not arrived (each
+    # holds its attempt records). Over it, the oldest is written as an incomplete trial record;
+    # its trial span arriving later makes the next revision.
+    max_pending_trials: int = 2_000
     tick_s: float = 0.5
+    # Processes serving the same ports (SO_REUSEPORT), each with its own spool and feature
+    # files under <output_dir>/worker-<i>/; spans are routed between them by trace id.
+    workers: int = 1
     shutdown_timeout_s: float = 10.0
 
     @property
@@ -95,6 +114,9 @@ class CollectorConfig:
             "segment_bytes",
             "max_in_flight",
             "forward_max_batch_bytes",
+            "max_held_spans",
+            "max_pending_trials",
+            "workers",
         )
         for name in positive:
             if getattr(self, name) <= 0:
@@ -112,6 +134,13 @@ class CollectorConfig:
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be a positive number of seconds, got {value}")
+        if not (self.features_sync_s >= 0 and math.isfinite(self.features_sync_s)):
+            raise ValueError(f"features_sync_s must be >= 0 seconds, got {self.features_sync_s}")
+        if self.max_spool_bytes < 2 * self.segment_bytes:
+            raise ValueError(
+                f"max_spool_bytes ({self.max_spool_bytes}) must be at least twice "
+                f"segment_bytes ({self.segment_bytes})"
+            )
         if self.grace_s < 0 or self.shutdown_timeout_s < 0 or self.retry_after_s < 0:
             raise ValueError("grace_s, shutdown_timeout_s and retry_after_s must be >= 0")
         if self.fsync not in FSYNC_MODES:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import threading
 from dataclasses import dataclass
+from queue import SimpleQueue
 from typing import Any, Final
 
 import msgspec
@@ -17,7 +18,14 @@ import msgspec
 from agentsignals._collector.pipeline import Batch, SpanQueue
 from agentsignals._collector.spool import KIND_JSON, KIND_PROTOBUF, Position, Spool, SpoolError
 from agentsignals._collector.stats import Stats
+from agentsignals._collector.workers import (
+    PeerError,
+    Router,
+    partial_success,
+    protobuf_trace_ids,
+)
 from agentsignals._spans.decode import DecodeError, decode_otlp_json, decode_otlp_protobuf
+from agentsignals._spans.encode import encode_otlp_protobuf
 from agentsignals._spans.model import Span
 
 # google.rpc.Code numbers used in error bodies and gRPC statuses.
@@ -92,6 +100,8 @@ def export_response(kind: int, rejected: int = 0, message: str = "") -> bytes:
         return _json_encode(
             {"partialSuccess": {"rejectedSpans": rejected, "errorMessage": message}}
         )
+    if not rejected and not message:
+        return b""  # an empty ExportTraceServiceResponse serializes to no bytes
     proto = _Proto.load()
     response = proto.trace_service.ExportTraceServiceResponse()
     if rejected or message:
@@ -224,6 +234,7 @@ class Ingest:
         retry_after_s: int = 1,
         decode_concurrency: int = 2,
         body_budget_bytes: int = 64 << 20,
+        max_spool_bytes: int | None = None,
     ) -> None:
         self._spool = spool
         self._queue = queue
@@ -235,9 +246,21 @@ class Ingest:
         self._body_bytes = 0
         self._budget_lock = threading.Lock()
         # The GIL makes more parallel decodes slower, not faster, and each holds a decoded
-        # request in memory: waiting requests hold only their bytes.
-        self._decode_slots = threading.BoundedSemaphore(decode_concurrency)
+        # request in memory: waiting requests hold only their bytes. A pool of tokens in a
+        # SimpleQueue (its blocking get is C code) costs far less per request than
+        # threading.Semaphore, whose Condition hands the GIL around in Python.
+        self._decode_slots: SimpleQueue[None] = SimpleQueue()
+        for _ in range(decode_concurrency):
+            self._decode_slots.put(None)
+        self.max_spool_bytes = max_spool_bytes
+        # With --workers: who owns which trace, and the way to the other workers.
+        self.router: Router | None = None
         self.stopping = False
+
+    def spool_full(self) -> bool:
+        """The spool is over max_spool_bytes (the ticker is bringing it back under)."""
+        cap = self.max_spool_bytes
+        return cap is not None and self._spool.total_bytes > cap
 
     def saturated(self) -> bool:
         """The processing queue is full: new requests would be refused anyway."""
@@ -263,16 +286,30 @@ class Ingest:
         """Bytes of request bodies in progress."""
         return self._body_bytes
 
-    def export(self, body: bytes, kind: int) -> Accepted:
+    def export(self, body: bytes, kind: int, *, routed: bool = False) -> Accepted:
         """Take one ExportTraceServiceRequest body (decompressed). Raises Rejected,
-        Throttled or Unavailable; returns once the request is durable."""
+        Throttled or Unavailable; returns once the request is durable (with workers: once
+        every part is durable in the spool of the worker that owns its trace). ``routed``:
+        another worker sent it here, it is this worker's to keep."""
         if self.stopping:
             raise Unavailable("the collector is shutting down")
-        if self._queue.full():
+        if self._queue.full() or self.spool_full():
             raise Throttled(self.retry_after_s)
+        router = None if routed else self.router
+        if router is not None and kind == KIND_PROTOBUF:
+            scanned = protobuf_trace_ids(body)
+            if scanned is not None:
+                ids, count = scanned
+                owners = {router.owner(t) for t in ids}
+                if len(owners) == 1 and router.index not in owners:
+                    return self._relay(router, owners.pop(), body, kind, count)
+                if len(owners) <= 1:
+                    router = None  # all of it is this worker's
         rejected = 0
         message = ""
-        with self._decode_slots:
+        slots = self._decode_slots
+        slots.get()
+        try:
             try:
                 if kind == KIND_PROTOBUF:
                     spans = decode_otlp_protobuf(body)
@@ -289,8 +326,15 @@ class Ingest:
                     # deeply for the untyped parser): the request stays a 400, never a 500.
                     raise Rejected(str(exc)) from None
                 message = f"{rejected} span(s) rejected: {exc}"
+        finally:
+            slots.put(None)
         if not spans:
             return Accepted(0, rejected, message)
+        relayed = 0
+        if router is not None:
+            spans, body, kind, relayed = self._split(router, spans, body, kind)
+            if not spans:
+                return Accepted(relayed, rejected, message)
         batch = Batch(spans)
         queue = self._queue
 
@@ -311,4 +355,45 @@ class Ingest:
             stats.received_spans += len(spans)
             stats.received_bytes += len(body)
             stats.rejected_spans += rejected
-        return Accepted(len(spans), rejected, message)
+        return Accepted(len(spans) + relayed, rejected, message)
+
+    def _split(
+        self, router: Router, spans: list[Span], body: bytes, kind: int
+    ) -> tuple[list[Span], bytes, int, int]:
+        """Send the spans of traces other workers own to them; this worker's spans, the
+        body to spool for them, its kind, and how many spans went elsewhere."""
+        parts: dict[int, list[Span]] = {}
+        owners: dict[str, int] = {}
+        for span in spans:
+            who = owners.get(span.trace_id)
+            if who is None:
+                who = owners[span.trace_id] = router.owner_hex(span.trace_id)
+            parts.setdefault(who, []).append(span)
+        mine = parts.pop(router.index, [])
+        if not parts:
+            return mine, body, kind, 0
+        relayed = 0
+        for peer, part in sorted(parts.items()):
+            relayed += self._relay(
+                router, peer, encode_otlp_protobuf(part), KIND_PROTOBUF, len(part)
+            ).spans  # (re-encoded from valid spans: the owner rejects none of them)
+        if not mine:
+            return [], b"", KIND_PROTOBUF, relayed
+        return mine, encode_otlp_protobuf(mine), KIND_PROTOBUF, relayed
+
+    def _relay(self, router: Router, peer: int, body: bytes, kind: int, count: int) -> Accepted:
+        content_type = "application/x-protobuf" if kind == KIND_PROTOBUF else "application/json"
+        try:
+            response = router.relay(peer, body, content_type)
+        except PeerError as exc:
+            if exc.status == 429:
+                raise Throttled(exc.retry_after) from None
+            if exc.status == 400:
+                raise Rejected(exc.message) from None
+            raise Unavailable(exc.message) from None
+        stats = self._stats
+        with stats.lock:
+            stats.relayed_requests += 1
+            stats.relayed_spans += count
+        rejected, message = partial_success(response, kind == KIND_JSON)
+        return Accepted(count - rejected, rejected, message)

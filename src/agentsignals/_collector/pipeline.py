@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
@@ -84,13 +85,18 @@ class Batch:
 
 
 class SpanQueue:
-    """A FIFO bounded by the number of spans waiting (one oversized batch fits when empty)."""
+    """A FIFO bounded by the number of spans waiting (one oversized batch fits when empty).
+
+    The items travel in a ``queue.SimpleQueue`` (C code: a put does not hand the GIL around
+    in Python the way ``threading.Condition.notify`` does); the span count beside it is kept
+    under a plain lock. ``try_put`` is called under the spool's lock, so order is spool order.
+    """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._items: deque[Batch] = deque()
+        self._items: queue.SimpleQueue[Batch] = queue.SimpleQueue()
         self._spans = 0
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
 
     @property
     def depth(self) -> int:
@@ -101,26 +107,24 @@ class SpanQueue:
         return self._spans >= self.capacity
 
     def try_put(self, batch: Batch) -> bool:
-        with self._cond:
+        with self._lock:
             if self._spans and self._spans + batch.count > self.capacity:
                 return False
-            self._items.append(batch)
             self._spans += batch.count
-            self._cond.notify()
-            return True
+        self._items.put(batch)
+        return True
 
     def get(self, timeout: float) -> Batch | None:
-        with self._cond:
-            if not self._items:
-                self._cond.wait(timeout)
-                if not self._items:
-                    return None
-            batch = self._items.popleft()
+        try:
+            batch = self._items.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        with self._lock:
             self._spans -= batch.count
-            return batch
+        return batch
 
     def __len__(self) -> int:
-        return len(self._items)
+        return self._items.qsize()
 
 
 # --------------------------------------------------------------------------- the assembler
@@ -185,6 +189,9 @@ class Processor:
         max_age_s: float,
         max_in_flight: int,
         sync_features: bool,
+        max_held_spans: int | None = None,
+        max_pending_trials: int | None = None,
+        sync_interval_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._spool = spool
@@ -202,9 +209,22 @@ class Processor:
             grace=grace_s,
             idle_timeout=idle_timeout_s,
             max_in_flight=max_in_flight,
+            max_held_spans=max_held_spans,
+            max_pending_trials=max_pending_trials,
         )
+        self.spool_bound_released = 0
         self.lock = threading.Lock()
+        # Records written and not yet settled (feature files synced, release marker in the
+        # spool): (kind, key, revision, trial id) as the sink got them, then stamped with the
+        # spool position processing had reached when they were written. Settling is batched
+        # by time (sync_interval_s): one fsync of the feature files covers every record
+        # written since the last one, and their pins stay until then.
         self._released: list[tuple[str, str, int, str | None]] = []
+        self._stamped: list[tuple[str, str, int, str | None, Position]] = []
+        self._unsettled: set[tuple[str, str]] = set()
+        self.sync_interval_s = sync_interval_s
+        self._last_settle = clock()
+        self.feature_syncs = 0
         self._attempt_pins: dict[str, _Pin] = {}  # insertion order = first_seen order
         self._trial_pins: dict[str, _Pin] = {}
         self._segment_pins: Counter[int] = Counter()
@@ -256,6 +276,7 @@ class Processor:
         else:
             key = ("t", record.trial_id, record.revision)
             self._released.append(("t", record.trial_id, record.revision, None))
+        self._unsettled.add((key[0], key[1]))
         if key in self._unmarked:
             self._unmarked.discard(key)  # on disk already, from before the crash
             return
@@ -274,6 +295,7 @@ class Processor:
                     continue
                 self._feature_fds[name] = fd
             os.fsync(fd)
+        self.feature_syncs += 1
 
     # ----------------------------------------------------------------------------- input
     def process(self, batch: Batch) -> None:
@@ -299,13 +321,23 @@ class Processor:
         self.processed = batch.end
         self._settle()
         # Spans the assembler did not keep (duplicates of written attempts) pin nothing; late
-        # spans waiting for their revision keep their pins until it is written.
+        # spans waiting for their revision keep their pins until it is written; records not
+        # settled yet keep theirs until their release marker is written.
         assembler = self.assembler
+        unsettled = self._unsettled
         for attempt_id in attempts:
-            if attempt_id in self._attempt_pins and not assembler.holds(attempt_id):
+            if (
+                attempt_id in self._attempt_pins
+                and not assembler.holds(attempt_id)
+                and ("a", attempt_id) not in unsettled
+            ):
                 self._unpin(self._attempt_pins, attempt_id)
         for trial_id in trials:
-            if trial_id in self._trial_pins and not assembler.trial_pending(trial_id):
+            if (
+                trial_id in self._trial_pins
+                and not assembler.trial_pending(trial_id)
+                and ("t", trial_id) not in unsettled
+            ):
                 self._unpin(self._trial_pins, trial_id)
 
     def tick(self) -> None:
@@ -316,11 +348,16 @@ class Processor:
             self._expire(now)
             self._settle()
 
+    def settle(self) -> None:
+        """Sync the feature files and write the release marker now (shutdown, tests)."""
+        with self.lock:
+            self._settle(force=True)
+
     def flush(self) -> None:
         """Write every open attempt and trial (shutdown): incomplete records."""
         with self.lock:
             self.assembler.flush()
-            self._settle()
+            self._settle(force=True)
 
     def _expire(self, now: float) -> None:
         cutoff = now - self.max_age_s
@@ -328,14 +365,19 @@ class Processor:
         for attempt_id, pin in self._attempt_pins.items():
             if pin.first_seen > cutoff:
                 break
-            old.append(attempt_id)
+            if ("a", attempt_id) not in self._unsettled:
+                old.append(attempt_id)
         for attempt_id in old:
             if self.assembler.release_attempt(attempt_id):
                 with self._stats.lock:
                     self._stats.max_age_released += 1
             else:
                 self._unpin(self._attempt_pins, attempt_id)
-        old_trials = [t for t, pin in self._trial_pins.items() if pin.first_seen <= cutoff]
+        old_trials = [
+            t
+            for t, pin in self._trial_pins.items()
+            if pin.first_seen <= cutoff and ("t", t) not in self._unsettled
+        ]
         for trial_id in old_trials:
             if not self.assembler.release_trial(trial_id):
                 self._unpin(self._trial_pins, trial_id)
@@ -363,36 +405,56 @@ class Processor:
         if pin is not None:
             self._drop(pin)
 
-    def _settle(self) -> None:
-        """Records were written: move or drop their pins, then write a release marker."""
-        released = self._released
-        if not released:
+    def _settle(self, *, force: bool = False) -> None:
+        """Records were written: once sync_interval_s has passed since the last time (or when
+        forced), sync the feature files, move or drop the records' pins, and write release
+        markers. Until then the pins stay, so a crash replays the spans and nothing written
+        but not yet synced can be lost."""
+        if self._released:
+            position = self.processed
+            self._stamped.extend((*entry, position) for entry in self._released)
+            self._released.clear()
+        if not self._stamped:
             return
+        now = self._clock()
+        if not force and now - self._last_settle < self.sync_interval_s:
+            return
+        self._last_settle = now
         try:
             self._sync_features()
         except OSError:
             _log.exception("could not sync the feature files")
-        entries: list[_ReleaseEntry] = []
-        for kind, key, revision, trial_id in released:
+        assembler = self.assembler
+        markers: list[tuple[Position, list[_ReleaseEntry]]] = []
+        for kind, key, revision, trial_id, upto in self._stamped:
             self._release_order += 1
-            entries.append(_ReleaseEntry(kind, key, revision, self._release_order))
+            entry = _ReleaseEntry(kind, key, revision, self._release_order)
+            if markers and markers[-1][0] == upto:
+                markers[-1][1].append(entry)
+            else:
+                markers.append((upto, [entry]))
+            self._unsettled.discard((kind, key))
             if kind == "a":
+                if assembler.holds(key):
+                    continue  # open again, or late spans wait: pinned until that record
                 pin = self._attempt_pins.pop(key, None)
                 if pin is None:
                     continue
-                if trial_id is not None and self.assembler.trial_pending(trial_id):
+                if trial_id is not None and assembler.trial_pending(trial_id):
                     for seq in pin.segments:
                         self._pin(self._trial_pins, trial_id, seq, pin.first_seen)
                 self._drop(pin)
-            else:
+            elif not assembler.trial_pending(key):
                 self._unpin(self._trial_pins, key)
-        released.clear()
-        marker = _ReleaseMarker(self.processed, entries, self._sink.sizes())
-        try:
-            self._spool.append(KIND_RELEASE, len(entries), _marker_encoder.encode(marker))
-        except (SpoolError, OSError):
-            # Without the marker a restart writes these records once more; nothing is lost.
-            _log.exception("could not write a release marker to the spool")
+        self._stamped.clear()
+        sizes = self._sink.sizes()
+        for upto, entries in markers:
+            marker = _ReleaseMarker(upto, entries, sizes)
+            try:
+                self._spool.append(KIND_RELEASE, len(entries), _marker_encoder.encode(marker))
+            except (SpoolError, OSError):
+                # Without the marker a restart writes these records once more; nothing is lost.
+                _log.exception("could not write a release marker to the spool")
 
     # ------------------------------------------------------------------------- retirement
     def retire(self, *, forwarding: bool) -> int:
@@ -412,6 +474,57 @@ class Processor:
             spool.retire(segment.seq)
             retired += 1
         return retired
+
+    def bound_spool(self, max_bytes: int, *, forwarding: bool) -> int:
+        """Keep the spool within ``max_bytes``: seal and retire what can go; while still over,
+        write the attempts and trials pinning the oldest segment as incomplete records (their
+        later spans make revisions, as after any eviction) and retire again. Returns how many
+        were released. What only the forwarder still needs stays (requests get 429 meanwhile)."""
+        spool = self._spool
+        if spool.total_bytes <= max_bytes:
+            return 0
+        spool.roll()
+        self.retire(forwarding=forwarding)
+        released = 0
+        while spool.total_bytes > max_bytes:
+            segments = spool.segments()
+            if len(segments) < 2:
+                break
+            oldest = segments[0].seq
+            with self.lock:
+                attempts = [a for a, pin in self._attempt_pins.items() if oldest in pin.segments]
+                trials = [t for t, pin in self._trial_pins.items() if oldest in pin.segments]
+                if not attempts and not trials:
+                    break  # not pinned: the forwarder (or processing) is behind
+                for attempt_id in attempts:
+                    if self.assembler.release_attempt(attempt_id):
+                        released += 1
+                # Attempts just written may have moved their pins to their trials.
+                trials = [t for t, pin in self._trial_pins.items() if oldest in pin.segments]
+                for trial_id in trials:
+                    if self.assembler.release_trial(trial_id):
+                        released += 1
+                self._settle(force=True)
+                # Pins left on the segment belong to attempts whose late spans wait: write them.
+                for attempt_id in [
+                    a for a, pin in self._attempt_pins.items() if oldest in pin.segments
+                ]:
+                    self._unpin(self._attempt_pins, attempt_id)
+                for trial_id in [
+                    t for t, pin in self._trial_pins.items() if oldest in pin.segments
+                ]:
+                    self._unpin(self._trial_pins, trial_id)
+            if not self.retire(forwarding=forwarding):
+                break
+        if released:
+            self.spool_bound_released += released
+            _log.warning(
+                "spool over max_spool_bytes (%d): wrote %d attempts/trials early as incomplete "
+                "records",
+                max_bytes,
+                released,
+            )
+        return released
 
     # -------------------------------------------------------------------------- revisions
     def save_revisions(self, directory: str | os.PathLike[str]) -> None:
@@ -562,6 +675,7 @@ class Processor:
                     report.skipped_spans += len(spans) - len(keep)
                     report.spans += len(keep)
                     self.process(Batch(keep, position))
+            self._settle(force=True)
         with self._stats.lock:
             self._stats.replayed_spans += report.spans
         return report

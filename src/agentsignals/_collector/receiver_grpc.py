@@ -44,6 +44,7 @@ class GrpcReceiver:
         max_request_bytes: int,
         workers: int,
         max_concurrent_rpcs: int,
+        reuse_port: bool = False,
     ) -> None:
         grpc: Any = importlib.import_module("grpc")
         self._grpc = grpc
@@ -54,7 +55,7 @@ class GrpcReceiver:
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collector-grpc"),
             options=[
                 ("grpc.max_receive_message_length", max_request_bytes),
-                ("grpc.so_reuseport", 0),
+                ("grpc.so_reuseport", 1 if reuse_port else 0),
             ],
             maximum_concurrent_rpcs=max_concurrent_rpcs,
         )

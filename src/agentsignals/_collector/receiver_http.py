@@ -59,6 +59,7 @@ _BOM: Final = b"\xef\xbb\xbf"
 _DRAIN_LIMIT: Final = 1 << 20  # bytes we read and discard to answer an unread body cleanly
 _PROMETHEUS_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 _json_encode: Final = msgspec.json.Encoder().encode
+_DATE_CACHE: list[Any] = [0, ""]  # (second, Date header value)
 
 
 class App(Protocol):
@@ -97,8 +98,14 @@ class _Server(ThreadingHTTPServer):
         header_timeout_s: float,
         max_connections: int,
         retry_after_s: int,
+        reuse_port: bool = False,
+        sock: socket.socket | None = None,
+        routed: bool = False,
     ) -> None:
         self.app = app
+        # Requests on this server were routed here by another worker: processed here.
+        self.routed = routed
+        self.allow_reuse_port = reuse_port
         self.max_request_bytes = max_request_bytes
         self.read_timeout_s = read_timeout_s
         self.header_timeout_s = min(header_timeout_s, read_timeout_s)
@@ -108,7 +115,11 @@ class _Server(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self.busy = 0
         self.busy_cond = threading.Condition(self._conn_lock)
-        super().__init__(address, _Handler)
+        super().__init__(address, _Handler, bind_and_activate=sock is None)
+        if sock is not None:  # a listening socket handed over by the parent process
+            self.socket.close()
+            self.socket = sock
+            self.server_address = sock.getsockname()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
@@ -226,7 +237,21 @@ class _Handler(BaseHTTPRequestHandler):
         return ok
 
     def log_message(self, format: str, *args: Any) -> None:
-        _log.debug("http: %s %s", self.address_string(), format % args)
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug("http: %s %s", self.address_string(), format % args)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if _log.isEnabledFor(logging.DEBUG):
+            super().log_request(code, size)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        now = int(time.time())  # the Date header changes once a second: format it once
+        cached = _DATE_CACHE
+        if cached[0] != now:
+            cached[:] = [now, super().date_time_string(now)]
+        return str(cached[1])
 
     def version_string(self) -> str:
         return self.server_version
@@ -398,7 +423,7 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == KIND_JSON and body.startswith(_BOM):
             body = body[len(_BOM) :]
         try:
-            result = ingest.export(body, kind)
+            result = ingest.export(body, kind, routed=self.server.routed)
         except Rejected as exc:
             stats.reject("malformed")
             self._send_status(400, kind, CODE_INVALID_ARGUMENT, str(exc))
@@ -646,6 +671,9 @@ class HttpReceiver:
         max_connections: int,
         retry_after_s: int,
         header_timeout_s: float = 10.0,
+        reuse_port: bool = False,
+        sock: socket.socket | None = None,
+        routed: bool = False,
     ) -> None:
         server_type = _Server6 if ":" in host else _Server
         self._server = server_type(
@@ -656,6 +684,9 @@ class HttpReceiver:
             header_timeout_s=header_timeout_s,
             max_connections=max_connections,
             retry_after_s=retry_after_s,
+            reuse_port=reuse_port,
+            sock=sock,
+            routed=routed,
         )
         self.port: int = self._server.server_address[1]
         self._thread: threading.Thread | None = None

@@ -16,6 +16,7 @@ import argparse
 import hmac
 import logging
 import signal
+import socket
 import sys
 import threading
 import time
@@ -37,6 +38,7 @@ from agentsignals._collector.receiver_grpc import GrpcReceiver
 from agentsignals._collector.receiver_http import TRACES_PATH, HttpReceiver
 from agentsignals._collector.spool import Spool
 from agentsignals._collector.stats import Stats
+from agentsignals._collector.workers import Router, WorkerSpec, run_workers, worker_config
 
 _log = logging.getLogger("agentsignals.collector")
 REVISIONS_EVERY_S: Final = 60.0
@@ -46,9 +48,11 @@ class Collector:
     """A running collector. ``start()`` binds, replays the spool and serves; ``stop()`` drains
     and writes the open attempts as incomplete records."""
 
-    def __init__(self, config: CollectorConfig) -> None:
+    def __init__(self, config: CollectorConfig, *, worker: WorkerSpec | None = None) -> None:
         config.validate()
         self.config = config
+        # One of --workers N: shares the ports, routes spans to the worker owning their trace.
+        self.worker = worker
         self.stats = Stats()
         self._token = config.resolved_token()
         self.spool = Spool(
@@ -68,6 +72,9 @@ class Collector:
             max_age_s=config.max_age_s,
             max_in_flight=config.max_in_flight,
             sync_features=config.fsync != "never",
+            sync_interval_s=config.features_sync_s,
+            max_held_spans=config.max_held_spans,
+            max_pending_trials=config.max_pending_trials,
         )
         self.ingest = Ingest(
             self.spool,
@@ -75,7 +82,11 @@ class Collector:
             self.stats,
             retry_after_s=config.retry_after_s,
             body_budget_bytes=max(64 << 20, 8 * config.max_request_bytes),
+            max_spool_bytes=config.max_spool_bytes,
         )
+        if worker is not None:
+            self.ingest.router = Router(worker.index, worker.ports, token=self._token)
+        self._peer: HttpReceiver | None = None
         self.forwarder: Forwarder | None = None
         if config.forward:
             self.forwarder = Forwarder(
@@ -122,8 +133,22 @@ class Collector:
                 header_timeout_s=config.header_timeout_s,
                 max_connections=config.max_connections,
                 retry_after_s=config.retry_after_s,
+                reuse_port=self.worker is not None,
             )
             self.http_port = self._http.port
+            if self.worker is not None:
+                self._peer = HttpReceiver(
+                    self,
+                    "127.0.0.1",
+                    0,
+                    max_request_bytes=config.max_request_bytes,
+                    read_timeout_s=config.read_timeout_s,
+                    header_timeout_s=config.header_timeout_s,
+                    max_connections=config.max_connections,
+                    retry_after_s=config.retry_after_s,
+                    sock=socket.socket(fileno=self.worker.fd),
+                    routed=True,
+                )
             if config.grpc_port:
                 self._grpc = GrpcReceiver(
                     self.ingest,
@@ -135,6 +160,7 @@ class Collector:
                     workers=config.grpc_workers,
                     # Each waiting RPC holds its whole message: keep the backlog short.
                     max_concurrent_rpcs=min(config.max_connections, 4 * config.grpc_workers),
+                    reuse_port=self.worker is not None,
                 )
                 self.grpc_port = self._grpc.port
             old_segments = self.spool.open()
@@ -163,6 +189,8 @@ class Collector:
             self._ticker.start()
             if self._grpc is not None:
                 self._grpc.start()
+            if self._peer is not None:
+                self._peer.start()
             self._http.start()
         except BaseException:
             self._teardown()
@@ -180,6 +208,7 @@ class Collector:
                 self.processor.tick()
                 self.spool.roll_if_due()
                 self.processor.retire(forwarding=forwarding)
+                self.processor.bound_spool(self.config.max_spool_bytes, forwarding=forwarding)
                 if time.monotonic() - saved >= REVISIONS_EVERY_S:
                     saved = time.monotonic()
                     self.processor.save_revisions(self.config.spool_dir)
@@ -201,6 +230,9 @@ class Collector:
             self._grpc.stop(min(5.0, budget))
         if self._http is not None:
             self._http.close(min(5.0, budget))
+        if self._peer is not None:  # after the public side: its last requests relay here
+            self._peer.stop_accepting()
+            self._peer.close(min(5.0, budget))
         self.processor.stop()
         self._ticker_stop.set()
         if self._ticker is not None:
@@ -224,6 +256,8 @@ class Collector:
         self.ingest.stopping = True
         if self._http is not None:
             self._http.stop_accepting()
+        if self._peer is not None:
+            self._peer.stop_accepting()
         if self._grpc is not None:
             self._grpc.stop(0)
         self.processor.stop(1.0)
@@ -303,6 +337,8 @@ class Collector:
                 "forward_rejected_spans": stats.forward_rejected_spans,
                 "replayed_spans": stats.replayed_spans,
                 "max_age_released": stats.max_age_released,
+                "relayed_requests": stats.relayed_requests,
+                "relayed_spans": stats.relayed_spans,
             }
         forwarder = self.forwarder
         counters.update(
@@ -314,6 +350,13 @@ class Collector:
                 "duplicates": assembler.duplicates,
                 "unattributed_spans": assembler.unattributed,
                 "evicted_attempts": assembler.evicted,
+                "evicted_trials": assembler.evicted_trials,
+                "late_trial_spans": assembler.late_trial_spans,
+                "held_spans": assembler.held_spans,
+                "pending_trials": assembler.pending_trials,
+                "spool_bound_released": self.processor.spool_bound_released,
+                "feature_syncs": self.processor.feature_syncs,
+                "max_spool_bytes": self.config.max_spool_bytes,
                 "idle_released": assembler.idle_released,
                 "attempt_records": assembler.attempt_records,
                 "trial_records": assembler.trial_records,
@@ -329,6 +372,8 @@ class Collector:
                 "spool_lost_records": self.spool.lost_records,
                 "spool_lost_bytes": self.spool.lost_bytes,
                 "spool_lost_spans": self.spool.lost_spans,
+                "worker": self.worker.index if self.worker is not None else 0,
+                "workers": len(self.worker.ports) if self.worker is not None else 1,
                 "forwarding": forwarder is not None,
                 "forward_backlog_bytes": forwarder.backlog_bytes if forwarder else 0,
                 "forward_last_error": forwarder.last_error if forwarder else "",
@@ -379,6 +424,14 @@ _METRICS: Final = (
      "Spool bytes skipped as corrupt at start-up."),
     ("spool_lost_spans", "spool_lost_spans_total",
      "Spans in corrupt spool records, where their header was readable."),
+    ("relayed_requests", "relayed_requests_total",
+     "Requests (or parts) handed to the worker owning their traces (--workers)."),
+    ("relayed_spans", "relayed_spans_total",
+     "Spans handed to the worker owning their traces (--workers)."),
+    ("worker", "worker",
+     "This process's worker index (--workers; 0 for a single process)."),
+    ("workers", "workers",
+     "Worker processes sharing the ports."),
     ("max_age_released", "max_age_released_total",
      "Attempts written because they reached max_age_s."),
     ("late_spans", "late_spans_total",
@@ -390,7 +443,15 @@ _METRICS: Final = (
     ("unattributed_spans", "unattributed_spans_total",
      "Spans belonging to no attempt."),
     ("evicted_attempts", "evicted_attempts_total",
-     "Attempts written early because max_in_flight was reached."),
+     "Attempts written early because max_in_flight or max_held_spans was reached."),
+    ("evicted_trials", "evicted_trials_total",
+     "Trials written early (incomplete) because max_pending_trials was reached."),
+    ("late_trial_spans", "late_trial_spans_total",
+     "Trial spans arriving after their trial's record was written and let go."),
+    ("spool_bound_released", "spool_bound_released_total",
+     "Attempts and trials written early (incomplete) to keep the spool under max_spool_bytes."),
+    ("feature_syncs", "feature_syncs_total",
+     "fsyncs of the feature files (batched by features_sync_s)."),
     ("idle_released", "idle_released_total",
      "Attempts written after idle_timeout_s without spans."),
     ("attempt_records", "attempt_records_total",
@@ -407,6 +468,12 @@ _METRICS: Final = (
      "Seconds since the collector started."),
     ("in_flight_attempts", "in_flight_attempts",
      "Attempts open in the assembler."),
+    ("held_spans", "held_spans",
+     "Spans of open attempts held in memory (bounded by max_held_spans)."),
+    ("pending_trials", "pending_trials",
+     "Trials waiting for their trial span (bounded by max_pending_trials)."),
+    ("max_spool_bytes", "spool_max_bytes",
+     "The spool's size bound (max_spool_bytes)."),
     ("queue_depth", "queue_spans",
      "Spans decoded and waiting for the processing thread."),
     ("queue_capacity", "queue_capacity_spans",
@@ -464,6 +531,10 @@ _FLAG_KEYS: Final = (
     "max_request_bytes",
     "queue_size",
     "fsync",
+    "max_spool_bytes",
+    "max_held_spans",
+    "max_pending_trials",
+    "workers",
 )
 
 
@@ -512,6 +583,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "requests, always syncs each, never leaves it to the OS",
     )  # fmt: skip
     parser.add_argument(
+        "--max-spool-bytes", type=lambda t: parse_size(t, "--max-spool-bytes"), metavar="SIZE",
+        help=f"keep the spool under this; over it the oldest held attempts and trials are "
+        f"written as incomplete records (default {d.max_spool_bytes >> 20}MiB)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-held-spans", type=int, metavar="SPANS",
+        help=f"spans of open attempts kept in memory; over it the least recently seen are "
+        f"written as incomplete records (default {d.max_held_spans})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-pending-trials", type=int, metavar="TRIALS",
+        help=f"trials kept waiting for their trial span; over it the oldest is written as an "
+        f"incomplete record (default {d.max_pending_trials})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=int, metavar="N",
+        help="processes sharing the ports (SO_REUSEPORT), spans routed to the one owning "
+        "their trace; output in OUTPUT_DIR/worker-<i>/ (default 1)",
+    )  # fmt: skip
+    parser.add_argument(
         "--log-level", default="info", choices=("debug", "info", "warning", "error"),
         help="log verbosity on stderr (default info)",
     )  # fmt: skip
@@ -547,10 +638,12 @@ def _setup_logging(level: str) -> None:
         logger.propagate = False
 
 
-def run(config: CollectorConfig) -> int:
+def run(config: CollectorConfig, *, worker: WorkerSpec | None = None) -> int:
     """Run until SIGTERM or SIGINT (a second one stops at once); 0 on a clean stop."""
+    if config.workers > 1 and worker is None:
+        return run_workers(config)
     try:
-        collector = Collector(config)
+        collector = Collector(config, worker=worker)
         collector.start()
     except (OSError, ValueError) as exc:
         print(f"agentsignals collect: {exc}", file=sys.stderr)
@@ -598,6 +691,16 @@ def run(config: CollectorConfig) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`agentsignals collect [flags]`."""
+    spec = WorkerSpec.from_env()
+    if spec is not None:  # started by the parent of --workers N
+        _setup_logging("info")
+        try:
+            config = worker_config(spec)
+            config.validate()
+        except (ValueError, OSError) as exc:
+            print(f"agentsignals collect worker {spec.index}: {exc}", file=sys.stderr)
+            return 2
+        return run(config, worker=spec)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

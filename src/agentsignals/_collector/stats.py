@@ -28,6 +28,8 @@ class Stats:
     forward_dropped_spans: int = 0  # the downstream refused them for good
     forward_rejected_spans: int = 0  # the downstream's partial_success.rejected_spans
     replayed_spans: int = 0
+    relayed_requests: int = 0  # (parts of) requests handed to the worker owning their traces
+    relayed_spans: int = 0
     max_age_released: int = 0
 
     def reject(self, reason: str, *, throttled: bool = False) -> None:

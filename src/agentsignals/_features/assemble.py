@@ -59,6 +59,12 @@ class AssemblerStats:
     late_spans: int = 0
     unattributed: int = 0
     evicted: int = 0
+    # Trials written incomplete because max_pending_trials were waiting for their trial span.
+    evicted_trials: int = 0
+    # Trial spans that arrived after their trial's record was written and its state let go:
+    # counted and logged, not written (a record of the trial span alone would replace the
+    # whole one).
+    late_trial_spans: int = 0
     idle_released: int = 0
     # Attempt revisions built from late spans alone (the earlier spans were let go).
     partial_records: int = 0
@@ -66,6 +72,8 @@ class AssemblerStats:
     trial_records: int = 0
     session_records: int = 0
     in_flight: int = 0
+    held_spans: int = 0  # spans of open attempts in memory
+    pending_trials: int = 0  # trials whose record is not written yet
     # Why spans were not attributed to any attempt (reason -> spans); attempts made for
     # agents that only other instrumentors traced (see foreign.py).
     unattributed_reasons: dict[str, int] = field(default_factory=dict)
@@ -115,6 +123,8 @@ class Assembler:
         grace: float = 2.0,
         idle_timeout: float = 6 * 3600.0,
         max_in_flight: int = 10_000,
+        max_held_spans: int | None = None,
+        max_pending_trials: int | None = None,
         finished_cache: int = FINISHED_CACHE,
         finished_spans: int = FINISHED_CACHE_SPANS,
         finished_trials: int = 512,
@@ -133,6 +143,16 @@ class Assembler:
         self.grace = grace
         self.idle_timeout = idle_timeout
         self.max_in_flight = max_in_flight
+        # Memory bounds for runs whose closing spans never arrive: spans held by open attempts
+        # (beyond it the least recently seen attempts are written as incomplete records) and
+        # trials waiting for their trial span (beyond it the oldest is written incomplete).
+        self.max_held_spans = max_held_spans
+        self.max_pending_trials = (
+            max_in_flight if max_pending_trials is None else max_pending_trials
+        )
+        self._held = 0  # spans in self._open
+        self._pending_order: OrderedDict[str, None] = OrderedDict()  # trials not yet written
+        self._trial_revisions: OrderedDict[str, int] = OrderedDict()  # trials let go
         # How long late spans of a written attempt are gathered before its next revision
         # (the grace period unless given); 0 writes one revision per add() call.
         self.late_window = grace if late_window is None else late_window
@@ -221,16 +241,30 @@ class Assembler:
                 continue
             group.span_ids.add(span.span_id)
             group.spans.append(span)
+            self._held += 1
             group.last_seen = now
             if attrs.get(_SPAN_TYPE) == "attempt" and group.ended_at is None:
                 group.ended_at = now
                 self._ended.append((now, attempt_id))
         for attempt_id, finished in revised.items():
             self._schedule_late(attempt_id, finished, now)
+        cap = self.max_held_spans
+        if cap is not None and self._held > cap:
+            self._shed_spans(cap)
         stats.in_flight = len(self._open)
+        stats.held_spans = self._held
         if released:
             self._add_released(released)
         self.tick(now)
+
+    def _shed_spans(self, cap: int) -> None:
+        """Over max_held_spans: write the least recently seen open attempts as incomplete
+        records until the rest fit (their later spans make a partial revision, as after any
+        eviction)."""
+        while self._open and self._held > cap:
+            oldest, group = self._open.popitem(last=False)
+            self.stats.evicted += 1
+            self._emit_attempt(oldest, group, complete=group.ended_at is not None)
 
     def _add_released(self, spans: list[Span]) -> None:
         """Spans the foreign-trace holder released: attempt spans now, or counted as
@@ -297,6 +331,15 @@ class Assembler:
 
     def _add_trial_span(self, span: Span, now: float) -> None:
         trial_id = str(span.attributes[_TRIAL_ID])
+        if trial_id not in self._trials and trial_id in self._trial_revisions:
+            self.stats.late_trial_spans += 1
+            _log.warning(
+                "trial %s: its trial span arrived after the trial's record (revision %d) was "
+                "written and let go; not written again",
+                trial_id,
+                self._trial_revisions[trial_id],
+            )
+            return
         state = self._trial(trial_id, now)
         if state.trial_span is not None and state.trial_span.span_id == span.span_id:
             self.stats.duplicates += 1
@@ -312,11 +355,30 @@ class Assembler:
         state = self._trials.get(trial_id)
         if state is None:
             state = _TrialState(trial_id)
+            known = self._trial_revisions.pop(trial_id, None)
+            if known is not None:
+                state.emitted_revision = known  # written before: continue at the next revision
+            else:
+                self._pending_order[trial_id] = None
             self._trials[trial_id] = state
             if len(self._trials) > self.max_in_flight:
                 _, oldest = self._trials.popitem(last=False)
                 if oldest.emitted_revision < 0:
                     self._emit_trial(oldest, complete=False)
+            pending = self._pending_order
+            while len(pending) > self.max_pending_trials:
+                oldest_id = next(iter(pending))
+                oldest_state = self._trials.get(oldest_id)
+                if oldest_state is None or oldest_state is state:
+                    pending.pop(oldest_id)
+                    if oldest_state is state:
+                        pending[oldest_id] = None  # (a bound of 0: never evict the new one)
+                        break
+                    continue
+                self.stats.evicted_trials += 1
+                self._waiting_trials.pop(oldest_id, None)
+                self._emit_trial(oldest_state, complete=False)
+            self.stats.pending_trials = len(pending)
         else:
             self._trials.move_to_end(trial_id)
         state.last_seen = now
@@ -452,6 +514,9 @@ class Assembler:
         return out
 
     def _emit_attempt(self, attempt_id: str, group: _AttemptGroup, *, complete: bool) -> None:
+        """Write a group that just left ``_open``."""
+        self._held -= len(group.spans)
+        self.stats.held_spans = self._held
         old = self._finished.pop(attempt_id, None)
         if old is not None:  # (the id came back after its cache entry: a rebuild)
             self._finished_spans -= len(old.spans)
@@ -555,6 +620,8 @@ class Assembler:
     def _emit_trial(self, state: _TrialState, *, complete: bool = True) -> None:
         state.emitted_revision += 1
         self.stats.trial_records += 1
+        if self._pending_order.pop(state.trial_id, 0) is None:
+            self.stats.pending_trials = len(self._pending_order)
         self._sink(trial_record(state, complete=complete))
         # Keep a bounded number of written trials for revisions, so memory stays flat.
         done = self._emitted_trials
@@ -562,7 +629,12 @@ class Assembler:
         done.move_to_end(state.trial_id)
         while len(done) > self._finished_trials:
             old_id, _ = done.popitem(last=False)
-            self._trials.pop(old_id, None)
+            old = self._trials.pop(old_id, None)
+            if old is not None:
+                revisions = self._trial_revisions
+                revisions[old_id] = old.emitted_revision
+                if len(revisions) > self._remembered_ids:
+                    revisions.popitem(last=False)
 
 
 def trial_record(state: _TrialState, *, complete: bool = True) -> TrialRecord:
