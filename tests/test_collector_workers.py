@@ -205,6 +205,10 @@ def test_a_killed_worker_is_restarted_and_resumes_its_attempts(tmp_path: Path) -
     trials = [make_attempt(f"kill-{i}", tools=3) for i in range(8)]
     try:
         wait_until(lambda: _healthy(port, proc), timeout=60, what="the workers")
+        # The parent watches its workers once it says it is up (every worker healthy).
+        log_path = tmp_path / "collector.log"
+        wait_until(lambda: b"2 workers, OTLP/HTTP" in log_path.read_bytes(), timeout=60,
+                   what="the parent's start-up line")  # fmt: skip
         wait_until(lambda: len(_children(proc.pid)) == 2, what="two workers")
         for spans in trials:
             children, _ = split_open(spans)
@@ -249,6 +253,42 @@ def test_a_killed_worker_is_restarted_and_resumes_its_attempts(tmp_path: Path) -
     for spans in trials:
         record = records[attempt_id(spans)]
         assert record["complete"] is True and record["span_count"] == len(spans) - 1
+
+
+def test_a_worker_killed_as_it_starts_is_started_again(tmp_path: Path) -> None:
+    """SIGKILL the first worker as soon as it exists (while the parent waits for it to be
+    healthy, or just after): the collector comes up with both workers all the same."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    log_path = tmp_path / "collector.log"
+    log = log_path.open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentsignals._collector", "--workers", "2",
+         "--http-port", str(port), "--grpc-port", "0", "--output-dir", str(tmp_path / "out"),
+         "--config", str(_config(tmp_path))],
+        env=env, stdout=subprocess.DEVNULL, stderr=log,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: len(_children(proc.pid)) >= 1, timeout=60, what="a worker")
+        first = _children(proc.pid)[0]
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: b"2 workers, OTLP/HTTP" in log_path.read_bytes(), timeout=90,
+                   what="the parent's start-up line")  # fmt: skip
+        wait_until(
+            lambda: len(kids := _children(proc.pid)) == 2 and first not in kids,
+            timeout=30,
+            what="two workers, the killed one replaced",
+        )
+        wait_until(lambda: _healthy(port, proc), timeout=60, what="the workers")
+        assert b"exited with status -9" in log_path.read_bytes()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            assert proc.wait(60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 class _Owner:

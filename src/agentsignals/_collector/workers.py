@@ -404,7 +404,16 @@ class Workers:
         while time.monotonic() < deadline:
             proc = self.procs[index]
             if proc is not None and proc.poll() is not None:
-                raise OSError(f"collector worker {index} exited with status {proc.returncode}")
+                if proc.returncode >= 0:  # its own error (a bad setting): every worker has it
+                    raise OSError(f"collector worker {index} exited with status {proc.returncode}")
+                # Killed by a signal while starting (the OOM killer, an operator): start it
+                # again, as `watch` does once all are up.
+                _log.error(
+                    "collector worker %d exited with status %s while starting; restarting it",
+                    index,
+                    proc.returncode,
+                )
+                self._spawn(index)
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
                 conn.request("GET", "/health")
