@@ -335,3 +335,34 @@ print(seen)
     assert out.stdout.strip() == "[False]"
     spans = "".join(p.read_text() for p in (tmp_path / "traces").glob("*.jsonl"))
     assert '"agent_signals.tool.files"' in spans and "setup.py" in spans
+
+
+@pytest.mark.usefixtures("fresh")
+def test_the_hand_off_table_stays_bounded(tmp_path: Path) -> None:
+    """Entries whose span never reached our pipeline are dropped oldest first; a call handed
+    off after them still ends complete."""
+    exporter = InMemorySpanExporter()
+    agentsignals.configure(
+        tracer_provider=TracerProvider(), exporters=[exporter], output_dir=tmp_path
+    )
+    stray = deferred.Pending("bash", {"command": "ls"}, None, None)
+    try:
+        for i in range(5000):
+            deferred.hand_off(10**12 + i, stray)
+        assert len(deferred.HANDOFF) == 4096
+
+        @agentsignals.trace_tool
+        def bash(command: str) -> str:
+            return GREP_OUT
+
+        with agentsignals.attempt(), agentsignals.turn():
+            bash("grep -rn handle src")
+        agentsignals.force_flush()
+        (tool,) = _tools([dict(s.attributes or {}) for s in exporter.get_finished_spans()])
+        assert tool["agent_signals.tool.result_files"] == ("src/pkg/a.py", "src/pkg/b.py")
+        # One more stray dropped to make room (the oldest), ours taken by the pipeline.
+        assert len(deferred.HANDOFF) == 4095 and 10**12 + 904 not in deferred.HANDOFF
+        assert 10**12 + 905 in deferred.HANDOFF and 10**12 + 4999 in deferred.HANDOFF
+    finally:
+        deferred.HANDOFF.clear()
+        agentsignals.shutdown()

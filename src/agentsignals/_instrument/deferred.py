@@ -19,6 +19,7 @@ what the parse gives (``set_category``, ``set_files``, ``record_test_report``...
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 from collections.abc import Iterable, Mapping
@@ -153,14 +154,16 @@ def resolve_spans(spans: Iterable[Any]) -> None:
 
 # Span id -> Pending, from just before a tool span ends until our pipeline's on_end takes it
 # (microseconds, on the same thread): empty nearly always, so every other span pays one check.
-HANDOFF: Final[dict[int, Pending]] = {}  # (cleared, never replaced)
+HANDOFF: Final[dict[int, Pending]] = {}  # (never replaced)
 _HANDOFF_MAX: Final = 4096  # (entries whose span never reached our pipeline: dropped)
 
 
 def hand_off(span_id: int, pending: Pending) -> None:
     """Just before the tool span ends: its Pending, for our pipeline."""
     if len(HANDOFF) >= _HANDOFF_MAX:
-        HANDOFF.clear()
+        # The oldest entry: a span that never reached our pipeline.
+        with contextlib.suppress(StopIteration, KeyError, RuntimeError):
+            del HANDOFF[next(iter(HANDOFF))]
     HANDOFF[span_id] = pending
 
 
