@@ -265,6 +265,7 @@ def test_kill_9_inside_the_sync_window_writes_no_record_twice(tmp_path: Path) ->
         ({"max_pending_trials": -1}, "max_pending_trials must be positive"),
         ({"features_sync_s": -1.0}, "features_sync_s"),
         ({"workers": 0}, "workers must be positive"),
+        ({"workers": 100_000}, "workers must be at most 256"),
     ],
 )
 def test_bound_settings_are_validated(settings: dict[str, Any], message: str) -> None:

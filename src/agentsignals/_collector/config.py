@@ -21,6 +21,10 @@ COMPRESSIONS: Final = ("none", "gzip")
 TOKEN_ENV: Final = "AGENTSIGNALS_COLLECTOR_TOKEN"
 
 
+# Processes of `--workers` at most (each holds sockets, a spool and an assembler).
+MAX_WORKERS: Final = 256
+
+
 @dataclass
 class CollectorConfig:
     """Everything the collector needs; defaults are safe for a single machine."""
@@ -134,6 +138,8 @@ class CollectorConfig:
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be a positive number of seconds, got {value}")
+        if self.workers > MAX_WORKERS:
+            raise ValueError(f"workers must be at most {MAX_WORKERS}, got {self.workers}")
         if not (self.features_sync_s >= 0 and math.isfinite(self.features_sync_s)):
             raise ValueError(f"features_sync_s must be >= 0 seconds, got {self.features_sync_s}")
         if self.max_spool_bytes < 2 * self.segment_bytes:
