@@ -184,28 +184,10 @@ def take(span: Any) -> Pending | None:
 
 # ------------------------------------------------------------------------ when it is safe
 
-_checked: tuple[Any, Any, Any] | None = None
-_checked_ok = False
 
-
-def available(tracer: Any) -> bool:
-    """Whether a span of `tracer` may end before its command and output are read: an SDK
-    tracer whose sampler ignores attributes and whose provider's one processor is our
-    pipeline (which sees to it that nothing reads the span before it is complete)."""
-    global _checked, _checked_ok
-    multi = getattr(tracer, "span_processor", None)
-    processors = getattr(multi, "_span_processors", None)
-    sampler = getattr(tracer, "sampler", None)
-    checked = _checked
-    if (
-        checked is not None
-        and checked[0] is tracer
-        and checked[1] is processors
-        and checked[2] is sampler
-    ):
-        return _checked_ok
+def _deferrable(tracer: Any, processors: Any, sampler: Any) -> bool:
     module = sys.modules.get("opentelemetry.sdk.trace")
-    ok = (
+    return (
         module is not None
         and type(tracer) is module.Tracer
         and direct.blind_sampler(sampler)
@@ -213,11 +195,10 @@ def available(tracer: Any) -> bool:
         and len(processors) == 1
         and getattr(type(processors[0]), "agentsignals_pipeline", False)
     )
-    _checked, _checked_ok = (tracer, processors, sampler), ok
-    return ok
 
 
-def forget() -> None:
-    """Check again on the next span."""
-    global _checked
-    _checked = None
+# Whether a span of a tracer may end before its command and output are read: an SDK tracer
+# whose sampler ignores attributes and whose provider's one processor is our pipeline (which
+# sees to it that nothing reads the span before it is complete).
+available: Final = direct.ProviderCheck(_deferrable)
+forget: Final = available.forget

@@ -21,8 +21,8 @@ start. Everywhere else the attributes go to ``start_span`` as before.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
 from opentelemetry.attributes import BoundedAttributes
 
@@ -109,35 +109,45 @@ def set_attributes(span: Any, attributes: Mapping[str, Any]) -> None:
 
 # ------------------------------------------------------------------- starting without them
 
-# (tracer, processors, sampler) last checked, held (not by id: ids are reused) -> verdict.
-_checked: tuple[Any, Any, Any] | None = None
-_checked_ok = False
+
+class ProviderCheck:
+    """A verdict about a tracer and its provider's processors and sampler, decided once and
+    kept until any of the three is another object (held, not by id: ids are reused)."""
+
+    __slots__ = ("_decide", "_last")
+
+    def __init__(self, decide: Callable[[Any, Any, Any], bool]) -> None:
+        self._decide = decide  # (tracer, processors, sampler) -> verdict
+        self._last: tuple[Any, Any, Any, bool] | None = None
+
+    def __call__(self, tracer: Any) -> bool:
+        multi = getattr(tracer, "span_processor", None)
+        processors = getattr(multi, "_span_processors", None)
+        sampler = getattr(tracer, "sampler", None)
+        last = self._last  # (one tuple: a reader on another thread sees a whole verdict)
+        if last is not None and last[0] is tracer and last[1] is processors and last[2] is sampler:
+            return last[3]
+        ok = self._decide(tracer, processors, sampler)
+        self._last = (tracer, processors, sampler, ok)
+        return ok
+
+    def forget(self) -> None:
+        """Decide again on the next call."""
+        self._last = None
+
+
+def _attributes_later(tracer: Any, processors: Any, sampler: Any) -> bool:
+    return _sdk_tracer(tracer) and _blind(sampler) and _processors_ok(processors)
+
+
+# Whether spans of a tracer may be started without their attributes, written right after: an
+# SDK tracer whose sampler and processors never read attributes at start.
+start_attributes_later: Final = ProviderCheck(_attributes_later)
 
 
 def forget() -> None:
     """Check again on the next span (configure() changed our pipeline's processors)."""
-    global _checked
-    _checked = None
-
-
-def start_attributes_later(tracer: Any) -> bool:
-    """Whether spans of `tracer` may be started without their attributes, written right
-    after: an SDK tracer whose sampler and processors never read attributes at start."""
-    global _checked, _checked_ok
-    multi = getattr(tracer, "span_processor", None)
-    processors = getattr(multi, "_span_processors", None)
-    sampler = getattr(tracer, "sampler", None)
-    checked = _checked
-    if (
-        checked is not None
-        and checked[0] is tracer
-        and checked[1] is processors
-        and checked[2] is sampler
-    ):
-        return _checked_ok
-    ok = _sdk_tracer(tracer) and _blind(sampler) and _processors_ok(processors)
-    _checked, _checked_ok = (tracer, processors, sampler), ok
-    return ok
+    start_attributes_later.forget()
 
 
 def _sdk_tracer(tracer: Any) -> bool:
