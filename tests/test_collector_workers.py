@@ -14,6 +14,8 @@ import random
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,38 @@ def _post(port: int, body: bytes) -> int:
         conn.close()
 
 
+def _config(tmp_path: Path) -> Path:
+    path = tmp_path / "collect.yaml"
+    path.write_text("grace_s: 0.2\ntick_s: 0.05\nshutdown_timeout_s: 5\n")
+    return path
+
+
+@contextmanager
+def _collector(
+    tmp_path: Path, workers: int, port: int, grpc_port: int = 0
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`agentsignals collect --workers N` as a real process (output in tmp_path/out, stderr
+    in tmp_path/collector.log); stopped with SIGTERM, which must end it cleanly."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    with (tmp_path / "collector.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agentsignals._collector", "--workers", str(workers),
+             "--http-port", str(port), "--grpc-port", str(grpc_port),
+             "--output-dir", str(tmp_path / "out"), "--config", str(_config(tmp_path))],
+            env=env, stdout=subprocess.DEVNULL, stderr=log,
+        )  # fmt: skip
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            assert proc.wait(60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 def test_trace_ids_are_read_from_the_wire_format() -> None:
     spans = [s for i in range(3) for s in make_attempt(f"w{i}", tools=2)]
     body = protobuf_body(spans)
@@ -83,17 +117,9 @@ def test_workers_assemble_each_trace_in_its_owner(tmp_path: Path, workers: int) 
     port = free_port()
     grpc_port = free_port()
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    log = (tmp_path / "collector.log").open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "agentsignals._collector", "--workers", str(workers),
-         "--http-port", str(port), "--grpc-port", str(grpc_port), "--output-dir", str(out),
-         "--config", str(_config(tmp_path))],
-        env=env, stdout=subprocess.DEVNULL, stderr=log,
-    )  # fmt: skip
     rng = random.Random(16)
     trials = [make_attempt(f"task-{i}", tools=rng.randint(2, 6)) for i in range(24)]
-    try:
+    with _collector(tmp_path, workers, port, grpc_port) as proc:
         wait_until(lambda: _healthy(port, proc), timeout=60, what="the workers")
         # Each trial in three requests on three connections: the attempt's children, then
         # its attempt span, then its trial span; every fourth request also carries the
@@ -135,14 +161,6 @@ def test_workers_assemble_each_trace_in_its_owner(tmp_path: Path, workers: int) 
             )
 
         wait_until(lambda: written() >= len(trials), timeout=30, what="every trial record")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            assert proc.wait(60) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
     seen: dict[str, int] = {}
     for w in range(workers):
         features = out / f"worker-{w}" / "features"
@@ -160,12 +178,6 @@ def test_workers_assemble_each_trace_in_its_owner(tmp_path: Path, workers: int) 
             assert trial["revision"] == 0
     assert set(seen) == set(expected)
     assert len(set(seen.values())) > 1  # the traces were spread over the workers
-
-
-def _config(tmp_path: Path) -> Path:
-    path = tmp_path / "collect.yaml"
-    path.write_text("grace_s: 0.2\ntick_s: 0.05\nshutdown_timeout_s: 5\n")
-    return path
 
 
 def _healthy(port: int, proc: subprocess.Popen[bytes]) -> bool:
@@ -194,16 +206,8 @@ def test_a_killed_worker_is_restarted_and_resumes_its_attempts(tmp_path: Path) -
     spans come (through either worker)."""
     port = free_port()
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    log = (tmp_path / "collector.log").open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "agentsignals._collector", "--workers", "2",
-         "--http-port", str(port), "--grpc-port", "0", "--output-dir", str(out),
-         "--config", str(_config(tmp_path))],
-        env=env, stdout=subprocess.DEVNULL, stderr=log,
-    )  # fmt: skip
     trials = [make_attempt(f"kill-{i}", tools=3) for i in range(8)]
-    try:
+    with _collector(tmp_path, 2, port) as proc:
         wait_until(lambda: _healthy(port, proc), timeout=60, what="the workers")
         # The parent watches its workers once it says it is up (every worker healthy).
         log_path = tmp_path / "collector.log"
@@ -237,14 +241,6 @@ def test_a_killed_worker_is_restarted_and_resumes_its_attempts(tmp_path: Path) -
             )
 
         wait_until(lambda: written() >= len(trials), timeout=30, what="every trial record")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            assert proc.wait(60) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
     records: dict[str, dict[str, Any]] = {}
     for w in range(2):
         for record in _lines(out / f"worker-{w}" / "features" / "attempts.jsonl"):
@@ -259,16 +255,8 @@ def test_a_worker_killed_as_it_starts_is_started_again(tmp_path: Path) -> None:
     """SIGKILL the first worker as soon as it exists (while the parent waits for it to be
     healthy, or just after): the collector comes up with both workers all the same."""
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     log_path = tmp_path / "collector.log"
-    log = log_path.open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "agentsignals._collector", "--workers", "2",
-         "--http-port", str(port), "--grpc-port", "0", "--output-dir", str(tmp_path / "out"),
-         "--config", str(_config(tmp_path))],
-        env=env, stdout=subprocess.DEVNULL, stderr=log,
-    )  # fmt: skip
-    try:
+    with _collector(tmp_path, 2, port) as proc:
         wait_until(lambda: len(_children(proc.pid)) >= 1, timeout=60, what="a worker")
         first = _children(proc.pid)[0]
         os.kill(first, signal.SIGKILL)
@@ -281,14 +269,6 @@ def test_a_worker_killed_as_it_starts_is_started_again(tmp_path: Path) -> None:
         )
         wait_until(lambda: _healthy(port, proc), timeout=60, what="the workers")
         assert b"exited with status -9" in log_path.read_bytes()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            assert proc.wait(60) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
 
 
 class _Owner:
