@@ -28,21 +28,20 @@ Redaction: ``capture.redact_secrets(text)`` of each build on the same texts, µs
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from _harness import ROOT, LineWorker, build_src, commit_title
+
 OLD_DEFAULT = "13862ac"  # main before the work of issue #11
 CHUNK = 100  # tool calls per turn in child mode
 
@@ -319,57 +318,15 @@ def _worker() -> int:
 # ------------------------------------------------------------------------------------ parent
 
 
-class Worker:
+class Worker(LineWorker):
     def __init__(self, label: str, src: Path) -> None:
-        self.label = label
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
         env["PYTHONPATH"] = str(src)
-        self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=tempfile.gettempdir(),
-        )
+        argv = [sys.executable, str(Path(__file__).resolve()), "--worker"]
+        super().__init__(argv, env, label=f"{label} worker", cwd=tempfile.gettempdir())
         self.file = self.ask({"op": "hello"})["file"]
         if not Path(self.file).resolve().is_relative_to(src.resolve()):
             raise RuntimeError(f"{label} build imported agentsignals from {self.file}, not {src}")
-
-    def ask(self, job: dict[str, Any]) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(job) + "\n")
-        self.proc.stdin.flush()
-        for line in self.proc.stdout:
-            if line.startswith("@@"):
-                return json.loads(line[2:])  # type: ignore[no-any-return]
-        raise RuntimeError(f"{self.label} worker ended (exit {self.proc.wait()})")
-
-    def close(self) -> None:
-        try:
-            self.ask({"op": "quit"})
-        finally:
-            self.proc.wait(timeout=60)
-
-
-def old_build(commit: str, into: Path) -> tuple[Path, str]:
-    """`src/` of `commit`, unpacked into `into`; returns it and the commit's one-line log."""
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", commit, "src"],
-        capture_output=True,
-        check=True,
-        cwd=ROOT,
-    ).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    title = subprocess.run(
-        ["git", "log", "-1", "--format=%h %s", commit],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    ).stdout.strip()
-    return into / "src", title
 
 
 # (key, label, job fields). Capture-on cases last, so each worker reconfigures twice a round.
@@ -543,7 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     began = time.perf_counter()
     loads = [load()]
     with tempfile.TemporaryDirectory(prefix="bench-old-build-") as tmp:
-        old_src, old_title = old_build(args.old, Path(tmp))
+        old_src, old_title = build_src(args.old, Path(tmp)), commit_title(args.old)
         new_title = subprocess.run(
             ["git", "log", "-1", "--format=%h %s"], capture_output=True, text=True, cwd=ROOT
         ).stdout.strip()

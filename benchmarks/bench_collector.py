@@ -36,6 +36,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from _harness import build_src
 from agentsignals._spans.encode import encode_otlp_protobuf
 from agentsignals._spans.model import Span
 
@@ -596,18 +597,6 @@ def _spread(values: list[float], fmt: str = "{:,.0f}") -> str:
     return f"{fmt.format(mid)} [{fmt.format(low)}–{fmt.format(high)}]"
 
 
-def _old_tree(commit: str, into: Path) -> Path:
-    import io
-    import tarfile
-
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", commit, "src"], capture_output=True, check=True, cwd=ROOT
-    ).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into / "src"
-
-
 def _bounds_run(kind: str, work: Path, old_src: Path, shape: str, seconds: float,
                 extra: list[str], args: argparse.Namespace) -> dict[str, object]:  # fmt: skip
     server = Server(kind, work, old_src, extra)
@@ -641,7 +630,7 @@ def ceiling_main(args: argparse.Namespace) -> int:
           f"{os.getloadavg()[0]:.1f}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-ceiling-") as tmp:
         work = Path(tmp)
-        old_src = _old_tree(args.old, work / "old")
+        old_src = build_src(args.old, work / "old")
         runs: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
         if not args.skip_throughput:
             for r in range(args.rounds):

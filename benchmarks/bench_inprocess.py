@@ -27,20 +27,18 @@ the [min–max] spread.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from _harness import ROOT, build_src, commit_title
 
 CHILD = r"""
 import gc, json, os, resource, sys, tempfile, time
@@ -224,22 +222,6 @@ def import_seconds(src: Path, module: str) -> float:
     return float(done.stdout.strip())
 
 
-def old_build(commit: str, into: Path) -> tuple[Path, str]:
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", commit, "src"], capture_output=True, check=True, cwd=ROOT
-    ).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    title = subprocess.run(
-        ["git", "log", "-1", "--format=%h %s", commit],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    ).stdout.strip()
-    return into / "src", title
-
-
 def _spread(values: list[float], fmt: str, scale: float = 1.0) -> str:
     v = [x / scale for x in values]
     return f"{format(statistics.median(v), fmt)} [{format(min(v), fmt)}–{format(max(v), fmt)}]"
@@ -265,9 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
 
     with tempfile.TemporaryDirectory(prefix="bench-inproc-") as tmp:
-        old_src, old_title = old_build(args.old, Path(tmp) / "old")
+        old_src, old_title = build_src(args.old, Path(tmp) / "old"), commit_title(args.old)
         if args.new:
-            new_src, new_title = old_build(args.new, Path(tmp) / "new")
+            new_src, new_title = build_src(args.new, Path(tmp) / "new"), commit_title(args.new)
         else:
             new_src = ROOT / "src"
             new_title = subprocess.run(

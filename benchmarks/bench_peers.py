@@ -70,6 +70,8 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
+from _harness import LineWorker
+
 SHELL_MIX = (
     "cat src/pkg/module_{i}.py",
     "sed -n '1,80p' src/pkg/module_{i}.py",
@@ -362,33 +364,12 @@ def _worker(peers: Sequence[str], content: bool) -> int:
     return 0
 
 
-class _Worker:
+class _Worker(LineWorker):
     def __init__(self, peers: Sequence[str], content: bool) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
         flag = [] if content else ["--no-content"]
-        self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--worker", ",".join(peers), *flag],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=env,
-        )
-
-    def ask(self, job: dict[str, Any]) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(job) + "\n")
-        self.proc.stdin.flush()
-        for line in self.proc.stdout:
-            if line.startswith("@@"):
-                return json.loads(line[2:])  # type: ignore[no-any-return]
-        raise RuntimeError(f"worker ended (exit {self.proc.wait()})")
-
-    def close(self) -> None:
-        try:
-            self.ask({"op": "quit"})
-        finally:
-            self.proc.wait(timeout=60)
+        argv = [sys.executable, str(Path(__file__).resolve()), "--worker", ",".join(peers), *flag]
+        super().__init__(argv, env, stderr=subprocess.DEVNULL)
 
 
 def _version(peer: str) -> str:

@@ -21,7 +21,6 @@ import os
 import resource
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from _harness import ROOT, build_src
 
 
 def make(path: Path, records: int, tasks: int, seed: int = 0) -> None:
@@ -177,15 +176,6 @@ def run_child(src: Path, path: Path, tmp: Path, name: str) -> dict[str, float]:
     return result
 
 
-def export(rev: str, into: Path) -> Path:
-    """The `src/` folder of commit `rev`."""
-    archive = into / "before.tar"
-    subprocess.run(["git", "-C", str(ROOT), "archive", "-o", str(archive), rev, "src"], check=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(into / "before", filter="data")
-    return into / "before" / "src"
-
-
 ROWS = [
     ("load (wall)", "load_s", "{:.2f} s"),
     ("statistics (wall)", "statistics_s", "{:.2f} s"),
@@ -232,7 +222,9 @@ def main() -> int:
         )
         codes = [("now", ROOT / "src")]
         if args.before:
-            codes.insert(0, (f"before ({args.before})", export(args.before, tmp)))
+            codes.insert(
+                0, (f"before ({args.before})", build_src(args.before, Path(tmp) / "before"))
+            )
         results: dict[tuple[str, str], dict[str, float]] = {}
         for p in inputs:
             for label, src in codes:

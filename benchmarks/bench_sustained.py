@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import io
 import json
 import os
 import platform
@@ -35,12 +34,13 @@ import resource
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from _harness import build_src
 
 WINDOW = 100_000
 SPANS_PER_CACHED_ATTEMPT = 250  # features.extract: 64 attempts / 16,000 spans
@@ -149,16 +149,6 @@ def _run_child(case: str, path: Path, max_spans: int, old_src: Path | None) -> d
     return result
 
 
-def _unpack_src(ref: str, into: Path) -> Path:
-    root = Path(__file__).resolve().parents[1]
-    archive = subprocess.run(
-        ["git", "-C", str(root), "archive", ref, "src"], check=True, capture_output=True
-    ).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into / "src"
-
-
 def _rate(w: dict[str, float]) -> float:
     return w["spans"] / w["cpu"]
 
@@ -261,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = tempfile.TemporaryDirectory()
     old_src = None
     if args.old:
-        old_src = _unpack_src(args.old, Path(tmp.name))
+        old_src = build_src(args.old, Path(tmp.name))
         cases[2:2] = ["old decode", "old features/64"]
     results: dict[str, list[dict[str, Any]]] = {c: [] for c in cases}
     for r in range(args.rounds):

@@ -7,6 +7,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,3 +107,30 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real agent data not found at {SHARED_DATA} (../shared/data is absent)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[Any]:
+    """`agentsignals collect` in process on free loopback ports (HTTP, and gRPC when asked):
+    `collector(**settings)` starts one (output in tmp_path/out); all are stopped after."""
+    from agentsignals._collector.config import CollectorConfig
+    from agentsignals._collector.service import Collector
+
+    started: list[Collector] = []
+
+    def start(**overrides: Any) -> Collector:
+        settings: dict[str, Any] = {
+            "http_port": 0,
+            "grpc_port": 0,
+            "output_dir": tmp_path / "out",
+            "grace_s": 0.2,
+            "tick_s": 0.05,
+            **overrides,
+        }
+        c = Collector(CollectorConfig(**settings)).start()
+        started.append(c)
+        return c
+
+    yield start
+    for c in started:
+        c.stop()

@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
-from agentsignals._collector import Collector, CollectorConfig
+from agentsignals._collector import CollectorConfig
 from agentsignals._spans.decode import from_readable_spans
 from agentsignals._spans.encode import encode_otlp_protobuf
 from test_collector_service import (
@@ -34,29 +33,6 @@ from test_collector_service import (
 )
 
 SPAN_TYPE = "agent_signals.span.type"
-
-
-@pytest.fixture
-def collector(tmp_path: Path) -> Iterator[Factory]:
-    """Collectors on free loopback ports (as in test_collector_service), stopped after."""
-    started: list[Collector] = []
-
-    def start(**overrides: Any) -> Collector:
-        settings: dict[str, Any] = {
-            "http_port": 0,
-            "grpc_port": 0,
-            "output_dir": tmp_path / "out",
-            "grace_s": 0.2,
-            "tick_s": 0.05,
-            **overrides,
-        }
-        c = Collector(CollectorConfig(**settings)).start()
-        started.append(c)
-        return c
-
-    yield start
-    for c in started:
-        c.stop()
 
 
 def trial_lines(out: Path) -> list[dict[str, Any]]:

@@ -232,29 +232,6 @@ def downstream() -> Iterator[Downstream]:
 Factory = Callable[..., Collector]
 
 
-@pytest.fixture
-def collector(tmp_path: Path) -> Iterator[Factory]:
-    """Start collectors on free loopback ports (HTTP, and gRPC when asked); stop them after."""
-    started: list[Collector] = []
-
-    def start(**overrides: Any) -> Collector:
-        settings: dict[str, Any] = {
-            "http_port": 0,
-            "grpc_port": 0,
-            "output_dir": tmp_path / "out",
-            "grace_s": 0.2,
-            "tick_s": 0.05,
-        }
-        settings.update(overrides)
-        c = Collector(CollectorConfig(**settings)).start()
-        started.append(c)
-        return c
-
-    yield start
-    for c in started:
-        c.stop()
-
-
 def traces_url(c: Collector) -> str:
     return f"http://127.0.0.1:{c.http_port}/v1/traces"
 
